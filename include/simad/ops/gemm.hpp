@@ -1,0 +1,118 @@
+// simad/ops/gemm.hpp: general matrix multiply, row-major, forward and backward.
+//   C (M, N) = alpha * op(A) op(B) + beta * C,  op(A) (M, K), op(B) (K, N), op(X) = X or X^T.
+// float and double go to OpenBLAS (cblas_sgemm / cblas_dgemm); the CUDA backend will dispatch to
+// cuBLAS or simad's tiled kernel. lda/ldb/ldc are the row strides of the matrices as stored.
+// Backward of C = op(A) op(B) ACCUMULATES (simad's rule for every backward: gradients +=):
+//   dA += dC op(B)^T (transposed back if A was), dB += op(A)^T dC (likewise).
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+
+#include "simad/core/error.hpp"
+#include "simad/core/parallel.hpp"
+#include "simad/core/tensor.hpp"
+#include "simad/ops/blas.hpp"
+
+namespace simad::ops {
+
+namespace detail {
+inline void check_gemm_dims(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, int64_t lda,
+                            int64_t ldb, int64_t ldc) {
+  SIMAD_CHECK(M >= 0 && N >= 0 && K >= 0, "gemm: negative size M=", M, " N=", N, " K=", K);
+  SIMAD_CHECK(lda >= (trans_a ? M : K) && lda >= 1, "gemm: lda=", lda, " too small for ", trans_a ? "A^T" : "A",
+              " with M=", M, " K=", K);
+  SIMAD_CHECK(ldb >= (trans_b ? K : N) && ldb >= 1, "gemm: ldb=", ldb, " too small for ", trans_b ? "B^T" : "B",
+              " with K=", K, " N=", N);
+  SIMAD_CHECK(ldc >= N && ldc >= 1, "gemm: ldc=", ldc, " < N=", N);
+  constexpr int64_t kIntMax = 2147483647;  // cblas takes int
+  SIMAD_CHECK(M <= kIntMax && N <= kIntMax && K <= kIntMax && lda <= kIntMax && ldb <= kIntMax && ldc <= kIntMax,
+              "gemm: dimensions beyond 32-bit BLAS");
+}
+
+template <typename T>
+void cblas_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "gemm: float or double");
+  const auto ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
+  if constexpr (std::is_same_v<T, float>)
+    cblas_sgemm(CblasRowMajor, ta, tb, int(M), int(N), int(K), alpha, A, int(lda), B, int(ldb), beta, C, int(ldc));
+  else
+    cblas_dgemm(CblasRowMajor, ta, tb, int(M), int(N), int(K), alpha, A, int(lda), B, int(ldb), beta, C, int(ldc));
+}
+}  // namespace detail
+
+// C = alpha * op(A) op(B) + beta * C. With beta == 0, C is not read (NaN in C does not propagate).
+template <typename T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  detail::check_gemm_dims(trans_a, trans_b, M, N, K, lda, ldb, ldc);
+  if (M == 0 || N == 0) return;
+  if (K == 0) {  // BLAS implementations differ on K == 0; define it: C = beta * C
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
+    return;
+  }
+  blas::match_simad_threads();
+  detail::cblas_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+// A batch of independent GEMMs; matrix b of each operand starts at X + b * stride_x. Small
+// matrices run one per thread (BLAS single-threaded); large ones one after another on all threads.
+template <typename T>
+void gemm_strided_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+                          int64_t lda, int64_t stride_a, const T* B, int64_t ldb, int64_t stride_b, T beta, T* C,
+                          int64_t ldc, int64_t stride_c, int64_t batch) {
+  detail::check_gemm_dims(trans_a, trans_b, M, N, K, lda, ldb, ldc);
+  SIMAD_CHECK(batch >= 0, "gemm_strided_batched: negative batch ", batch);
+  if (batch == 0) return;
+  const double flops = 2.0 * double(M) * double(N) * double(K);
+  const bool one_per_thread = batch > 1 && flops < 64.0 * 64.0 * 64.0 * 2.0 * 8.0 && num_threads() > 1 &&
+                              !simad::detail::in_parallel_region;
+  if (!one_per_thread) {
+    for (int64_t b = 0; b < batch; ++b)
+      gemm(trans_a, trans_b, M, N, K, alpha, A + b * stride_a, lda, B + b * stride_b, ldb, beta, C + b * stride_c,
+           ldc);
+    return;
+  }
+  blas::BlasThreadsScope single(1);
+  parallel_for(batch, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b)
+      gemm(trans_a, trans_b, M, N, K, alpha, A + b * stride_a, lda, B + b * stride_b, ldb, beta, C + b * stride_c,
+           ldc);
+  });
+}
+
+// Backward of C = op(A) op(B) (alpha 1), accumulating: dA += d/dA, dB += d/dB. Either may be null.
+// dA has A's storage layout (lda), dB has B's (ldb).
+template <typename T>
+void gemm_backward(T* dA, T* dB, const T* dC, int64_t ldc, bool trans_a, bool trans_b, int64_t M, int64_t N,
+                   int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb) {
+  if (dA) {
+    // op(A) = dC op(B)^T  (M, K). A stored (M, K): dA += dC op(B)^T; stored (K, M): dA += op(B) dC^T.
+    if (!trans_a) gemm(false, !trans_b, M, K, N, T(1), dC, ldc, B, ldb, T(1), dA, lda);
+    else gemm(trans_b, true, K, M, N, T(1), B, ldb, dC, ldc, T(1), dA, lda);
+  }
+  if (dB) {
+    // op(B) grad = op(A)^T dC (K, N). B stored (K, N): dB += op(A)^T dC; stored (N, K): dB += dC^T op(A).
+    if (!trans_b) gemm(!trans_a, false, K, N, M, T(1), A, lda, dC, ldc, T(1), dB, ldb);
+    else gemm(true, trans_a, N, K, M, T(1), dC, ldc, A, lda, T(1), dB, ldb);
+  }
+}
+
+// Tensor form: C (M, N) = op(A) op(B) (+ beta C). A, B, C are rank-2 CPU tensors.
+template <typename T>
+void matmul(const Tensor<T>& C, const Tensor<T>& A, const Tensor<T>& B, bool trans_a = false, bool trans_b = false,
+            T beta = T(0)) {
+  SIMAD_CHECK(A.rank() == 2 && B.rank() == 2 && C.rank() == 2, "matmul: rank-2 tensors expected, got A ",
+              A.shape(), " B ", B.shape(), " C ", C.shape());
+  const int64_t M = trans_a ? A.dim(1) : A.dim(0), K = trans_a ? A.dim(0) : A.dim(1);
+  const int64_t KB = trans_b ? B.dim(1) : B.dim(0), N = trans_b ? B.dim(0) : B.dim(1);
+  SIMAD_CHECK(K == KB, "matmul: inner dimensions differ: op(A) ", Shape{M, K}, " op(B) ", Shape{KB, N});
+  check_shape(C, {M, N}, "matmul: C");
+  SIMAD_CHECK(A.device() == Device::cpu && B.device() == Device::cpu && C.device() == Device::cpu,
+              "matmul: CPU tensors expected (CUDA dispatch comes with the CUDA backend)");
+  gemm(trans_a, trans_b, M, N, K, T(1), A.data(), A.dim(1), B.data(), B.dim(1), beta, C.data(), N);
+}
+
+}  // namespace simad::ops
