@@ -132,7 +132,7 @@ inline double gradient_relative_error(const std::vector<double>& analytic, const
 #define SIMAD_CHECK_GRADIENT(analytic, numeric, what)                                       \
   do {                                                                                     \
     const double rel_ = ::simad::testing::gradient_relative_error(analytic, numeric);      \
-    CHECK_MESSAGE(rel_ < 1e-6, what, ": gradient relative error ", rel_, " >= 1e-6; seed ", \
+    CHECK_MESSAGE(rel_ < 1e-6, (what), ": gradient relative error ", rel_, " >= 1e-6; seed ", \
                   ::simad::testing::test_seed());                                          \
     CHECK(!(analytic).empty());                                                            \
   } while (0)

@@ -8,3 +8,22 @@
 #include "simad/core/parallel.hpp"
 #include "simad/core/rng.hpp"
 #include "simad/core/tensor.hpp"
+
+#include "simad/ops/activation.hpp"
+#include "simad/ops/blas.hpp"
+#include "simad/ops/concat.hpp"
+#include "simad/ops/cross_entropy.hpp"
+#include "simad/ops/dropout.hpp"
+#include "simad/ops/embedding.hpp"
+#include "simad/ops/gemm.hpp"
+#include "simad/ops/l2norm.hpp"
+#include "simad/ops/layernorm.hpp"
+#include "simad/ops/linear.hpp"
+#include "simad/ops/masked_max.hpp"
+#include "simad/ops/reduce.hpp"
+#include "simad/ops/softmax.hpp"
+
+#include "simad/train/optimizer.hpp"
+#include "simad/train/param_store.hpp"
+
+#include "simad/io/safetensors.hpp"

@@ -4,7 +4,6 @@
 // location of the check, so a bug report can point at the line.
 #pragma once
 
-#include <source_location>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -17,6 +16,16 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& what) : std::runtime_error(what) {}
 };
 
+// Where a check sits in the source. std::source_location would do, but clang 14 with libstdc++ 12
+// (Debian 12) does not provide it; the builtins behind it work in GCC, clang and nvcc's host pass.
+struct SourceLocation {
+  const char* file = "";
+  unsigned line = 0;
+  static constexpr SourceLocation current(const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) {
+    return SourceLocation{file, line};
+  }
+};
+
 namespace detail {
 
 template <typename... Args>
@@ -26,10 +35,10 @@ std::string concat(Args&&... args) {
   return os.str();
 }
 
-[[noreturn]] inline void throw_error(const std::string& message, const std::source_location& where) {
-  std::string file = where.file_name();
+[[noreturn]] inline void throw_error(const std::string& message, SourceLocation where) {
+  std::string file = where.file;
   if (auto slash = file.rfind("include/simad/"); slash != std::string::npos) file = file.substr(slash + 8);
-  throw Error(message + " [" + file + ":" + std::to_string(where.line()) + "]");
+  throw Error(message + " [" + file + ":" + std::to_string(where.line) + "]");
 }
 
 }  // namespace detail
@@ -37,7 +46,7 @@ std::string concat(Args&&... args) {
 // fail("tensor '", name, "': expected ", n, " bytes"): throws simad::Error with the pieces joined.
 template <typename... Args>
 struct fail {
-  [[noreturn]] explicit fail(Args&&... args, std::source_location where = std::source_location::current()) {
+  [[noreturn]] explicit fail(Args&&... args, SourceLocation where = SourceLocation::current()) {
     detail::throw_error(detail::concat(std::forward<Args>(args)...), where);
   }
 };
@@ -51,5 +60,5 @@ fail(Args&&...) -> fail<Args...>;
   do {                                                                                              \
     if (!(cond)) [[unlikely]]                                                                       \
       ::simad::detail::throw_error(::simad::detail::concat(__VA_ARGS__, " (check failed: " #cond ")"), \
-                                   std::source_location::current());                                \
+                                   ::simad::SourceLocation::current());                             \
   } while (0)

@@ -61,9 +61,15 @@ struct Shape {
     SIMAD_CHECK(n <= kMaxDims, "a tensor has at most ", kMaxDims, " dimensions, got ", n);
     rank = int(n);
     int i = 0;
+    int64_t count = 1;
     for (; first != last; ++first, ++i) {
       SIMAD_CHECK(*first >= 0, "negative extent ", *first, " in dimension ", i);
       dims[size_t(i)] = *first;
+      // numel() must not overflow: a shape whose element count exceeds int64 is an error, even
+      // when a later extent is 0.
+      SIMAD_CHECK(*first == 0 || count <= INT64_MAX / *first || count == 0, "shape too large: extent ", *first,
+                  " in dimension ", i, " overflows the element count");
+      if (count != 0) count = (*first == 0) ? 0 : count * *first;
     }
   }
 };
@@ -81,7 +87,10 @@ struct Allocator {
 inline Allocator& allocator_for(Device device) {
   static Allocator cpu{[](size_t bytes) { return ::operator new(bytes == 0 ? 1 : bytes, std::align_val_t{64}); },
                        [](void* p) { ::operator delete(p, std::align_val_t{64}); }};
-  static Allocator none{[](size_t) -> void* { fail("no allocator for this device: build simad with CUDA"); },
+  static Allocator none{[](size_t) -> void* {
+                          detail::throw_error("no allocator for this device: build simad with CUDA",
+                                              SourceLocation::current());
+                        },
                         [](void*) {}};
   return device == Device::cpu ? cpu : none;
 }

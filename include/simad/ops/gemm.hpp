@@ -6,6 +6,7 @@
 //   dA += dC op(B)^T (transposed back if A was), dB += op(A)^T dC (likewise).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 
@@ -57,8 +58,9 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
   detail::cblas_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-// A batch of independent GEMMs; matrix b of each operand starts at X + b * stride_x. Small
-// matrices run one per thread (BLAS single-threaded); large ones one after another on all threads.
+// A batch of GEMMs; matrix b of each operand starts at X + b * stride_x. Small matrices run one per
+// thread (BLAS single-threaded); large ones, and batches whose C matrices overlap (stride_c == 0
+// accumulates every product into one C with beta == 1), one after another in batch order.
 template <typename T>
 void gemm_strided_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
                           int64_t lda, int64_t stride_a, const T* B, int64_t ldb, int64_t stride_b, T beta, T* C,
@@ -67,8 +69,12 @@ void gemm_strided_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int6
   SIMAD_CHECK(batch >= 0, "gemm_strided_batched: negative batch ", batch);
   if (batch == 0) return;
   const double flops = 2.0 * double(M) * double(N) * double(K);
-  const bool one_per_thread = batch > 1 && flops < 64.0 * 64.0 * 64.0 * 2.0 * 8.0 && num_threads() > 1 &&
-                              !simad::detail::in_parallel_region;
+  // Outputs that overlap (e.g. stride_c == 0 with beta == 1: summing the products into one C) must
+  // run in batch order on one thread: in parallel they would race and depend on the thread count.
+  const int64_t c_extent = (M > 0 && N > 0) ? (M - 1) * ldc + N : 0;  // elements one C matrix spans
+  const bool c_disjoint = (stride_c < 0 ? -stride_c : stride_c) >= c_extent;
+  const bool one_per_thread = batch > 1 && c_disjoint && flops < 64.0 * 64.0 * 64.0 * 2.0 * 8.0 &&
+                              num_threads() > 1 && !simad::detail::in_parallel_region;
   if (!one_per_thread) {
     for (int64_t b = 0; b < batch; ++b)
       gemm(trans_a, trans_b, M, N, K, alpha, A + b * stride_a, lda, B + b * stride_b, ldb, beta, C + b * stride_c,
@@ -112,7 +118,9 @@ void matmul(const Tensor<T>& C, const Tensor<T>& A, const Tensor<T>& B, bool tra
   check_shape(C, {M, N}, "matmul: C");
   SIMAD_CHECK(A.device() == Device::cpu && B.device() == Device::cpu && C.device() == Device::cpu,
               "matmul: CPU tensors expected (CUDA dispatch comes with the CUDA backend)");
-  gemm(trans_a, trans_b, M, N, K, T(1), A.data(), A.dim(1), B.data(), B.dim(1), beta, C.data(), N);
+  // BLAS wants leading dimensions >= 1 even for an empty matrix (K == 0, or a zero-width C).
+  gemm(trans_a, trans_b, M, N, K, T(1), A.data(), std::max<int64_t>(A.dim(1), 1), B.data(),
+       std::max<int64_t>(B.dim(1), 1), beta, C.data(), std::max<int64_t>(N, 1));
 }
 
 }  // namespace simad::ops
