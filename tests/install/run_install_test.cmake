@@ -30,6 +30,7 @@ run_step("build find_package consumer" ${CMAKE_COMMAND} --build ${WORK_DIR}/cons
 run_step("run find_package consumer" ${WORK_DIR}/consumer/consumer)
 
 run_step("configure add_subdirectory consumer" ${CMAKE_COMMAND} -S ${src}/subdir_consumer
-  -B ${WORK_DIR}/subdir_consumer -G ${GENERATOR} -DCMAKE_CXX_COMPILER=${CXX} -DSIMAD_SOURCE_DIR=${SIMAD_SOURCE_DIR})
+  -B ${WORK_DIR}/subdir_consumer -G ${GENERATOR} -DCMAKE_CXX_COMPILER=${CXX} -DSIMAD_SOURCE_DIR=${SIMAD_SOURCE_DIR}
+  -DSIMAD_CUDA=OFF)
 run_step("build add_subdirectory consumer" ${CMAKE_COMMAND} --build ${WORK_DIR}/subdir_consumer)
 run_step("run add_subdirectory consumer" ${WORK_DIR}/subdir_consumer/consumer)
