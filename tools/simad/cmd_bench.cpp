@@ -1,0 +1,717 @@
+// tools/simad/cmd_bench.cpp: `simad bench`, simad's CPU kernels timed beside their peers in one
+// table: GEMM against OpenBLAS' cblas_sgemm called directly (same buffers, same thread count),
+// softmax and layernorm against plain single-threaded loops (benchmarks/naive_ops.hpp; there is no
+// CPU library peer for them yet, and the table says so).
+//
+// The harness is built for noisy shared machines (2 cores shared with compilers): each row warms
+// both sides up, then alternates short timed trials of simad and of the peer (pairs A B or B A in
+// random order; a trial calls its side for ~5 ms, at least once), so load hits both sides alike.
+// Each pair gives one ratio (peer time / simad time per call); the row's simad/peer is their
+// median, printed with a ~95% confidence half-width, and trials go on past --min-time until that is
+// tight (or a time cap). Rates are each side's median trial (best trials are in --json). Before
+// timing, one call of each side is compared with the other, so a wrong kernel cannot produce a
+// fast-looking row unnoticed.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <regex>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "commands.hpp"
+#include "naive_ops.hpp"
+#include "simad/core/error.hpp"
+#include "simad/core/parallel.hpp"
+#include "simad/core/rng.hpp"
+#include "simad/core/tensor.hpp"
+#include "simad/ops/blas.hpp"
+#include "simad/ops/gemm.hpp"
+#include "simad/ops/layernorm.hpp"
+#include "simad/ops/softmax.hpp"
+
+// `simad bench --cuda`: only the real-CUDA build links simad::kernels into the CLI (tools/simad/CMakeLists.txt
+// defines SIMAD_BENCH_CUDA then); elsewhere --cuda reports that there is no CUDA device.
+#if defined(SIMAD_BENCH_CUDA)
+#include "simad/cuda/kernels/gemm.hpp"
+#include "simad/cuda/runtime.hpp"
+#endif
+
+#ifndef SIMAD_VERSION
+#define SIMAD_VERSION "unknown"
+#endif
+
+namespace simad::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using simad::Tensor;
+
+struct BenchOptions {
+  bool quick = false;
+  std::string json_path;
+  int threads = 0;        // 0: simad's default (SIMAD_NUM_THREADS, else all cores)
+  std::string filter;     // regex searched in "op shape"
+  double min_time = 0.0;  // seconds per side per row; 0: 0.3 with --quick, else 1
+  bool cuda = false;      // --cuda: simad's tiled CUDA GEMM vs cuBLAS instead of the CPU table
+};
+
+template <typename... Args>
+std::string format(const char* fmt, Args... args) {
+  char buf[512];
+  std::snprintf(buf, sizeof buf, fmt, args...);
+  return buf;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Timing harness
+
+struct Trial {
+  double seconds = 0.0;  // elapsed
+  int64_t calls = 0;
+};
+
+// Calls fn until at least `seconds` have passed (at least once). Both sides of a row run trials of
+// the same duration, so they sample the machine's noise alike whatever their speed.
+Trial run_trial(const std::function<void()>& fn, double seconds) {
+  const auto t0 = Clock::now();
+  Trial t;
+  do {
+    fn();
+    ++t.calls;
+    t.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  } while (t.seconds < seconds);
+  return t;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n == 0 ? 0.0 : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+double quantile(std::vector<double> v, double q) {  // linear interpolation between order statistics
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  const double pos = q * double(v.size() - 1);
+  const size_t lo = size_t(pos), hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (pos - double(lo)) * (v[hi] - v[lo]);
+}
+
+struct SideTiming {
+  std::vector<double> per_call;  // seconds per call of each trial
+  int64_t calls = 0;             // calls timed
+  double total = 0.0;            // seconds timed
+  double best() const { return *std::min_element(per_call.begin(), per_call.end()); }
+  double median_s() const { return median(per_call); }
+};
+
+struct PairTiming {
+  SideTiming simad, peer;
+  std::vector<double> ratios;  // per pair of adjacent trials: peer time / simad time (per call)
+  double ratio = 0.0;          // their median: the row's simad/peer
+  double ratio_ci = 0.0;       // ~95% confidence half-width of that median (boxplot notch: 1.57 IQR / sqrt(n))
+  bool converged = false;      // ratio_ci reached the target before the time cap
+  void update(double target) {
+    ratio = median(ratios);
+    ratio_ci = 1.57 * (quantile(ratios, 0.75) - quantile(ratios, 0.25)) / std::sqrt(double(ratios.size()));
+    converged = ratio_ci <= target * ratio;
+  }
+};
+
+// Interleaves trials of simad and the peer, each pair A B or B A in random order (so periodic noise
+// cannot lock onto one side). The two trials of a pair run back to back, so slow drifts and bursts
+// of load mostly hit both; the pair's ratio cancels them, and the median over pairs discards the
+// bursts that hit only one. Runs until each side has >= min_time seconds and >= min_trials trials
+// AND the median is known to +-target (relative), or until each side has run max_time seconds.
+PairTiming time_pair(const std::function<void()>& simad_fn, const std::function<void()>& peer_fn, double min_time,
+                     int min_trials, double target, double max_time) {
+  constexpr double kTrialSeconds = 5e-3;  // long against the clock's resolution, short against noise
+  PairTiming r;
+  SideTiming* side[2] = {&r.simad, &r.peer};
+  const std::function<void()>* fn[2] = {&simad_fn, &peer_fn};
+  for (int k = 0; k < 2; ++k) run_trial(*fn[k], 4 * kTrialSeconds);  // warm-up: caches, pages, thread pools
+  const auto start = Clock::now();
+  simad::Rng order(42);
+  for (int trial = 0;; ++trial) {
+    double t[2];
+    const int first = int(order.next_u32() >> 31);
+    for (int j = 0; j < 2; ++j) {
+      const int k = j == 0 ? first : 1 - first;
+      const Trial one = run_trial(*fn[k], kTrialSeconds);
+      t[k] = one.seconds / double(one.calls);
+      side[k]->per_call.push_back(t[k]);
+      side[k]->total += one.seconds;
+      side[k]->calls += one.calls;
+    }
+    r.ratios.push_back(t[1] / t[0]);
+    const bool minimum = trial + 1 >= min_trials && r.simad.total >= min_time && r.peer.total >= min_time;
+    const bool capped = std::min(r.simad.total, r.peer.total) >= max_time;
+    const double wall = std::chrono::duration<double>(Clock::now() - start).count();
+    const bool runaway = trial + 1 >= 3 && wall > 4.0 * max_time + 10.0;  // a call far slower than expected
+    if (minimum && (trial % 4 == 0 || capped)) {  // (update() sorts: not after every trial)
+      r.update(target);
+      if (r.converged || capped) break;
+    }
+    if (runaway) break;
+  }
+  r.update(target);
+  return r;
+}
+
+// ------------------------------------------------------------------------------------------------
+// The rows
+
+struct Prepared {
+  std::function<void()> simad, peer;
+  double max_abs_diff = 0.0, max_abs_ref = 0.0;  // one call of each side, from the same inputs
+};
+
+struct Case {
+  std::string op, shape, unit, peer_name;
+  bool naive_peer = false;
+  bool uses_blas = false;
+  double tolerance = 1e-4;  // max |simad - peer| / max(1, max |peer|) before the row is flagged
+  double work = 0.0;        // FLOP (GFLOP/s rows) or bytes (GB/s rows) of one call
+  std::function<Prepared()> prepare;
+};
+
+Tensor<float> random_tensor(int64_t n, uint64_t stream, double lo = -1.0, double hi = 1.0) {
+  Tensor<float> t = Tensor<float>::empty({n});
+  simad::Rng(20261121, stream).fill_uniform(t.span(), lo, hi);
+  return t;
+}
+
+void compare(Prepared& p, const Tensor<float>& got, const std::vector<float>& want) {
+  const float* g = got.data();
+  for (size_t i = 0; i < want.size(); ++i) {
+    p.max_abs_diff = std::max(p.max_abs_diff, double(std::fabs(g[i] - want[i])));
+    if (std::isnan(g[i]) != std::isnan(want[i])) p.max_abs_diff = INFINITY;
+    p.max_abs_ref = std::max(p.max_abs_ref, double(std::fabs(want[i])));
+  }
+}
+std::vector<float> copy_of(const Tensor<float>& t) { return {t.data(), t.data() + t.numel()}; }
+void zero(const Tensor<float>& t) { t.fill(0.0f); }
+
+constexpr const char* kNaive = "naive loop, 1 thread*";
+
+// C (M, N) = A (M, K) op(B); NT: op(B) = B^T with B stored (N, K), as a linear layer's weight.
+Case gemm_case(int64_t M, int64_t N, int64_t K, bool trans_b) {
+  Case c;
+  c.op = "gemm";
+  c.shape = format("%ldx%ldx%ld%s", long(M), long(N), long(K), trans_b ? " NT" : "");
+  c.unit = "GFLOP/s";
+  c.peer_name = "OpenBLAS cblas_sgemm";
+  c.uses_blas = true;
+  c.tolerance = 1e-5;  // the same BLAS call: identical results expected
+  c.work = 2.0 * double(M) * double(N) * double(K);
+  c.prepare = [=] {
+    struct Buffers {
+      Tensor<float> A, B, C;
+    };
+    auto b = std::make_shared<Buffers>(Buffers{random_tensor(M * K, 1), random_tensor(K * N, 2),
+                                               Tensor<float>::zeros({M * N})});
+    const int64_t ldb = trans_b ? K : N;
+    Prepared p;
+    p.simad = [=] {
+      simad::ops::gemm<float>(false, trans_b, M, N, K, 1.0f, b->A.data(), K, b->B.data(), ldb, 0.0f, b->C.data(), N);
+    };
+    p.peer = [=] {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, int(M), int(N), int(K), 1.0f,
+                  b->A.data(), int(K), b->B.data(), int(ldb), 0.0f, b->C.data(), int(N));
+    };
+    p.peer();
+    const auto want = copy_of(b->C);
+    p.simad();
+    compare(p, b->C, want);
+    return p;
+  };
+  return c;
+}
+
+// Softmax over N rows of C (attention scores: rows = sequences x heads x queries, C = keys).
+Case softmax_case(bool backward, int64_t N, int64_t C) {
+  namespace naive = simad::bench::naive;
+  Case c;
+  c.op = backward ? "softmax_backward" : "softmax_forward";
+  c.shape = format("%ldx%ld", long(N), long(C));
+  c.unit = "GB/s";
+  c.peer_name = kNaive;
+  c.naive_peer = true;
+  c.work = backward ? naive::softmax_backward_bytes(N, C, sizeof(float))
+                    : naive::softmax_forward_bytes(N, C, sizeof(float));
+  c.prepare = [=] {
+    struct Buffers {
+      Tensor<float> inp, out, dout, dinp;
+    };
+    auto b = std::make_shared<Buffers>(Buffers{random_tensor(N * C, 3, -4.0, 4.0), Tensor<float>::zeros({N * C}),
+                                               random_tensor(N * C, 4), Tensor<float>::zeros({N * C})});
+    naive::softmax_forward(b->out.data(), b->inp.data(), N, C);
+    Prepared p;
+    if (!backward) {
+      p.simad = [=] { simad::ops::softmax_forward<float>(b->out.data(), b->inp.data(), nullptr, N, C); };
+      p.peer = [=] { naive::softmax_forward(b->out.data(), b->inp.data(), N, C); };
+      p.peer();
+      const auto want = copy_of(b->out);
+      p.simad();
+      compare(p, b->out, want);
+    } else {  // dinp accumulates: zero it before the check; while timing it just keeps growing
+      p.simad = [=] { simad::ops::softmax_backward<float>(b->dinp.data(), b->dout.data(), b->out.data(), N, C); };
+      p.peer = [=] { naive::softmax_backward(b->dinp.data(), b->dout.data(), b->out.data(), N, C); };
+      p.peer();
+      const auto want = copy_of(b->dinp);
+      zero(b->dinp);
+      p.simad();
+      compare(p, b->dinp, want);
+    }
+    return p;
+  };
+  return c;
+}
+
+// LayerNorm over N tokens of C channels.
+Case layernorm_case(bool backward, int64_t N, int64_t C) {
+  namespace naive = simad::bench::naive;
+  Case c;
+  c.op = backward ? "layernorm_backward" : "layernorm_forward";
+  c.shape = format("%ldx%ld", long(N), long(C));
+  c.unit = "GB/s";
+  c.peer_name = kNaive;
+  c.naive_peer = true;
+  c.tolerance = backward ? 1e-3 : 1e-4;  // dweight, dbias sum N rows in float
+  c.work = backward ? naive::layernorm_backward_bytes(N, C, sizeof(float))
+                    : naive::layernorm_forward_bytes(N, C, sizeof(float));
+  c.prepare = [=] {
+    struct Buffers {
+      Tensor<float> inp, weight, bias, out, mean, rstd, dout, dinp, dweight, dbias;
+    };
+    auto b = std::make_shared<Buffers>(Buffers{random_tensor(N * C, 5, -2.0, 2.0), random_tensor(C, 6, 0.5, 1.5),
+                                               random_tensor(C, 7), Tensor<float>::zeros({N * C}),
+                                               Tensor<float>::zeros({N}), Tensor<float>::zeros({N}),
+                                               random_tensor(N * C, 8), Tensor<float>::zeros({N * C}),
+                                               Tensor<float>::zeros({C}), Tensor<float>::zeros({C})});
+    naive::layernorm_forward(b->out.data(), b->mean.data(), b->rstd.data(), b->inp.data(), b->weight.data(),
+                             b->bias.data(), N, C);
+    Prepared p;
+    if (!backward) {
+      p.simad = [=] {
+        simad::ops::layernorm_forward<float>(b->out.data(), b->mean.data(), b->rstd.data(), b->inp.data(),
+                                             b->weight.data(), b->bias.data(), N, C);
+      };
+      p.peer = [=] {
+        naive::layernorm_forward(b->out.data(), b->mean.data(), b->rstd.data(), b->inp.data(), b->weight.data(),
+                                 b->bias.data(), N, C);
+      };
+      p.peer();
+      const auto want_out = copy_of(b->out), want_mean = copy_of(b->mean), want_rstd = copy_of(b->rstd);
+      zero(b->out);
+      p.simad();
+      compare(p, b->out, want_out);
+      compare(p, b->mean, want_mean);
+      compare(p, b->rstd, want_rstd);
+    } else {
+      p.simad = [=] {
+        simad::ops::layernorm_backward<float>(b->dinp.data(), b->dweight.data(), b->dbias.data(), b->dout.data(),
+                                              b->inp.data(), b->weight.data(), b->mean.data(), b->rstd.data(), N, C);
+      };
+      p.peer = [=] {
+        naive::layernorm_backward(b->dinp.data(), b->dweight.data(), b->dbias.data(), b->dout.data(), b->inp.data(),
+                                  b->weight.data(), b->mean.data(), b->rstd.data(), N, C);
+      };
+      p.peer();
+      const auto want_dinp = copy_of(b->dinp), want_dw = copy_of(b->dweight), want_db = copy_of(b->dbias);
+      zero(b->dinp);
+      zero(b->dweight);
+      zero(b->dbias);
+      p.simad();
+      compare(p, b->dinp, want_dinp);
+      compare(p, b->dweight, want_dw);
+      compare(p, b->dbias, want_db);
+    }
+    return p;
+  };
+  return c;
+}
+
+std::vector<Case> all_cases(bool quick) {
+  std::vector<Case> cases;
+  if (!quick)
+    for (int64_t n : {256, 512}) cases.push_back(gemm_case(n, n, n, false));
+  cases.push_back(gemm_case(1024, 1024, 1024, false));  // the acceptance row: always present
+  if (!quick) cases.push_back(gemm_case(2048, 2048, 2048, false));
+  cases.push_back(gemm_case(4096, 512, 128, true));  // transformer FFN up-projection, 4096 tokens
+  if (!quick) cases.push_back(gemm_case(4096, 128, 512, true));  // and down
+  std::vector<std::pair<int64_t, int64_t>> rows_softmax = {{8192, 128}}, rows_layernorm = {{8192, 128}};
+  if (!quick) {
+    rows_softmax.emplace_back(2048, 1024);
+    rows_layernorm.emplace_back(2048, 768);
+  }
+  for (bool backward : {false, true})
+    for (auto [n, c] : rows_softmax) cases.push_back(softmax_case(backward, n, c));
+  for (bool backward : {false, true})
+    for (auto [n, c] : rows_layernorm) cases.push_back(layernorm_case(backward, n, c));
+  return cases;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Context
+
+struct Machine {
+  std::string cpu = "unknown CPU";
+  int cores = 0;
+};
+
+// The 1-minute load average (-1 if unknown): a busy machine makes every row noisy.
+double load_average() {
+  std::ifstream in("/proc/loadavg");
+  double load = -1.0;
+  if (!(in >> load)) load = -1.0;
+  return load;
+}
+
+Machine read_machine() {
+  Machine m;
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);) {
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string key = line.substr(0, colon);
+    key.erase(key.find_last_not_of(" \t") + 1);
+    std::string value = line.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(" \t"));
+    if (key == "processor") ++m.cores;
+    else if (key == "model name" && m.cpu == "unknown CPU") m.cpu = value;
+  }
+  if (m.cores == 0) m.cores = int(std::thread::hardware_concurrency());
+  return m;
+}
+
+std::string rate_text(double v, const std::string& unit) {
+  return format(v >= 100 ? "%.0f %s" : v >= 10 ? "%.1f %s" : "%.2f %s", v, unit.c_str());
+}
+
+void run_bench(const BenchOptions& opt) {
+  const double min_time = opt.min_time > 0 ? opt.min_time : opt.quick ? 0.3 : 1.0;
+  const int min_trials = opt.quick ? 10 : 15;
+  const double target = opt.quick ? 0.02 : 0.01;                // +- on simad/peer, relative
+  const double max_time = (opt.quick ? 15.0 : 8.0) * min_time;  // per side per row, when noise keeps it wide
+
+  std::vector<Case> cases;
+  {
+    std::vector<std::string> names;
+    const std::regex filter(opt.filter.empty() ? std::string(".") : opt.filter);
+    for (Case& c : all_cases(opt.quick)) {
+      if (std::find(names.begin(), names.end(), c.op) == names.end()) names.push_back(c.op);
+      if (std::regex_search(c.op + " " + c.shape, filter)) cases.push_back(std::move(c));
+    }
+    if (cases.empty()) {
+      std::string list;
+      for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+      throw simad::Error("--filter '" + opt.filter + "' matches no benchmark (it is searched in \"op shape\"; ops" +
+                         (opt.quick ? " with --quick" : "") + ": " + list + ")");
+    }
+  }
+
+  std::ofstream json_out;
+  if (!opt.json_path.empty()) {  // open now: a bad path fails before minutes of benchmarking
+    json_out.open(opt.json_path);
+    if (!json_out) throw simad::Error("cannot write the JSON file '" + opt.json_path + "'");
+  }
+
+  if (opt.threads > 0) simad::set_num_threads(opt.threads);
+  const int threads = simad::num_threads();
+  simad::blas::set_threads(threads);  // the peer GEMM runs on exactly the threads simad's gemm uses
+  const Machine machine = read_machine();
+  const char* coretype_env = std::getenv("OPENBLAS_CORETYPE");
+  const std::string core = simad::blas::core_name();
+  const int blas_threads = simad::blas::threads();
+
+  std::printf("simad bench %s (%s)\n", SIMAD_VERSION, opt.quick ? "quick" : "full");
+  const double load = load_average();
+  std::printf("machine   %s, %d cores%s\n", machine.cpu.c_str(), machine.cores,
+              load < 0 ? ""
+              : load > 0.5 * machine.cores
+                  ? format(", load %.2f: busy, expect noisy rows", load).c_str()
+                  : format(", load %.2f", load).c_str());
+  std::printf("threads   simad %d, OpenBLAS %d (core %s; OPENBLAS_CORETYPE %s)\n", threads, blas_threads,
+              core.c_str(), coretype_env ? ("= " + std::string(coretype_env)).c_str() : "not set");
+  std::printf("timing    simad and peer alternate in short trials, each >= %.2g s and >= %d trials per row, more\n"
+              "          (up to %.2g s) until simad/peer is known to +-%.0f%%\n\n",
+              min_time, min_trials, max_time, target * 100);
+  std::fflush(stdout);
+
+  struct Row {
+    const Case* c;
+    PairTiming t;
+    double rel_diff;
+    bool flagged;
+  };
+  std::vector<Row> rows;
+  bool any_naive = false, any_flagged = false, any_noisy = false;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const Case& c = cases[i];
+    std::fprintf(stderr, "[%zu/%zu] %s %s ...", i + 1, cases.size(), c.op.c_str(), c.shape.c_str());
+    std::fflush(stderr);
+    // OpenBLAS' threads spin for a while after a call: let them park before timing a row that
+    // does not use BLAS, so they do not steal its cores.
+    if (i > 0 && cases[i - 1].uses_blas && !c.uses_blas) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    const Prepared p = c.prepare();
+    const double rel_diff = p.max_abs_diff / std::max(1.0, p.max_abs_ref);
+    const bool flagged = !(rel_diff <= c.tolerance);
+    Row row{&c, time_pair(p.simad, p.peer, min_time, min_trials, target, max_time), rel_diff, flagged};
+    std::fprintf(stderr, " %s vs %s: %.2fx +-%.2f (%zu trials%s)\n",
+                 rate_text(c.work / row.t.simad.median_s() * 1e-9, c.unit).c_str(),
+                 rate_text(c.work / row.t.peer.median_s() * 1e-9, c.unit).c_str(), row.t.ratio, row.t.ratio_ci,
+                 row.t.ratios.size(), row.t.converged ? "" : "; noisy: stopped at the time cap");
+    if (flagged)
+      std::fprintf(stderr, "warning: %s %s: simad and %s differ: max |difference| %.3g (max |value| %.3g)\n",
+                   c.op.c_str(), c.shape.c_str(), c.peer_name.c_str(), p.max_abs_diff, p.max_abs_ref);
+    any_naive |= c.naive_peer;
+    any_flagged |= flagged;
+    rows.push_back(std::move(row));
+  }
+
+  // The table
+  const char* head = "%-19s %-16s %14s %14s  %-22s %10s %-7s\n";
+  std::printf(head, "op", "shape", "simad", "peer", "peer name", "simad/peer", "+-95%");
+  std::printf("%s\n", std::string(19 + 1 + 16 + 1 + 14 + 1 + 14 + 2 + 22 + 1 + 10 + 1 + 7, '-').c_str());
+  nlohmann::json json_rows = nlohmann::json::array();
+  for (const Row& r : rows) {
+    const Case& c = *r.c;
+    const double s = c.work / r.t.simad.median_s() * 1e-9, q = c.work / r.t.peer.median_s() * 1e-9;
+    const std::string ratio = format("%.2fx%s", r.t.ratio, r.flagged ? "!" : "");
+    std::printf(head, c.op.c_str(), c.shape.c_str(), rate_text(s, c.unit).c_str(), rate_text(q, c.unit).c_str(),
+                c.peer_name.c_str(), ratio.c_str(), format("+-%.2f%s", r.t.ratio_ci, r.t.converged ? "" : "~").c_str());
+    any_noisy |= !r.t.converged;
+    auto side = [&](const SideTiming& t) {
+      return nlohmann::json{{"best", c.work / t.best() * 1e-9},
+                            {"median", c.work / t.median_s() * 1e-9},
+                            {"best_seconds", t.best()},
+                            {"median_seconds", t.median_s()},
+                            {"trials", t.per_call.size()},
+                            {"calls", t.calls}};
+    };
+    json_rows.push_back({{"op", c.op},
+                         {"shape", c.shape},
+                         {"dtype", "f32"},
+                         {"unit", c.unit},
+                         {"simad", s},
+                         {"peer", q},
+                         {"peer_name", c.naive_peer ? std::string("naive") : c.peer_name},
+                         {"peer_is_naive", c.naive_peer},
+                         {"ratio", r.t.ratio},
+                         {"ratio_ci95", r.t.ratio_ci},
+                         {"ratio_converged", r.t.converged},
+                         {"ratio_of_best", r.t.peer.best() / r.t.simad.best()},
+                         {"trials", r.t.ratios.size()},
+                         {"work_per_call", c.work},
+                         {"max_rel_diff", r.rel_diff},
+                         {"results_match", !r.flagged},
+                         {"simad_timing", side(r.t.simad)},
+                         {"peer_timing", side(r.t.peer)}});
+  }
+  std::printf("\nshape: GEMM MxNxK (C = A B; NT: C = A B^T, B stored NxK like a linear layer's weight); "
+              "softmax, layernorm NxC (rows x columns). float32.\n");
+  std::printf("GB/s: the bytes each op must move once (inputs read, outputs written) over the time of one call.\n");
+  std::printf("rates: the median trial of each side (best trials in --json). simad/peer: the median over pairs\n"
+              "  of adjacent trials of peer time / simad time (load hits both alike), +- its ~95%% confidence\n"
+              "  half-width.\n");
+  if (any_noisy)
+    std::printf("~ the machine was too noisy to reach +-%.0f%% within the time cap.\n", target * 100);
+  if (any_naive)
+    std::printf("* naive: no CPU library peer for this op yet; the peer is a plain single-threaded loop "
+                "(benchmarks/naive_ops.hpp).\n");
+  if (any_flagged) std::printf("! simad's result differs from the peer's beyond the row's tolerance (see stderr).\n");
+  std::fflush(stdout);
+
+  if (json_out.is_open()) {
+    nlohmann::json doc{{"simad_version", SIMAD_VERSION},
+                       {"mode", opt.quick ? "quick" : "full"},
+                       {"context",
+                        {{"cpu", machine.cpu},
+                         {"cores", machine.cores},
+                         {"load_average_1min_at_start", load},
+                         {"simad_threads", threads},
+                         {"openblas_threads", blas_threads},
+                         {"openblas_core", core},
+                         {"OPENBLAS_CORETYPE", coretype_env ? nlohmann::json(coretype_env) : nlohmann::json()},
+                         {"min_time_s", min_time},
+                         {"min_trials", min_trials},
+                         {"filter", opt.filter},
+                         {"target_ci", target},
+                         {"max_time_s", max_time},
+                         {"timing", "simad and peer alternate in short trials (random order per pair); simad, peer: "
+                                    "median trial; ratio: median over adjacent pairs of peer_time / simad_time"}}},
+                       {"rows", json_rows}};
+    json_out << doc.dump(2) << "\n";
+    json_out.close();
+    if (!json_out) throw simad::Error("writing the JSON file '" + opt.json_path + "' failed");
+    std::fprintf(stderr, "wrote %s\n", opt.json_path.c_str());
+  }
+  if (any_flagged) throw simad::Error("some results differ from the peer's (rows marked '!')");
+}
+
+// ------------------------------------------------------------------------------------------------
+// simad bench --cuda: simad's tiled SGEMM kernel (kernels/gemm.cu, gemm_tiled) beside cuBLAS sgemm on
+// the same device buffers, timed with cudaEvents: the two sides alternate in trials of back-to-back
+// calls (~5 ms each, one event pair per trial); each side's rate is its median trial, simad/peer the
+// median over pairs of peer_time / simad_time. Never timed under the emulator (no CUDA device there).
+#if defined(SIMAD_BENCH_CUDA)
+void run_cuda_bench(const BenchOptions& opt) {
+  namespace cuda = simad::cuda;
+  namespace ck = simad::cuda::kernels;
+  if (!cuda::has_cuda_device()) {
+    std::printf("no CUDA device\n");
+    return;
+  }
+  int device = 0;
+  SIMAD_CUDA_CHECK(cudaGetDevice(&device));
+  cudaDeviceProp prop{};
+  SIMAD_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+  const double min_time = opt.min_time > 0 ? opt.min_time : (opt.quick ? 0.3 : 1.0);
+  struct Shape3 {
+    int64_t M, N, K;
+  };
+  std::vector<Shape3> shapes = {{512, 512, 512}, {1024, 1024, 1024}, {1000, 1000, 1000}};
+  if (!opt.quick) shapes.insert(shapes.end(), {{2048, 2048, 2048}, {4096, 4096, 4096}, {4096, 64, 4096}});
+  std::printf("simad bench --cuda %s (%s)\n", SIMAD_VERSION, opt.quick ? "quick" : "full");
+  std::printf("device    %s (sm_%d%d, %d SMs)\n", prop.name, prop.major, prop.minor, prop.multiProcessorCount);
+  std::printf("timing    cudaEvents around ~5 ms trials, simad and cuBLAS alternating, >= %.2g s per side per row\n\n",
+              min_time);
+  const char* head = "%-8s %-16s %14s %14s %-14s %10s\n";
+  std::printf(head, "op", "shape", "simad", "peer", "peer name", "simad/peer");
+  std::printf("%s\n", std::string(8 + 1 + 16 + 1 + 14 + 1 + 14 + 1 + 14 + 1 + 10, '-').c_str());
+  nlohmann::json json_rows = nlohmann::json::array();
+  bool any_flagged = false;
+  cuda::Stream stream;
+  for (const Shape3 sh : shapes) {
+    const std::string shape = format("%lldx%lldx%lld", (long long)sh.M, (long long)sh.N, (long long)sh.K);
+    if (!opt.filter.empty() && !std::regex_search("gemm " + shape, std::regex(opt.filter))) continue;
+    const Tensor<float> A = cuda::to_device(random_tensor(sh.M * sh.K, 1)), B = cuda::to_device(random_tensor(sh.K * sh.N, 2));
+    const Tensor<float> C1 = Tensor<float>::empty({sh.M * sh.N}, Device::cuda), C2 = Tensor<float>::empty({sh.M * sh.N}, Device::cuda);
+    const std::function<void()> simad_side = [&] {
+      ck::gemm_tiled(false, false, sh.M, sh.N, sh.K, 1.0f, A.data(), sh.K, B.data(), sh.N, 0.0f, C1.data(), sh.N, stream);
+    };
+    const std::function<void()> peer_side = [&] {
+      ck::gemm(false, false, sh.M, sh.N, sh.K, 1.0f, A.data(), sh.K, B.data(), sh.N, 0.0f, C2.data(), sh.N, stream);
+    };
+    // Correctness first: both results on the host.
+    simad_side();
+    peer_side();
+    const Tensor<float> h1 = cuda::to_host(C1, stream), h2 = cuda::to_host(C2, stream);
+    double max_diff = 0, max_val = 0;
+    for (int64_t i = 0; i < h1.numel(); ++i) {
+      max_diff = std::max(max_diff, double(std::fabs(h1.data()[i] - h2.data()[i])));
+      max_val = std::max(max_val, double(std::fabs(h2.data()[i])));
+    }
+    const bool flagged = !(max_diff <= 1e-4 * std::max(1.0, max_val) * std::sqrt(double(sh.K)));
+    any_flagged |= flagged;
+    // Calls per trial: ~5 ms of the slower side.
+    cuda::Event e0, e1;
+    const auto time_calls = [&](const std::function<void()>& fn, int calls) {
+      e0.record(stream);
+      for (int i = 0; i < calls; ++i) fn();
+      e1.record(stream);
+      return double(cuda::elapsed_ms(e0, e1)) / calls;
+    };
+    const double one = std::max(time_calls(simad_side, 1), time_calls(peer_side, 1));
+    const int calls = std::max(1, int(5.0 / std::max(one, 1e-3)));
+    std::vector<double> simad_ms, peer_ms, ratios;
+    double spent_simad = 0, spent_peer = 0;
+    for (int pair = 0; (spent_simad < min_time * 1e3 || spent_peer < min_time * 1e3 || pair < 5) && pair < 10000; ++pair) {
+      const bool simad_first = pair % 2 == 0;
+      const double a = time_calls(simad_first ? simad_side : peer_side, calls);
+      const double b = time_calls(simad_first ? peer_side : simad_side, calls);
+      const double s_ms = simad_first ? a : b, p_ms = simad_first ? b : a;
+      simad_ms.push_back(s_ms), peer_ms.push_back(p_ms), ratios.push_back(p_ms / s_ms);
+      spent_simad += s_ms * calls, spent_peer += p_ms * calls;
+    }
+    const double flops = 2.0 * double(sh.M) * double(sh.N) * double(sh.K);
+    const double s_gflops = flops / (median(simad_ms) * 1e-3) * 1e-9, p_gflops = flops / (median(peer_ms) * 1e-3) * 1e-9;
+    const double ratio = median(ratios);
+    std::printf(head, flagged ? "gemm !" : "gemm", shape.c_str(), format("%.1f GFLOP/s", s_gflops).c_str(),
+                format("%.1f GFLOP/s", p_gflops).c_str(), "cublas_sgemm", format("%.2fx", ratio).c_str());
+    if (flagged)
+      std::fprintf(stderr, "warning: gemm %s: simad and cuBLAS differ: max |difference| %.3g (max |value| %.3g)\n",
+                   shape.c_str(), max_diff, max_val);
+    json_rows.push_back({{"op", "gemm"}, {"shape", shape}, {"simad_gflops", s_gflops}, {"peer_gflops", p_gflops},
+                         {"peer", "cublas_sgemm"}, {"simad_over_peer", ratio}, {"trials", ratios.size()},
+                         {"calls_per_trial", calls}, {"max_abs_difference", max_diff}, {"flagged", flagged}});
+  }
+  std::printf("\nshape: GEMM MxNxK, C = A B, row-major float. simad: kernels/gemm.cu gemm_tiled (64x64x16 tiles);\n"
+              "peer: cuBLAS cublasSgemm (simad::cuda::kernels::gemm in the real-CUDA build).\n");
+  if (!opt.json_path.empty()) {
+    std::ofstream json_out(opt.json_path);
+    const nlohmann::json doc = {{"context", {{"simad_version", SIMAD_VERSION}, {"device", prop.name},
+                                             {"cuda", true}, {"quick", opt.quick}, {"min_time_s", min_time}}},
+                                {"rows", json_rows}};
+    json_out << doc.dump(2) << "\n";
+    json_out.close();
+    if (!json_out) throw simad::Error("writing the JSON file '" + opt.json_path + "' failed");
+    std::fprintf(stderr, "wrote %s\n", opt.json_path.c_str());
+  }
+  if (any_flagged) throw simad::Error("some results differ from cuBLAS's (rows marked '!')");
+}
+#else
+void run_cuda_bench(const BenchOptions&) {
+  std::printf("no CUDA device (this simad was built without real CUDA: configure with nvcc, SIMAD_CUDA=ON)\n");
+}
+#endif
+
+}  // namespace
+
+void register_bench(CLI::App& app) {
+  auto opt = std::make_shared<BenchOptions>();
+  CLI::App* cmd = app.add_subcommand("bench", "Time simad's kernels beside their peers and print the table");
+  cmd->footer(
+      "Prints op | shape | simad | peer | peer name | simad/peer. Peers: OpenBLAS cblas_sgemm for GEMM (same buffers,\n"
+      "same thread count); a plain single-threaded loop ('naive') for ops with no CPU library peer yet. simad and the\n"
+      "peer alternate in short trials; simad/peer is the median of paired ratios. Progress goes to stderr.\n"
+      "Examples:\n"
+      "  simad bench --quick\n"
+      "  simad bench --filter gemm --threads 1 --json gemm.json");
+  cmd->add_flag("--quick", opt->quick, "Fewer shapes, >= 0.3 s per side per row (GEMM 1024x1024x1024 included)");
+  cmd->add_option("--json", opt->json_path, "Also write every row and the context as JSON to FILE")
+      ->type_name("FILE");
+  cmd->add_option("--threads", opt->threads, "Threads for simad and for OpenBLAS (default: SIMAD_NUM_THREADS, else "
+                                             "all cores)")
+      ->type_name("N")
+      ->check(CLI::Range(1, 1024));
+  cmd->add_option("--filter", opt->filter,
+                  "Run only the rows whose \"op shape\" matches REGEX (e.g. gemm, softmax, 'gemm 1024', "
+                  "backward)")
+      ->type_name("REGEX")
+      ->check([](const std::string& s) {
+        try {
+          std::regex r(s);
+        } catch (const std::regex_error& e) {
+          return std::string("not a valid regular expression: ") + e.what();
+        }
+        return std::string();
+      });
+  cmd->add_option("--min-time", opt->min_time,
+                  "Least seconds each side runs per row (default 0.3 with --quick, else 1); a noisy row runs on "
+                  "until simad/peer is known to +-2% (quick) / 1%, up to 15x / 8x that")
+      ->type_name("SECONDS")
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--cuda", opt->cuda,
+                "Instead: time simad's tiled CUDA GEMM beside cuBLAS sgemm with cudaEvents (real-CUDA build and a "
+                "device; otherwise prints 'no CUDA device' and exits 0)");
+  cmd->callback([opt] {
+    if (opt->cuda) run_cuda_bench(*opt);
+    else run_bench(*opt);
+  });
+}
+
+}  // namespace simad::cli

@@ -1,0 +1,36 @@
+// tools/simad/main.cpp: the `simad` command-line program: git-style subcommands (commands.hpp),
+// --help on each, --version. Exit status: 0 on success, non-zero on bad flags (CLI11's message
+// on stderr) or when a command fails (its error on stderr).
+#include <CLI/CLI.hpp>
+
+#include <exception>
+#include <iostream>
+#include <string>
+
+#include "commands.hpp"
+
+#ifndef SIMAD_VERSION
+#define SIMAD_VERSION "unknown"
+#endif
+
+int main(int argc, char** argv) {
+  CLI::App app{"simad: similar ads. Trains and runs ad-similarity models, searches embeddings and benchmarks its "
+               "kernels, without an ML framework.",
+               "simad"};
+  app.set_version_flag("--version", std::string("simad ") + SIMAD_VERSION);
+  app.require_subcommand(1);
+  for (const simad::cli::Register add : simad::cli::kCommands) add(app);
+  app.footer("Run 'simad <command> --help' for the options of a command.");  // after: not inherited
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    std::string who = "simad";
+    for (const CLI::App* sub : app.get_subcommands()) who += " " + sub->get_name();
+    std::cerr << who << ": error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
