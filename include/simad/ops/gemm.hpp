@@ -15,6 +15,13 @@
 #include "simad/core/tensor.hpp"
 #include "simad/ops/blas.hpp"
 
+// CUDA tensors: simad::kernels (real CUDA or emulated) defines SIMAD_HAVE_CUDA_KERNELS for its consumers.
+// CPU-only users see no CUDA header.
+#if defined(SIMAD_HAVE_CUDA_KERNELS)
+#include "simad/cuda/kernels/gemm.hpp"
+#include "simad/cuda/runtime.hpp"
+#endif
+
 namespace simad::ops {
 
 namespace detail {
@@ -106,7 +113,27 @@ void gemm_backward(T* dA, T* dB, const T* dC, int64_t ldc, bool trans_a, bool tr
   }
 }
 
-// Tensor form: C (M, N) = op(A) op(B) (+ beta C). A, B, C are rank-2 CPU tensors.
+namespace detail {
+// The device all of an op's tensors are on; mixed devices throw.
+template <typename... Ts>
+Device common_device(const char* op, const Tensor<Ts>&... ts) {
+  const Device devices[] = {ts.device()...};
+  const Device first = devices[0];
+  const bool same = ((ts.device() == first) && ...);
+  SIMAD_CHECK(same, op, ": tensors on different devices (copy them to one device first: cuda::to_device / to_host)");
+  return first;
+}
+
+[[noreturn]] inline void no_cuda_kernels(const char* op) {
+  ::simad::detail::throw_error(
+      ::simad::detail::concat(op, ": CUDA tensors need simad::kernels (build with CUDA or SIMAD_CUDA_EMULATION)"),
+      SourceLocation::current());
+}
+}  // namespace detail
+
+// Tensor form: C (M, N) = op(A) op(B) (+ beta C). A, B, C are rank-2 tensors, all on the CPU
+// (OpenBLAS) or all on Device::cuda (float only: cuBLAS in the real-CUDA build, simad's tiled kernel
+// under the emulator; needs simad::kernels). CUDA: asynchronous on the default stream.
 template <typename T>
 void matmul(const Tensor<T>& C, const Tensor<T>& A, const Tensor<T>& B, bool trans_a = false, bool trans_b = false,
             T beta = T(0)) {
@@ -116,8 +143,17 @@ void matmul(const Tensor<T>& C, const Tensor<T>& A, const Tensor<T>& B, bool tra
   const int64_t KB = trans_b ? B.dim(1) : B.dim(0), N = trans_b ? B.dim(0) : B.dim(1);
   SIMAD_CHECK(K == KB, "matmul: inner dimensions differ: op(A) ", Shape{M, K}, " op(B) ", Shape{KB, N});
   check_shape(C, {M, N}, "matmul: C");
-  SIMAD_CHECK(A.device() == Device::cpu && B.device() == Device::cpu && C.device() == Device::cpu,
-              "matmul: CPU tensors expected (CUDA dispatch comes with the CUDA backend)");
+  if (detail::common_device("matmul", C, A, B) == Device::cuda) {
+#if defined(SIMAD_HAVE_CUDA_KERNELS)
+    SIMAD_CHECK((std::is_same_v<T, float>), "matmul: CUDA tensors must be float (the CUDA kernels are float only)");
+    if constexpr (std::is_same_v<T, float>)
+      cuda::kernels::gemm(trans_a, trans_b, M, N, K, 1.0f, A.data(), std::max<int64_t>(A.dim(1), 1), B.data(),
+                          std::max<int64_t>(B.dim(1), 1), beta, C.data(), std::max<int64_t>(N, 1));
+    return;
+#else
+    detail::no_cuda_kernels("matmul");
+#endif
+  }
   // BLAS wants leading dimensions >= 1 even for an empty matrix (K == 0, or a zero-width C).
   gemm(trans_a, trans_b, M, N, K, T(1), A.data(), std::max<int64_t>(A.dim(1), 1), B.data(),
        std::max<int64_t>(B.dim(1), 1), beta, C.data(), std::max<int64_t>(N, 1));

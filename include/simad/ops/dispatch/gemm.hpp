@@ -1,0 +1,50 @@
+// simad/ops/dispatch/gemm.hpp: Tensor-level GEMM entry points that run on the tensors' device.
+//   ops::matmul(C, A, B, trans_a, trans_b, beta)            (simad/ops/gemm.hpp: CPU or CUDA)
+//   ops::batched_matmul(C, A, B, trans_a, trans_b, beta)    C (batch, M, N) = op(A[b]) op(B[b]) (+ beta C)
+// All tensors on the CPU (OpenBLAS), or all on Device::cuda (float; needs simad::kernels, which
+// defines SIMAD_HAVE_CUDA_KERNELS: cuBLAS in the real-CUDA build, the tiled kernel when emulated).
+// Mixed devices throw simad::Error. CUDA work is asynchronous on the default stream.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+
+#include "simad/core/error.hpp"
+#include "simad/core/tensor.hpp"
+#include "simad/ops/gemm.hpp"
+
+namespace simad::ops {
+
+// C (batch, M, N) = op(A[b]) op(B[b]) (+ beta C); A (batch, M, K) or (batch, K, M) when trans_a,
+// B (batch, K, N) or (batch, N, K) when trans_b.
+template <typename T>
+void batched_matmul(const Tensor<T>& C, const Tensor<T>& A, const Tensor<T>& B, bool trans_a = false,
+                    bool trans_b = false, T beta = T(0)) {
+  SIMAD_CHECK(A.rank() == 3 && B.rank() == 3 && C.rank() == 3, "batched_matmul: rank-3 tensors expected, got A ",
+              A.shape(), " B ", B.shape(), " C ", C.shape());
+  const int64_t batch = A.dim(0);
+  SIMAD_CHECK(B.dim(0) == batch, "batched_matmul: batch sizes differ: A ", A.shape(), " B ", B.shape());
+  const int64_t M = trans_a ? A.dim(2) : A.dim(1), K = trans_a ? A.dim(1) : A.dim(2);
+  const int64_t KB = trans_b ? B.dim(2) : B.dim(1), N = trans_b ? B.dim(1) : B.dim(2);
+  SIMAD_CHECK(K == KB, "batched_matmul: inner dimensions differ: op(A) ", Shape{M, K}, " op(B) ", Shape{KB, N});
+  check_shape(C, {batch, M, N}, "batched_matmul: C");
+  const int64_t lda = std::max<int64_t>(A.dim(2), 1), ldb = std::max<int64_t>(B.dim(2), 1),
+                ldc = std::max<int64_t>(N, 1);
+  const int64_t sa = A.dim(1) * A.dim(2), sb = B.dim(1) * B.dim(2), sc = M * N;
+  if (detail::common_device("batched_matmul", C, A, B) == Device::cuda) {
+#if defined(SIMAD_HAVE_CUDA_KERNELS)
+    SIMAD_CHECK((std::is_same_v<T, float>), "batched_matmul: CUDA tensors must be float (the CUDA kernels are float only)");
+    if constexpr (std::is_same_v<T, float>)
+      cuda::kernels::gemm_strided_batched(trans_a, trans_b, M, N, K, 1.0f, A.data(), lda, sa, B.data(), ldb, sb, beta,
+                                          C.data(), ldc, sc, batch);
+    return;
+#else
+    detail::no_cuda_kernels("batched_matmul");
+#endif
+  }
+  gemm_strided_batched(trans_a, trans_b, M, N, K, T(1), A.data(), lda, sa, B.data(), ldb, sb, beta, C.data(), ldc, sc,
+                       batch);
+}
+
+}  // namespace simad::ops

@@ -1,0 +1,202 @@
+// tests/cuda/kernels/test_elementwise.cpp: kernels/elementwise.cu (include/simad/cuda/kernels/
+// elementwise.hpp) against the CPU ops of simad/ops/activation.hpp (themselves tested against double
+// references), plus fill / scale / axpy against plain loops and the Tensor dispatch of
+// simad/ops/dispatch/activation.hpp. Tolerance: |gpu - cpu| <= 1e-6 + 2e-6 |cpu| (the same float
+// formulas; a GPU's erff / expf / tanhf may differ from libm by a few ulp). Sizes: 1, 31 (under a
+// warp), 257 (a block and one), 3000 (many blocks, not a multiple of anything). Outputs are poisoned
+// with NaN in device memory first; backward starts from a random dinp (it accumulates).
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "simad/core/error.hpp"
+#include "simad/cuda/kernels/elementwise.hpp"
+#include "simad/cuda/runtime.hpp"
+#include "simad/ops/activation.hpp"
+#include "simad/ops/dispatch/activation.hpp"
+#include "testing.hpp"
+
+namespace {
+
+using simad::Device;
+using simad::Tensor;
+namespace ck = simad::cuda::kernels;
+namespace ops = simad::ops;
+
+constexpr double kAtol = 1e-6, kRtol = 2e-6;
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+const int64_t kSizes[] = {1, 31, 257, 3000};
+
+Tensor<float> upload(const std::vector<float>& h) {
+  return simad::cuda::to_device(Tensor<float>::from({int64_t(h.size())}, std::span<const float>(h)));
+}
+std::vector<float> download(const Tensor<float>& d) {
+  SIMAD_CUDA_CHECK(cudaDeviceSynchronize());
+  SIMAD_CUDA_CHECK(cudaGetLastError());
+  const Tensor<float> h = simad::cuda::to_host(d);
+  return std::vector<float>(h.data(), h.data() + h.numel());
+}
+
+// Inputs over [-6, 6] plus the kinks and saturation points: 0, +-tiny, +-30, -100.
+std::vector<float> activation_inputs(simad::Rng& rng, int64_t n) {
+  auto x = simad::testing::random_vector<float>(rng, size_t(n), -6.0, 6.0);
+  const float special[] = {0.0f, -0.0f, 1e-30f, -1e-30f, 30.0f, -30.0f, -100.0f, 100.0f};
+  for (size_t i = 0; i < x.size() && i < 8; ++i) x[i * 3 % x.size()] = special[i];
+  return x;
+}
+
+using PtrForward = std::function<void(float*, const float*, int64_t)>;
+using PtrBackward = std::function<void(float*, const float*, const float*, int64_t)>;
+
+struct Activation {
+  const char* name;
+  PtrForward cpu_fwd, gpu_fwd;
+  PtrBackward cpu_bwd, gpu_bwd;
+  bool backward_from_output;  // tanh, sigmoid: backward takes the forward output
+};
+
+std::vector<Activation> activations() {
+  const float slope = 0.2f;
+  return {
+      {"relu", [](float* o, const float* i, int64_t n) { ops::relu_forward(o, i, n); },
+       [](float* o, const float* i, int64_t n) { ck::relu_forward(o, i, n); },
+       [](float* d, const float* g, const float* s, int64_t n) { ops::relu_backward(d, g, s, n); },
+       [](float* d, const float* g, const float* s, int64_t n) { ck::relu_backward(d, g, s, n); }, false},
+      {"leaky_relu", [=](float* o, const float* i, int64_t n) { ops::leaky_relu_forward(o, i, n, slope); },
+       [=](float* o, const float* i, int64_t n) { ck::leaky_relu_forward(o, i, n, slope); },
+       [=](float* d, const float* g, const float* s, int64_t n) { ops::leaky_relu_backward(d, g, s, n, slope); },
+       [=](float* d, const float* g, const float* s, int64_t n) { ck::leaky_relu_backward(d, g, s, n, slope); }, false},
+      {"gelu", [](float* o, const float* i, int64_t n) { ops::gelu_forward(o, i, n); },
+       [](float* o, const float* i, int64_t n) { ck::gelu_forward(o, i, n); },
+       [](float* d, const float* g, const float* s, int64_t n) { ops::gelu_backward(d, g, s, n); },
+       [](float* d, const float* g, const float* s, int64_t n) { ck::gelu_backward(d, g, s, n); }, false},
+      {"tanh", [](float* o, const float* i, int64_t n) { ops::tanh_forward(o, i, n); },
+       [](float* o, const float* i, int64_t n) { ck::tanh_forward(o, i, n); },
+       [](float* d, const float* g, const float* s, int64_t n) { ops::tanh_backward(d, g, s, n); },
+       [](float* d, const float* g, const float* s, int64_t n) { ck::tanh_backward(d, g, s, n); }, true},
+      {"sigmoid", [](float* o, const float* i, int64_t n) { ops::sigmoid_forward(o, i, n); },
+       [](float* o, const float* i, int64_t n) { ck::sigmoid_forward(o, i, n); },
+       [](float* d, const float* g, const float* s, int64_t n) { ops::sigmoid_backward(d, g, s, n); },
+       [](float* d, const float* g, const float* s, int64_t n) { ck::sigmoid_backward(d, g, s, n); }, true},
+  };
+}
+
+}  // namespace
+
+TEST_CASE("cuda/elementwise: activation forward kernels match the CPU ops") {
+  auto rng = simad::testing::test_rng();
+  for (const Activation& a : activations())
+    for (const int64_t n : kSizes) {
+      const auto x = activation_inputs(rng, n);
+      std::vector<float> want(size_t(n), kNaN);
+      a.cpu_fwd(want.data(), x.data(), n);
+      const Tensor<float> dx = upload(x), dout = upload(std::vector<float>(size_t(n), kNaN));
+      a.gpu_fwd(dout.data(), dx.data(), n);
+      simad::testing::check_close(download(dout), want, kAtol, kRtol, simad::detail::concat(a.name, "_forward n=", n));
+      // in place (out == inp)
+      a.gpu_fwd(dx.data(), dx.data(), n);
+      simad::testing::check_close(download(dx), want, kAtol, kRtol,
+                                  simad::detail::concat(a.name, "_forward in place n=", n));
+    }
+}
+
+TEST_CASE("cuda/elementwise: activation backward kernels accumulate like the CPU ops") {
+  auto rng = simad::testing::test_rng();
+  for (const Activation& a : activations())
+    for (const int64_t n : kSizes) {
+      const auto x = activation_inputs(rng, n);
+      std::vector<float> saved = x;
+      if (a.backward_from_output) a.cpu_fwd(saved.data(), x.data(), n);
+      const auto dout = simad::testing::random_vector<float>(rng, size_t(n));
+      const auto dinp0 = simad::testing::random_vector<float>(rng, size_t(n));
+      std::vector<float> want = dinp0;
+      a.cpu_bwd(want.data(), dout.data(), saved.data(), n);
+      const Tensor<float> d_saved = upload(saved), d_dout = upload(dout), d_dinp = upload(dinp0);
+      a.gpu_bwd(d_dinp.data(), d_dout.data(), d_saved.data(), n);
+      simad::testing::check_close(download(d_dinp), want, kAtol, kRtol,
+                                  simad::detail::concat(a.name, "_backward n=", n));
+      a.gpu_bwd(nullptr, d_dout.data(), d_saved.data(), n);  // null dinp: nothing to do
+      SIMAD_CUDA_CHECK(cudaDeviceSynchronize());
+    }
+}
+
+TEST_CASE("cuda/elementwise: fill scale and axpy match plain loops") {
+  auto rng = simad::testing::test_rng();
+  for (const int64_t n : kSizes) {
+    const auto x = simad::testing::random_vector<float>(rng, size_t(n));
+    const auto y = simad::testing::random_vector<float>(rng, size_t(n));
+    const Tensor<float> dx = upload(std::vector<float>(size_t(n), kNaN));
+    ck::fill(dx.data(), 0.25f, n);
+    CHECK(download(dx) == std::vector<float>(size_t(n), 0.25f));
+    ck::scale(dx.data(), 0.0f, n);  // alpha 0 writes 0 (NaN would stay NaN otherwise)
+    SIMAD_CUDA_CHECK(cudaMemcpy(dx.data(), std::vector<float>(size_t(n), kNaN).data(), size_t(n) * sizeof(float),
+                                cudaMemcpyHostToDevice));
+    ck::scale(dx.data(), 0.0f, n);
+    CHECK(download(dx) == std::vector<float>(size_t(n), 0.0f));
+
+    const Tensor<float> dy = upload(y), dx2 = upload(x);
+    ck::scale(dy.data(), -1.5f, n);
+    std::vector<float> want(static_cast<size_t>(n));
+    for (size_t i = 0; i < want.size(); ++i) want[i] = -1.5f * y[i];
+    simad::testing::check_close(download(dy), want, 0.0, 0.0, simad::detail::concat("scale n=", n));
+    ck::axpy(dy.data(), 0.5f, dx2.data(), n);
+    for (size_t i = 0; i < want.size(); ++i) want[i] += 0.5f * x[i];
+    simad::testing::check_close(download(dy), want, kAtol, kRtol, simad::detail::concat("axpy n=", n));
+  }
+}
+
+TEST_CASE("cuda/elementwise: bad arguments throw simad::Error and n 0 launches nothing") {
+  const Tensor<float> d = upload(std::vector<float>(4, 1.0f));
+  CHECK_THROWS_AS(ck::relu_forward(d.data(), d.data(), -1), simad::Error);
+  CHECK_THROWS_AS(ck::gelu_forward(nullptr, d.data(), 4), simad::Error);
+  CHECK_THROWS_AS(ck::tanh_backward(d.data(), nullptr, d.data(), 4), simad::Error);
+  CHECK_THROWS_AS(ck::leaky_relu_forward(d.data(), d.data(), 4, std::numeric_limits<float>::infinity()),
+                  simad::Error);
+  CHECK_THROWS_AS(ck::axpy(d.data(), 1.0f, nullptr, 4), simad::Error);
+  CHECK_NOTHROW(ck::sigmoid_forward(nullptr, nullptr, 0));
+  CHECK_NOTHROW(ck::fill(nullptr, 1.0f, 0));
+}
+
+TEST_CASE("cuda/elementwise: Tensor dispatch runs the same op on CPU and CUDA tensors") {
+  auto rng = simad::testing::test_rng();
+  const int64_t n = 300;
+  const Tensor<float> x = simad::testing::random_tensor<float>(rng, {10, 30}, -3.0, 3.0);
+  const Tensor<float> dout = simad::testing::random_tensor<float>(rng, {10, 30});
+  const Tensor<float> dx = simad::cuda::to_device(x), d_dout = simad::cuda::to_device(dout);
+  const auto compare = [&](const Tensor<float>& gpu, const Tensor<float>& cpu, const char* what) {
+    simad::testing::check_close(simad::cuda::to_host(gpu), std::span<const float>(cpu.data(), size_t(n)), kAtol, kRtol,
+                                what);
+  };
+  // forward
+  Tensor<float> y = Tensor<float>::empty({10, 30});
+  const Tensor<float> dy = simad::cuda::to_device(simad::testing::poisoned_tensor<float>({10, 30}));
+  ops::gelu_forward(y, x);
+  ops::gelu_forward(dy, dx);
+  compare(dy, y, "gelu_forward dispatch");
+  ops::leaky_relu_forward(y, x, 0.3f);
+  ops::leaky_relu_forward(dy, dx, 0.3f);
+  compare(dy, y, "leaky_relu_forward dispatch");
+  ops::sigmoid_forward(y, x);
+  ops::sigmoid_forward(dy, dx);
+  compare(dy, y, "sigmoid_forward dispatch");
+  // backward (accumulates)
+  const Tensor<float> g = simad::testing::random_tensor<float>(rng, {10, 30});
+  const Tensor<float> dg = simad::cuda::to_device(g);
+  ops::sigmoid_backward(g, dout, y);
+  ops::sigmoid_backward(dg, d_dout, dy);
+  compare(dg, g, "sigmoid_backward dispatch");
+  ops::relu_backward(g, dout, x);
+  ops::relu_backward(dg, d_dout, dx);
+  compare(dg, g, "relu_backward dispatch");
+  ops::relu_backward(Tensor<float>(), d_dout, dx);  // undefined dinp: skipped
+
+  // mixed devices and sizes
+  CHECK_THROWS_WITH_AS(ops::relu_forward(dy, x), doctest::Contains("different devices"), simad::Error);
+  CHECK_THROWS_AS(ops::relu_forward(dy, simad::cuda::to_device(Tensor<float>::full({3}, 1.0f))), simad::Error);
+}

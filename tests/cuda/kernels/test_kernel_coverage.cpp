@@ -1,0 +1,212 @@
+// tests/cuda/kernels/test_kernel_coverage.cpp: every kernel in kernels/*.cu is tested. The rule:
+//   1. every kernels/<family>.cu has a test file tests/cuda/kernels/test_<family>.cpp and a header
+//      include/simad/cuda/kernels/<family>.hpp;
+//   2. every __global__ kernel of kernels/<family>.cu is launched (SIMAD_LAUNCH / simad::cuda::launch)
+//      in that .cu file, i.e. only through its host launchers;
+//   3. every launcher declared in include/simad/cuda/kernels/<family>.hpp is called (name followed by
+//      '(') in tests/cuda/kernels/test_<family>.cpp.
+// Plain string scanning (no std::regex: GCC 12 -O2 + ASan warns inside <regex>). The files are found from this file's path (__FILE__), so the test needs the source tree.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <cctype>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path source_root() { return fs::path(__FILE__).parent_path().parent_path().parent_path().parent_path(); }
+
+std::string read(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Removes // and /* */ comments (string literals in these files never contain them).
+std::string strip_comments(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    if (s.compare(i, 2, "//") == 0) {
+      while (i < s.size() && s[i] != '\n') ++i;
+    } else if (s.compare(i, 2, "/*") == 0) {
+      const size_t end = s.find("*/", i + 2);
+      i = end == std::string::npos ? s.size() : end + 2;
+    } else {
+      out += s[i++];
+    }
+  }
+  return out;
+}
+
+bool ident_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+
+size_t skip_space(const std::string& s, size_t i) {
+  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+  return i;
+}
+
+// The identifier starting at i (empty if none); i moves past it.
+std::string read_ident(const std::string& s, size_t& i) {
+  const size_t b = i;
+  while (i < s.size() && ident_char(s[i])) ++i;
+  return s.substr(b, i - b);
+}
+
+// Positions where `word` occurs as a whole identifier.
+std::vector<size_t> find_word(const std::string& s, const std::string& word) {
+  std::vector<size_t> out;
+  for (size_t p = s.find(word); p != std::string::npos; p = s.find(word, p + 1))
+    if ((p == 0 || !ident_char(s[p - 1])) && (p + word.size() >= s.size() || !ident_char(s[p + word.size()])))
+      out.push_back(p);
+  return out;
+}
+
+// `name` as a whole identifier followed by '(' (a call or declaration), or qualified (`k::name`, as
+// when a test calls launchers through a table of function pointers).
+bool calls(const std::string& text, const std::string& name) {
+  for (const size_t p : find_word(text, name)) {
+    const size_t q = skip_space(text, p + name.size());
+    if (q < text.size() && text[q] == '(') return true;
+    if (p >= 2 && text.compare(p - 2, 2, "::") == 0) return true;
+  }
+  return false;
+}
+
+// __global__ [void] [__launch_bounds__(...)] [void] name(
+std::vector<std::string> kernels_in(const std::string& cu) {
+  std::vector<std::string> out;
+  for (const size_t p : find_word(cu, "__global__")) {
+    size_t i = p + std::string("__global__").size();
+    std::string word;
+    for (int guard = 0; guard < 4; ++guard) {
+      i = skip_space(cu, i);
+      word = read_ident(cu, i);
+      if (word == "__launch_bounds__") {
+        int depth = 0;
+        for (i = skip_space(cu, i); i < cu.size(); ++i) {
+          if (cu[i] == '(') ++depth;
+          if (cu[i] == ')' && --depth == 0) {
+            ++i;
+            break;
+          }
+        }
+        continue;
+      }
+      if (word == "void" || word == "static" || word == "inline") continue;
+      break;
+    }
+    i = skip_space(cu, i);
+    if (!word.empty() && i < cu.size() && (cu[i] == '(' || cu[i] == '<')) out.push_back(word);
+  }
+  return out;
+}
+
+// The kernels named as the first argument of SIMAD_LAUNCH( / launch( / launch_named( (after an optional
+// '(' and namespace qualifiers; template arguments ignored; launch_named's first argument is a name).
+std::set<std::string> launched_in(const std::string& cu) {
+  std::set<std::string> out;
+  for (const char* fn : {"SIMAD_LAUNCH", "launch", "launch_named"})
+    for (const size_t p : find_word(cu, fn)) {
+      size_t i = skip_space(cu, p + std::string(fn).size());
+      if (i >= cu.size() || cu[i] != '(') continue;
+      i = skip_space(cu, i + 1);
+      if (std::string(fn) == "launch_named") {  // launch_named(name, kernel, ...)
+        const size_t comma = cu.find(',', i);
+        if (comma == std::string::npos) continue;
+        i = skip_space(cu, comma + 1);
+      }
+      if (i < cu.size() && cu[i] == '(') i = skip_space(cu, i + 1);
+      if (cu.compare(i, 2, "::") == 0) i += 2;
+      std::string last;
+      for (;;) {
+        const std::string id = read_ident(cu, i);
+        if (id.empty()) break;
+        last = id;
+        if (cu.compare(i, 2, "::") != 0) break;
+        i += 2;
+      }
+      if (!last.empty()) out.insert(last);
+    }
+  return out;
+}
+
+// Host launchers: declarations at the start of a line of the header: "<type> [*&]name(".
+std::vector<std::string> launchers_in(const std::string& hpp) {
+  std::vector<std::string> out;
+  std::istringstream lines(hpp);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || !ident_char(line[0])) continue;
+    const size_t paren = line.find('(');
+    if (paren == std::string::npos) continue;
+    std::vector<std::string> words;
+    for (size_t i = 0; i < paren;) {
+      if (ident_char(line[i])) words.push_back(read_ident(line, i));
+      else ++i;
+    }
+    static const std::set<std::string> not_types = {"namespace", "using", "struct", "class", "enum", "typedef",
+                                                    "return", "if", "for", "while", "static_assert"};
+    if (words.size() >= 2 && !not_types.count(words.front())) out.push_back(words.back());
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("cuda/coverage: every kernel in kernels/*.cu is launched by a launcher that its test file calls") {
+  const fs::path root = source_root();
+  REQUIRE_MESSAGE(fs::is_directory(root / "kernels"), "kernels/ not found under ", root.string());
+  std::vector<fs::path> sources;
+  for (const auto& entry : fs::directory_iterator(root / "kernels"))
+    if (entry.path().extension() == ".cu") sources.push_back(entry.path());
+  std::sort(sources.begin(), sources.end());
+  CHECK(!sources.empty());
+
+  for (const fs::path& cu_path : sources) {
+    const std::string family = cu_path.stem().string();
+    CAPTURE(family);
+    const fs::path header = root / "include/simad/cuda/kernels" / (family + ".hpp");
+    const fs::path test = root / "tests/cuda/kernels" / ("test_" + family + ".cpp");
+    CHECK_MESSAGE(fs::exists(header), "kernels/", family, ".cu has no header ", header.string());
+    CHECK_MESSAGE(fs::exists(test), "kernels/", family, ".cu has no test file ", test.string());
+    if (!fs::exists(header) || !fs::exists(test)) continue;
+
+    const std::string cu = strip_comments(read(cu_path));
+    const std::vector<std::string> kernels = kernels_in(cu);
+    CHECK_MESSAGE(!kernels.empty(), "no __global__ kernel found in kernels/", family, ".cu");
+    const std::set<std::string> launched = launched_in(cu);
+    for (const std::string& k : kernels)
+      CHECK_MESSAGE(launched.count(k) == 1, "kernel ", k, " in kernels/", family,
+                    ".cu is never launched with SIMAD_LAUNCH / simad::cuda::launch");
+
+    const std::vector<std::string> launchers = launchers_in(strip_comments(read(header)));
+    CHECK_MESSAGE(!launchers.empty(), "no launcher declared in ", header.string());
+    const std::string tests = strip_comments(read(test));
+    for (const std::string& l : launchers)
+      CHECK_MESSAGE(calls(tests, l), "launcher ", l, " (", header.filename().string(), ") is not called in ",
+                    test.filename().string());
+  }
+}
+
+TEST_CASE("cuda/coverage: the kernel and launcher scanners find what they should") {
+  const auto k = kernels_in("template <int T>\n__global__ void __launch_bounds__(256)\n    my_kernel(int a) {}\n"
+                            "__global__ void other(float* x);\n");
+  CHECK(k == std::vector<std::string>{"my_kernel", "other"});
+  const auto l = launchers_in("namespace x {\nvoid gemm(bool a,\n int b);\nbool gemm_uses_cublas();\n"
+                              "void softmax_forward(float* out, // (N, C)\n int n);\n}\n");
+  CHECK(l == std::vector<std::string>{"gemm", "gemm_uses_cublas", "softmax_forward"});
+  CHECK(launched_in("SIMAD_LAUNCH((a::k1<1, 2>), g, b);\n simad::cuda::launch(k2, g);\n launch_named(\"x\", ::k3, g)") ==
+        std::set<std::string>{"k1", "k2", "k3"});
+  CHECK(calls("x = ck::gemm (a, b);", "gemm"));
+  CHECK(!calls("ck::gemm_tiled(a);", "gemm"));
+  CHECK(calls("const Op ops[] = {{\"x\", k::gemm, 1}};", "gemm"));
+  CHECK(!calls("// gemm is mentioned in a comment", "gemm"));
+}
