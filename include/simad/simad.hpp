@@ -23,6 +23,14 @@
 #include "simad/ops/reduce.hpp"
 #include "simad/ops/softmax.hpp"
 
+// Tensor-level ops that run on the tensors' device (CUDA needs simad::kernels).
+#include "simad/ops/dispatch/activation.hpp"
+#include "simad/ops/dispatch/adam.hpp"
+#include "simad/ops/dispatch/cross_entropy.hpp"
+#include "simad/ops/dispatch/gemm.hpp"
+#include "simad/ops/dispatch/layernorm.hpp"
+#include "simad/ops/dispatch/softmax.hpp"
+
 #include "simad/train/optimizer.hpp"
 #include "simad/train/param_store.hpp"
 

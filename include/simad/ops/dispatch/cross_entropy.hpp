@@ -1,0 +1,95 @@
+// simad/ops/dispatch/cross_entropy.hpp: Tensor-level softmax cross-entropy that runs on the tensors'
+// device. Tensor overloads of the pointer functions of simad/ops/cross_entropy.hpp:
+//   T ops::cross_entropy_forward(probs, logits, targets, ignore_index = -100)   mean loss; probs saved
+//   ops::cross_entropy_backward(dlogits, dloss, probs, targets, ignore_index = -100)   ACCUMULATES
+// logits, probs, dlogits are rank >= 1 tensors, (N, C) with C = the last dimension (the same shape);
+// targets (Tensor<int32_t>) has N elements. probs may be undefined in the forward (no backward follows),
+// dlogits in the backward (skipped). The defined tensors all sit on the CPU, or all on Device::cuda
+// (float; needs simad::kernels, which defines SIMAD_HAVE_CUDA_KERNELS). Mixed devices throw simad::Error.
+// The CUDA launchers synchronise the default stream (the loss and the target check come to the host).
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+
+#include "simad/core/error.hpp"
+#include "simad/core/tensor.hpp"
+#include "simad/ops/cross_entropy.hpp"
+#include "simad/ops/gemm.hpp"  // detail::no_cuda_kernels
+
+#if defined(SIMAD_HAVE_CUDA_KERNELS)
+#include "simad/cuda/kernels/cross_entropy.hpp"
+#endif
+
+namespace simad::ops {
+
+namespace detail {
+// Checks logits (N, C), the optional `other` (same shape) and targets (N elements); returns the device
+// of the defined tensors.
+template <typename T>
+Device cross_entropy_check(const char* op, const Tensor<T>& logits, const Tensor<T>& other, const char* what,
+                           const Tensor<int32_t>& targets, int64_t& N, int64_t& C) {
+  SIMAD_CHECK(logits.defined(), op, ": undefined tensor");
+  SIMAD_CHECK(logits.rank() >= 1, op, ": rank >= 1 tensor expected, got ", logits.shape());
+  C = logits.dim(-1);
+  N = 1;
+  for (int d = 0; d + 1 < logits.rank(); ++d) N *= logits.dim(d);
+  SIMAD_CHECK(targets.defined(), op, ": targets is undefined");
+  SIMAD_CHECK(targets.numel() == N, op, ": targets shape ", targets.shape(), " must have ", N,
+              " elements (one per row of ", logits.shape(), ")");
+  if (other.defined()) {
+    SIMAD_CHECK(other.shape() == logits.shape(), op, ": ", what, " shape ", other.shape(), ", expected ",
+                logits.shape());
+    SIMAD_CHECK(other.device() == logits.device() && targets.device() == logits.device(), op,
+                ": tensors on different devices (copy them to one device first: cuda::to_device / to_host)");
+  } else {
+    SIMAD_CHECK(targets.device() == logits.device(), op,
+                ": tensors on different devices (copy them to one device first: cuda::to_device / to_host)");
+  }
+  return logits.device();
+}
+}  // namespace detail
+
+// Mean loss over the rows whose target is not ignore_index; probs (if defined) gets softmax(logits).
+template <typename T>
+T cross_entropy_forward(const Tensor<T>& probs, const Tensor<T>& logits, const Tensor<int32_t>& targets,
+                        int32_t ignore_index = -100) {
+  constexpr const char* op = "cross_entropy_forward";
+  int64_t N = 0, C = 0;
+  const Device device = detail::cross_entropy_check(op, logits, probs, "probs", targets, N, C);
+  T* p = probs.defined() ? probs.data() : nullptr;
+  if (device == Device::cuda) {
+#if defined(SIMAD_HAVE_CUDA_KERNELS)
+    SIMAD_CHECK((std::is_same_v<T, float>), op, ": CUDA tensors must be float (the CUDA kernels are float only)");
+    if constexpr (std::is_same_v<T, float>)
+      return cuda::kernels::cross_entropy_forward(p, logits.data(), targets.data(), N, C, ignore_index);
+    return T(0);
+#else
+    detail::no_cuda_kernels(op);
+#endif
+  }
+  return cross_entropy_forward(p, logits.data(), targets.data(), N, C, ignore_index);
+}
+
+// dlogits += (probs - onehot(target)) * dloss / count; an undefined dlogits is skipped.
+template <typename T>
+void cross_entropy_backward(const Tensor<T>& dlogits, T dloss, const Tensor<T>& probs,
+                            const Tensor<int32_t>& targets, int32_t ignore_index = -100) {
+  constexpr const char* op = "cross_entropy_backward";
+  int64_t N = 0, C = 0;
+  const Device device = detail::cross_entropy_check(op, probs, dlogits, "dlogits", targets, N, C);
+  if (!dlogits.defined()) return;
+  if (device == Device::cuda) {
+#if defined(SIMAD_HAVE_CUDA_KERNELS)
+    SIMAD_CHECK((std::is_same_v<T, float>), op, ": CUDA tensors must be float (the CUDA kernels are float only)");
+    if constexpr (std::is_same_v<T, float>)
+      cuda::kernels::cross_entropy_backward(dlogits.data(), dloss, probs.data(), targets.data(), N, C, ignore_index);
+    return;
+#else
+    detail::no_cuda_kernels(op);
+#endif
+  }
+  cross_entropy_backward(dlogits.data(), dloss, probs.data(), targets.data(), N, C, ignore_index);
+}
+
+}  // namespace simad::ops
