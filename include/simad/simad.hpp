@@ -27,8 +27,10 @@
 #include "simad/ops/dispatch/activation.hpp"
 #include "simad/ops/dispatch/adam.hpp"
 #include "simad/ops/dispatch/cross_entropy.hpp"
+#include "simad/ops/dispatch/embedding.hpp"
 #include "simad/ops/dispatch/gemm.hpp"
 #include "simad/ops/dispatch/layernorm.hpp"
+#include "simad/ops/dispatch/reduce.hpp"
 #include "simad/ops/dispatch/softmax.hpp"
 
 #include "simad/train/optimizer.hpp"

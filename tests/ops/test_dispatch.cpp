@@ -1,4 +1,4 @@
-// Tests of the CPU side of simad/ops/dispatch/{softmax,layernorm,cross_entropy}.hpp: the Tensor
+// Tests of the CPU side of simad/ops/dispatch/{softmax,layernorm,cross_entropy,embedding,reduce}.hpp: the Tensor
 // overloads on CPU tensors give exactly the results of the pointer ops (float and double, rank > 2
 // tensors taken as (N, C) with C = the last dimension), undefined optional tensors map to nullptr, and
 // mismatched shapes throw simad::Error.
@@ -10,7 +10,9 @@
 
 #include "simad/core/error.hpp"
 #include "simad/ops/dispatch/cross_entropy.hpp"
+#include "simad/ops/dispatch/embedding.hpp"
 #include "simad/ops/dispatch/layernorm.hpp"
+#include "simad/ops/dispatch/reduce.hpp"
 #include "simad/ops/dispatch/softmax.hpp"
 #include "testing.hpp"
 
@@ -125,6 +127,107 @@ void cross_entropy_case() {
   CHECK_THROWS_AS(ops::cross_entropy_backward(Tensor<T>::zeros({N - 1, C}), T(1), p, targets, -1), Error);
 }
 
+template <typename T>
+void embedding_case() {
+  auto rng = testing::test_rng(3);
+  const int64_t N = 10, C = 7, V = 5;
+  const Tensor<T> table = testing::random_tensor<T>(rng, {V, C});
+  Tensor<int32_t> ids = Tensor<int32_t>::empty({2, 5});
+  for (int64_t i = 0; i < N; ++i) ids.data()[i] = int32_t((i * 3 + 1) % V);
+  for (const int32_t pad : {int32_t(-1), int32_t(1)}) {
+    Tensor<T> y = testing::poisoned_tensor<T>({2, 5, C}), y_ref = testing::poisoned_tensor<T>({2, 5, C});
+    ops::embedding_forward(y, ids, table, pad);
+    ops::embedding_forward(y_ref.data(), ids.data(), table.data(), N, C, V, pad);
+    check_equal(y, y_ref, "embedding_forward");
+
+    const Tensor<T> g = testing::random_tensor<T>(rng, {N, C});
+    const Tensor<T> d = testing::random_tensor<T>(rng, {V, C});
+    const Tensor<T> d_ref = d.clone();
+    ops::embedding_backward(d, g, ids, pad);
+    ops::embedding_backward(d_ref.data(), g.data(), ids.data(), N, C, V, pad);
+    check_equal(d, d_ref, "embedding_backward");
+  }
+  CHECK_NOTHROW(ops::embedding_backward(Tensor<T>(), testing::random_tensor<T>(rng, {N, C}), ids));
+
+  CHECK_THROWS_AS(ops::embedding_forward(Tensor<T>::zeros({N, C + 1}), ids, table), Error);
+  CHECK_THROWS_AS(ops::embedding_forward(Tensor<T>::zeros({N + 1, C}), ids, table), Error);
+  CHECK_THROWS_AS(ops::embedding_forward(Tensor<T>::zeros({N, C}), ids, Tensor<T>::zeros({V * C})), Error);
+  CHECK_THROWS_AS(ops::embedding_backward(Tensor<T>::zeros({V, C}), Tensor<T>::zeros({N - 1, C}), ids), Error);
+  Tensor<int32_t> bad = ids.clone();
+  bad.data()[3] = int32_t(V);
+  CHECK_THROWS_AS(ops::embedding_forward(Tensor<T>::zeros({N, C}), bad, table), Error);
+}
+
+template <typename T>
+void reduce_case() {
+  auto rng = testing::test_rng(4);
+  const int64_t N = 12, C = 9;
+  const Shape shape{3, 4, 9};
+  const Tensor<T> x = testing::random_tensor<T>(rng, shape);
+  const auto same_all = [&](auto tensor_fn, auto ptr_fn, const char* what) {
+    Tensor<T> o = testing::poisoned_tensor<T>({1}), o_ref = testing::poisoned_tensor<T>({1});
+    tensor_fn(o, x);
+    ptr_fn(o_ref.data(), x.data(), N * C);
+    check_equal(o, o_ref, what);
+  };
+  same_all([](auto& o, auto& i) { ops::sum_forward(o, i); },
+           [](T* o, const T* i, int64_t n) { ops::sum_forward(o, i, n); }, "sum_forward");
+  same_all([](auto& o, auto& i) { ops::mean_forward(o, i); },
+           [](T* o, const T* i, int64_t n) { ops::mean_forward(o, i, n); }, "mean_forward");
+  const Tensor<T> g1 = testing::random_tensor<T>(rng, {1});
+  {
+    const Tensor<T> d = testing::random_tensor<T>(rng, shape);
+    const Tensor<T> d_ref = d.clone();
+    ops::sum_backward(d, g1);
+    ops::sum_backward(d_ref.data(), g1.data(), N * C);
+    check_equal(d, d_ref, "sum_backward");
+    ops::mean_backward(d, g1);
+    ops::mean_backward(d_ref.data(), g1.data(), N * C);
+    check_equal(d, d_ref, "mean_backward");
+    CHECK_NOTHROW(ops::sum_backward(Tensor<T>(), g1));
+  }
+
+  const Tensor<T> gc = testing::random_tensor<T>(rng, {C});
+  const Tensor<T> gn = testing::random_tensor<T>(rng, {3, 4});
+  Tensor<T> oc = testing::poisoned_tensor<T>({C}), oc_ref = testing::poisoned_tensor<T>({C});
+  Tensor<T> on = testing::poisoned_tensor<T>({3, 4}), on_ref = testing::poisoned_tensor<T>({3, 4});
+  ops::sum_over_rows_forward(oc, x);
+  ops::sum_over_rows_forward(oc_ref.data(), x.data(), N, C);
+  check_equal(oc, oc_ref, "sum_over_rows_forward");
+  ops::mean_over_rows_forward(oc, x);
+  ops::mean_over_rows_forward(oc_ref.data(), x.data(), N, C);
+  check_equal(oc, oc_ref, "mean_over_rows_forward");
+  ops::sum_over_cols_forward(on, x);
+  ops::sum_over_cols_forward(on_ref.data(), x.data(), N, C);
+  check_equal(on, on_ref, "sum_over_cols_forward");
+  ops::mean_over_cols_forward(on, x);
+  ops::mean_over_cols_forward(on_ref.data(), x.data(), N, C);
+  check_equal(on, on_ref, "mean_over_cols_forward");
+
+  const Tensor<T> d = testing::random_tensor<T>(rng, shape);
+  const Tensor<T> d_ref = d.clone();
+  ops::sum_over_rows_backward(d, gc);
+  ops::sum_over_rows_backward(d_ref.data(), gc.data(), N, C);
+  check_equal(d, d_ref, "sum_over_rows_backward");
+  ops::mean_over_rows_backward(d, gc);
+  ops::mean_over_rows_backward(d_ref.data(), gc.data(), N, C);
+  check_equal(d, d_ref, "mean_over_rows_backward");
+  ops::sum_over_cols_backward(d, gn);
+  ops::sum_over_cols_backward(d_ref.data(), gn.data(), N, C);
+  check_equal(d, d_ref, "sum_over_cols_backward");
+  ops::mean_over_cols_backward(d, gn);
+  ops::mean_over_cols_backward(d_ref.data(), gn.data(), N, C);
+  check_equal(d, d_ref, "mean_over_cols_backward");
+  CHECK_NOTHROW(ops::mean_over_cols_backward(Tensor<T>(), gn));
+
+  CHECK_THROWS_AS(ops::sum_forward(Tensor<T>::zeros({2}), x), Error);
+  CHECK_THROWS_AS(ops::sum_backward(d, Tensor<T>::zeros({2})), Error);
+  CHECK_THROWS_AS(ops::sum_over_rows_forward(Tensor<T>::zeros({C + 1}), x), Error);
+  CHECK_THROWS_AS(ops::mean_over_cols_forward(Tensor<T>::zeros({N - 1}), x), Error);
+  CHECK_THROWS_AS(ops::sum_over_rows_backward(d, gn), Error);
+  CHECK_THROWS_AS(ops::mean_over_cols_backward(d, gc), Error);
+}
+
 }  // namespace
 
 TEST_CASE("ops/dispatch: softmax Tensor overloads equal the pointer ops on the CPU") {
@@ -140,4 +243,14 @@ TEST_CASE("ops/dispatch: layernorm Tensor overloads equal the pointer ops on the
 TEST_CASE("ops/dispatch: cross_entropy Tensor overloads equal the pointer ops on the CPU") {
   cross_entropy_case<float>();
   cross_entropy_case<double>();
+}
+
+TEST_CASE("ops/dispatch: embedding Tensor overloads equal the pointer ops on the CPU") {
+  embedding_case<float>();
+  embedding_case<double>();
+}
+
+TEST_CASE("ops/dispatch: reductions Tensor overloads equal the pointer ops on the CPU") {
+  reduce_case<float>();
+  reduce_case<double>();
 }

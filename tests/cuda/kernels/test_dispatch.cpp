@@ -1,8 +1,9 @@
 // tests/cuda/kernels/test_dispatch.cpp: the Tensor dispatch of simad/ops/dispatch/{softmax,layernorm,
-// cross_entropy}.hpp: the same call on CPU tensors (the CPU ops) and on Device::cuda tensors (the
-// kernels of kernels/{softmax,layernorm,cross_entropy}.cu) gives the same results within
-// |gpu - cpu| <= 1e-6 + 1e-5 |cpu|. CUDA outputs are poisoned with NaN first; backward passes start
-// from the same random gradients (they accumulate). Mixed CPU / CUDA calls throw simad::Error.
+// cross_entropy,embedding,reduce}.hpp: the same call on CPU tensors (the CPU ops) and on Device::cuda
+// tensors (the kernels of kernels/{softmax,layernorm,cross_entropy,embedding,reduce}.cu) gives the same
+// results within |gpu - cpu| <= 1e-6 + 1e-5 |cpu| (embedding backward, float atomics: 1e-5 + 1e-5 |cpu|).
+// CUDA outputs are poisoned with NaN first; backward passes start from the same random gradients (they
+// accumulate). Mixed CPU / CUDA calls throw simad::Error.
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -14,7 +15,9 @@
 #include "simad/core/error.hpp"
 #include "simad/cuda/runtime.hpp"
 #include "simad/ops/dispatch/cross_entropy.hpp"
+#include "simad/ops/dispatch/embedding.hpp"
 #include "simad/ops/dispatch/layernorm.hpp"
+#include "simad/ops/dispatch/reduce.hpp"
 #include "simad/ops/dispatch/softmax.hpp"
 #include "testing.hpp"
 
@@ -32,12 +35,12 @@ Tensor<T> dev(const Tensor<T>& t) {
 Tensor<float> dev_poisoned(const simad::Shape& shape) {
   return simad::cuda::to_device(simad::testing::poisoned_tensor<float>(shape));
 }
-void compare(const Tensor<float>& gpu, const Tensor<float>& cpu, const std::string& what) {
+void compare(const Tensor<float>& gpu, const Tensor<float>& cpu, const std::string& what, double atol = kAtol) {
   SIMAD_CUDA_CHECK(cudaDeviceSynchronize());
   SIMAD_CUDA_CHECK(cudaGetLastError());
   const Tensor<float> h = simad::cuda::to_host(gpu);
   REQUIRE_MESSAGE(h.shape() == cpu.shape(), what, ": shapes differ");
-  simad::testing::check_close(h, std::span<const float>(cpu.data(), size_t(cpu.numel())), kAtol, kRtol, what);
+  simad::testing::check_close(h, std::span<const float>(cpu.data(), size_t(cpu.numel())), atol, kRtol, what);
 }
 
 }  // namespace
@@ -159,4 +162,109 @@ TEST_CASE("cuda/dispatch: cross_entropy Tensor calls agree on CPU and CUDA tenso
   CHECK_THROWS_AS(ops::cross_entropy_backward(dg, 1.0f, probs, dtargets, ignore), simad::Error);
   CHECK_THROWS_AS(ops::cross_entropy_forward(dprobs, dlog, dev(Tensor<int32_t>::zeros({N - 1})), ignore),
                   simad::Error);
+}
+
+TEST_CASE("cuda/dispatch: embedding Tensor calls agree on CPU and CUDA tensors") {
+  auto rng = simad::testing::test_rng();
+  const int64_t N = 24, C = 37, V = 11;
+  const Tensor<float> table = simad::testing::random_tensor<float>(rng, {V, C});
+  Tensor<int32_t> ids = Tensor<int32_t>::empty({4, 6});
+  for (int64_t i = 0; i < N; ++i) ids.data()[i] = int32_t((i * 5 + 2) % V);  // repeated ids
+  const Tensor<float> dtable_in = dev(table);
+  const Tensor<int32_t> dids = dev(ids);
+  for (const int32_t pad : {int32_t(-1), int32_t(2)}) {
+    Tensor<float> y = Tensor<float>::empty({4, 6, C});
+    Tensor<float> dy = dev_poisoned({4, 6, C});
+    ops::embedding_forward(y, ids, table, pad);
+    ops::embedding_forward(dy, dids, dtable_in, pad);
+    compare(dy, y, "embedding_forward");
+
+    const Tensor<float> g = simad::testing::random_tensor<float>(rng, {N, C});
+    const Tensor<float> dt = simad::testing::random_tensor<float>(rng, {V, C});
+    const Tensor<float> ddt = dev(dt);
+    ops::embedding_backward(dt, g, ids, pad);
+    ops::embedding_backward(ddt, dev(g), dids, pad);
+    compare(ddt, dt, "embedding_backward", 1e-5);
+  }
+  ops::embedding_backward(Tensor<float>(), dev(Tensor<float>::zeros({N, C})), dids);  // skipped
+
+  Tensor<float> dy = dev_poisoned({N, C});
+  CHECK_THROWS_AS(ops::embedding_forward(dy, ids, dtable_in), simad::Error);
+  CHECK_THROWS_AS(ops::embedding_forward(dy, dids, table), simad::Error);
+  CHECK_THROWS_AS(ops::embedding_backward(dev(table), Tensor<float>::zeros({N, C}), dids), simad::Error);
+  CHECK_THROWS_AS(ops::embedding_forward(dy, dev(Tensor<int32_t>::zeros({N - 1})), dtable_in), simad::Error);
+}
+
+TEST_CASE("cuda/dispatch: reductions Tensor calls agree on CPU and CUDA tensors") {
+  auto rng = simad::testing::test_rng();
+  const simad::Shape shape{5, 7, 33};
+  const simad::Shape nshape{5, 7};
+  const int64_t C = 33;
+  const Tensor<float> x = simad::testing::random_tensor<float>(rng, shape);
+  const Tensor<float> dx = dev(x);
+
+  {
+    Tensor<float> o = Tensor<float>::empty({1});
+    Tensor<float> d = dev_poisoned({1});
+    ops::sum_forward(o, x);
+    ops::sum_forward(d, dx);
+    compare(d, o, "sum_forward");
+    ops::mean_forward(o, x);
+    d = dev_poisoned({1});
+    ops::mean_forward(d, dx);
+    compare(d, o, "mean_forward");
+  }
+  {
+    Tensor<float> o = Tensor<float>::empty({C});
+    Tensor<float> d = dev_poisoned({C});
+    ops::sum_over_rows_forward(o, x);
+    ops::sum_over_rows_forward(d, dx);
+    compare(d, o, "sum_over_rows_forward");
+    d = dev_poisoned({C});
+    ops::mean_over_rows_forward(o, x);
+    ops::mean_over_rows_forward(d, dx);
+    compare(d, o, "mean_over_rows_forward");
+  }
+  {
+    Tensor<float> o = Tensor<float>::empty(nshape);
+    Tensor<float> d = dev_poisoned(nshape);
+    ops::sum_over_cols_forward(o, x);
+    ops::sum_over_cols_forward(d, dx);
+    compare(d, o, "sum_over_cols_forward");
+    d = dev_poisoned(nshape);
+    ops::mean_over_cols_forward(o, x);
+    ops::mean_over_cols_forward(d, dx);
+    compare(d, o, "mean_over_cols_forward");
+  }
+
+  const Tensor<float> g1 = simad::testing::random_tensor<float>(rng, {1});
+  const Tensor<float> gc = simad::testing::random_tensor<float>(rng, {C});
+  const Tensor<float> gn = simad::testing::random_tensor<float>(rng, nshape);
+  const Tensor<float> gin = simad::testing::random_tensor<float>(rng, shape);
+  const Tensor<float> dgin = dev(gin);
+  ops::sum_backward(gin, g1);
+  ops::sum_backward(dgin, dev(g1));
+  compare(dgin, gin, "sum_backward");
+  ops::mean_backward(gin, g1);
+  ops::mean_backward(dgin, dev(g1));
+  compare(dgin, gin, "mean_backward");
+  ops::sum_over_rows_backward(gin, gc);
+  ops::sum_over_rows_backward(dgin, dev(gc));
+  compare(dgin, gin, "sum_over_rows_backward");
+  ops::mean_over_rows_backward(gin, gc);
+  ops::mean_over_rows_backward(dgin, dev(gc));
+  compare(dgin, gin, "mean_over_rows_backward");
+  ops::sum_over_cols_backward(gin, gn);
+  ops::sum_over_cols_backward(dgin, dev(gn));
+  compare(dgin, gin, "sum_over_cols_backward");
+  ops::mean_over_cols_backward(gin, gn);
+  ops::mean_over_cols_backward(dgin, dev(gn));
+  compare(dgin, gin, "mean_over_cols_backward");
+  ops::sum_over_cols_backward(Tensor<float>(), dev(gn));  // undefined dinp: skipped
+
+  CHECK_THROWS_AS(ops::sum_forward(dev_poisoned({1}), x), simad::Error);
+  CHECK_THROWS_AS(ops::sum_backward(dgin, g1), simad::Error);
+  CHECK_THROWS_AS(ops::sum_over_rows_forward(Tensor<float>::empty({C}), dx), simad::Error);
+  CHECK_THROWS_AS(ops::mean_over_cols_backward(gin, dev(gn)), simad::Error);
+  CHECK_THROWS_AS(ops::mean_over_rows_forward(dev_poisoned({C + 1}), dx), simad::Error);
 }
