@@ -708,10 +708,15 @@ void register_bench(CLI::App& app) {
   cmd->add_flag("--cuda", opt->cuda,
                 "Instead: time simad's tiled CUDA GEMM beside cuBLAS sgemm with cudaEvents (real-CUDA build and a "
                 "device; otherwise prints 'no CUDA device' and exits 0)");
-  cmd->callback([opt] {
+  // Suites with their own shapes and peers: `simad bench <suite> --help`.
+  add_registered(bench_suite_registry(), *cmd);
+  cmd->callback([opt, cmd] {
+    if (!cmd->get_subcommands().empty()) return;  // a suite ran instead
     if (opt->cuda) run_cuda_bench(*opt);
     else run_bench(*opt);
   });
 }
+
+static const RegisterCommand kBench{90, "bench", &register_bench};
 
 }  // namespace simad::cli

@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
                "simad"};
   app.set_version_flag("--version", std::string("simad ") + SIMAD_VERSION);
   app.require_subcommand(1);
-  for (const simad::cli::Register add : simad::cli::kCommands) add(app);
+  simad::cli::add_registered(simad::cli::command_registry(), app);
   app.footer("Run 'simad <command> --help' for the options of a command.");  // after: not inherited
 
   try {
@@ -28,7 +28,10 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const std::exception& e) {
     std::string who = "simad";
-    for (const CLI::App* sub : app.get_subcommands()) who += " " + sub->get_name();
+    for (const CLI::App* sub = &app; !sub->get_subcommands().empty();) {
+      sub = sub->get_subcommands().front();
+      who += " " + sub->get_name();
+    }
     std::cerr << who << ": error: " << e.what() << "\n";
     return 1;
   }
