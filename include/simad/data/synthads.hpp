@@ -221,7 +221,7 @@ inline Ad generate_ad(const Catalogue& catalogue, const SynthConfig& cfg, int in
   const size_t before = distractors.size() - (occluded ? 1 : 0);
   auto draw = [&](size_t k) {
     const Planned& d = distractors[k];
-    const uint8_t bit = k + 1 < 8 ? uint8_t(1u << (k + 1)) : 0;
+    const uint8_t bit = uint8_t(k + 1 < 8 ? 1u << (k + 1) : 0u);
     return ObjectBox{draw_object(ad.image, d.look, d.cx, d.cy, d.hw, d.hh, mask, bit), ObjectRole::distractor,
                      d.category, d.look};
   };
