@@ -37,3 +37,5 @@
 #include "simad/train/param_store.hpp"
 
 #include "simad/io/safetensors.hpp"
+#include "simad/text/text.hpp"
+#include "simad/data/synthads.hpp"
