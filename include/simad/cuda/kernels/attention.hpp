@@ -1,0 +1,36 @@
+// simad/cuda/kernels/attention.hpp: fused multi-head self-attention on the GPU (kernels/attention.cu),
+// float, with the semantics and argument order of simad/ops/attention.hpp: qkv (B, N, 3C) packed as
+// q | k | v, head h in columns [h hs, (h + 1) hs) of each third; mask (B, N) 1 = token, 0 = padding
+// (padded keys get no weight; a sequence with no key outputs zeros and lse = +inf); the forward
+// OVERWRITES out and lse; the backward ACCUMULATES into dqkv (skipped when null). Pointers are device
+// pointers; bad sizes throw simad::Error; asynchronous on `stream`.
+//
+// FlashAttention style (Dao et al. 2022): a block owns a tile of 32 query rows (forward, dQ) or 32
+// keys (dK/dV) of one (sequence, head); the other side streams through shared memory in tiles of 32
+// rows; scores live only in registers, softmax is online (running max and sum), and the backward
+// recomputes the probabilities from lse. Head size hs = C / NH must be <= kCudaAttentionMaxHeadSize.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace simad::cuda::kernels {
+
+inline constexpr int64_t kCudaAttentionMaxHeadSize = 64;
+
+void attention_forward(float* out,           // (B, N, C)
+                       float* lse,           // (B, NH, N) saved for backward
+                       const float* qkv,     // (B, N, 3C)
+                       const uint8_t* mask,  // (B, N) or nullptr
+                       int64_t B, int64_t N, int64_t C, int64_t NH, cudaStream_t stream = nullptr);
+
+void attention_backward(float* dqkv,          // (B, N, 3C) accumulated
+                        const float* dout,    // (B, N, C)
+                        const float* qkv,     // (B, N, 3C)
+                        const float* out,     // (B, N, C) the forward output
+                        const float* lse,     // (B, NH, N) the forward's
+                        const uint8_t* mask,  // (B, N) or nullptr
+                        int64_t B, int64_t N, int64_t C, int64_t NH, cudaStream_t stream = nullptr);
+
+}  // namespace simad::cuda::kernels

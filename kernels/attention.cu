@@ -1,0 +1,270 @@
+// kernels/attention.cu: fused multi-head self-attention, forward and backward (declared in
+// simad/cuda/kernels/attention.hpp; the CPU op simad/ops/attention.hpp is the specification).
+//
+// FlashAttention-style tiling (Dao et al. 2022, alg. 1 and 2) with one thread per owned row:
+// - forward: a block of 32 threads owns 32 query rows of one (sequence, head); Q and the unnormalised
+//   output O sit in shared memory, K and V stream through shared memory in tiles of 32 keys; each
+//   thread keeps its 32 scores in registers and updates a running max m and sum l (online softmax:
+//   O and l are rescaled by exp(m_old - m_new) when the max grows). Saves lse = m + log l.
+// - backward, two kernels, no atomics (so the bits do not depend on scheduling):
+//   dK/dV: a block owns 32 keys (K, V, dK, dV in shared memory) and streams the query rows in tiles
+//   of 16 (Q, dO, lse, D = dO . O); dQ: a block owns 32 query rows and streams K, V tiles. Both
+//   recompute p = exp(s - lse) and ds = p (dO . v - D) scale.
+// Shared rows are padded to hs + 1 floats, so the 32 threads reading "their" row at the same column
+// hit 32 different banks. Global tiles are loaded and stored cooperatively (consecutive threads,
+// consecutive addresses).
+#include "simad/cuda/portable.hpp"
+
+#include <math.h>
+
+#include <climits>
+#include <cstdint>
+
+#include "simad/core/error.hpp"
+#include "simad/cuda/kernels/attention.hpp"
+
+namespace simad::cuda::kernels {
+namespace {
+
+constexpr int kTile = 32;       // threads per block; query rows or keys a block owns; K/V tile rows
+constexpr int kQueryTile = 16;  // query rows per streamed tile of the dK/dV kernel (keeps smem < 48 KiB)
+
+__device__ inline bool key_kept(const uint8_t* mask, long long b, int N, int j) {
+  return j < N && (mask == nullptr || mask[b * N + j] != 0);
+}
+
+// Copies rows [r0, r0 + rows) of one third (part 0 q, 1 k, 2 v) of head h into tile (rows, ld);
+// rows past N are zero.
+__device__ inline void load_rows(float* tile, int ld, const float* qkv_b, int part, int r0, int rows, int N, int C,
+                                 int h, int hs) {
+  const long long stride = 3LL * C;
+  for (int e = static_cast<int>(threadIdx.x); e < rows * hs; e += static_cast<int>(blockDim.x)) {
+    const int r = e / hs, d = e % hs, g = r0 + r;
+    tile[r * ld + d] = g < N ? qkv_b[g * stride + part * C + h * hs + d] : 0.0f;
+  }
+}
+
+__global__ void __launch_bounds__(kTile)
+    attention_forward_kernel(float* __restrict__ out, float* __restrict__ lse, const float* __restrict__ qkv,
+                             const uint8_t* __restrict__ mask, int N, int C, int NH, float scale) {
+  SIMAD_DYNAMIC_SHARED(float, smem);
+  __shared__ int kept[kTile];
+  const int hs = C / NH, ld = hs + 1, t = static_cast<int>(threadIdx.x);
+  float* Qs = smem;               // (kTile, ld)
+  float* Os = Qs + kTile * ld;    // (kTile, ld) unnormalised output
+  float* Ks = Os + kTile * ld;    // (kTile, ld)
+  float* Vs = Ks + kTile * ld;    // (kTile, ld)
+  const long long bh = blockIdx.x, b = bh / NH;
+  const int h = static_cast<int>(bh % NH), i0 = static_cast<int>(blockIdx.y) * kTile;
+  const float* qkv_b = qkv + b * N * 3LL * C;
+  load_rows(Qs, ld, qkv_b, 0, i0, kTile, N, C, h, hs);
+  for (int d = 0; d < hs; ++d) Os[t * ld + d] = 0.0f;
+  float m = -INFINITY, l = 0.0f;
+  for (int j0 = 0; j0 < N; j0 += kTile) {
+    __syncthreads();  // the previous K/V tile is consumed
+    load_rows(Ks, ld, qkv_b, 1, j0, kTile, N, C, h, hs);
+    load_rows(Vs, ld, qkv_b, 2, j0, kTile, N, C, h, hs);
+    kept[t] = key_kept(mask, b, N, j0 + t);
+    __syncthreads();
+    float s[kTile];
+    float tile_max = -INFINITY;
+#pragma unroll
+    for (int jj = 0; jj < kTile; ++jj) {
+      float dot = 0.0f;
+      for (int d = 0; d < hs; ++d) dot += Qs[t * ld + d] * Ks[jj * ld + d];
+      s[jj] = kept[jj] ? dot * scale : -INFINITY;
+      tile_max = fmaxf(tile_max, s[jj]);
+    }
+    if (tile_max == -INFINITY) continue;  // no kept key in this tile (the same for every thread)
+    const float m_new = fmaxf(m, tile_max);
+    const float f = expf(m - m_new);  // m == -inf: 0
+    l *= f;
+#pragma unroll
+    for (int jj = 0; jj < kTile; ++jj) {
+      s[jj] = expf(s[jj] - m_new);  // -inf: 0
+      l += s[jj];
+    }
+    for (int d = 0; d < hs; ++d) {
+      float acc = Os[t * ld + d] * f;
+#pragma unroll
+      for (int jj = 0; jj < kTile; ++jj) acc += s[jj] * Vs[jj * ld + d];
+      Os[t * ld + d] = acc;
+    }
+    m = m_new;
+  }
+  const float inv = l > 0.0f ? 1.0f / l : 0.0f;  // l == 0: every key padded, output zeros
+  for (int d = 0; d < hs; ++d) Os[t * ld + d] *= inv;
+  if (i0 + t < N) lse[bh * N + i0 + t] = l > 0.0f ? m + logf(l) : INFINITY;
+  __syncthreads();
+  for (int e = t; e < kTile * hs; e += kTile) {
+    const int r = e / hs, d = e % hs;
+    if (i0 + r < N) out[(b * N + i0 + r) * C + h * hs + d] = Os[r * ld + d];
+  }
+}
+
+// dK and dV of 32 keys: the sum over every query row of the sequence.
+__global__ void __launch_bounds__(kTile)
+    attention_backward_dkv_kernel(float* __restrict__ dqkv, const float* __restrict__ dout,
+                                  const float* __restrict__ qkv, const float* __restrict__ out,
+                                  const float* __restrict__ lse, const uint8_t* __restrict__ mask, int N, int C,
+                                  int NH, float scale) {
+  SIMAD_DYNAMIC_SHARED(float, smem);
+  __shared__ float lse_s[kQueryTile], D_s[kQueryTile];
+  const int hs = C / NH, ld = hs + 1, t = static_cast<int>(threadIdx.x);
+  float* Ks = smem;                   // (kTile, ld)
+  float* Vs = Ks + kTile * ld;        // (kTile, ld)
+  float* dKs = Vs + kTile * ld;       // (kTile, ld)
+  float* dVs = dKs + kTile * ld;      // (kTile, ld)
+  float* Qs = dVs + kTile * ld;       // (kQueryTile, ld)
+  float* dOs = Qs + kQueryTile * ld;  // (kQueryTile, ld)
+  const long long bh = blockIdx.x, b = bh / NH;
+  const int h = static_cast<int>(bh % NH), j0 = static_cast<int>(blockIdx.y) * kTile;
+  const float* qkv_b = qkv + b * N * 3LL * C;
+  load_rows(Ks, ld, qkv_b, 1, j0, kTile, N, C, h, hs);
+  load_rows(Vs, ld, qkv_b, 2, j0, kTile, N, C, h, hs);
+  for (int d = 0; d < hs; ++d) dKs[t * ld + d] = dVs[t * ld + d] = 0.0f;
+  const bool mine = key_kept(mask, b, N, j0 + t);
+  for (int r0 = 0; r0 < N; r0 += kQueryTile) {
+    __syncthreads();  // the previous query tile is consumed
+    load_rows(Qs, ld, qkv_b, 0, r0, kQueryTile, N, C, h, hs);
+    for (int e = t; e < kQueryTile * hs; e += kTile) {
+      const int r = e / hs, d = e % hs, g = r0 + r;
+      dOs[r * ld + d] = g < N ? dout[(b * N + g) * C + h * hs + d] : 0.0f;
+    }
+    if (t < kQueryTile) {
+      const int g = r0 + t;
+      float D = 0.0f;
+      if (g < N) {
+        const float* go = dout + (b * N + g) * C + h * hs;
+        const float* o = out + (b * N + g) * C + h * hs;
+        for (int d = 0; d < hs; ++d) D += go[d] * o[d];
+      }
+      D_s[t] = D;
+      lse_s[t] = g < N ? lse[bh * N + g] : INFINITY;
+    }
+    __syncthreads();
+    if (!mine) continue;
+    for (int r = 0; r < kQueryTile; ++r) {
+      const float row_lse = lse_s[r];
+      if (!(row_lse < INFINITY)) continue;  // padded tail row, or a sequence without keys
+      float s = 0.0f, dp = 0.0f;
+      for (int d = 0; d < hs; ++d) {
+        s += Qs[r * ld + d] * Ks[t * ld + d];
+        dp += dOs[r * ld + d] * Vs[t * ld + d];
+      }
+      const float p = expf(s * scale - row_lse);
+      const float ds = p * (dp - D_s[r]) * scale;
+      for (int d = 0; d < hs; ++d) {
+        dVs[t * ld + d] += p * dOs[r * ld + d];
+        dKs[t * ld + d] += ds * Qs[r * ld + d];
+      }
+    }
+  }
+  __syncthreads();
+  for (int e = t; e < kTile * hs; e += kTile) {
+    const int r = e / hs, d = e % hs, g = j0 + r;
+    if (g >= N) continue;
+    float* row = dqkv + (b * N + g) * 3LL * C + h * hs + d;
+    row[C] += dKs[r * ld + d];
+    row[2 * C] += dVs[r * ld + d];
+  }
+}
+
+// dQ of 32 query rows: the sum over every key of the sequence.
+__global__ void __launch_bounds__(kTile)
+    attention_backward_dq_kernel(float* __restrict__ dqkv, const float* __restrict__ dout,
+                                 const float* __restrict__ qkv, const float* __restrict__ out,
+                                 const float* __restrict__ lse, const uint8_t* __restrict__ mask, int N, int C,
+                                 int NH, float scale) {
+  SIMAD_DYNAMIC_SHARED(float, smem);
+  __shared__ int kept[kTile];
+  const int hs = C / NH, ld = hs + 1, t = static_cast<int>(threadIdx.x);
+  float* Qs = smem;              // (kTile, ld)
+  float* dOs = Qs + kTile * ld;  // (kTile, ld)
+  float* dQs = dOs + kTile * ld; // (kTile, ld)
+  float* Ks = dQs + kTile * ld;  // (kTile, ld)
+  float* Vs = Ks + kTile * ld;   // (kTile, ld)
+  const long long bh = blockIdx.x, b = bh / NH;
+  const int h = static_cast<int>(bh % NH), i0 = static_cast<int>(blockIdx.y) * kTile, i = i0 + t;
+  const float* qkv_b = qkv + b * N * 3LL * C;
+  load_rows(Qs, ld, qkv_b, 0, i0, kTile, N, C, h, hs);
+  for (int e = t; e < kTile * hs; e += kTile) {
+    const int r = e / hs, d = e % hs, g = i0 + r;
+    dOs[r * ld + d] = g < N ? dout[(b * N + g) * C + h * hs + d] : 0.0f;
+  }
+  for (int d = 0; d < hs; ++d) dQs[t * ld + d] = 0.0f;
+  float D = 0.0f;
+  const float row_lse = i < N ? lse[bh * N + i] : INFINITY;
+  if (i < N) {
+    const float* go = dout + (b * N + i) * C + h * hs;
+    const float* o = out + (b * N + i) * C + h * hs;
+    for (int d = 0; d < hs; ++d) D += go[d] * o[d];
+  }
+  for (int j0 = 0; j0 < N; j0 += kTile) {
+    __syncthreads();
+    load_rows(Ks, ld, qkv_b, 1, j0, kTile, N, C, h, hs);
+    load_rows(Vs, ld, qkv_b, 2, j0, kTile, N, C, h, hs);
+    kept[t] = key_kept(mask, b, N, j0 + t);
+    __syncthreads();
+    if (!(row_lse < INFINITY)) continue;
+    for (int jj = 0; jj < kTile; ++jj) {
+      if (!kept[jj]) continue;
+      float s = 0.0f, dp = 0.0f;
+      for (int d = 0; d < hs; ++d) {
+        s += Qs[t * ld + d] * Ks[jj * ld + d];
+        dp += dOs[t * ld + d] * Vs[jj * ld + d];
+      }
+      const float p = expf(s * scale - row_lse);
+      const float ds = p * (dp - D) * scale;
+      for (int d = 0; d < hs; ++d) dQs[t * ld + d] += ds * Ks[jj * ld + d];
+    }
+  }
+  __syncthreads();
+  for (int e = t; e < kTile * hs; e += kTile) {
+    const int r = e / hs, d = e % hs, g = i0 + r;
+    if (g < N) dqkv[(b * N + g) * 3LL * C + h * hs + d] += dQs[r * ld + d];
+  }
+}
+
+void check_sizes(const char* what, int64_t B, int64_t N, int64_t C, int64_t NH) {
+  SIMAD_CHECK(B >= 0 && N >= 0 && C >= 0, what, ": negative size B=", B, " N=", N, " C=", C);
+  SIMAD_CHECK(NH >= 1 && C % NH == 0, what, ": the head count NH=", NH, " must be >= 1 and divide C=", C);
+  SIMAD_CHECK(C / NH <= kCudaAttentionMaxHeadSize, what, ": head size ", C / NH, " is above ",
+              kCudaAttentionMaxHeadSize, " (the CPU op has no limit)");
+  SIMAD_CHECK(B * NH <= INT_MAX && N <= 65535LL * kTile && 3 * C <= INT_MAX, what, ": sizes too large B=", B,
+              " N=", N, " C=", C);
+}
+
+size_t smem_bytes(int tiles_of_32, int tiles_of_16, int64_t hs) {
+  return size_t(tiles_of_32 * kTile + tiles_of_16 * kQueryTile) * size_t(hs + 1) * sizeof(float);
+}
+
+}  // namespace
+
+void attention_forward(float* out, float* lse, const float* qkv, const uint8_t* mask, int64_t B, int64_t N, int64_t C,
+                       int64_t NH, cudaStream_t stream) {
+  check_sizes("cuda attention_forward", B, N, C, NH);
+  if (B == 0 || N == 0 || C == 0) return;
+  SIMAD_CHECK(out != nullptr && lse != nullptr && qkv != nullptr, "cuda attention_forward: null out, lse or qkv");
+  const int64_t hs = C / NH;
+  const dim3 grid(unsigned(B * NH), unsigned((N + kTile - 1) / kTile));
+  SIMAD_LAUNCH(attention_forward_kernel, grid, dim3(kTile), smem_bytes(4, 0, hs), stream, out, lse, qkv, mask,
+               int(N), int(C), int(NH), 1.0f / sqrtf(float(hs)));
+}
+
+void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse,
+                        const uint8_t* mask, int64_t B, int64_t N, int64_t C, int64_t NH, cudaStream_t stream) {
+  check_sizes("cuda attention_backward", B, N, C, NH);
+  if (B == 0 || N == 0 || C == 0 || !dqkv) return;
+  SIMAD_CHECK(dout != nullptr && qkv != nullptr && out != nullptr && lse != nullptr,
+              "cuda attention_backward: null dout, qkv, out or lse");
+  const int64_t hs = C / NH;
+  const float scale = 1.0f / sqrtf(float(hs));
+  const dim3 grid(unsigned(B * NH), unsigned((N + kTile - 1) / kTile));
+  SIMAD_LAUNCH(attention_backward_dkv_kernel, grid, dim3(kTile), smem_bytes(4, 2, hs), stream, dqkv, dout, qkv, out,
+               lse, mask, int(N), int(C), int(NH), scale);
+  SIMAD_LAUNCH(attention_backward_dq_kernel, grid, dim3(kTile), smem_bytes(5, 0, hs), stream, dqkv, dout, qkv, out,
+               lse, mask, int(N), int(C), int(NH), scale);
+}
+
+}  // namespace simad::cuda::kernels

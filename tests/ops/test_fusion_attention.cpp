@@ -1,0 +1,240 @@
+// Tests of include/simad/ops/fusion_attention.hpp: the dual-softmax co-attention against a naive
+// double reference (explicit score matrix, explicit row and column softmax) with and without W_f,
+// on padded batches of ads with different word and region counts (one word, one region, no region),
+// finite-difference gradients for H, V and W_f in double, accumulation, thread-count independence
+// and bad arguments.
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "simad/core/parallel.hpp"
+#include "simad/ops/fusion_attention.hpp"
+#include "testing.hpp"
+
+using namespace simad;
+
+namespace {
+
+struct Case {
+  int64_t B, N, K, D;
+};
+const Case kCases[] = {{1, 1, 1, 1}, {3, 5, 3, 8}, {5, 17, 10, 16}, {4, 32, 10, 33}, {2, 64, 20, 12}};
+
+// Ad b keeps n_b words and k_b regions: ad 0 all, ad 1 random counts, ad 2 one word and one region,
+// ad 3 words but no region, ad 4 random again.
+void make_masks(Rng& rng, const Case& c, std::vector<uint8_t>& hm, std::vector<uint8_t>& vm) {
+  hm.assign(size_t(c.B * c.N), 0);
+  vm.assign(size_t(c.B * c.K), 0);
+  for (int64_t b = 0; b < c.B; ++b) {
+    int64_t n = c.N, k = c.K;
+    if (b % 4 == 1) n = 1 + rng.next_below(uint32_t(c.N)), k = 1 + rng.next_below(uint32_t(c.K));
+    if (b % 4 == 2) n = 1, k = 1;
+    if (b % 4 == 3) k = 0;
+    for (int64_t i = 0; i < n; ++i) hm[size_t(b * c.N + i)] = 1;
+    for (int64_t j = 0; j < k; ++j) vm[size_t(b * c.K + j)] = 1;
+  }
+}
+
+// Naive double reference of both outputs: ho (B, N, D) then vo (B, K, D).
+template <typename T>
+void reference(const std::vector<T>& H, const std::vector<T>& V, const T* Wf, const std::vector<uint8_t>& hm,
+               const std::vector<uint8_t>& vm, const Case& c, std::vector<double>& ho, std::vector<double>& vo) {
+  const int64_t N = c.N, K = c.K, D = c.D;
+  ho.assign(size_t(c.B * N * D), 0.0);
+  vo.assign(size_t(c.B * K * D), 0.0);
+  for (int64_t b = 0; b < c.B; ++b) {
+    std::vector<double> S(size_t(N * K));
+    auto h = [&](int64_t i, int64_t d) { return double(H[size_t((b * N + i) * D + d)]); };
+    auto v = [&](int64_t j, int64_t d) { return double(V[size_t((b * K + j) * D + d)]); };
+    for (int64_t i = 0; i < N; ++i)
+      for (int64_t j = 0; j < K; ++j) {
+        double s = 0;
+        for (int64_t d = 0; d < D; ++d)
+          for (int64_t e = 0; e < D; ++e)
+            s += h(i, d) * (Wf ? double(Wf[d * D + e]) : (d == e ? 1.0 : 0.0)) * v(j, e);
+        S[size_t(i * K + j)] = s;
+      }
+    auto word = [&](int64_t i) { return hm[size_t(b * N + i)] != 0; };
+    auto region = [&](int64_t j) { return vm[size_t(b * K + j)] != 0; };
+    for (int64_t i = 0; i < N; ++i) {  // rows: softmax over the real regions
+      if (!word(i)) continue;
+      double mx = -HUGE_VAL, sum = 0;
+      for (int64_t j = 0; j < K; ++j)
+        if (region(j)) mx = std::max(mx, S[size_t(i * K + j)]);
+      for (int64_t j = 0; j < K; ++j)
+        if (region(j)) sum += std::exp(S[size_t(i * K + j)] - mx);
+      for (int64_t j = 0; j < K; ++j)
+        if (region(j))
+          for (int64_t d = 0; d < D; ++d)
+            ho[size_t((b * N + i) * D + d)] += std::exp(S[size_t(i * K + j)] - mx) / sum * v(j, d);
+    }
+    for (int64_t j = 0; j < K; ++j) {  // columns: softmax over the real words
+      if (!region(j)) continue;
+      double mx = -HUGE_VAL, sum = 0;
+      for (int64_t i = 0; i < N; ++i)
+        if (word(i)) mx = std::max(mx, S[size_t(i * K + j)]);
+      for (int64_t i = 0; i < N; ++i)
+        if (word(i)) sum += std::exp(S[size_t(i * K + j)] - mx);
+      for (int64_t i = 0; i < N; ++i)
+        if (word(i))
+          for (int64_t d = 0; d < D; ++d)
+            vo[size_t((b * K + j) * D + d)] += std::exp(S[size_t(i * K + j)] - mx) / sum * h(i, d);
+    }
+  }
+}
+
+template <typename T>
+void check_forward(double atol, double rtol) {
+  auto rng = testing::test_rng();
+  for (const Case c : kCases)
+    for (int with_w = 0; with_w < 2; ++with_w) {
+      CAPTURE(c.B);
+      CAPTURE(c.N);
+      CAPTURE(c.K);
+      CAPTURE(c.D);
+      CAPTURE(with_w);
+      const auto H = testing::random_vector<T>(rng, size_t(c.B * c.N * c.D), -1.0, 1.0);
+      const auto V = testing::random_vector<T>(rng, size_t(c.B * c.K * c.D), -1.0, 1.0);
+      const auto W = testing::random_vector<T>(rng, size_t(c.D * c.D), -0.5, 0.5);
+      std::vector<uint8_t> hm, vm;
+      make_masks(rng, c, hm, vm);
+      std::vector<T> ho(H.size()), vo(V.size()), A(size_t(c.B * c.N * c.K)), P(A.size());
+      for (auto* v : {&ho, &vo, &A, &P}) testing::poison(std::span<T>(*v));
+      const T* wf = with_w ? W.data() : nullptr;
+      ops::fusion_attention_forward(ho.data(), vo.data(), A.data(), P.data(), H.data(), V.data(), wf, hm.data(),
+                                    vm.data(), c.B, c.N, c.K, c.D);
+      std::vector<double> ref_h, ref_v;
+      reference(H, V, wf, hm, vm, c, ref_h, ref_v);
+      testing::check_close(ho, ref_h, atol, rtol, "fusion text side H~");
+      testing::check_close(vo, ref_v, atol, rtol, "fusion image side V~");
+      for (const T a : A) CHECK(!std::isnan(a));
+      for (const T p : P) CHECK(!std::isnan(p));
+    }
+}
+
+}  // namespace
+
+TEST_CASE("ops/fusion_attention: float forward matches the double reference") { check_forward<float>(2e-6, 2e-5); }
+
+TEST_CASE("ops/fusion_attention: double forward matches the double reference") { check_forward<double>(1e-12, 1e-12); }
+
+TEST_CASE("ops/fusion_attention: backward matches finite differences and accumulates") {
+  auto rng = testing::test_rng();
+  for (const Case c : {Case{1, 1, 1, 3}, Case{4, 5, 3, 4}, Case{5, 7, 4, 6}})
+    for (int with_w = 0; with_w < 2; ++with_w) {
+      CAPTURE(c.N);
+      CAPTURE(with_w);
+      auto H = testing::random_vector<double>(rng, size_t(c.B * c.N * c.D), -1.0, 1.0);
+      auto V = testing::random_vector<double>(rng, size_t(c.B * c.K * c.D), -1.0, 1.0);
+      auto W = testing::random_vector<double>(rng, size_t(c.D * c.D), -0.7, 0.7);
+      const auto Wh = testing::random_vector<double>(rng, H.size());
+      const auto Wv = testing::random_vector<double>(rng, V.size());
+      std::vector<uint8_t> hm, vm;
+      make_masks(rng, c, hm, vm);
+      const double* wf = with_w ? W.data() : nullptr;
+      std::vector<double> ho(H.size()), vo(V.size()), A(size_t(c.B * c.N * c.K)), P(A.size());
+      auto loss = [&] {
+        ops::fusion_attention_forward(ho.data(), vo.data(), A.data(), P.data(), H.data(), V.data(),
+                                      with_w ? W.data() : nullptr, hm.data(), vm.data(), c.B, c.N, c.K, c.D);
+        double L = 0;
+        for (size_t i = 0; i < ho.size(); ++i) L += ho[i] * Wh[i];
+        for (size_t i = 0; i < vo.size(); ++i) L += vo[i] * Wv[i];
+        return L;
+      };
+      loss();
+      const auto sH = testing::random_vector<double>(rng, H.size()), sV = testing::random_vector<double>(rng, V.size()),
+                 sW = testing::random_vector<double>(rng, W.size());
+      std::vector<double> dH = sH, dV = sV, dW = sW;
+      ops::fusion_attention_backward(dH.data(), dV.data(), dW.data(), Wh.data(), Wv.data(), H.data(), V.data(), wf,
+                                     A.data(), P.data(), c.B, c.N, c.K, c.D);
+      for (size_t i = 0; i < dH.size(); ++i) dH[i] -= sH[i];
+      for (size_t i = 0; i < dV.size(); ++i) dV[i] -= sV[i];
+      for (size_t i = 0; i < dW.size(); ++i) dW[i] -= sW[i];
+      SIMAD_CHECK_GRADIENT(dH, testing::numeric_gradient(std::span<double>(H), loss), "fusion dH");
+      SIMAD_CHECK_GRADIENT(dV, testing::numeric_gradient(std::span<double>(V), loss), "fusion dV");
+      if (with_w) {
+        SIMAD_CHECK_GRADIENT(dW, testing::numeric_gradient(std::span<double>(W), loss), "fusion dW_f");
+      } else {  // no W_f: dW_f is left alone
+        bool untouched = true;
+        for (double x : dW) untouched = untouched && x == 0.0;
+        CHECK(untouched);
+      }
+    }
+}
+
+TEST_CASE("ops/fusion_attention: float backward matches the double backward and skips null gradients") {
+  auto rng = testing::test_rng();
+  const Case c{6, 30, 10, 24};
+  const auto H = testing::random_vector<double>(rng, size_t(c.B * c.N * c.D), -1.0, 1.0);
+  const auto V = testing::random_vector<double>(rng, size_t(c.B * c.K * c.D), -1.0, 1.0);
+  const auto W = testing::random_vector<double>(rng, size_t(c.D * c.D), -0.3, 0.3);
+  const auto gh = testing::random_vector<double>(rng, H.size()), gv = testing::random_vector<double>(rng, V.size());
+  std::vector<uint8_t> hm, vm;
+  make_masks(rng, c, hm, vm);
+  auto run = [&](auto zero, std::vector<double>& dH, std::vector<double>& dV, std::vector<double>& dW, int which) {
+    using T = decltype(zero);
+    const std::vector<T> h(H.begin(), H.end()), v(V.begin(), V.end()), w(W.begin(), W.end());
+    const std::vector<T> dho(gh.begin(), gh.end()), dvo(gv.begin(), gv.end());
+    std::vector<T> ho(H.size()), vo(V.size()), A(size_t(c.B * c.N * c.K)), P(A.size());
+    std::vector<T> a(H.size(), T(0)), bb(V.size(), T(0)), cc(W.size(), T(0));
+    ops::fusion_attention_forward(ho.data(), vo.data(), A.data(), P.data(), h.data(), v.data(), w.data(), hm.data(),
+                                  vm.data(), c.B, c.N, c.K, c.D);
+    ops::fusion_attention_backward(which & 1 ? a.data() : nullptr, which & 2 ? bb.data() : nullptr,
+                                   which & 4 ? cc.data() : nullptr, dho.data(), dvo.data(), h.data(), v.data(),
+                                   w.data(), A.data(), P.data(), c.B, c.N, c.K, c.D);
+    dH.assign(a.begin(), a.end());
+    dV.assign(bb.begin(), bb.end());
+    dW.assign(cc.begin(), cc.end());
+  };
+  std::vector<double> dH, dV, dW, fH, fV, fW;
+  run(0.0, dH, dV, dW, 7);
+  run(0.0f, fH, fV, fW, 7);
+  testing::check_close(fH, dH, 1e-5, 1e-4, "float dH");
+  testing::check_close(fV, dV, 1e-5, 1e-4, "float dV");
+  testing::check_close(fW, dW, 1e-4, 1e-4, "float dW_f");
+  for (int which : {1, 2, 4}) {  // one gradient at a time gives the same values
+    std::vector<double> oH, oV, oW;
+    run(0.0, oH, oV, oW, which);
+    if (which == 1) testing::check_close(oH, dH, 1e-13, 1e-12, "dH alone");
+    if (which == 2) testing::check_close(oV, dV, 1e-13, 1e-12, "dV alone");
+    if (which == 4) testing::check_close(oW, dW, 1e-13, 1e-12, "dW_f alone");
+  }
+}
+
+TEST_CASE("ops/fusion_attention: results do not depend on the thread count") {
+  auto rng = testing::test_rng();
+  const Case c{9, 20, 7, 16};
+  const auto H = testing::random_vector<float>(rng, size_t(c.B * c.N * c.D));
+  const auto V = testing::random_vector<float>(rng, size_t(c.B * c.K * c.D));
+  const auto gh = testing::random_vector<float>(rng, H.size()), gv = testing::random_vector<float>(rng, V.size());
+  std::vector<uint8_t> hm, vm;
+  make_masks(rng, c, hm, vm);
+  std::vector<float> out[2], grad[2];
+  const int saved = num_threads();
+  for (int run = 0; run < 2; ++run) {
+    set_num_threads(run + 1);
+    std::vector<float> ho(H.size()), vo(V.size()), A(size_t(c.B * c.N * c.K)), P(A.size());
+    std::vector<float> dH(H.size(), 0.25f), dV(V.size(), 0.5f);
+    ops::fusion_attention_forward<float>(ho.data(), vo.data(), A.data(), P.data(), H.data(), V.data(), nullptr,
+                                         hm.data(), vm.data(), c.B, c.N, c.K, c.D);
+    ops::fusion_attention_backward<float>(dH.data(), dV.data(), nullptr, gh.data(), gv.data(), H.data(), V.data(),
+                                          nullptr, A.data(), P.data(), c.B, c.N, c.K, c.D);
+    out[run] = ho;
+    out[run].insert(out[run].end(), vo.begin(), vo.end());
+    grad[run] = dH;
+    grad[run].insert(grad[run].end(), dV.begin(), dV.end());
+  }
+  set_num_threads(saved);
+  CHECK(out[0] == out[1]);
+  CHECK(grad[0] == grad[1]);
+}
+
+TEST_CASE("ops/fusion_attention: bad arguments throw") {
+  std::vector<float> x(64);
+  float* p = x.data();
+  CHECK_THROWS_AS(ops::fusion_attention_forward(p, p, p, p, p, p, p, nullptr, nullptr, 1, -2, 2, 2), Error);
+  CHECK_THROWS_AS(ops::fusion_attention_forward<float>(nullptr, p, p, p, p, p, p, nullptr, nullptr, 1, 2, 2, 2), Error);
+  CHECK_THROWS_AS(ops::fusion_attention_backward<float>(p, p, p, nullptr, p, p, p, p, p, p, 1, 2, 2, 2), Error);
+  ops::fusion_attention_forward<float>(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+                                       0, 2, 2, 2);
+}

@@ -1,0 +1,238 @@
+// tools/simad/cmd_bench_attention.cpp: `simad bench attention`, simad's fused CPU attention and
+// fusion attention beside the unfused composition of simad's own GEMM + softmax ops
+// (benchmarks/unfused_attention.hpp), forward and forward + backward, at the models' shapes (256 ads,
+// 32 words, 10 regions, d = 128, 4 heads) and at 512 words. Each row prints both times per call,
+// unfused / fused (the speed-up, median of interleaved trial pairs, so machine noise hits both sides
+// alike), the fused path's GFLOP/s and that rate as a fraction of the sgemm peak measured at the start
+// of the run (OpenBLAS through ops::gemm, 1024^3, the same threads). Before timing, one call of
+// each side is compared with the other (max |difference|), so a broken fast path cannot hide.
+//   simad bench attention [--quick] [--threads N] [--min-time S]
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "commands.hpp"
+#include "simad/core/parallel.hpp"
+#include "simad/core/rng.hpp"
+#include "simad/ops/attention.hpp"
+#include "simad/ops/blas.hpp"
+#include "simad/ops/fusion_attention.hpp"
+#include "simad/ops/gemm.hpp"
+#include "unfused_attention.hpp"
+
+namespace simad::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct AttentionBenchOptions {
+  bool quick = false;
+  int threads = 0;
+  double min_time = 0.0;  // seconds per side per row; 0: 0.2 with --quick, else 1
+};
+
+std::vector<float> random_floats(size_t n, uint64_t stream) {
+  std::vector<float> v(n);
+  Rng(20261122, stream).fill_uniform(std::span<float>(v), -1.0, 1.0);
+  return v;
+}
+
+// Per-call seconds of fn over a trial of at least `seconds`.
+double trial(const std::function<void()>& fn, double seconds) {
+  const auto t0 = Clock::now();
+  int64_t calls = 0;
+  double el = 0.0;
+  do {
+    fn();
+    ++calls;
+    el = std::chrono::duration<double>(Clock::now() - t0).count();
+  } while (el < seconds);
+  return el / double(calls);
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0.0 : v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+struct Timing {
+  double fused = 0.0, unfused = 0.0, ratio = 0.0;  // medians: seconds per call, unfused / fused
+};
+
+// Alternating trials (fused, unfused) and (unfused, fused) until each side has min_time seconds.
+Timing time_pair(const std::function<void()>& fused, const std::function<void()>& unfused, double min_time) {
+  const double kTrial = 0.02;
+  trial(fused, kTrial);
+  trial(unfused, kTrial);
+  std::vector<double> tf, tu, ratios;
+  double spent = 0.0;
+  for (int k = 0; spent < min_time || k < 6; ++k) {
+    const double a = k % 2 ? trial(unfused, kTrial) : trial(fused, kTrial);
+    const double b = k % 2 ? trial(fused, kTrial) : trial(unfused, kTrial);
+    const double f = k % 2 ? b : a, u = k % 2 ? a : b;
+    tf.push_back(f);
+    tu.push_back(u);
+    ratios.push_back(u / f);
+    spent += std::max(kTrial, std::max(f, u));
+  }
+  return {median(tf), median(tu), median(ratios)};
+}
+
+double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double m = 0.0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, double(std::fabs(a[i] - b[i])));
+  return m;
+}
+
+double sgemm_peak_gflops(int64_t n, double seconds) {
+  const auto A = random_floats(size_t(n * n), 1), B = random_floats(size_t(n * n), 2);
+  std::vector<float> C(size_t(n * n));
+  auto fn = [&] { ops::gemm<float>(false, false, n, n, n, 1.0f, A.data(), n, B.data(), n, 0.0f, C.data(), n); };
+  trial(fn, 0.05);
+  double best = 1e30;
+  for (int k = 0; k < 5; ++k) best = std::min(best, trial(fn, seconds / 5));
+  return 2.0 * double(n) * double(n) * double(n) / best * 1e-9;
+}
+
+void print_row(const char* op, const std::string& shape, bool backward, const Timing& t, double flops, double peak,
+               double diff) {
+  const double gf = flops / t.fused * 1e-9;
+  std::printf("%-17s %-28s %-8s %10.3f %10.3f %8.2fx %9.1f %7.1f%% %10.1e\n", op, shape.c_str(),
+              backward ? "fwd+bwd" : "fwd", t.fused * 1e3, t.unfused * 1e3, t.ratio, gf, 100.0 * gf / peak, diff);
+  std::fflush(stdout);
+}
+
+// Key lengths of the ads: uniform in [N/3, N], at least 1 (ads are 10-30 words at N = 32).
+std::vector<uint8_t> length_mask(int64_t B, int64_t N, int64_t min_len, uint64_t stream) {
+  Rng rng(7, stream);
+  std::vector<uint8_t> m(size_t(B * N), 0);
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t len = min_len + int64_t(rng.next_below(uint32_t(N - min_len + 1)));
+    for (int64_t i = 0; i < len; ++i) m[size_t(b * N + i)] = 1;
+  }
+  return m;
+}
+
+void bench_attention(int64_t B, int64_t N, int64_t C, int64_t NH, double peak, double min_time) {
+  const auto qkv = random_floats(size_t(B * N * 3 * C), 3), dout = random_floats(size_t(B * N * C), 4);
+  const auto mask = length_mask(B, N, std::max<int64_t>(1, N / 3), 5);
+  std::vector<float> out_f(dout.size()), out_u(dout.size()), lse(size_t(B * NH * N));
+  std::vector<float> g_f(qkv.size(), 0.0f), g_u(qkv.size(), 0.0f);
+  bench::UnfusedAttention unfused(B, N, C, NH, mask.data());
+  ops::attention_forward(out_f.data(), lse.data(), qkv.data(), mask.data(), B, N, C, NH);
+  unfused.forward(out_u.data(), qkv.data());
+  const double diff_fwd = max_abs_diff(out_f, out_u);
+  ops::attention_backward(g_f.data(), dout.data(), qkv.data(), out_f.data(), lse.data(), mask.data(), B, N, C, NH);
+  unfused.backward(g_u.data(), dout.data(), qkv.data());
+  const double diff_bwd = max_abs_diff(g_f, g_u);
+  const std::string shape = "B=" + std::to_string(B) + " N=" + std::to_string(N) + " C=" + std::to_string(C) +
+                            " H=" + std::to_string(NH);
+  const double fwd_flops = 4.0 * double(B) * double(N) * double(N) * double(C);  // Q K^T and P V
+  auto fused_fwd = [&] { ops::attention_forward(out_f.data(), lse.data(), qkv.data(), mask.data(), B, N, C, NH); };
+  auto unfused_fwd = [&] { unfused.forward(out_u.data(), qkv.data()); };
+  print_row("attention", shape, false, time_pair(fused_fwd, unfused_fwd, min_time), fwd_flops, peak, diff_fwd);
+  auto fused_both = [&] {
+    fused_fwd();
+    ops::attention_backward(g_f.data(), dout.data(), qkv.data(), out_f.data(), lse.data(), mask.data(), B, N, C, NH);
+  };
+  auto unfused_both = [&] {
+    unfused_fwd();
+    unfused.backward(g_u.data(), dout.data(), qkv.data());
+  };
+  // Backward: dP, dV, dQ, dK products (2 N^2 hs each per head) on top of the forward's.
+  print_row("attention", shape, true, time_pair(fused_both, unfused_both, min_time), 3.0 * fwd_flops, peak, diff_bwd);
+}
+
+void bench_fusion(int64_t B, int64_t N, int64_t K, int64_t D, bool with_w, double peak, double min_time) {
+  const auto H = random_floats(size_t(B * N * D), 6), V = random_floats(size_t(B * K * D), 7);
+  auto W = random_floats(size_t(D * D), 8);
+  for (auto& w : W) w *= 0.1f;
+  const auto gh = random_floats(H.size(), 9), gv = random_floats(V.size(), 10);
+  const auto hm = length_mask(B, N, std::max<int64_t>(1, N / 3), 11), vm = length_mask(B, K, 1, 12);
+  const float* wf = with_w ? W.data() : nullptr;
+  std::vector<float> ho_f(H.size()), vo_f(V.size()), ho_u(H.size()), vo_u(V.size()), A(size_t(B * N * K)), P(A.size());
+  std::vector<float> dH_f(H.size()), dV_f(V.size()), dW_f(W.size()), dH_u(H.size()), dV_u(V.size()), dW_u(W.size());
+  bench::UnfusedFusion unfused(B, N, K, D, hm.data(), vm.data());
+  auto fused_fwd = [&] {
+    ops::fusion_attention_forward(ho_f.data(), vo_f.data(), A.data(), P.data(), H.data(), V.data(), wf, hm.data(),
+                                  vm.data(), B, N, K, D);
+  };
+  auto unfused_fwd = [&] { unfused.forward(ho_u.data(), vo_u.data(), H.data(), V.data(), wf); };
+  auto fused_bwd = [&] {
+    ops::fusion_attention_backward(dH_f.data(), dV_f.data(), dW_f.data(), gh.data(), gv.data(), H.data(), V.data(), wf,
+                                   A.data(), P.data(), B, N, K, D);
+  };
+  auto unfused_bwd = [&] {
+    unfused.backward(dH_u.data(), dV_u.data(), dW_u.data(), gh.data(), gv.data(), H.data(), V.data(), wf);
+  };
+  fused_fwd();
+  unfused_fwd();
+  const double diff_fwd = std::max(max_abs_diff(ho_f, ho_u), max_abs_diff(vo_f, vo_u));
+  fused_bwd();
+  unfused_bwd();
+  const double diff_bwd = std::max({max_abs_diff(dH_f, dH_u), max_abs_diff(dV_f, dV_u), max_abs_diff(dW_f, dW_u)});
+  const std::string shape = "B=" + std::to_string(B) + " N=" + std::to_string(N) + " K=" + std::to_string(K) +
+                            " D=" + std::to_string(D) + (with_w ? " Wf" : "");
+  const double bnkd = double(B) * double(N) * double(K) * double(D), bndd = double(B) * double(N) * double(D * D);
+  const double fwd_flops = 6.0 * bnkd + (with_w ? 2.0 * bndd : 0.0);
+  const double bwd_flops = 12.0 * bnkd + (with_w ? 6.0 * bndd : 0.0);  // incl. recomputing G = H W_f
+  print_row("fusion_attention", shape, false, time_pair(fused_fwd, unfused_fwd, min_time), fwd_flops, peak, diff_fwd);
+  auto fused_both = [&] {
+    fused_fwd();
+    fused_bwd();
+  };
+  auto unfused_both = [&] {
+    unfused_fwd();
+    unfused_bwd();
+  };
+  print_row("fusion_attention", shape, true, time_pair(fused_both, unfused_both, min_time), fwd_flops + bwd_flops,
+            peak, diff_bwd);
+}
+
+void run(const AttentionBenchOptions& o) {
+  if (o.threads > 0) set_num_threads(o.threads);
+  const double min_time = o.min_time > 0 ? o.min_time : (o.quick ? 0.2 : 1.0);
+  const char* core = std::getenv("OPENBLAS_CORETYPE");
+  const double peak = sgemm_peak_gflops(o.quick ? 512 : 1024, o.quick ? 0.2 : 1.0);
+  std::printf("simad bench attention: %d simad threads, OpenBLAS core type %s (OPENBLAS_CORETYPE=%s)\n",
+              num_threads(), blas::core_name().c_str(), core ? core : "unset");
+  std::printf("sgemm peak (ops::gemm %dx%dx%d): %.1f GFLOP/s\n", o.quick ? 512 : 1024, o.quick ? 512 : 1024,
+              o.quick ? 512 : 1024, peak);
+  std::printf("%-17s %-28s %-8s %10s %10s %9s %9s %8s %10s\n", "op", "shape", "pass", "fused ms", "unfused ms",
+              "speedup", "GFLOP/s", "of peak", "max|diff|");
+  const int64_t B = o.quick ? 64 : 256, B512 = o.quick ? 4 : 16;
+  bench_attention(B, 32, 128, 4, peak, min_time);
+  bench_attention(B512, 512, 128, 4, peak, min_time);
+  bench_fusion(B, 32, 10, 128, true, peak, min_time);
+  bench_fusion(B, 32, 10, 128, false, peak, min_time);
+  bench_fusion(B, 512, 10, 128, true, peak, min_time);
+  std::printf("speedup = unfused time / fused time (median of interleaved trial pairs); GFLOP/s counts the fused\n"
+              "path's useful products (attention: 4 B N^2 C forward, 12 B N^2 C forward+backward).\n");
+}
+
+void register_bench_attention(CLI::App& bench) {
+  auto opts = std::make_shared<AttentionBenchOptions>();
+  CLI::App* cmd = bench.add_subcommand(
+      "attention", "Fused attention and fusion attention vs the unfused GEMM + softmax composition (CPU)");
+  cmd->add_flag("--quick", opts->quick, "Smaller batches and shorter timing (a smoke run)");
+  cmd->add_option("--threads", opts->threads, "simad threads (default: SIMAD_NUM_THREADS, else all cores)")
+      ->check(CLI::Range(1, 1024));
+  cmd->add_option("--min-time", opts->min_time, "Seconds per side per row (default 1, 0.2 with --quick)")
+      ->check(CLI::Range(0.0, 600.0));
+  cmd->callback([opts] { run(*opts); });
+}
+
+const RegisterBenchSuite kBenchAttention{20, "attention", &register_bench_attention};
+
+}  // namespace
+}  // namespace simad::cli
