@@ -1,0 +1,458 @@
+// simad/search/flat_index.hpp: FlatIndex<T>, exact nearest-neighbour search by squared L2 distance
+// or inner product over vectors with 64-bit ids (what FAISS' IndexFlatL2 / IndexIDMap2 give), CPU.
+//
+//   simad::search::FlatIndex<float> index(128);                 // dim 128, Metric::L2
+//   index.add(vectors, ids, n);                                 // (n, 128) row-major, ids >= 0, unique
+//   index.remove(id);                                           // the other ids keep their numbers
+//   index.search(queries, nq, k, distances, labels);            // (nq, k) each, best first
+//   index.search(queries, nq, k, distances, labels, self_ids);  // skips id self_ids[i] for query i
+//
+// Results: row i holds query i's k best, sorted by distance ascending (L2) or by inner product
+// descending, ties broken by the smaller id. When k exceeds the number of candidates (the pool, less
+// an excluded self) the missing slots hold id -1 and distance +inf (L2) or -inf (inner product).
+// Squared L2 distances are computed as ||q||^2 + ||x||^2 - 2<q, x> and clamped at 0, so they are
+// never negative (identical vectors get exactly 0: same arithmetic on both sides).
+//
+// Batch invariance: a query gets the same ids and bit-identical distances whether it is searched
+// alone, in a batch of 1000, on 1 thread or on 64. Every <q, x> is computed by the same sequence of
+// operations whatever the batch: simad's own micro-kernel (not a GEMM library, whose blocking and
+// kernel choice depend on the matrix sizes, faiss#297/#563/#806) accumulates each dot product in
+// one register lane, over the dimensions in order, from 0 (fused multiply-adds on AVX-512; plain
+// multiply then add elsewhere), and the selection order (distance, id) is total, so how candidates
+// are split between threads and merged cannot change the result (search/topk.hpp).
+//
+// Layout and loop (docs/search.md has the numbers): vectors are stored in blocks of kLanes (16
+// floats: one AVX-512 register) transposed, block[dim][lane], with their squared norms. A search
+// takes the queries in blocks of kQueryBlock; each thread scans its own contiguous range of the
+// stored blocks, two blocks (32 vectors, 16 KB at d = 128, L1-resident) at a time against every
+// query of the block, 8 queries at a time (8 x 32 dot products in 16 registers); the distances leave
+// the registers only to be compared with each query's current k-th best, so the nq x N distance
+// matrix never exists: memory is bounded by kQueryBlock x k candidates per thread. Per-thread lists
+// are merged at the end of each query block.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <type_traits>
+#include <unordered_map>
+#include <vector>
+
+// The AVX-512 micro-kernel compiles (-Werror) but has never run on AVX-512 hardware: the
+// development machines are AVX2. Opt in with -DSIMAD_SEARCH_AVX512 until a test has run it there;
+// by default AVX-512 machines use the AVX2 kernel (same results: both sum each dot product in order
+// with FMAs).
+#if defined(__AVX512F__) && defined(SIMAD_SEARCH_AVX512)
+#define SIMAD_SEARCH_USE_AVX512 1
+#endif
+
+#if defined(SIMAD_SEARCH_USE_AVX512) || (defined(__AVX2__) && defined(__FMA__))
+#include <immintrin.h>
+#endif
+
+#include "simad/core/error.hpp"
+#include "simad/core/parallel.hpp"
+#include "simad/search/topk.hpp"
+
+// Full unrolling of the register-tile loops (over query rows and register halves): without it GCC
+// keeps the accumulators in memory and the micro-kernel runs ~8x slower.
+#if defined(__CUDACC__)
+#define SIMAD_UNROLL
+#else
+#define SIMAD_UNROLL _Pragma("GCC unroll 16")
+#endif
+
+namespace simad::search {
+
+enum class Metric : uint32_t {
+  L2 = 1,            // squared Euclidean distance, smaller is nearer
+  InnerProduct = 2,  // <q, x>, larger is nearer
+};
+
+inline const char* metric_name(Metric m) { return m == Metric::L2 ? "l2" : "ip"; }
+
+namespace detail {
+
+// Whether the micro-kernel accumulates dot products with fused multiply-adds (float on AVX2+FMA or
+// AVX-512) or with a multiply then an add (elsewhere).
+template <typename T>
+inline constexpr bool kFusedDot =
+#if defined(SIMAD_SEARCH_USE_AVX512) || (defined(__AVX2__) && defined(__FMA__))
+    std::is_same_v<T, float>;
+#else
+    false;
+#endif
+
+// ||x||^2 summed over the dimensions in order with the micro-kernel's arithmetic: queries and stored
+// vectors use this same function, so ||x||^2 == <x, x> bit for bit and a stored copy of a query is at
+// distance exactly 0 from it.
+template <typename T>
+inline T squared_norm(const T* x, int64_t d) {
+  T s = 0;
+  for (int64_t j = 0; j < d; ++j) {
+    if constexpr (kFusedDot<T>) s = std::fma(x[j], x[j], s);
+    else s += x[j] * x[j];
+  }
+  return s;
+}
+
+// Throws unless every element of row-major rows (n, d) is finite and every squared norm too (a
+// vector of norm^2 = inf would turn distances into NaN).
+template <typename T>
+inline void check_finite_rows(const T* x, int64_t n, int64_t d, const char* what) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T* row = x + i * d;
+    for (int64_t j = 0; j < d; ++j)
+      if (!std::isfinite(row[j])) fail(what, ": row ", i, " column ", j, " is ", double(row[j]), " (NaN or inf)");
+    if (!std::isfinite(squared_norm(row, d))) fail(what, ": row ", i, " has a squared norm that overflows");
+  }
+}
+
+}  // namespace detail
+
+template <typename T>
+class FlatIndex {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "FlatIndex: float or double");
+
+ public:
+  static constexpr int64_t kLanes = 64 / int64_t(sizeof(T));  // vectors per stored block
+  static constexpr int64_t kQueryBlock = 512;                 // queries scanned together
+  // Queries per micro-kernel call: as many as the vector registers hold accumulators for.
+#if defined(SIMAD_SEARCH_USE_AVX512)
+  static constexpr int kRows = 8;  // 8 x 32 dot products in 16 zmm
+#elif defined(__AVX2__) && defined(__FMA__)
+  static constexpr int kRows = 6;  // 6 x 16 dot products in 12 ymm
+#else
+  static constexpr int kRows = 4;
+#endif
+
+  explicit FlatIndex(int64_t dim, Metric metric = Metric::L2) : dim_(dim), metric_(metric) {
+    SIMAD_CHECK(dim >= 1 && dim <= (int64_t(1) << 24), "FlatIndex: dimension must be in [1, 2^24], got ", dim);
+    SIMAD_CHECK(metric == Metric::L2 || metric == Metric::InnerProduct, "FlatIndex: unknown metric ",
+                uint32_t(metric));
+  }
+
+  int64_t dim() const { return dim_; }
+  Metric metric() const { return metric_; }
+  int64_t size() const { return int64_t(ids_.size()); }
+  bool empty() const { return ids_.empty(); }
+  bool contains(int64_t id) const { return pos_.count(id) != 0; }
+
+  // Stored ids in storage order (remove() moves the last vector into the hole) and vector i of that order.
+  std::span<const int64_t> ids() const { return ids_; }
+  void vector_at(int64_t i, T* out) const {
+    SIMAD_CHECK(i >= 0 && i < size(), "FlatIndex::vector_at: position ", i, " out of [0, ", size(), ")");
+    const T* blk = block(i / kLanes);
+    for (int64_t j = 0; j < dim_; ++j) out[j] = blk[j * kLanes + i % kLanes];
+  }
+  std::vector<T> vector_of(int64_t id) const {
+    auto it = pos_.find(id);
+    SIMAD_CHECK(it != pos_.end(), "FlatIndex: no vector with id ", id);
+    std::vector<T> v(static_cast<size_t>(dim_));
+    vector_at(it->second, v.data());
+    return v;
+  }
+
+  // Appends n vectors (n, dim) with their ids. Nothing is added when anything is wrong: a NaN/inf
+  // element (error names the row), a negative id (-1 marks missing results) or an id already present.
+  void add(const T* vectors,     // (n, dim)
+           const int64_t* ids,   // (n)
+           int64_t n) {
+    SIMAD_CHECK(n >= 0, "FlatIndex::add: negative count ", n);
+    if (n == 0) return;
+    SIMAD_CHECK(vectors != nullptr && ids != nullptr, "FlatIndex::add: null vectors or ids");
+    detail::check_finite_rows(vectors, n, dim_, "FlatIndex::add");
+    std::unordered_map<int64_t, int64_t> fresh;
+    for (int64_t i = 0; i < n; ++i) {
+      SIMAD_CHECK(ids[i] >= 0, "FlatIndex::add: row ", i, " has negative id ", ids[i]);
+      SIMAD_CHECK(!contains(ids[i]), "FlatIndex::add: row ", i, " id ", ids[i], " is already in the index");
+      SIMAD_CHECK(fresh.emplace(ids[i], i).second, "FlatIndex::add: row ", i, " repeats id ", ids[i]);
+    }
+    const int64_t old = size(), total = old + n;
+    data_.resize(size_t((total + kLanes - 1) / kLanes * kLanes * dim_), T(0));
+    norms_.resize(size_t((total + kLanes - 1) / kLanes * kLanes), T(0));
+    ids_.resize(size_t(total));
+    for (int64_t i = 0; i < n; ++i) put(old + i, vectors + i * dim_, ids[i]);
+  }
+  // Convenience: ids start, start + 1, ...
+  void add_sequential(const T* vectors, int64_t n, int64_t first_id) {
+    std::vector<int64_t> ids(size_t(std::max<int64_t>(n, 0)));
+    for (int64_t i = 0; i < n; ++i) ids[size_t(i)] = first_id + i;
+    add(vectors, ids.data(), n);
+  }
+
+  // Removes the vector with this id (the last stored vector takes its place; ids never change).
+  // Returns false when the id is not present.
+  bool remove(int64_t id) {
+    auto it = pos_.find(id);
+    if (it == pos_.end()) return false;
+    const int64_t p = it->second, last = size() - 1;
+    pos_.erase(it);
+    if (p != last) {
+      std::vector<T> v(static_cast<size_t>(dim_));
+      vector_at(last, v.data());
+      const int64_t moved = ids_[size_t(last)];
+      put(p, v.data(), moved);
+    }
+    T* blk = block(last / kLanes);
+    for (int64_t j = 0; j < dim_; ++j) blk[j * kLanes + last % kLanes] = T(0);
+    norms_[size_t(last)] = T(0);
+    ids_.pop_back();
+    data_.resize(size_t((size() + kLanes - 1) / kLanes * kLanes * dim_));
+    norms_.resize(size_t((size() + kLanes - 1) / kLanes * kLanes));
+    return true;
+  }
+  void clear() {
+    data_.clear();
+    norms_.clear();
+    ids_.clear();
+    pos_.clear();
+  }
+
+  // The k best stored vectors for each of nq queries (see the top of the file for the order and the
+  // missing slots). exclude_ids (nq) or nullptr: query i never gets id exclude_ids[i] (its own id
+  // when the queries come from the pool; -1 excludes nothing).
+  void search(const T* queries,          // (nq, dim)
+              int64_t nq, int64_t k,
+              T* distances,              // (nq, k)
+              int64_t* labels,           // (nq, k)
+              const int64_t* exclude_ids = nullptr) const {
+    SIMAD_CHECK(k >= 1, "FlatIndex::search: k must be >= 1, got ", k);
+    SIMAD_CHECK(nq >= 0, "FlatIndex::search: negative query count ", nq);
+    SIMAD_CHECK(!empty(), "FlatIndex::search: the index is empty");
+    if (nq == 0) return;
+    SIMAD_CHECK(queries != nullptr && distances != nullptr && labels != nullptr,
+                "FlatIndex::search: null queries or outputs");
+    detail::check_finite_rows(queries, nq, dim_, "FlatIndex::search: query");
+    const int64_t cap = std::min<int64_t>(k, size());
+    const int64_t nblocks = (size() + kLanes - 1) / kLanes;
+    const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(num_threads(), nblocks));
+    std::vector<T> qnorm(size_t(std::min(nq, kQueryBlock)));
+    std::vector<Candidate<T>> store(size_t(parts * std::min(nq, kQueryBlock) * cap));
+    for (int64_t q0 = 0; q0 < nq; q0 += kQueryBlock) {
+      const int64_t nb = std::min(kQueryBlock, nq - q0);
+      const T* qb = queries + q0 * dim_;
+      for (int64_t r = 0; r < nb; ++r) qnorm[size_t(r)] = detail::squared_norm(qb + r * dim_, dim_);
+      const int64_t* ex = exclude_ids ? exclude_ids + q0 : nullptr;
+      std::vector<KSelect<T>> sel(size_t(parts * nb));
+      for (int64_t i = 0; i < parts * nb; ++i) sel[size_t(i)] = KSelect<T>(store.data() + i * cap, cap);
+      parallel_for(parts, 1, [&](int64_t pb, int64_t pe) {
+        for (int64_t p = pb; p < pe; ++p)
+          scan(qb, qnorm.data(), nb, ex, p * nblocks / parts, (p + 1) * nblocks / parts, sel.data() + p * nb);
+      });
+      // Merge the parts' lists: select_sorted's order is total, so the split does not matter.
+      parallel_for(nb, 16, [&](int64_t rb, int64_t re) {
+        std::vector<Candidate<T>> all;
+        for (int64_t r = rb; r < re; ++r) {
+          all.clear();
+          for (int64_t p = 0; p < parts; ++p) {
+            const auto items = sel[size_t(p * nb + r)].items();
+            all.insert(all.end(), items.begin(), items.end());
+          }
+          T* dist = distances + (q0 + r) * k;
+          select_sorted(std::span<Candidate<T>>(all), k, dist, labels + (q0 + r) * k,
+                        std::numeric_limits<T>::infinity());
+          if (metric_ == Metric::InnerProduct)
+            for (int64_t j = 0; j < k; ++j) dist[j] = T(0) - dist[j];  // keys are -<q, x>: +inf -> -inf
+        }
+      });
+    }
+  }
+
+  // Convenience: results as vectors (nq * k each).
+  struct Result {
+    std::vector<T> distances;
+    std::vector<int64_t> labels;
+  };
+  Result search(const T* queries, int64_t nq, int64_t k, const int64_t* exclude_ids = nullptr) const {
+    SIMAD_CHECK(k >= 1 && nq >= 0, "FlatIndex::search: k must be >= 1 and nq >= 0, got k=", k, " nq=", nq);
+    Result r{std::vector<T>(size_t(nq * k)), std::vector<int64_t>(size_t(nq * k))};
+    search(queries, nq, k, r.distances.data(), r.labels.data(), exclude_ids);
+    return r;
+  }
+
+ private:
+  T* block(int64_t b) { return data_.data() + b * kLanes * dim_; }
+  const T* block(int64_t b) const { return data_.data() + b * kLanes * dim_; }
+
+  void put(int64_t p, const T* v, int64_t id) {
+    T* blk = block(p / kLanes);
+    for (int64_t j = 0; j < dim_; ++j) blk[j * kLanes + p % kLanes] = v[j];
+    norms_[size_t(p)] = detail::squared_norm(v, dim_);
+    ids_[size_t(p)] = id;
+    pos_[id] = p;
+  }
+
+  // Candidates of queries (nb, dim) against stored blocks [b0, b1) into sel (nb).
+  void scan(const T* q, const T* qnorm, int64_t nb, const int64_t* ex, int64_t b0, int64_t b1,
+            KSelect<T>* sel) const {
+    std::vector<T> thr(size_t(nb), std::numeric_limits<T>::infinity());
+    for (int64_t b = b0; b < b1; b += 2) {
+      const bool two = b + 1 < b1;
+      for (int64_t r0 = 0; r0 < nb; r0 += kRows) {
+        const int rows = int(std::min<int64_t>(kRows, nb - r0));
+        if (two) dispatch_rows<2>(rows, q + r0 * dim_, qnorm + r0, ex ? ex + r0 : nullptr, b, sel + r0, thr.data() + r0);
+        else dispatch_rows<1>(rows, q + r0 * dim_, qnorm + r0, ex ? ex + r0 : nullptr, b, sel + r0, thr.data() + r0);
+      }
+    }
+  }
+
+  template <int NB>
+  void dispatch_rows(int rows, const T* q, const T* qn, const int64_t* ex, int64_t b, KSelect<T>* sel,
+                     T* thr) const {
+    switch (rows) {
+      case 8: tile<8, NB>(q, qn, ex, b, sel, thr); break;
+      case 7: tile<7, NB>(q, qn, ex, b, sel, thr); break;
+      case 6: tile<6, NB>(q, qn, ex, b, sel, thr); break;
+      case 5: tile<5, NB>(q, qn, ex, b, sel, thr); break;
+      case 4: tile<4, NB>(q, qn, ex, b, sel, thr); break;
+      case 3: tile<3, NB>(q, qn, ex, b, sel, thr); break;
+      case 2: tile<2, NB>(q, qn, ex, b, sel, thr); break;
+      default: tile<1, NB>(q, qn, ex, b, sel, thr); break;
+    }
+  }
+
+  // Offers the candidates of one tile row whose key passed the threshold test: lanes in `mask`.
+  void offer(const T* keys, uint32_t mask, int64_t first_pos, int64_t ex, KSelect<T>& sel, T& thr) const {
+    const int64_t n = size();
+    while (mask) {
+      const int c = __builtin_ctz(mask);
+      mask &= mask - 1;
+      const int64_t pos = first_pos + c;
+      if (pos >= n) break;  // padding lanes of the last block (lanes ascend)
+      const int64_t id = ids_[size_t(pos)];
+      if (id == ex) continue;
+      sel.push(keys[c], id);
+    }
+    thr = sel.threshold();
+  }
+
+  // R queries x NB stored blocks: the dot products, then keys, then the threshold test per row.
+  template <int R, int NB>
+  void tile(const T* q, const T* qn, const int64_t* ex, int64_t b, KSelect<T>* sel, T* thr) const {
+    const int64_t d = dim_;
+#if defined(SIMAD_SEARCH_USE_AVX512)
+    if constexpr (std::is_same_v<T, float>) {
+      const float* blk[2] = {block(b), block(b + NB - 1)};
+      __m512 acc[R][NB];
+      SIMAD_UNROLL
+      for (int r = 0; r < R; ++r)
+        SIMAD_UNROLL
+        for (int h = 0; h < NB; ++h) acc[r][h] = _mm512_setzero_ps();
+      for (int64_t j = 0; j < d; ++j) {
+        __m512 x[NB];
+        SIMAD_UNROLL
+        for (int h = 0; h < NB; ++h) x[h] = _mm512_loadu_ps(blk[h] + j * 16);
+        SIMAD_UNROLL
+        for (int r = 0; r < R; ++r) {
+          const __m512 a = _mm512_set1_ps(q[r * d + j]);
+          SIMAD_UNROLL
+          for (int h = 0; h < NB; ++h) acc[r][h] = _mm512_fmadd_ps(a, x[h], acc[r][h]);
+        }
+      }
+      alignas(64) float keys[16];
+      const __m512 zero = _mm512_setzero_ps();
+      SIMAD_UNROLL
+      for (int h = 0; h < NB; ++h) {
+        const __m512 bn = _mm512_loadu_ps(norms_.data() + (b + h) * 16);
+        SIMAD_UNROLL
+        for (int r = 0; r < R; ++r) {
+          const __m512 dot2 = _mm512_add_ps(acc[r][h], acc[r][h]);
+          // (maskz_max: plain _mm512_max_ps trips GCC 12's -Wmaybe-uninitialized on its passthrough)
+          const __m512 key = metric_ == Metric::L2
+                                 ? _mm512_maskz_max_ps(0xFFFF, _mm512_sub_ps(_mm512_add_ps(_mm512_set1_ps(qn[r]), bn), dot2), zero)
+                                 : _mm512_sub_ps(zero, acc[r][h]);
+          const uint32_t mask = _mm512_cmp_ps_mask(key, _mm512_set1_ps(thr[r]), _CMP_LE_OQ);
+          if (mask) {
+            _mm512_store_ps(keys, key);
+            offer(keys, mask, (b + h) * 16, ex ? ex[r] : -1, sel[r], thr[r]);
+          }
+        }
+      }
+      return;
+    }
+#elif defined(__AVX2__) && defined(__FMA__)
+    if constexpr (std::is_same_v<T, float>) {
+      alignas(32) float keys[16];
+      const __m256 zero = _mm256_setzero_ps();
+      SIMAD_UNROLL
+      for (int h = 0; h < NB; ++h) {
+        const float* blk = block(b + h);
+        __m256 acc[R][2];
+        SIMAD_UNROLL
+        for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = zero;
+        for (int64_t j = 0; j < d; ++j) {
+          const __m256 x0 = _mm256_loadu_ps(blk + j * 16), x1 = _mm256_loadu_ps(blk + j * 16 + 8);
+          SIMAD_UNROLL
+          for (int r = 0; r < R; ++r) {
+            const __m256 a = _mm256_broadcast_ss(q + r * d + j);
+            acc[r][0] = _mm256_fmadd_ps(a, x0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(a, x1, acc[r][1]);
+          }
+        }
+        SIMAD_UNROLL
+        for (int r = 0; r < R; ++r) {
+          const __m256 t = _mm256_set1_ps(thr[r]);
+          uint32_t mask = 0;
+          SIMAD_UNROLL
+          for (int half = 0; half < 2; ++half) {
+            const __m256 dot = acc[r][half];
+            const __m256 key =
+                metric_ == Metric::L2
+                    ? _mm256_max_ps(_mm256_sub_ps(_mm256_add_ps(_mm256_set1_ps(qn[r]),
+                                                                _mm256_loadu_ps(norms_.data() + (b + h) * 16 + half * 8)),
+                                                  _mm256_add_ps(dot, dot)),
+                                    zero)
+                    : _mm256_sub_ps(zero, dot);
+            _mm256_store_ps(keys + half * 8, key);
+            mask |= uint32_t(_mm256_movemask_ps(_mm256_cmp_ps(key, t, _CMP_LE_OQ))) << (8 * half);
+          }
+          if (mask) offer(keys, mask, (b + h) * 16, ex ? ex[r] : -1, sel[r], thr[r]);
+        }
+      }
+      return;
+    }
+#endif
+    constexpr int64_t L = kLanes;
+    T acc[R][NB][L] = {};
+    for (int64_t j = 0; j < d; ++j) {
+      for (int r = 0; r < R; ++r) {
+        const T a = q[r * d + j];
+        for (int h = 0; h < NB; ++h) {
+          const T* x = block(b + h) + j * L;
+          for (int64_t c = 0; c < L; ++c) acc[r][h][c] += a * x[c];
+        }
+      }
+    }
+    T keys[L];
+    for (int h = 0; h < NB; ++h) {
+      const T* bn = norms_.data() + (b + h) * L;
+      for (int r = 0; r < R; ++r) {
+        uint32_t mask = 0;
+        for (int64_t c = 0; c < L; ++c) {
+          T key;
+          if (metric_ == Metric::L2) {
+            key = (qn[r] + bn[c]) - (acc[r][h][c] + acc[r][h][c]);
+            key = key < T(0) ? T(0) : key;
+          } else {
+            key = T(0) - acc[r][h][c];
+          }
+          keys[c] = key;
+          if (key <= thr[r]) mask |= uint32_t(1) << c;
+        }
+        if (mask) offer(keys, mask, (b + h) * L, ex ? ex[r] : -1, sel[r], thr[r]);
+      }
+    }
+  }
+
+  int64_t dim_;
+  Metric metric_;
+  std::vector<T> data_;      // blocks of kLanes vectors, each (dim, kLanes)
+  std::vector<T> norms_;     // squared norm per stored position (0 in padding)
+  std::vector<int64_t> ids_;  // id per stored position
+  std::unordered_map<int64_t, int64_t> pos_;  // id -> position
+};
+
+}  // namespace simad::search
