@@ -23,6 +23,7 @@
 #include <fstream>
 #include <functional>
 #include <numeric>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,7 @@
 #include "simad/core/progress.hpp"
 #include "simad/core/rng.hpp"
 #include "simad/data/synthads/ad_text.hpp"
+#include "simad/io/atomic_file.hpp"
 #include "simad/data/synthads/audience.hpp"
 #include "simad/data/synthads/catalogue.hpp"
 #include "simad/data/synthads/raster.hpp"
@@ -255,23 +257,15 @@ inline std::vector<unsigned char> encode_image(const RgbImage& img, const std::s
   return out;
 }
 
+// Text files go through io::AtomicFile: an interrupted run never leaves a half-written file.
 inline void write_file_atomically(const std::filesystem::path& path, const std::function<void(std::ostream&)>& body) {
-  const std::filesystem::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    SIMAD_CHECK(out.good(), "synthads: cannot write " + tmp.string());
-    body(out);
-    out.flush();
-    SIMAD_CHECK(out.good(), "synthads: write failed on " + tmp.string() + " (disk full?)");
-  }
-  std::filesystem::rename(tmp, path);
+  std::ostringstream text;
+  body(text);
+  io::write_file_atomically(path, text.view());
 }
 
 inline void write_bytes(const std::filesystem::path& path, const std::vector<unsigned char>& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  SIMAD_CHECK(out.good(), "synthads: cannot write " + path.string());
-  out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
-  SIMAD_CHECK(out.good(), "synthads: write failed on " + path.string() + " (disk full?)");
+  io::write_file_atomically(path, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
 inline std::string image_name(const SynthConfig& cfg, int id) {

@@ -62,6 +62,7 @@
 #include "simad/core/dtype.hpp"
 #include "simad/core/error.hpp"
 #include "simad/core/tensor.hpp"
+#include "simad/io/atomic_file.hpp"
 #include "simad/train/param_store.hpp"
 
 namespace simad::io::safetensors {
@@ -682,57 +683,6 @@ inline std::array<uint8_t, 8> le64(uint64_t n) {
   return b;
 }
 
-// Writes a file through a temporary in the same directory, renamed over `path` by commit(); the
-// destructor removes the temporary when commit() was not reached.
-class AtomicFile {
- public:
-  explicit AtomicFile(const std::filesystem::path& path) : path_(path) {
-    static std::atomic<uint64_t> counter{0};
-    uint64_t pid = 0;
-#if defined(__unix__) || defined(__APPLE__)
-    pid = uint64_t(::getpid());
-#endif
-    tmp_ = path;
-    tmp_ += ".tmp." + std::to_string(pid) + "." + std::to_string(counter.fetch_add(1));
-    file_ = std::fopen(tmp_.string().c_str(), "wbx");  // x: never clobber an existing file
-    if (!file_)
-      fail("cannot create '", tmp_.string(), "' (to write '", path.string(), "'): ", std::strerror(errno));
-  }
-  AtomicFile(const AtomicFile&) = delete;
-  AtomicFile& operator=(const AtomicFile&) = delete;
-  ~AtomicFile() {
-    if (file_) std::fclose(file_);
-    if (!committed_) {
-      std::error_code ec;
-      std::filesystem::remove(tmp_, ec);
-    }
-  }
-
-  void write(const void* data, size_t n) {
-    if (n > 0 && std::fwrite(data, 1, n, file_) != n)
-      fail("cannot write '", tmp_.string(), "': ", std::strerror(errno));
-  }
-
-  void commit() {
-    bool ok = std::fflush(file_) == 0;
-#if defined(__unix__) || defined(__APPLE__)
-    ok = ok && ::fsync(::fileno(file_)) == 0;
-#endif
-    ok = std::fclose(file_) == 0 && ok;
-    file_ = nullptr;
-    if (!ok) fail("cannot write '", tmp_.string(), "': ", std::strerror(errno));
-    std::error_code ec;
-    std::filesystem::rename(tmp_, path_, ec);
-    if (ec) fail("cannot rename '", tmp_.string(), "' to '", path_.string(), "': ", ec.message());
-    committed_ = true;
-  }
-
- private:
-  std::filesystem::path path_, tmp_;
-  std::FILE* file_ = nullptr;
-  bool committed_ = false;
-};
-
 }  // namespace detail
 
 // The bytes of a safetensors file holding `tensors` (what Python's safetensors.serialize returns
@@ -752,7 +702,7 @@ inline std::vector<uint8_t> serialize(std::span<const TensorData> tensors, const
 inline void write_file(const std::filesystem::path& path, std::span<const TensorData> tensors,
                        const Metadata& metadata = {}) {
   const detail::Prepared p = detail::prepare(tensors, metadata);
-  detail::AtomicFile file(path);
+  AtomicFile file(path);
   const auto n = detail::le64(p.header.size());
   file.write(n.data(), n.size());
   file.write(p.header.data(), p.header.size());

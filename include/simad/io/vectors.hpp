@@ -7,7 +7,7 @@
 // Files are UNTRUSTED: every reader checks sizes (with overflow checks) before touching data, and
 // a bad file throws simad::Error naming the file and the row or byte offset. The buffer APIs
 // (parse_fvecs, parse_ivecs, parse_npy) are what the fuzzer drives; the file APIs wrap them.
-// Writers go through a temporary file renamed over the target (io/safetensors.hpp's AtomicFile).
+// Writers go through a temporary file renamed over the target (io/atomic_file.hpp).
 //
 //   io::Matrix<float> m = io::read_vectors("base.fvecs");   // by extension: .fvecs .npy
 //   io::write_ivecs("out.ids.ivecs", ids_matrix);
@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "simad/core/error.hpp"
-#include "simad/io/safetensors.hpp"  // detail::AtomicFile
+#include "simad/io/atomic_file.hpp"
 
 namespace simad::io {
 
@@ -56,7 +56,7 @@ inline std::vector<uint8_t> read_file_bytes(const std::filesystem::path& path) {
 }
 
 inline void write_file_bytes(const std::filesystem::path& path, std::span<const uint8_t> bytes) {
-  safetensors::detail::AtomicFile f(path);
+  AtomicFile f(path);
   f.write(bytes.data(), bytes.size());
   f.commit();
 }

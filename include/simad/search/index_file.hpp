@@ -117,7 +117,7 @@ void save_index(const std::filesystem::path& path, const FlatIndex<T>& index) {
   detail::put_u64(header + 24, uint64_t(d));
   detail::put_u64(header + 32, uint64_t(n));
   detail::put_u64(header + 40, sum.value());
-  io::safetensors::detail::AtomicFile f(path);
+  io::AtomicFile f(path);
   f.write(header, sizeof header);
   f.write(index.ids().data(), size_t(n) * 8);
   for (int64_t i = 0; i < n; ++i) {
