@@ -1,0 +1,214 @@
+// simad/nn/darknet.hpp: a Darknet network (io/darknet_cfg.hpp + weights) run on the CPU, batched.
+//
+// Construction folds each convolution's batch norm into its weights and bias (inference):
+//   pjreddie Darknet (default; yolov3.weights was trained with it, src/blas.c normalize_cpu):
+//     y = scale * (x - mean) / (sqrt(var) + 1e-6) + beta
+//   AlexeyAB Darknet: y = scale * (x - mean) / sqrt(var + 1e-5) + beta
+// so s = scale / denom, weight' = weight * s, bias' = beta - mean * s (computed in double). Mixing
+// weights from one fork with the other's epsilon shifts every activation slightly: the variant is
+// an explicit choice.
+//
+// forward() runs the layers in order: convolution + bias + activation fused (ops/conv2d.hpp),
+// shortcut (add, linear or leaky), route (channel concat), upsample (nearest), maxpool (Darknet
+// padding), yolo (logistic on x, y, objectness and class logits, as Darknet's forward_yolo_layer;
+// w and h stay raw). Buffers are released after their last reader, except what the caller gets
+// back: each [yolo] layer's output and its "hidden" map, the input of the 1x1 prediction
+// convolution before it (the region features of MODELS.md: 1024/512/256 channels for yolov3).
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "simad/core/error.hpp"
+#include "simad/core/parallel.hpp"
+#include "simad/core/tensor.hpp"
+#include "simad/io/darknet_cfg.hpp"
+#include "simad/io/darknet_weights.hpp"
+#include "simad/ops/conv2d.hpp"
+#include "simad/ops/maxpool2d.hpp"
+#include "simad/ops/upsample.hpp"
+
+namespace simad::nn {
+
+enum class BatchNormVariant { pjreddie, alexeyab };
+
+// A convolution ready to run: batch norm folded in.
+struct FoldedConv {
+  ops::Conv2dShape shape;  // B is set per call
+  ops::ConvActivation activation = ops::ConvActivation::linear;
+  std::vector<float> weight;  // (O, C, K, K)
+  std::vector<float> bias;    // (O)
+};
+
+inline FoldedConv fold_batch_norm(const io::darknet::ConvWeights& w, const io::darknet::Convolutional& c,
+                                  BatchNormVariant variant) {
+  FoldedConv f;
+  f.shape.C = w.channels, f.shape.O = w.filters, f.shape.K = w.size, f.shape.stride = c.stride,
+  f.shape.pad = c.padding;
+  f.activation = c.activation == io::darknet::Activation::leaky    ? ops::ConvActivation::leaky
+                 : c.activation == io::darknet::Activation::linear ? ops::ConvActivation::linear
+                                                                   : ops::ConvActivation::logistic;
+  f.weight = w.weights;
+  f.bias = w.biases;
+  if (!w.batch_normalize) return f;
+  const size_t per_filter = size_t(w.channels) * size_t(w.size) * size_t(w.size);
+  for (size_t o = 0; o < size_t(w.filters); ++o) {
+    const double var = double(w.rolling_variance[o]);
+    const double denom = variant == BatchNormVariant::pjreddie ? std::sqrt(var) + 1e-6 : std::sqrt(var + 1e-5);
+    const double s = double(w.scales[o]) / denom;
+    for (size_t i = 0; i < per_filter; ++i) f.weight[o * per_filter + i] = float(double(w.weights[o * per_filter + i]) * s);
+    f.bias[o] = float(double(w.biases[o]) - double(w.rolling_mean[o]) * s);
+  }
+  return f;
+}
+
+class DarknetNetwork {
+ public:
+  struct Output {
+    std::vector<int> yolo_layers;       // cfg indices of the [yolo] layers ("scales"), in cfg order
+    std::vector<Tensor<float>> yolo;    // per scale: (B, A * (5 + classes), h, w), logistic applied
+    std::vector<Tensor<float>> hidden;  // per scale: (B, C_s, h, w), input of the prediction conv
+    std::vector<Tensor<float>> layers;  // every layer's output when forward(.., keep_all = true)
+  };
+
+  DarknetNetwork(io::darknet::Config cfg, const io::darknet::Weights& weights,
+                 BatchNormVariant variant = BatchNormVariant::pjreddie)
+      : cfg_(std::move(cfg)) {
+    const std::vector<io::darknet::ConvWeights> layout = io::darknet::conv_layout(cfg_);
+    SIMAD_CHECK(weights.convs.size() == layout.size(), "darknet network: the weights have ", weights.convs.size(),
+                " convolutional layers, the cfg '", cfg_.source, "' has ", layout.size());
+    convs_.resize(cfg_.layers.size());
+    for (size_t k = 0; k < layout.size(); ++k) {
+      const io::darknet::ConvWeights& w = weights.convs[k];
+      const io::darknet::ConvWeights& want = layout[k];
+      SIMAD_CHECK(w.layer == want.layer && w.filters == want.filters && w.channels == want.channels &&
+                      w.size == want.size && w.batch_normalize == want.batch_normalize &&
+                      w.weights.size() == want.weights.size() && w.biases.size() == want.biases.size(),
+                  "darknet network: weights for layer ", want.layer, " do not match the cfg (", w.filters, "x",
+                  w.channels, "x", w.size, "x", w.size, " vs ", want.filters, "x", want.channels, "x", want.size, "x",
+                  want.size, ")");
+      convs_[size_t(want.layer)] =
+          fold_batch_norm(w, *cfg_.layers[size_t(want.layer)].as<io::darknet::Convolutional>(), variant);
+    }
+    // The hidden map of a [yolo] layer at i: the input of its prediction conv i - 1 (output of i - 2).
+    for (int y : cfg_.yolo_layers()) {
+      yolo_.push_back(y);
+      hidden_.push_back(y >= 2 && cfg_.layers[size_t(y - 1)].as<io::darknet::Convolutional>() ? y - 2 : y - 1);
+    }
+    // Last reader of every layer's output, so forward() can free buffers early.
+    const size_t n = cfg_.layers.size();
+    last_use_.assign(n, -1);
+    for (size_t i = 0; i < n; ++i) {
+      const auto& l = cfg_.layers[i];
+      if (const auto* r = l.as<io::darknet::Route>()) {
+        for (int j : r->layers) last_use_[size_t(j)] = int(i);
+      } else {
+        if (i > 0) last_use_[i - 1] = int(i);
+        if (const auto* s = l.as<io::darknet::Shortcut>()) last_use_[size_t(s->from)] = int(i);
+      }
+    }
+    keep_.assign(n, false);
+    for (int y : yolo_) keep_[size_t(y)] = true;
+    for (int h : hidden_)
+      if (h >= 0) keep_[size_t(h)] = true;
+  }
+
+  const io::darknet::Config& config() const { return cfg_; }
+  int input_width() const { return cfg_.net.width; }
+  int input_height() const { return cfg_.net.height; }
+  int input_channels() const { return cfg_.net.channels; }
+
+  // input: (B, channels, height, width), values as Darknet feeds them ([0, 1] RGB).
+  Output forward(const Tensor<float>& input, bool keep_all = false) const {
+    SIMAD_CHECK(input.rank() == 4 && input.dim(1) == cfg_.net.channels && input.dim(2) == cfg_.net.height &&
+                    input.dim(3) == cfg_.net.width && input.dim(0) >= 1,
+                "darknet forward: input ", input.shape(), " does not match the network's (B, ", cfg_.net.channels,
+                ", ", cfg_.net.height, ", ", cfg_.net.width, ")");
+    const int64_t B = input.dim(0);
+    const size_t n = cfg_.layers.size();
+    std::vector<Tensor<float>> out(n);
+    std::vector<float> workspace;
+    for (size_t i = 0; i < n; ++i) {
+      const io::darknet::Layer& l = cfg_.layers[i];
+      const Tensor<float>& prev = i == 0 ? input : out[i - 1];
+      Tensor<float> y = Tensor<float>::empty({B, l.out.c, l.out.h, l.out.w});
+      if (l.as<io::darknet::Convolutional>()) {
+        ops::Conv2dShape s = convs_[i].shape;
+        s.B = B, s.H = l.in.h, s.W = l.in.w;
+        const auto need = size_t(ops::conv2d_workspace_size(s));
+        if (workspace.size() < need) workspace.resize(need);
+        ops::conv2d_forward(y.data(), prev.data(), convs_[i].weight.data(), convs_[i].bias.data(), s,
+                            convs_[i].activation, workspace.data());
+      } else if (const auto* sc = l.as<io::darknet::Shortcut>()) {
+        const float* a = prev.data();
+        const float* b = out[size_t(sc->from)].data();
+        float* d = y.data();
+        const bool leaky = sc->activation == io::darknet::Activation::leaky;
+        parallel_for(y.numel(), 1 << 14, [&](int64_t b0, int64_t b1) {
+          for (int64_t k = b0; k < b1; ++k) {
+            const float v = a[k] + b[k];
+            d[k] = leaky && v < 0.0f ? 0.1f * v : v;
+          }
+        });
+      } else if (const auto* r = l.as<io::darknet::Route>()) {
+        // Per image, the routed maps one after another along channels.
+        const int64_t per_image = l.out.numel();
+        int64_t offset = 0;
+        for (int j : r->layers) {
+          const Tensor<float>& src = out[size_t(j)];
+          const int64_t part = cfg_.layers[size_t(j)].out.numel();
+          for (int64_t b = 0; b < B; ++b)
+            std::copy_n(src.data() + b * part, part, y.data() + b * per_image + offset);
+          offset += part;
+        }
+      } else if (const auto* u = l.as<io::darknet::Upsample>()) {
+        ops::upsample_nearest_forward(y.data(), prev.data(), B, l.in.c, l.in.h, l.in.w, int64_t(u->stride), u->scale);
+      } else if (const auto* m = l.as<io::darknet::Maxpool>()) {
+        ops::maxpool2d_forward(y.data(), prev.data(), B, l.in.c, l.in.h, l.in.w, int64_t(m->size), int64_t(m->stride),
+                               int64_t(m->padding));
+      } else if (const auto* yl = l.as<io::darknet::Yolo>()) {
+        std::copy_n(prev.data(), prev.numel(), y.data());
+        yolo_activate(y.data(), B, yl->anchor_count(), yl->classes, int64_t(l.out.h) * l.out.w);
+      }
+      out[i] = std::move(y);
+      if (!keep_all)
+        for (size_t j = 0; j <= i; ++j)
+          if (out[j].defined() && !keep_[j] && last_use_[j] <= int(i)) out[j] = Tensor<float>();
+    }
+    Output result;
+    result.yolo_layers = yolo_;
+    for (size_t k = 0; k < yolo_.size(); ++k) {
+      result.yolo.push_back(out[size_t(yolo_[k])]);
+      result.hidden.push_back(hidden_[k] >= 0 ? out[size_t(hidden_[k])] : input);
+    }
+    if (keep_all) result.layers = std::move(out);
+    return result;
+  }
+
+  // Darknet's forward_yolo_layer at inference: logistic on tx, ty and on objectness + class logits
+  // of every anchor; tw, th untouched. data: (B, A, 5 + classes, HW).
+  static void yolo_activate(float* data, int64_t B, int64_t A, int64_t classes, int64_t HW) {
+    parallel_for(B * A, 1, [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) {
+        float* base = data + p * (5 + classes) * HW;
+        auto logistic = [](float* v, int64_t count) {
+          for (int64_t k = 0; k < count; ++k) v[k] = 1.0f / (1.0f + std::exp(-v[k]));
+        };
+        logistic(base, 2 * HW);
+        logistic(base + 4 * HW, (1 + classes) * HW);
+      }
+    });
+  }
+
+ private:
+  io::darknet::Config cfg_;
+  std::vector<FoldedConv> convs_;  // per layer (empty for non-convolutions)
+  std::vector<int> yolo_, hidden_;
+  std::vector<int> last_use_;
+  std::vector<bool> keep_;
+};
+
+}  // namespace simad::nn

@@ -1,0 +1,293 @@
+// tools/simad/cmd_bench_darknet.cpp: `simad bench darknet`, the YOLOv3 convolutions timed beside
+// oneDNN (libdnnl-dev 2.6, fp32) in the same run, then whole networks.
+//
+// Rows: every distinct convolution shape of yolov3-416 and yolov3-tiny-416 (input channels, size,
+// filters, kernel, stride), at batch 1 and 8. simad runs ops::conv2d_forward (NCHW, fused bias +
+// leaky); oneDNN runs convolution_forward (forward_inference) with a leaky-ReLU post-op, on the
+// layouts it picks itself (format_tag::any: its blocked layouts), with the reorders into those
+// layouts done once, outside the timing: only execution is timed, which favours oneDNN. Before
+// timing, both outputs are compared (max relative error printed). Sides alternate in short trials
+// (noisy shared machines); each side's rate is its median trial. The table ends with the geometric
+// mean of simad/oneDNN, and whole-network images/s of simad for both networks (batch 1 and 8),
+// beside the sum of the conv rows' times of each side (the conv share of a forward).
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <regex>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "commands.hpp"
+#include "simad/core/parallel.hpp"
+#include "simad/core/rng.hpp"
+#include "simad/core/tensor.hpp"
+#include "simad/io/darknet.hpp"
+#include "simad/nn/darknet.hpp"
+#include "simad/ops/blas.hpp"
+#include "simad/ops/conv2d.hpp"
+
+#if defined(SIMAD_HAVE_DNNL)
+#include <oneapi/dnnl/dnnl.hpp>
+#endif
+
+namespace simad::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct BenchDarknetOptions {
+  bool quick = false;
+  double min_time = 0.0;
+  std::string filter, json_path;
+  std::vector<int> batches{1, 8};
+  bool no_network = false;
+};
+
+// A distinct conv shape and how often each network uses it.
+struct ConvRow {
+  ops::Conv2dShape shape;  // B = 1
+  int uses_v3 = 0, uses_tiny = 0;
+  std::string name() const {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%lldx%lldx%lld k%lld/%lld o%lld", (long long)shape.C, (long long)shape.H,
+                  (long long)shape.W, (long long)shape.K, (long long)shape.stride, (long long)shape.O);
+    return buf;
+  }
+};
+
+std::vector<ConvRow> distinct_convs() {
+  std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>, ConvRow> rows;
+  for (int net = 0; net < 2; ++net) {
+    const io::darknet::Config cfg = net == 0 ? io::darknet::yolov3(416, 416, 80) : io::darknet::yolov3_tiny(416, 416, 80);
+    for (const auto& l : cfg.layers)
+      if (const auto* c = l.as<io::darknet::Convolutional>()) {
+        ops::Conv2dShape s{1, l.in.c, l.in.h, l.in.w, c->filters, c->size, c->stride, c->padding};
+        ConvRow& r = rows[{s.C, s.H, s.W, s.O, s.K, s.stride, s.pad}];
+        r.shape = s;
+        (net == 0 ? r.uses_v3 : r.uses_tiny) += 1;
+      }
+  }
+  std::vector<ConvRow> out;
+  for (auto& [k, r] : rows) out.push_back(r);
+  std::sort(out.begin(), out.end(), [](const ConvRow& a, const ConvRow& b) { return a.shape.flops() > b.shape.flops(); });
+  return out;
+}
+
+// Alternating trials of two callables; returns each side's median seconds per call.
+std::pair<double, double> time_pair(const std::function<void()>& a, const std::function<void()>& b, double min_time) {
+  a(), b();  // warm up
+  std::vector<double> ta, tb;
+  double spent_a = 0, spent_b = 0;
+  auto trial = [](const std::function<void()>& f) {
+    const auto t0 = Clock::now();
+    f();
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+  };
+  while ((spent_a < min_time || spent_b < min_time || ta.size() < 3) && ta.size() < 1000) {
+    const bool a_first = (ta.size() % 2) == 0;
+    const double x = a_first ? trial(a) : trial(b);
+    const double y = a_first ? trial(b) : trial(a);
+    ta.push_back(a_first ? x : y), tb.push_back(a_first ? y : x);
+    spent_a += ta.back(), spent_b += tb.back();
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  return {median(ta), median(tb)};
+}
+
+#if defined(SIMAD_HAVE_DNNL)
+// One oneDNN convolution (leaky ReLU post-op) on its preferred layouts, inputs reordered once.
+class DnnlConv {
+ public:
+  DnnlConv(const ops::Conv2dShape& s, const float* src, const float* weight, const float* bias)
+      : eng_(dnnl::engine::kind::cpu, 0), stream_(eng_) {
+    using tag = dnnl::memory::format_tag;
+    using dt = dnnl::memory::data_type;
+    const dnnl::memory::dims src_dims{s.B, s.C, s.H, s.W}, wei_dims{s.O, s.C, s.K, s.K}, bias_dims{s.O},
+        dst_dims{s.B, s.O, s.out_h(), s.out_w()}, strides{s.stride, s.stride}, pad{s.pad, s.pad};
+    const auto any = [&](const dnnl::memory::dims& d) { return dnnl::memory::desc(d, dt::f32, tag::any); };
+    const dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                               any(src_dims), any(wei_dims), dnnl::memory::desc(bias_dims, dt::f32, tag::x),
+                                               any(dst_dims), strides, pad, pad);
+    dnnl::post_ops post;
+    post.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.1f, 0.0f);  // relu with slope 0.1 = leaky
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(post);
+    pd_ = dnnl::convolution_forward::primitive_desc(desc, attr, eng_);
+    conv_ = dnnl::convolution_forward(pd_);
+    user_dst_ = dnnl::memory({dst_dims, dt::f32, tag::nchw}, eng_);
+    src_ = to_layout(pd_.src_desc(), {src_dims, dt::f32, tag::nchw}, src);
+    wei_ = to_layout(pd_.weights_desc(), {wei_dims, dt::f32, tag::oihw}, weight);
+    bias_ = dnnl::memory(pd_.bias_desc(), eng_);
+    std::copy_n(bias, s.O, static_cast<float*>(bias_.get_data_handle()));
+    dst_ = dnnl::memory(pd_.dst_desc(), eng_);
+  }
+  void run() {
+    conv_.execute(stream_, {{DNNL_ARG_SRC, src_}, {DNNL_ARG_WEIGHTS, wei_}, {DNNL_ARG_BIAS, bias_}, {DNNL_ARG_DST, dst_}});
+    stream_.wait();
+  }
+  // The output in NCHW (after run()).
+  const float* output_nchw() {
+    dnnl::reorder(dst_, user_dst_).execute(stream_, dst_, user_dst_);
+    stream_.wait();
+    return static_cast<const float*>(user_dst_.get_data_handle());
+  }
+  std::string implementation() const { return pd_.impl_info_str(); }
+
+ private:
+  dnnl::memory to_layout(const dnnl::memory::desc& want, const dnnl::memory::desc& user_desc, const float* data) {
+    dnnl::memory user(user_desc, eng_, const_cast<float*>(data));
+    if (want == user_desc) {
+      dnnl::memory copy(want, eng_);
+      std::copy_n(data, user_desc.get_size() / sizeof(float), static_cast<float*>(copy.get_data_handle()));
+      return copy;
+    }
+    dnnl::memory m(want, eng_);
+    dnnl::reorder(user, m).execute(stream_, user, m);
+    stream_.wait();
+    return m;
+  }
+  dnnl::engine eng_;
+  dnnl::stream stream_;
+  dnnl::convolution_forward::primitive_desc pd_;
+  dnnl::convolution_forward conv_;
+  dnnl::memory src_, wei_, bias_, dst_, user_dst_;
+};
+#endif
+
+void run_bench_darknet(const BenchDarknetOptions& o) {
+  const double min_time = o.min_time > 0 ? o.min_time : (o.quick ? 0.2 : 0.6);
+  std::printf("simad bench darknet: %d threads, OpenBLAS core %s, oneDNN %s\n", simad::num_threads(),
+              blas::core_name().c_str(),
+#if defined(SIMAD_HAVE_DNNL)
+              "2.x (fp32, format_tag::any, execution only)"
+#else
+              "not built (libdnnl-dev missing)"
+#endif
+  );
+  std::printf("%-28s %5s %4s %9s %9s %9s %8s %9s\n", "conv (CxHxW kK/S oO)", "batch", "uses", "GFLOP", "simad", "oneDNN",
+              "ratio", "max err");
+  std::printf("%-28s %5s %4s %9s %9s %9s %8s %9s\n", "", "", "v3/t", "", "GFLOP/s", "GFLOP/s", "s/1DNN", "");
+  nlohmann::json rows_json = nlohmann::json::array();
+  double log_sum = 0;
+  int ratios = 0;
+  std::map<int, std::pair<double, double>> conv_time_v3, conv_time_tiny;  // batch -> (simad, oneDNN) seconds
+  const std::regex filter(o.filter.empty() ? ".*" : o.filter);
+  Rng rng(2026);
+  for (const ConvRow& row : distinct_convs()) {
+    for (int B : o.batches) {
+      ops::Conv2dShape s = row.shape;
+      s.B = B;
+      const std::string label = row.name();
+      if (!std::regex_search(label + " b" + std::to_string(B), filter)) continue;
+      if (o.quick && B > 1 && s.flops() / B > 2e9) continue;
+      std::vector<float> in(size_t(s.B * s.C * s.H * s.W)), w(size_t(s.O * s.C * s.K * s.K)), bias(size_t(s.O)),
+          out(size_t(s.B * s.O * s.out_h() * s.out_w())), ws(size_t(ops::conv2d_workspace_size(s)));
+      rng.fill_uniform(std::span<float>(in), 0.0, 1.0);
+      rng.fill_uniform(std::span<float>(w), -0.1, 0.1);
+      rng.fill_uniform(std::span<float>(bias), -0.1, 0.1);
+      auto simad_run = [&] {
+        ops::conv2d_forward(out.data(), in.data(), w.data(), bias.data(), s, ops::ConvActivation::leaky, ws.data());
+      };
+      double t_simad = 0, t_dnnl = 0, err = 0;
+#if defined(SIMAD_HAVE_DNNL)
+      DnnlConv peer(s, in.data(), w.data(), bias.data());
+      simad_run();
+      peer.run();
+      const float* ref = peer.output_nchw();
+      for (size_t i = 0; i < out.size(); ++i)
+        err = std::max(err, double(std::fabs(out[i] - ref[i])) / (1.0 + std::fabs(double(ref[i]))));
+      std::tie(t_simad, t_dnnl) = time_pair(simad_run, [&] { peer.run(); }, min_time);
+#else
+      std::tie(t_simad, t_dnnl) = time_pair(simad_run, [] {}, min_time);
+      t_dnnl = 0;
+#endif
+      const double gf = s.flops() * 1e-9;
+      const double ratio = t_dnnl > 0 ? t_dnnl / t_simad : 0;
+      if (ratio > 0) log_sum += std::log(ratio), ++ratios;
+      conv_time_v3[B].first += row.uses_v3 * t_simad, conv_time_v3[B].second += row.uses_v3 * t_dnnl;
+      conv_time_tiny[B].first += row.uses_tiny * t_simad, conv_time_tiny[B].second += row.uses_tiny * t_dnnl;
+      std::printf("%-28s %5d %2d/%-2d %8.3f %9.1f %9.1f %8.2f %9.1e\n", label.c_str(), B, row.uses_v3, row.uses_tiny, gf,
+                  gf / t_simad, t_dnnl > 0 ? gf / t_dnnl : 0.0, ratio, err);
+      std::fflush(stdout);
+      rows_json.push_back({{"conv", label}, {"batch", B}, {"gflop", gf}, {"simad_gflops", gf / t_simad},
+                           {"onednn_gflops", t_dnnl > 0 ? gf / t_dnnl : 0.0}, {"ratio", ratio}, {"max_rel_err", err},
+                           {"uses_yolov3", row.uses_v3}, {"uses_tiny", row.uses_tiny}});
+    }
+  }
+  const double geo = ratios ? std::exp(log_sum / ratios) : 0.0;
+  std::printf("geometric mean simad/oneDNN over %d rows: %.3f\n", ratios, geo);
+  nlohmann::json nets = nlohmann::json::array();
+  if (!o.no_network && o.filter.empty()) {
+    std::printf("\n%-14s %5s %12s %22s %22s\n", "network", "batch", "simad img/s", "conv rows simad img/s",
+                "conv rows oneDNN img/s");
+    for (int net = 0; net < 2; ++net) {
+      const io::darknet::Config cfg = net == 0 ? io::darknet::yolov3(416, 416, 80) : io::darknet::yolov3_tiny(416, 416, 80);
+      const char* name = net == 0 ? "yolov3-416" : "yolov3-tiny-416";
+      const nn::DarknetNetwork dn(cfg, io::darknet::random_weights(cfg, 1));
+      for (int B : o.batches) {
+        if (o.quick && net == 0 && B > 1) continue;
+        Tensor<float> x = Tensor<float>::empty({B, 3, 416, 416});
+        rng.fill_uniform(x.span(), 0.0, 1.0);
+        (void)dn.forward(x);  // warm up
+        int reps = 0;
+        const auto t0 = Clock::now();
+        double spent = 0;
+        while (spent < min_time * 2 || reps < 2) {
+          (void)dn.forward(x);
+          ++reps;
+          spent = std::chrono::duration<double>(Clock::now() - t0).count();
+        }
+        const double ips = B * reps / spent;
+        const auto& ct = net == 0 ? conv_time_v3[B] : conv_time_tiny[B];
+        std::printf("%-14s %5d %12.2f %22.2f %22.2f\n", name, B, ips, ct.first > 0 ? B / ct.first : 0.0,
+                    ct.second > 0 ? B / ct.second : 0.0);
+        nets.push_back({{"network", name}, {"batch", B}, {"simad_images_per_s", ips},
+                        {"conv_rows_simad_images_per_s", ct.first > 0 ? B / ct.first : 0.0},
+                        {"conv_rows_onednn_images_per_s", ct.second > 0 ? B / ct.second : 0.0}});
+      }
+    }
+  }
+  if (!o.json_path.empty()) {
+    std::ofstream f(o.json_path);
+    SIMAD_CHECK(f, "cannot create '", o.json_path, "'");
+    f << nlohmann::json{{"threads", simad::num_threads()}, {"openblas_core", blas::core_name()}, {"rows", rows_json},
+                        {"geomean_ratio", geo}, {"networks", nets}}
+             .dump(2)
+      << "\n";
+  }
+}
+
+}  // namespace
+
+void register_bench_darknet(CLI::App& bench) {
+  auto opt = std::make_shared<BenchDarknetOptions>();
+  CLI::App* cmd = bench.add_subcommand("darknet", "YOLOv3 convolutions: simad vs oneDNN fp32, and whole networks");
+  cmd->footer(
+      "Every distinct conv shape of yolov3-416 and yolov3-tiny-416 at batch 1 and 8 (GFLOP/s, ratio = oneDNN time /\n"
+      "simad time, geometric mean), then images/s of the whole networks. Example:\n"
+      "  simad bench darknet --quick --filter 'k3/1' --json darknet.json");
+  cmd->add_flag("--quick", opt->quick, "Shorter trials; skips batch-8 rows above 2 GFLOP per image");
+  cmd->add_option("--min-time", opt->min_time, "Least seconds per side per row")->check(CLI::PositiveNumber);
+  cmd->add_option("--filter", opt->filter, "Only rows whose 'CxHxW kK/S oO bB' matches REGEX (skips networks)")
+      ->type_name("REGEX");
+  cmd->add_option("--batch", opt->batches, "Batch sizes (default 1 8)")->check(CLI::Range(1, 64));
+  cmd->add_flag("--no-network", opt->no_network, "Skip the whole-network rows");
+  cmd->add_option("--json", opt->json_path, "Also write the rows as JSON to FILE")->type_name("FILE");
+  cmd->callback([opt] { run_bench_darknet(*opt); });
+}
+
+static const RegisterBenchSuite kBenchDarknet{20, "darknet", &register_bench_darknet};
+
+}  // namespace simad::cli
