@@ -19,9 +19,13 @@
 //   dv_j += sum_i p_ij dO_i,   dq_i += scale sum_j ds_ij k_j,   dk_j += scale sum_i ds_ij q_i
 // Parallel over the B * NH (sequence, head) pairs, which own disjoint columns of out and dqkv, so the
 // result does not depend on the thread count. Per head, the kept keys are compacted (padded keys cost
-// nothing) and K, V, K^T, V^T copied zero-padded to whole vectors; 4 query rows at a time meet blocks of
-// 2 x 64 bytes of keys in register tiles (scores Q K^T and dO V^T accumulate over features, P V and
-// dS K over keys), so every inner loop has a compile-time length and vectorises without -ffast-math.
+// nothing) and K, V, K^T, V^T copied zero-padded to whole vectors. Both passes take blocks of 32 query
+// rows against blocks of kAttnKeys keys (FlashAttention-2, Dao 2023, alg. 1 and 2): the products
+// (S = Q K^T, dP = dO V^T, O += P V, dQ += dS K, dV += P^T dO, dK += dS^T Q; the key-side two through a
+// transposed copy of the P and dS tiles) run in one pair of register-tiled micro-kernels on native
+// vectors (AVX-512 or AVX2), so no loop spills its accumulators, and softmax work is elementwise over
+// whole tile rows. Every sum runs in the same order as a plain loop over keys or features would, so
+// the results do not depend on the vector width or the thread count.
 #pragma once
 
 #include <algorithm>
@@ -43,14 +47,28 @@ inline void attention_check(const char* op, int64_t B, int64_t N, int64_t C, int
   SIMAD_CHECK(NH >= 1 && C % NH == 0, op, ": the head count NH=", NH, " must be >= 1 and divide C=", C);
 }
 
-// Register tiles: kAttnRows query rows at a time against blocks of kAttnKeys<T> keys; features and
-// keys are padded with zeros to multiples of kLanes<T> (one 64-byte vector), so every inner loop has
-// a compile-time length and the tiles below stay in vector registers.
-inline constexpr int64_t kAttnRows = 4;
+// Keys come in blocks of kAttnKeys<T> (two 64-byte vectors); the kept keys and the features are
+// zero-padded so every micro-kernel below has whole vectors.
 template <typename T>
 inline constexpr int64_t kAttnKeys = 2 * kLanes<T>;
 
 inline int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
+// Tiles (FlashAttention-2, Dao 2023, alg. 1 and 2): a block of kAttnBlockRows query rows meets a
+// block of kAttnKeys keys; every product of the block runs in a register-tiled micro-kernel on native
+// vectors (GCC/Clang vector extensions, so each accumulator is one named register, not an array GCC
+// may spill): kAttnTile rows x 2 vectors of accumulators, 16 of the 32 AVX-512 registers or 8 of the
+// 16 AVX2 ones.
+#if defined(__AVX512F__)
+inline constexpr int64_t kAttnVecBytes = 64;
+inline constexpr int64_t kAttnTile = 8;
+#else
+inline constexpr int64_t kAttnVecBytes = 32;
+inline constexpr int64_t kAttnTile = 4;
+#endif
+// Features are padded to whole pairs of native vectors (and whole kLanes).
+template <typename T>
+inline constexpr int64_t kAttnFeatures = std::max(kLanes<T>, 2 * kAttnVecBytes / int64_t(sizeof(T)));
 
 // The per-(sequence, head) working set: the kept (unpadded) keys compacted, zero-padded to nkp keys
 // and hsp features.
@@ -67,7 +85,7 @@ struct AttentionHead {
       if (!mask || mask[b * N + j]) keys.push_back(j);
     nk = int64_t(keys.size());
     nkp = round_up(nk, kAttnKeys<T>);
-    hsp = round_up(hs, kLanes<T>);
+    hsp = round_up(hs, kAttnFeatures<T>);
     kt.assign(size_t(hs * nkp), T(0));
     vt.assign(size_t(hs * nkp), T(0));
     k.assign(size_t(nkp * hsp), T(0));
@@ -82,50 +100,75 @@ struct AttentionHead {
   }
 };
 
-// s (kAttnRows, KB) = a (kAttnRows rows of stride lda) b (hs, ldb)[:, j0 : j0 + KB]: the scores
-// Q K^T or dO V^T of one tile, accumulated in registers over the hs features.
-template <typename T>
-inline void attention_tile_products(T* s, const T* a, int64_t lda, const T* b, int64_t ldb, int64_t j0, int64_t hs) {
-  constexpr int64_t R = kAttnRows, KB = kAttnKeys<T>;
-  T acc[R][KB] = {};
-  for (int64_t d = 0; d < hs; ++d) {
-    const T* br = b + d * ldb + j0;
-    for (int64_t r = 0; r < R; ++r) {
-      const T x = a[r * lda + d];
-      for (int64_t c = 0; c < KB; ++c) acc[r][c] += x * br[c];
-    }
-  }
-  for (int64_t r = 0; r < R; ++r)
-    for (int64_t c = 0; c < KB; ++c) s[r * KB + c] = acc[r][c];
-}
+inline constexpr int64_t kAttnBlockRows = 32;  // query rows per block: S, dP, P^T, dS^T stay in L1
 
-// o (kAttnRows, hsp) += p (kAttnRows, KB)[:, :n] rows (n, ldr) of `rows`: P V or dS K for one tile,
-// a kLanes-wide chunk of features at a time in registers.
 template <typename T>
-inline void attention_tile_accumulate(T* o, const T* p, const T* rows, int64_t n, int64_t hsp) {
-  constexpr int64_t R = kAttnRows, KB = kAttnKeys<T>, L = kLanes<T>;
-  for (int64_t d0 = 0; d0 < hsp; d0 += L) {
-    T acc[R][L];
-    for (int64_t r = 0; r < R; ++r)
-      for (int64_t l = 0; l < L; ++l) acc[r][l] = o[r * hsp + d0 + l];
-    for (int64_t c = 0; c < n; ++c) {
-      const T* vr = rows + c * hsp + d0;
+struct AttnVec {
+  typedef T type __attribute__((vector_size(kAttnVecBytes)));
+  // The same for loads and stores at any T-aligned address (direct vector moves, no memcpy copies).
+  typedef T unaligned __attribute__((vector_size(kAttnVecBytes), aligned(alignof(T)), may_alias));
+  static constexpr int64_t lanes = kAttnVecBytes / int64_t(sizeof(T));
+};
+
+// s (kAttnTile, KB) with row stride lds = a (kAttnTile rows, stride lda) times bt (hs rows,
+// stride ldb)[:, 0 : KB]: scores Q K^T or dO V^T, accumulated over the hs features. Columns from n
+// rounded up to 2 vectors keep what they held (finite; callers zero their probabilities).
+template <typename T>
+inline void attention_tile_products(T* s, int64_t lds, const T* a, int64_t lda, const T* bt, int64_t ldb, int64_t hs,
+                                   int64_t n) {
+  using V = typename AttnVec<T>::type;
+  using U = typename AttnVec<T>::unaligned;
+  constexpr int64_t R = kAttnTile, VL = AttnVec<T>::lanes, KB = kAttnKeys<T>;
+  static_assert(KB % (2 * VL) == 0, "whole pairs of vectors of keys per tile row");
+  for (int64_t c0 = 0; c0 < n; c0 += 2 * VL) {  // key pairs of vectors past n are all padding
+    V acc[R][2] = {};
+    for (int64_t d = 0; d < hs; ++d) {
+      V b0, b1;
+      b0 = *reinterpret_cast<const U*>(bt + d * ldb + c0);
+      b1 = *reinterpret_cast<const U*>(bt + d * ldb + c0 + VL);
       for (int64_t r = 0; r < R; ++r) {
-        const T pc = p[r * KB + c];
-        for (int64_t l = 0; l < L; ++l) acc[r][l] += pc * vr[l];
+        const T x = a[r * lda + d];
+        acc[r][0] += x * b0;
+        acc[r][1] += x * b1;
       }
     }
-    for (int64_t r = 0; r < R; ++r)
-      for (int64_t l = 0; l < L; ++l) o[r * hsp + d0 + l] = acc[r][l];
+    for (int64_t r = 0; r < R; ++r) {
+      *reinterpret_cast<U*>(s + r * lds + c0) = acc[r][0];
+      *reinterpret_cast<U*>(s + r * lds + c0 + VL) = acc[r][1];
+    }
   }
 }
 
-// Copies rows i0 .. i0 + kAttnRows of one head's slice (row stride ld in src) into a (kAttnRows, hsp)
-// tile, zero-padded (features past hs, rows past N).
+// o (kAttnTile rows, stride ldo)[:, 0 : hsp] += a (kAttnTile rows, stride lda)[:, :n] times
+// rows (n, stride ldr)[:, 0 : hsp] (hsp a multiple of 2 vectors): dQ += dS K, dV += P^T dO, dK += dS^T Q.
 template <typename T>
-inline void attention_load_rows(T* tile, const T* src, int64_t ld, int64_t i0, int64_t N, int64_t hs, int64_t hsp) {
-  for (int64_t r = 0; r < kAttnRows; ++r)
-    for (int64_t d = 0; d < hsp; ++d) tile[r * hsp + d] = (i0 + r < N && d < hs) ? src[(i0 + r) * ld + d] : T(0);
+inline void attention_tile_accumulate(T* o, int64_t ldo, const T* a, int64_t lda, const T* rows, int64_t ldr,
+                                     int64_t n, int64_t hsp) {
+  using V = typename AttnVec<T>::type;
+  using U = typename AttnVec<T>::unaligned;
+  constexpr int64_t R = kAttnTile, VL = AttnVec<T>::lanes;
+  static_assert(kAttnFeatures<T> % (2 * VL) == 0, "hsp is a multiple of 2 vectors");
+  for (int64_t d0 = 0; d0 < hsp; d0 += 2 * VL) {
+    V acc[R][2];
+    for (int64_t r = 0; r < R; ++r) {
+      acc[r][0] = *reinterpret_cast<const U*>(o + r * ldo + d0);
+      acc[r][1] = *reinterpret_cast<const U*>(o + r * ldo + d0 + VL);
+    }
+    for (int64_t c = 0; c < n; ++c) {
+      V x0, x1;
+      x0 = *reinterpret_cast<const U*>(rows + c * ldr + d0);
+      x1 = *reinterpret_cast<const U*>(rows + c * ldr + d0 + VL);
+      for (int64_t r = 0; r < R; ++r) {
+        const T ac = a[r * lda + c];
+        acc[r][0] += ac * x0;
+        acc[r][1] += ac * x1;
+      }
+    }
+    for (int64_t r = 0; r < R; ++r) {
+      *reinterpret_cast<U*>(o + r * ldo + d0) = acc[r][0];
+      *reinterpret_cast<U*>(o + r * ldo + d0 + VL) = acc[r][1];
+    }
+  }
 }
 }  // namespace detail
 
@@ -140,37 +183,42 @@ void attention_forward(T* out,               // (B, N, C)
   if (B == 0 || N == 0 || C == 0) return;
   SIMAD_CHECK(out != nullptr && lse != nullptr && qkv != nullptr, "attention_forward: null out, lse or qkv for B=",
               B, " N=", N, " C=", C);
-  constexpr int64_t R = detail::kAttnRows, KB = detail::kAttnKeys<T>;
+  constexpr int64_t QB = detail::kAttnBlockRows, RT = detail::kAttnTile, KB = detail::kAttnKeys<T>;
   const int64_t hs = C / NH;
   const T scale = T(1) / std::sqrt(T(hs));
   constexpr T neg_inf = -std::numeric_limits<T>::infinity();
+  const int64_t Np = detail::round_up(N, RT);  // query rows padded to whole tiles
   parallel_for(B * NH, 1, [&](int64_t begin, int64_t end) {
     detail::AttentionHead<T> head;
-    std::vector<T> q, o, s(size_t(R * KB));
+    std::vector<T> q, o, s(size_t(QB * KB));
+    T m[QB], l[QB];
     for (int64_t bh = begin; bh < end; ++bh) {
       const int64_t b = bh / NH, h = bh % NH;
       head.load(qkv, mask, b, h, N, C, hs);
-      const int64_t hsp = head.hsp;
-      q.resize(size_t(R * hsp));
-      o.resize(size_t(R * hsp));
-      const T* q_src = qkv + b * N * 3 * C + h * hs;
-      for (int64_t i0 = 0; i0 < N; i0 += R) {
-        const int64_t rows = std::min(R, N - i0);
-        if (head.nk == 0) {  // every key padded: zeros
-          for (int64_t r = 0; r < rows; ++r) {
-            std::fill(out + (b * N + i0 + r) * C + h * hs, out + (b * N + i0 + r) * C + (h + 1) * hs, T(0));
-            lse[bh * N + i0 + r] = std::numeric_limits<T>::infinity();
-          }
-          continue;
+      if (head.nk == 0) {  // every key padded: zeros
+        for (int64_t i = 0; i < N; ++i) {
+          std::fill(out + (b * N + i) * C + h * hs, out + (b * N + i) * C + (h + 1) * hs, T(0));
+          lse[bh * N + i] = std::numeric_limits<T>::infinity();
         }
-        detail::attention_load_rows(q.data(), q_src, 3 * C, i0, N, hs, hsp);
+        continue;
+      }
+      const int64_t hsp = head.hsp;
+      q.resize(size_t(QB * hsp));
+      o.resize(size_t(QB * hsp));
+      const T* q_src = qkv + b * N * 3 * C + h * hs;
+      for (int64_t i0 = 0; i0 < Np; i0 += QB) {
+        const int64_t nb = std::min(QB, Np - i0);  // a multiple of RT
+        for (int64_t r = 0; r < nb; ++r)
+          for (int64_t d = 0; d < hsp; ++d)
+            q[size_t(r * hsp + d)] = (i0 + r < N && d < hs) ? q_src[(i0 + r) * 3 * C + d] : T(0);
         std::fill(o.begin(), o.end(), T(0));
-        T m[R], l[R];
-        for (int64_t r = 0; r < R; ++r) m[r] = neg_inf, l[r] = T(0);
+        for (int64_t r = 0; r < nb; ++r) m[r] = neg_inf, l[r] = T(0);
         for (int64_t j0 = 0; j0 < head.nk; j0 += KB) {
           const int64_t n = std::min(KB, head.nk - j0);
-          detail::attention_tile_products(s.data(), q.data(), hsp, head.kt.data(), head.nkp, j0, hs);
-          for (int64_t r = 0; r < R; ++r) {
+          for (int64_t r0 = 0; r0 < nb; r0 += RT)
+            detail::attention_tile_products(s.data() + r0 * KB, KB, q.data() + r0 * hsp, hsp, head.kt.data() + j0,
+                                           head.nkp, hs, n);
+          for (int64_t r = 0; r < nb; ++r) {
             T* sr = s.data() + r * KB;
             T bm = neg_inf;
             for (int64_t c = 0; c < n; ++c) {
@@ -188,9 +236,11 @@ void attention_forward(T* out,               // (B, N, C)
             for (int64_t c = n; c < KB; ++c) sr[c] = T(0);  // padding keys
             for (int64_t c = 0; c < n; ++c) l[r] += sr[c];
           }
-          detail::attention_tile_accumulate(o.data(), s.data(), head.v.data() + j0 * hsp, n, hsp);
+          for (int64_t r0 = 0; r0 < nb; r0 += RT)  // O += P V
+            detail::attention_tile_accumulate(o.data() + r0 * hsp, hsp, s.data() + r0 * KB, KB,
+                                             head.v.data() + j0 * hsp, hsp, n, hsp);
         }
-        for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t r = 0; r < nb && i0 + r < N; ++r) {
           const T inv = T(1) / l[r];  // l >= 1: the max key contributes exp(0)
           T* dst = out + (b * N + i0 + r) * C + h * hs;
           for (int64_t d = 0; d < hs; ++d) dst[d] = o[size_t(r * hsp + d)] * inv;
@@ -216,69 +266,84 @@ void attention_backward(T* dqkv,              // (B, N, 3C) accumulated
   if (B == 0 || N == 0 || C == 0 || !dqkv) return;
   SIMAD_CHECK(dout != nullptr && qkv != nullptr && out != nullptr && lse != nullptr,
               "attention_backward: null dout, qkv, out or lse for B=", B, " N=", N, " C=", C);
-  constexpr int64_t R = detail::kAttnRows, KB = detail::kAttnKeys<T>, L = detail::kLanes<T>;
+  constexpr int64_t QB = detail::kAttnBlockRows, RT = detail::kAttnTile, KB = detail::kAttnKeys<T>;
+  static_assert(QB % RT == 0 && KB % RT == 0, "blocks are whole micro-kernel tiles");
+  constexpr T inf = std::numeric_limits<T>::infinity();
   const int64_t hs = C / NH;
   const T scale = T(1) / std::sqrt(T(hs));
+  const int64_t Np = detail::round_up(N, RT);  // query rows padded to whole tiles
   parallel_for(B * NH, 1, [&](int64_t begin, int64_t end) {
     detail::AttentionHead<T> head;
-    std::vector<T> q, go, dq, dk, dv, p(size_t(R * KB)), ds(size_t(R * KB));
+    std::vector<T> q, go, D, row_lse, dq, dk, dv;
+    std::vector<T> s(size_t(QB * KB)), dp(size_t(QB * KB)), pt(size_t(KB * QB)), dst(size_t(KB * QB));
     for (int64_t bh = begin; bh < end; ++bh) {
       const int64_t b = bh / NH, h = bh % NH;
       head.load(qkv, mask, b, h, N, C, hs);
       if (head.nk == 0) continue;  // outputs were constant zeros
       const int64_t hsp = head.hsp, nkp = head.nkp;
-      q.resize(size_t(R * hsp));
-      go.resize(size_t(R * hsp));
-      dq.resize(size_t(R * hsp));
+      // Q and dO of the head, zero-padded to (Np, hsp); D_i = dO_i . O_i (FlashAttention-2 eq. for
+      // dS: ds_ij = p_ij (dp_ij - D_i)); rows past N get lse = +inf (no probability).
+      q.assign(size_t(Np * hsp), T(0));
+      go.assign(size_t(Np * hsp), T(0));
+      D.assign(size_t(Np), T(0));
+      row_lse.assign(size_t(Np), inf);
+      for (int64_t i = 0; i < N; ++i) {
+        const T* qs = qkv + (b * N + i) * 3 * C + h * hs;
+        const T* gs = dout + (b * N + i) * C + h * hs;
+        const T* os = out + (b * N + i) * C + h * hs;
+        T di = T(0);
+        for (int64_t d = 0; d < hs; ++d) {
+          q[size_t(i * hsp + d)] = qs[d];
+          go[size_t(i * hsp + d)] = gs[d];
+          di += gs[d] * os[d];
+        }
+        D[size_t(i)] = di;
+        row_lse[size_t(i)] = lse[bh * N + i];
+      }
+      dq.resize(size_t(QB * hsp));
       dk.assign(size_t(nkp * hsp), T(0));
       dv.assign(size_t(nkp * hsp), T(0));
-      for (int64_t i0 = 0; i0 < N; i0 += R) {
-        const int64_t rows = std::min(R, N - i0);
-        detail::attention_load_rows(q.data(), qkv + b * N * 3 * C + h * hs, 3 * C, i0, N, hs, hsp);
-        detail::attention_load_rows(go.data(), dout + b * N * C + h * hs, C, i0, N, hs, hsp);
+      for (int64_t i0 = 0; i0 < Np; i0 += QB) {
+        const int64_t nb = std::min(QB, Np - i0);  // a multiple of RT
         std::fill(dq.begin(), dq.end(), T(0));
-        T D[R], row_lse[R];
-        for (int64_t r = 0; r < R; ++r) {
-          D[r] = T(0);
-          row_lse[r] = std::numeric_limits<T>::infinity();  // rows past N: p = 0
-          if (r >= rows) continue;
-          const T* o = out + (b * N + i0 + r) * C + h * hs;
-          for (int64_t d = 0; d < hs; ++d) D[r] += go[size_t(r * hsp + d)] * o[d];
-          row_lse[r] = lse[bh * N + i0 + r];
-        }
         for (int64_t j0 = 0; j0 < head.nk; j0 += KB) {
           const int64_t n = std::min(KB, head.nk - j0);
-          detail::attention_tile_products(p.data(), q.data(), hsp, head.kt.data(), nkp, j0, hs);
-          detail::attention_tile_products(ds.data(), go.data(), hsp, head.vt.data(), nkp, j0, hs);  // dP
-          for (int64_t r = 0; r < R; ++r) {
-            T* pr = p.data() + r * KB;
-            T* dsr = ds.data() + r * KB;
-            const bool live = row_lse[r] < std::numeric_limits<T>::infinity();
-            for (int64_t c = 0; c < KB; ++c) pr[c] = detail::softmax_exp_arg(pr[c] * scale - row_lse[r]);
-            for (int64_t c = 0; c < KB; ++c) pr[c] = detail::softmax_exp(pr[c]);
-            for (int64_t c = live ? n : 0; c < KB; ++c) pr[c] = T(0);  // padding keys, rows past N
-            for (int64_t c = 0; c < KB; ++c) dsr[c] = pr[c] * (dsr[c] - D[r]) * scale;
+          // S = Q K^T and dP = dO V^T for the block.
+          for (int64_t r0 = 0; r0 < nb; r0 += RT) {
+            detail::attention_tile_products(s.data() + r0 * KB, KB, q.data() + (i0 + r0) * hsp, hsp,
+                                           head.kt.data() + j0, nkp, hs, n);
+            detail::attention_tile_products(dp.data() + r0 * KB, KB, go.data() + (i0 + r0) * hsp, hsp,
+                                           head.vt.data() + j0, nkp, hs, n);
           }
-          // dQ += dS K; dV += P^T dO and dK += dS^T Q (key rows j0 .. j0 + n).
-          detail::attention_tile_accumulate(dq.data(), ds.data(), head.k.data() + j0 * hsp, n, hsp);
-          for (int64_t c = 0; c < n; ++c) {
-            T* dvj = dv.data() + (j0 + c) * hsp;
-            T* dkj = dk.data() + (j0 + c) * hsp;
-            for (int64_t d0 = 0; d0 < hsp; d0 += L) {
-              T av[L], ak[L];
-              for (int64_t x = 0; x < L; ++x) av[x] = dvj[d0 + x], ak[x] = dkj[d0 + x];
-              for (int64_t r = 0; r < R; ++r) {
-                const T pc = p[size_t(r * KB + c)], sc = ds[size_t(r * KB + c)];
-                for (int64_t x = 0; x < L; ++x) {
-                  av[x] += pc * go[size_t(r * hsp + d0 + x)];
-                  ak[x] += sc * q[size_t(r * hsp + d0 + x)];
-                }
-              }
-              for (int64_t x = 0; x < L; ++x) dvj[d0 + x] = av[x], dkj[d0 + x] = ak[x];
+          // P = exp(scale S - lse) and dS = scale P o (dP - D); zero at padding keys and rows past N.
+          for (int64_t r = 0; r < nb; ++r) {
+            T* pr = s.data() + r * KB;
+            T* dsr = dp.data() + r * KB;
+            const T lr = row_lse[size_t(i0 + r)], dr = D[size_t(i0 + r)];
+            for (int64_t c = 0; c < KB; ++c) pr[c] = detail::softmax_exp_arg(pr[c] * scale - lr);
+            for (int64_t c = 0; c < KB; ++c) pr[c] = detail::softmax_exp(pr[c]);
+            for (int64_t c = lr < inf ? n : 0; c < KB; ++c) pr[c] = T(0);
+            for (int64_t c = 0; c < KB; ++c) dsr[c] = pr[c] * (dsr[c] - dr) * scale;
+          }
+          // dQ += dS K (key rows j0 .. j0 + n).
+          for (int64_t r0 = 0; r0 < nb; r0 += RT)
+            detail::attention_tile_accumulate(dq.data() + r0 * hsp, hsp, dp.data() + r0 * KB, KB,
+                                             head.k.data() + j0 * hsp, hsp, n, hsp);
+          // dV += P^T dO and dK += dS^T Q: the key side needs P and dS transposed.
+          for (int64_t r = 0; r < nb; ++r)
+            for (int64_t c = 0; c < KB; ++c) {
+              pt[size_t(c * QB + r)] = s[size_t(r * KB + c)];
+              dst[size_t(c * QB + r)] = dp[size_t(r * KB + c)];
             }
+          const int64_t nkb = detail::round_up(n, RT);
+          for (int64_t c0 = 0; c0 < nkb; c0 += RT) {
+            detail::attention_tile_accumulate(dv.data() + (j0 + c0) * hsp, hsp, pt.data() + c0 * QB, QB,
+                                             go.data() + i0 * hsp, hsp, nb, hsp);
+            detail::attention_tile_accumulate(dk.data() + (j0 + c0) * hsp, hsp, dst.data() + c0 * QB, QB,
+                                             q.data() + i0 * hsp, hsp, nb, hsp);
           }
         }
-        for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t r = 0; r < nb && i0 + r < N; ++r) {
           T* gq = dqkv + (b * N + i0 + r) * 3 * C + h * hs;
           for (int64_t d = 0; d < hs; ++d) gq[d] += dq[size_t(r * hsp + d)];
         }
