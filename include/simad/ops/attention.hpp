@@ -58,8 +58,9 @@ inline int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 // block of kAttnKeys keys; every product of the block runs in a register-tiled micro-kernel on native
 // vectors (GCC/Clang vector extensions, so each accumulator is one named register, not an array GCC
 // may spill): kAttnTile rows x 2 vectors of accumulators, 16 of the 32 AVX-512 registers or 8 of the
-// 16 AVX2 ones.
-#if defined(__AVX512F__)
+// 16 AVX2 ones. SIMAD_ATTENTION_WIDE_TILES forces the AVX-512 shapes on any machine (the compiler
+// splits the 64-byte vectors), so the AVX-512 tiling can be tested where no AVX-512 exists.
+#if defined(__AVX512F__) || defined(SIMAD_ATTENTION_WIDE_TILES)
 inline constexpr int64_t kAttnVecBytes = 64;
 inline constexpr int64_t kAttnTile = 8;
 #else
