@@ -9,25 +9,12 @@
 
 #include "simad/core/parallel.hpp"
 #include "simad/ops/attention.hpp"
+#include "masks.hpp"
 #include "testing.hpp"
 
 using namespace simad;
 
 namespace {
-
-// Sequence b keeps its first len_b tokens; len cycles through: full, random, 1, and 0 (fully padded)
-// when the batch has 4 or more sequences.
-std::vector<uint8_t> padding_mask(Rng& rng, int64_t B, int64_t N) {
-  std::vector<uint8_t> m(size_t(B * N), 0);
-  for (int64_t b = 0; b < B; ++b) {
-    int64_t len = N;
-    if (b % 4 == 1) len = 1 + int64_t(rng.next_below(uint32_t(N)));
-    if (b % 4 == 2) len = 1;
-    if (b % 4 == 3) len = 0;
-    for (int64_t i = 0; i < len; ++i) m[size_t(b * N + i)] = 1;
-  }
-  return m;
-}
 
 // Explicit scores S = Q K^T / sqrt(hs) over the kept keys, softmax per row, O = P V; all in double.
 template <typename T>
@@ -82,7 +69,7 @@ void check_forward(double atol, double rtol) {
       CAPTURE(c.NH);
       CAPTURE(masked);
       const auto qkv = testing::random_vector<T>(rng, size_t(c.B * c.N * 3 * c.C), -2.0, 2.0);
-      const auto mask = padding_mask(rng, c.B, c.N);
+      const auto mask = testing::prefix_padding_mask(rng, c.B, c.N);
       const uint8_t* m = masked ? mask.data() : nullptr;
       std::vector<T> out(size_t(c.B * c.N * c.C)), lse(size_t(c.B * c.NH * c.N));
       testing::poison(std::span<T>(out));
@@ -117,7 +104,7 @@ TEST_CASE("ops/attention: backward matches finite differences and accumulates") 
     CAPTURE(c.NH);
     auto qkv = testing::random_vector<double>(rng, size_t(c.B * c.N * 3 * c.C), -1.5, 1.5);
     const auto W = testing::random_vector<double>(rng, size_t(c.B * c.N * c.C));
-    const auto mask = padding_mask(rng, c.B, c.N);
+    const auto mask = testing::prefix_padding_mask(rng, c.B, c.N);
     std::vector<double> out(W.size()), lse(size_t(c.B * c.NH * c.N));
     ops::attention_forward(out.data(), lse.data(), qkv.data(), mask.data(), c.B, c.N, c.C, c.NH);
     const auto start = testing::random_vector<double>(rng, qkv.size());
@@ -136,7 +123,7 @@ TEST_CASE("ops/attention: float backward matches the double backward") {
   const Case c{4, 40, 16, 4};
   const auto qkv_d = testing::random_vector<double>(rng, size_t(c.B * c.N * 3 * c.C), -2.0, 2.0);
   const auto dout_d = testing::random_vector<double>(rng, size_t(c.B * c.N * c.C));
-  const auto mask = padding_mask(rng, c.B, c.N);
+  const auto mask = testing::prefix_padding_mask(rng, c.B, c.N);
   const std::vector<float> qkv_f(qkv_d.begin(), qkv_d.end()), dout_f(dout_d.begin(), dout_d.end());
   std::vector<double> out_d(dout_d.size()), lse_d(size_t(c.B * c.NH * c.N)), g_d(qkv_d.size(), 0.0);
   std::vector<float> out_f(dout_d.size()), lse_f(lse_d.size()), g_f(qkv_d.size(), 0.0f);
@@ -158,7 +145,7 @@ TEST_CASE("ops/attention: results do not depend on the thread count") {
   const Case c{6, 50, 32, 4};
   const auto qkv = testing::random_vector<float>(rng, size_t(c.B * c.N * 3 * c.C), -2.0, 2.0);
   const auto dout = testing::random_vector<float>(rng, size_t(c.B * c.N * c.C));
-  const auto mask = padding_mask(rng, c.B, c.N);
+  const auto mask = testing::prefix_padding_mask(rng, c.B, c.N);
   std::vector<float> out[2], g[2];
   const int saved = num_threads();
   for (int run = 0; run < 2; ++run) {

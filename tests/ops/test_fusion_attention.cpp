@@ -9,6 +9,7 @@
 
 #include "simad/core/parallel.hpp"
 #include "simad/ops/fusion_attention.hpp"
+#include "masks.hpp"
 #include "testing.hpp"
 
 using namespace simad;
@@ -19,21 +20,6 @@ struct Case {
   int64_t B, N, K, D;
 };
 const Case kCases[] = {{1, 1, 1, 1}, {3, 5, 3, 8}, {5, 17, 10, 16}, {4, 32, 10, 33}, {2, 64, 20, 12}};
-
-// Ad b keeps n_b words and k_b regions: ad 0 all, ad 1 random counts, ad 2 one word and one region,
-// ad 3 words but no region, ad 4 random again.
-void make_masks(Rng& rng, const Case& c, std::vector<uint8_t>& hm, std::vector<uint8_t>& vm) {
-  hm.assign(size_t(c.B * c.N), 0);
-  vm.assign(size_t(c.B * c.K), 0);
-  for (int64_t b = 0; b < c.B; ++b) {
-    int64_t n = c.N, k = c.K;
-    if (b % 4 == 1) n = 1 + rng.next_below(uint32_t(c.N)), k = 1 + rng.next_below(uint32_t(c.K));
-    if (b % 4 == 2) n = 1, k = 1;
-    if (b % 4 == 3) k = 0;
-    for (int64_t i = 0; i < n; ++i) hm[size_t(b * c.N + i)] = 1;
-    for (int64_t j = 0; j < k; ++j) vm[size_t(b * c.K + j)] = 1;
-  }
-}
 
 // Naive double reference of both outputs: ho (B, N, D) then vo (B, K, D).
 template <typename T>
@@ -97,7 +83,7 @@ void check_forward(double atol, double rtol) {
       const auto V = testing::random_vector<T>(rng, size_t(c.B * c.K * c.D), -1.0, 1.0);
       const auto W = testing::random_vector<T>(rng, size_t(c.D * c.D), -0.5, 0.5);
       std::vector<uint8_t> hm, vm;
-      make_masks(rng, c, hm, vm);
+      simad::testing::word_region_masks(rng, c.B, c.N, c.K, hm, vm);
       std::vector<T> ho(H.size()), vo(V.size()), A(size_t(c.B * c.N * c.K)), P(A.size());
       for (auto* v : {&ho, &vo, &A, &P}) testing::poison(std::span<T>(*v));
       const T* wf = with_w ? W.data() : nullptr;
@@ -130,7 +116,7 @@ TEST_CASE("ops/fusion_attention: backward matches finite differences and accumul
       const auto Wh = testing::random_vector<double>(rng, H.size());
       const auto Wv = testing::random_vector<double>(rng, V.size());
       std::vector<uint8_t> hm, vm;
-      make_masks(rng, c, hm, vm);
+      simad::testing::word_region_masks(rng, c.B, c.N, c.K, hm, vm);
       const double* wf = with_w ? W.data() : nullptr;
       std::vector<double> ho(H.size()), vo(V.size()), A(size_t(c.B * c.N * c.K)), P(A.size());
       auto loss = [&] {
@@ -170,7 +156,7 @@ TEST_CASE("ops/fusion_attention: float backward matches the double backward and 
   const auto W = testing::random_vector<double>(rng, size_t(c.D * c.D), -0.3, 0.3);
   const auto gh = testing::random_vector<double>(rng, H.size()), gv = testing::random_vector<double>(rng, V.size());
   std::vector<uint8_t> hm, vm;
-  make_masks(rng, c, hm, vm);
+  simad::testing::word_region_masks(rng, c.B, c.N, c.K, hm, vm);
   auto run = [&](auto zero, std::vector<double>& dH, std::vector<double>& dV, std::vector<double>& dW, int which) {
     using T = decltype(zero);
     const std::vector<T> h(H.begin(), H.end()), v(V.begin(), V.end()), w(W.begin(), W.end());
@@ -208,7 +194,7 @@ TEST_CASE("ops/fusion_attention: results do not depend on the thread count") {
   const auto V = testing::random_vector<float>(rng, size_t(c.B * c.K * c.D));
   const auto gh = testing::random_vector<float>(rng, H.size()), gv = testing::random_vector<float>(rng, V.size());
   std::vector<uint8_t> hm, vm;
-  make_masks(rng, c, hm, vm);
+  simad::testing::word_region_masks(rng, c.B, c.N, c.K, hm, vm);
   std::vector<float> out[2], grad[2];
   const int saved = num_threads();
   for (int run = 0; run < 2; ++run) {

@@ -12,6 +12,7 @@
 #include "simad/cuda/kernels/attention.hpp"
 #include "simad/ops/attention.hpp"
 #include "device_buffer.hpp"
+#include "masks.hpp"
 #include "testing.hpp"
 
 namespace {
@@ -25,19 +26,6 @@ struct Shape {
   int64_t B, N, C, NH;
 };
 const Shape kShapes[] = {{1, 1, 4, 1}, {4, 33, 16, 2}, {4, 17, 64, 1}, {2, 70, 8, 8}, {5, 9, 12, 4}};
-
-// Sequence lengths: full, random, 1, 0 (fully padded), then again.
-std::vector<uint8_t> make_mask(simad::Rng& rng, int64_t B, int64_t N) {
-  std::vector<uint8_t> m(size_t(B * N), 0);
-  for (int64_t b = 0; b < B; ++b) {
-    int64_t len = N;
-    if (b % 4 == 1) len = 1 + int64_t(rng.next_below(uint32_t(N)));
-    if (b % 4 == 2) len = 1;
-    if (b % 4 == 3) len = 0;
-    for (int64_t i = 0; i < len; ++i) m[size_t(b * N + i)] = 1;
-  }
-  return m;
-}
 
 constexpr double kAtol = 2e-6, kRtol = 2e-5;
 
@@ -53,7 +41,7 @@ TEST_CASE("cuda/attention: forward matches the CPU op") {
       CAPTURE(s.NH);
       CAPTURE(masked);
       const auto qkv = t::random_vector<float>(rng, size_t(s.B * s.N * 3 * s.C), -2.0, 2.0);
-      const auto mask = make_mask(rng, s.B, s.N);
+      const auto mask = t::prefix_padding_mask(rng, s.B, s.N);
       const uint8_t* m = masked ? mask.data() : nullptr;
       std::vector<float> want(size_t(s.B * s.N * s.C)), want_lse(size_t(s.B * s.NH * s.N));
       simad::ops::attention_forward(want.data(), want_lse.data(), qkv.data(), m, s.B, s.N, s.C, s.NH);
@@ -74,7 +62,7 @@ TEST_CASE("cuda/attention: backward accumulates and matches the CPU op") {
     CAPTURE(s.NH);
     const size_t n_qkv = size_t(s.B * s.N * 3 * s.C), n_out = size_t(s.B * s.N * s.C);
     const auto qkv = t::random_vector<float>(rng, n_qkv, -2.0, 2.0);
-    const auto mask = make_mask(rng, s.B, s.N);
+    const auto mask = t::prefix_padding_mask(rng, s.B, s.N);
     std::vector<float> out(n_out), lse(size_t(s.B * s.NH * s.N));
     simad::ops::attention_forward(out.data(), lse.data(), qkv.data(), mask.data(), s.B, s.N, s.C, s.NH);
     const auto dy = t::random_vector<float>(rng, n_out);
@@ -97,7 +85,7 @@ TEST_CASE("cuda/attention: two runs give identical bits") {
   const Shape s{3, 40, 16, 4};
   const auto qkv = t::random_vector<float>(rng, size_t(s.B * s.N * 3 * s.C));
   const auto dy = t::random_vector<float>(rng, size_t(s.B * s.N * s.C));
-  const auto mask = make_mask(rng, s.B, s.N);
+  const auto mask = t::prefix_padding_mask(rng, s.B, s.N);
   Dev<float> dqkv(qkv), ddy(dy);
   Dev<uint8_t> dm(mask);
   std::vector<float> o[2], g[2];

@@ -11,6 +11,7 @@
 #include "simad/cuda/kernels/fusion_attention.hpp"
 #include "simad/ops/fusion_attention.hpp"
 #include "device_buffer.hpp"
+#include "masks.hpp"
 #include "testing.hpp"
 
 namespace {
@@ -24,19 +25,6 @@ struct Shape {
   int64_t B, N, K, D;
 };
 const Shape kShapes[] = {{1, 1, 1, 1}, {4, 7, 3, 8}, {5, 33, 10, 20}, {2, 9, 20, 5}};
-
-void make_masks(simad::Rng& rng, const Shape& s, std::vector<uint8_t>& hm, std::vector<uint8_t>& vm) {
-  hm.assign(size_t(s.B * s.N), 0);
-  vm.assign(size_t(s.B * s.K), 0);
-  for (int64_t b = 0; b < s.B; ++b) {
-    int64_t n = s.N, kk = s.K;
-    if (b % 4 == 1) n = 1 + rng.next_below(uint32_t(s.N)), kk = 1 + rng.next_below(uint32_t(s.K));
-    if (b % 4 == 2) n = 1, kk = 1;
-    if (b % 4 == 3) kk = 0;
-    for (int64_t i = 0; i < n; ++i) hm[size_t(b * s.N + i)] = 1;
-    for (int64_t j = 0; j < kk; ++j) vm[size_t(b * s.K + j)] = 1;
-  }
-}
 
 constexpr double kAtol = 2e-6, kRtol = 2e-5;
 
@@ -55,7 +43,7 @@ TEST_CASE("cuda/fusion_attention: forward matches the CPU op") {
       const auto V = t::random_vector<float>(rng, size_t(s.B * s.K * s.D));
       const auto W = t::random_vector<float>(rng, size_t(s.D * s.D), -0.5, 0.5);
       std::vector<uint8_t> hm, vm;
-      make_masks(rng, s, hm, vm);
+      simad::testing::word_region_masks(rng, s.B, s.N, s.K, hm, vm);
       const size_t nk = size_t(s.B * s.N * s.K);
       std::vector<float> ho(H.size()), vo(V.size()), A(nk), P(nk);
       simad::ops::fusion_attention_forward(ho.data(), vo.data(), A.data(), P.data(), H.data(), V.data(),
@@ -86,7 +74,7 @@ TEST_CASE("cuda/fusion_attention: backward accumulates and matches the CPU op") 
       const auto W = t::random_vector<float>(rng, size_t(s.D * s.D), -0.5, 0.5);
       const auto gh = t::random_vector<float>(rng, H.size()), gv = t::random_vector<float>(rng, V.size());
       std::vector<uint8_t> hm, vm;
-      make_masks(rng, s, hm, vm);
+      simad::testing::word_region_masks(rng, s.B, s.N, s.K, hm, vm);
       const size_t nk = size_t(s.B * s.N * s.K);
       const float* w = with_w ? W.data() : nullptr;
       std::vector<float> ho(H.size()), vo(V.size()), A(nk), P(nk);
