@@ -7,9 +7,9 @@
 #include <limits>
 #include <vector>
 
+#include "masks.hpp"
 #include "simad/core/parallel.hpp"
 #include "simad/ops/attention.hpp"
-#include "masks.hpp"
 #include "testing.hpp"
 
 using namespace simad;
@@ -18,8 +18,8 @@ namespace {
 
 // Explicit scores S = Q K^T / sqrt(hs) over the kept keys, softmax per row, O = P V; all in double.
 template <typename T>
-std::vector<double> reference_attention(const std::vector<T>& qkv, const uint8_t* mask, int64_t B, int64_t N,
-                                        int64_t C, int64_t NH) {
+std::vector<double> reference_attention(const std::vector<T>& qkv, const uint8_t* mask, int64_t B, int64_t N, int64_t C,
+                                        int64_t NH) {
   const int64_t hs = C / NH;
   std::vector<double> out(size_t(B * N * C), 0.0);
   for (int64_t b = 0; b < B; ++b)
@@ -54,9 +54,10 @@ struct Case {
   int64_t B, N, C, NH;
 };
 // Heads 1, 2, 4, 8; head sizes 1..16 (not multiples of the vector); lengths 1..70: one to five key
-// blocks (32 floats or 16 doubles) and query tiles of 4 rows with remainders.
-const Case kCases[] = {{1, 1, 4, 1},  {2, 3, 8, 2},  {5, 7, 8, 4},   {4, 17, 16, 8}, {4, 33, 12, 2},
-                       {3, 64, 32, 4}, {5, 65, 8, 8}, {2, 70, 24, 1}, {4, 9, 8, 8}};
+// blocks (32 floats or 16 doubles), one to three query blocks of 32 rows with remainders; 150: past
+// kAttnSequenceRows, so each head is its own work item (shorter sequences group all heads).
+const Case kCases[] = {{1, 1, 4, 1},   {2, 3, 8, 2},  {5, 7, 8, 4},   {4, 17, 16, 8}, {4, 33, 12, 2},
+                       {3, 64, 32, 4}, {5, 65, 8, 8}, {2, 70, 24, 1}, {4, 9, 8, 8},   {2, 150, 8, 2}};
 
 template <typename T>
 void check_forward(double atol, double rtol) {
@@ -98,7 +99,7 @@ TEST_CASE("ops/attention: double forward matches the double reference") { check_
 
 TEST_CASE("ops/attention: backward matches finite differences and accumulates") {
   auto rng = testing::test_rng();
-  const Case cases[] = {{1, 1, 2, 1}, {4, 5, 8, 2}, {4, 6, 8, 4}, {2, 3, 8, 8}, {1, 70, 2, 1}};
+  const Case cases[] = {{1, 1, 2, 1}, {4, 5, 8, 2}, {4, 6, 8, 4}, {2, 3, 8, 8}, {1, 70, 2, 1}, {2, 131, 4, 2}};
   for (const Case c : cases) {
     CAPTURE(c.N);
     CAPTURE(c.NH);
@@ -142,24 +143,26 @@ TEST_CASE("ops/attention: float backward matches the double backward") {
 
 TEST_CASE("ops/attention: results do not depend on the thread count") {
   auto rng = testing::test_rng();
-  const Case c{6, 50, 32, 4};
-  const auto qkv = testing::random_vector<float>(rng, size_t(c.B * c.N * 3 * c.C), -2.0, 2.0);
-  const auto dout = testing::random_vector<float>(rng, size_t(c.B * c.N * c.C));
-  const auto mask = testing::prefix_padding_mask(rng, c.B, c.N);
-  std::vector<float> out[2], g[2];
-  const int saved = num_threads();
-  for (int run = 0; run < 2; ++run) {
-    set_num_threads(run == 0 ? 1 : 2);
-    std::vector<float> lse(size_t(c.B * c.NH * c.N));
-    out[run].resize(dout.size());
-    g[run].assign(qkv.size(), 0.5f);
-    ops::attention_forward(out[run].data(), lse.data(), qkv.data(), mask.data(), c.B, c.N, c.C, c.NH);
-    ops::attention_backward(g[run].data(), dout.data(), qkv.data(), out[run].data(), lse.data(), mask.data(), c.B,
-                            c.N, c.C, c.NH);
+  for (const Case c : {Case{6, 50, 32, 4}, Case{3, 140, 16, 2}}) {
+    CAPTURE(c.N);
+    const auto qkv = testing::random_vector<float>(rng, size_t(c.B * c.N * 3 * c.C), -2.0, 2.0);
+    const auto dout = testing::random_vector<float>(rng, size_t(c.B * c.N * c.C));
+    const auto mask = testing::prefix_padding_mask(rng, c.B, c.N);
+    std::vector<float> out[2], g[2];
+    const int saved = num_threads();
+    for (int run = 0; run < 2; ++run) {
+      set_num_threads(run == 0 ? 1 : 2);
+      std::vector<float> lse(size_t(c.B * c.NH * c.N));
+      out[run].resize(dout.size());
+      g[run].assign(qkv.size(), 0.5f);
+      ops::attention_forward(out[run].data(), lse.data(), qkv.data(), mask.data(), c.B, c.N, c.C, c.NH);
+      ops::attention_backward(g[run].data(), dout.data(), qkv.data(), out[run].data(), lse.data(), mask.data(), c.B,
+                              c.N, c.C, c.NH);
+    }
+    set_num_threads(saved);
+    CHECK(out[0] == out[1]);
+    CHECK(g[0] == g[1]);
   }
-  set_num_threads(saved);
-  CHECK(out[0] == out[1]);
-  CHECK(g[0] == g[1]);
 }
 
 TEST_CASE("ops/attention: bad arguments throw and empty inputs do nothing") {
@@ -168,9 +171,9 @@ TEST_CASE("ops/attention: bad arguments throw and empty inputs do nothing") {
   CHECK_THROWS_AS(ops::attention_forward(buf.data(), buf.data(), buf.data(), nullptr, 1, 2, 4, 0), Error);
   CHECK_THROWS_AS(ops::attention_forward(buf.data(), buf.data(), buf.data(), nullptr, -1, 2, 4, 1), Error);
   CHECK_THROWS_AS(ops::attention_forward<float>(nullptr, buf.data(), buf.data(), nullptr, 1, 2, 4, 1), Error);
-  CHECK_THROWS_AS(ops::attention_backward<float>(buf.data(), nullptr, buf.data(), buf.data(), buf.data(), nullptr, 1,
-                                                 2, 4, 1),
-                  Error);
+  CHECK_THROWS_AS(
+      ops::attention_backward<float>(buf.data(), nullptr, buf.data(), buf.data(), buf.data(), nullptr, 1, 2, 4, 1),
+      Error);
   ops::attention_forward<float>(nullptr, nullptr, nullptr, nullptr, 0, 5, 8, 2);
   ops::attention_backward<float>(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 1, 5, 8, 2);
 }

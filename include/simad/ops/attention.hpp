@@ -17,27 +17,38 @@
 // Backward ACCUMULATES into dqkv (FlashAttention alg. 2, recomputing the probabilities from lse):
 //   p_ij = exp(s_ij - lse_i),  D_i = dO_i . O_i,  ds_ij = p_ij (dO_i . v_j - D_i)
 //   dv_j += sum_i p_ij dO_i,   dq_i += scale sum_j ds_ij k_j,   dk_j += scale sum_i ds_ij q_i
-// Parallel over the B * NH (sequence, head) pairs, which own disjoint columns of out and dqkv, so the
-// result does not depend on the thread count. Per head, the kept keys are compacted (padded keys cost
-// nothing) and K, V, K^T, V^T copied zero-padded to whole vectors. Both passes take blocks of 32 query
-// rows against blocks of kAttnKeys keys (FlashAttention-2, Dao 2023, alg. 1 and 2): the products
-// (S = Q K^T, dP = dO V^T, O += P V, dQ += dS K, dV += P^T dO, dK += dS^T Q; the key-side two through a
-// transposed copy of the P and dS tiles) run in one pair of register-tiled micro-kernels on native
-// vectors (AVX-512 or AVX2), so no loop spills its accumulators, and softmax work is elementwise over
-// whole tile rows. Every sum runs in the same order as a plain loop over keys or features would, so
-// the results do not depend on the vector width or the thread count.
+//
+// Work items are heads of one sequence. A short sequence (N <= kAttnSequenceRows: the models' ads
+// have 10-30 words) is one item with all its heads, so its rows of qkv, dout and out are read front to
+// back once (a head owns only hs of the 3C columns of a row: one pass per head would touch the rows'
+// cache lines NH times, scattered). A long sequence gives one item per head, so there is enough
+// parallel work. Heads own disjoint columns of out and dqkv and each is computed the same way whatever
+// the grouping, so the result does not depend on the thread count. Per item the kept keys are
+// compacted (padded keys cost nothing) and Q, K, V (and dO) packed, zero-padded to whole vectors.
+// Both passes take blocks of 32 query rows against blocks of kAttnKeys keys (FlashAttention-2, Dao
+// 2023, alg. 1 and 2): the products (S = Q K^T, dP = dO V^T, O += P V, dQ += dS K, dV += P^T dO,
+// dK += dS^T Q; the key-side two read the P and dS tiles with swapped strides, no transposed copy) run
+// in one pair of register-tiled micro-kernels on native vectors (AVX-512 or AVX2), so no loop spills
+// its accumulators, and softmax work is elementwise over whole tile rows. Every sum runs in an order
+// the source fixes (feature or key order, or kLanes partial sums combined in a fixed tree), so the
+// results do not depend on the vector width or the thread count.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 #include <vector>
 
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
+
 #include "simad/core/error.hpp"
 #include "simad/core/parallel.hpp"
-#include "simad/ops/softmax.hpp"  // detail::softmax_exp, softmax_exp_arg
+#include "simad/ops/softmax.hpp"  // detail::kLanes, softmax_exp, softmax_exp_arg
 
 namespace simad::ops {
 
@@ -71,37 +82,182 @@ inline constexpr int64_t kAttnTile = 4;
 template <typename T>
 inline constexpr int64_t kAttnFeatures = std::max(kLanes<T>, 2 * kAttnVecBytes / int64_t(sizeof(T)));
 
-// The per-(sequence, head) working set: the kept (unpadded) keys compacted, zero-padded to nkp keys
-// and hsp features.
-template <typename T>
-struct AttentionHead {
-  std::vector<int64_t> keys;  // (nk) indices of the kept keys
-  std::vector<T> kt, vt;      // (hs, nkp) K^T, V^T
-  std::vector<T> k, v;        // (nkp, hsp) K, V
-  int64_t nk = 0, nkp = 0, hsp = 0;
+inline constexpr int64_t kAttnBlockRows = 32;      // query rows per block: the S and dP tiles stay in L1
+inline constexpr int64_t kAttnSequenceRows = 128;  // up to this N a work item is a whole sequence
 
-  void load(const T* qkv, const uint8_t* mask, int64_t b, int64_t h, int64_t N, int64_t C, int64_t hs) {
+// Asks for the n elements at p to be brought into the cache while the current work item computes: the
+// rows of the next sequence are read first by the packing loops, whose scattered stores would
+// otherwise wait on each miss.
+template <typename T>
+inline void prefetch_rows(const T* p, int64_t n, bool for_writing = false) {
+  const char* c = reinterpret_cast<const char*>(p);
+  const int64_t bytes = n * int64_t(sizeof(T));
+  if (for_writing)
+    for (int64_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 1, 3);
+  else
+    for (int64_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 0, 3);
+}
+
+// d[0, n) = a s[0, n) and d[0, n) += s[0, n) for the short rows (hs long) moved between the packed
+// buffers and the tensors: whole kLanes chunks then the rest, restrict-qualified, so they vectorise at
+// -O2 too (GCC's very-cheap cost model vectorises no loop of unknown count that needs alias checks).
+template <typename T>
+inline void attention_scale_copy(T* __restrict d, const T* __restrict s, T a, int64_t n) {
+  constexpr int64_t L = kLanes<T>;
+  int64_t f = 0;
+  for (; f + L <= n; f += L)
+    for (int64_t k = 0; k < L; ++k) d[f + k] = s[f + k] * a;
+  for (; f < n; ++f) d[f] = s[f] * a;
+}
+template <typename T>
+inline void attention_copy(T* __restrict d, const T* __restrict s, int64_t n) {
+  constexpr int64_t L = kLanes<T>;
+  int64_t f = 0;
+  for (; f + L <= n; f += L)
+    for (int64_t k = 0; k < L; ++k) d[f + k] = s[f + k];
+  for (; f < n; ++f) d[f] = s[f];
+}
+template <typename T>
+inline void attention_add(T* __restrict d, const T* __restrict s, int64_t n) {
+  constexpr int64_t L = kLanes<T>;
+  int64_t f = 0;
+  for (; f + L <= n; f += L)
+    for (int64_t k = 0; k < L; ++k) d[f + k] += s[f + k];
+  for (; f < n; ++f) d[f] += s[f];
+}
+
+// dst[c ldd + r] = src[r lds + c] for r < rows, c < cols: Q^T and dO^T from the packed rows. Floats
+// go through 8 x 8 register transposes where AVX exists and both sizes are multiples of 8 (always, for
+// the padded buffers here).
+template <typename T>
+inline void attention_transpose(T* dst, int64_t ldd, const T* src, int64_t lds, int64_t rows, int64_t cols) {
+#if defined(__AVX__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (rows % 8 == 0 && cols % 8 == 0) {
+      for (int64_t r0 = 0; r0 < rows; r0 += 8)
+        for (int64_t c0 = 0; c0 < cols; c0 += 8) {
+          __m256 x[8], t[8];
+          for (int k = 0; k < 8; ++k) x[k] = _mm256_loadu_ps(src + (r0 + k) * lds + c0);
+          for (int k = 0; k < 4; ++k) {
+            t[2 * k] = _mm256_unpacklo_ps(x[2 * k], x[2 * k + 1]);
+            t[2 * k + 1] = _mm256_unpackhi_ps(x[2 * k], x[2 * k + 1]);
+          }
+          x[0] = _mm256_shuffle_ps(t[0], t[2], 0x44);
+          x[1] = _mm256_shuffle_ps(t[0], t[2], 0xEE);
+          x[2] = _mm256_shuffle_ps(t[1], t[3], 0x44);
+          x[3] = _mm256_shuffle_ps(t[1], t[3], 0xEE);
+          x[4] = _mm256_shuffle_ps(t[4], t[6], 0x44);
+          x[5] = _mm256_shuffle_ps(t[4], t[6], 0xEE);
+          x[6] = _mm256_shuffle_ps(t[5], t[7], 0x44);
+          x[7] = _mm256_shuffle_ps(t[5], t[7], 0xEE);
+          for (int k = 0; k < 4; ++k) {
+            _mm256_storeu_ps(dst + (c0 + k) * ldd + r0, _mm256_permute2f128_ps(x[k], x[k + 4], 0x20));
+            _mm256_storeu_ps(dst + (c0 + k + 4) * ldd + r0, _mm256_permute2f128_ps(x[k], x[k + 4], 0x31));
+          }
+        }
+      return;
+    }
+  }
+#endif
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) dst[c * ldd + r] = src[r * lds + c];
+}
+
+// The work items: (sequence, group of heads); see the header comment.
+inline int64_t attention_heads_per_item(int64_t N, int64_t NH) { return N <= kAttnSequenceRows ? NH : 1; }
+
+// Heads [h0, h0 + G) of sequence b packed for the micro-kernels: the kept (unpadded) keys compacted
+// and zero-padded to nkp keys, features to hsp, query rows to Np (whole blocks). Head e = h - h0 starts
+// at e times the per-head size of each array. One pass reads the sequence's rows front to back (and
+// asks for the next item's rows to be cached meanwhile): the forward packs Q^T, K, V; the backward
+// also Q, dO, dO^T, D and the rows' lse.
+template <typename T>
+struct AttentionPack {
+  std::vector<int64_t> keys;  // (nk) indices of the kept keys
+  std::vector<T> q, go;       // (G, Np, hsp) Q, dO rows
+  std::vector<T> qt, got;     // (G, hsp, Np) Q^T, dO^T
+  std::vector<T> k, v;        // (G, nkp, hsp) K, V rows of the kept keys
+  std::vector<T> D, lse;      // (G, Np) D_i = dO_i . O_i and lse_i (+inf past N: no probability)
+  int64_t nk = 0, nkp = 0, hs = 0, hsp = 0, Np = 0;
+
+  AttentionPack(int64_t hs_, int64_t N)
+      : hs(hs_), hsp(round_up(hs_, kAttnFeatures<T>)), Np(round_up(N, kAttnBlockRows)) {}
+
+  void find_keys(const uint8_t* mask, int64_t b, int64_t N) {
     keys.clear();
     for (int64_t j = 0; j < N; ++j)
       if (!mask || mask[b * N + j]) keys.push_back(j);
     nk = int64_t(keys.size());
     nkp = round_up(nk, kAttnKeys<T>);
-    hsp = round_up(hs, kAttnFeatures<T>);
-    kt.assign(size_t(hs * nkp), T(0));
-    vt.assign(size_t(hs * nkp), T(0));
-    k.assign(size_t(nkp * hsp), T(0));
-    v.assign(size_t(nkp * hsp), T(0));
-    for (int64_t jj = 0; jj < nk; ++jj) {
-      const T* row = qkv + (b * N + keys[size_t(jj)]) * 3 * C + h * hs;
-      for (int64_t d = 0; d < hs; ++d) {
-        kt[size_t(d * nkp + jj)] = k[size_t(jj * hsp + d)] = row[C + d];
-        vt[size_t(d * nkp + jj)] = v[size_t(jj * hsp + d)] = row[2 * C + d];
+  }
+
+  // Q (kept in q), Q^T, K, V of rows [0, N) of seq (the sequence's qkv rows, 3C wide); next: the next
+  // item's rows, or nullptr.
+  void pack_forward(const T* seq, int64_t C, int64_t N, int64_t h0, int64_t G, const T* next) {
+    q.resize(size_t(G * Np * hsp));
+    qt.resize(size_t(G * hsp * Np));
+    k.resize(size_t(G * nkp * hsp));
+    v.resize(size_t(G * nkp * hsp));
+    for (int64_t i = 0, jj = 0; i < N; ++i) {
+      const T* row = seq + i * 3 * C;
+      if (next) prefetch_rows(next + i * 3 * C, 3 * C);
+      for (int64_t e = 0; e < G; ++e) put_row(q, Np, e, i, row + (h0 + e) * hs);
+      if (jj < nk && keys[size_t(jj)] == i) {
+        for (int64_t e = 0; e < G; ++e) {
+          put_row(k, nkp, e, jj, row + C + (h0 + e) * hs);
+          put_row(v, nkp, e, jj, row + 2 * C + (h0 + e) * hs);
+        }
+        ++jj;
       }
     }
+    for (int64_t e = 0; e < G; ++e) {
+      pad_rows(q, Np, e, N);
+      pad_rows(k, nkp, e, nk);
+      pad_rows(v, nkp, e, nk);
+      attention_transpose(qt.data() + e * hsp * Np, Np, q.data() + e * Np * hsp, hsp, Np, hsp);
+    }
+  }
+
+  // Also dO, dO^T, D and lse; dout, out: the sequence's rows of those (C wide); lse_b: lse + b NH N;
+  // next*: the next item's rows of qkv, dout, out and dqkv, or nullptr.
+  void pack_backward(const T* seq, const T* dout, const T* out, const T* lse_b, int64_t C, int64_t N, int64_t h0,
+                     int64_t G, const T* next_qkv, const T* next_dout, const T* next_out, const T* next_dqkv) {
+    pack_forward(seq, C, N, h0, G, next_qkv);
+    go.resize(size_t(G * Np * hsp));
+    got.resize(size_t(G * hsp * Np));
+    D.assign(size_t(G * Np), T(0));
+    lse.assign(size_t(G * Np), std::numeric_limits<T>::infinity());
+    for (int64_t i = 0; i < N; ++i) {
+      const T* grow = dout + i * C;
+      const T* orow = out + i * C;
+      if (next_qkv) {
+        prefetch_rows(next_dout + i * C, C);
+        prefetch_rows(next_out + i * C, C);
+        prefetch_rows(next_dqkv + i * 3 * C, 3 * C, true);
+      }
+      for (int64_t e = 0; e < G; ++e) {
+        const int64_t c = (h0 + e) * hs;
+        put_row(go, Np, e, i, grow + c);
+        D[size_t(e * Np + i)] = dot_lanes(grow + c, orow + c, hs);
+        lse[size_t(e * Np + i)] = lse_b[(h0 + e) * N + i];
+      }
+    }
+    for (int64_t e = 0; e < G; ++e) {
+      pad_rows(go, Np, e, N);
+      attention_transpose(got.data() + e * hsp * Np, Np, go.data() + e * Np * hsp, hsp, Np, hsp);
+    }
+  }
+
+ private:
+  void put_row(std::vector<T>& dst, int64_t rows, int64_t e, int64_t i, const T* s) const {
+    T* d = dst.data() + (e * rows + i) * hsp;
+    attention_copy(d, s, hs);
+    std::fill(d + hs, d + hsp, T(0));
+  }
+  void pad_rows(std::vector<T>& dst, int64_t rows, int64_t e, int64_t n) const {
+    std::fill(dst.data() + (e * rows + n) * hsp, dst.data() + (e + 1) * rows * hsp, T(0));
   }
 };
-
-inline constexpr int64_t kAttnBlockRows = 32;  // query rows per block: S, dP, P^T, dS^T stay in L1
 
 template <typename T>
 struct AttnVec {
@@ -111,12 +267,46 @@ struct AttnVec {
   static constexpr int64_t lanes = kAttnVecBytes / int64_t(sizeof(T));
 };
 
+// acc + x b with one rounding (FMA) wherever the machine has it: every AVX2 and AVX-512 x86 does, so
+// the micro-kernels' sums come out the same on all of them. (The tree builds with -ffp-contract=off,
+// so a plain acc + x * b would stay two roundings; the explicit FMA halves the arithmetic.)
+template <typename T, typename V>
+inline void attention_fma(T x, const V& b, V& acc) {  // by reference: no 64-byte vector crosses a call ABI
+#if defined(__AVX512F__)
+  if constexpr (sizeof(V) == 64) {
+    if constexpr (std::is_same_v<T, float>)
+      acc = V(_mm512_fmadd_ps(_mm512_set1_ps(x), __m512(b), __m512(acc)));
+    else
+      acc = V(_mm512_fmadd_pd(_mm512_set1_pd(x), __m512d(b), __m512d(acc)));
+    return;
+  }
+#endif
+#if defined(__FMA__)
+  if constexpr (sizeof(V) == 32) {
+    if constexpr (std::is_same_v<T, float>)
+      acc = V(_mm256_fmadd_ps(_mm256_set1_ps(x), __m256(b), __m256(acc)));
+    else
+      acc = V(_mm256_fmadd_pd(_mm256_set1_pd(x), __m256d(b), __m256d(acc)));
+    return;
+  } else if constexpr (sizeof(V) == 64) {  // SIMAD_ATTENTION_WIDE_TILES without AVX-512: two halves
+    typedef T Half __attribute__((vector_size(32)));
+    Half bh[2], ah[2];
+    std::memcpy(bh, &b, sizeof(V));
+    std::memcpy(ah, &acc, sizeof(V));
+    for (int k = 0; k < 2; ++k) attention_fma(x, bh[k], ah[k]);
+    std::memcpy(&acc, ah, sizeof(V));
+    return;
+  }
+#endif
+  acc += x * b;
+}
+
 // s (kAttnTile, KB) with row stride lds = a (kAttnTile rows, stride lda) times bt (hs rows,
 // stride ldb)[:, 0 : KB]: scores Q K^T or dO V^T, accumulated over the hs features. Columns from n
-// rounded up to 2 vectors keep what they held (finite; callers zero their probabilities).
+// rounded up to 2 vectors keep what they held (finite; callers mask them).
 template <typename T>
 inline void attention_tile_products(T* s, int64_t lds, const T* a, int64_t lda, const T* bt, int64_t ldb, int64_t hs,
-                                   int64_t n) {
+                                    int64_t n) {
   using V = typename AttnVec<T>::type;
   using U = typename AttnVec<T>::unaligned;
   constexpr int64_t R = kAttnTile, VL = AttnVec<T>::lanes, KB = kAttnKeys<T>;
@@ -129,8 +319,8 @@ inline void attention_tile_products(T* s, int64_t lds, const T* a, int64_t lda, 
       b1 = *reinterpret_cast<const U*>(bt + d * ldb + c0 + VL);
       for (int64_t r = 0; r < R; ++r) {
         const T x = a[r * lda + d];
-        acc[r][0] += x * b0;
-        acc[r][1] += x * b1;
+        attention_fma(x, b0, acc[r][0]);
+        attention_fma(x, b1, acc[r][1]);
       }
     }
     for (int64_t r = 0; r < R; ++r) {
@@ -140,11 +330,12 @@ inline void attention_tile_products(T* s, int64_t lds, const T* a, int64_t lda, 
   }
 }
 
-// o (kAttnTile rows, stride ldo)[:, 0 : hsp] += a (kAttnTile rows, stride lda)[:, :n] times
-// rows (n, stride ldr)[:, 0 : hsp] (hsp a multiple of 2 vectors): dQ += dS K, dV += P^T dO, dK += dS^T Q.
+// o (kAttnTile rows, stride ldo)[:, 0 : hsp] += a[r a_rs + c a_cs] (kAttnTile x n) times rows (n,
+// stride ldr)[:, 0 : hsp] (hsp a multiple of 2 vectors). O += P V and dQ += dS K read the tile as it
+// is (a_rs = KB, a_cs = 1); dV += P^T dO and dK += dS^T Q read it transposed (a_rs = 1, a_cs = KB).
 template <typename T>
-inline void attention_tile_accumulate(T* o, int64_t ldo, const T* a, int64_t lda, const T* rows, int64_t ldr,
-                                     int64_t n, int64_t hsp) {
+inline void attention_tile_accumulate(T* o, int64_t ldo, const T* a, int64_t a_rs, int64_t a_cs, const T* rows,
+                                      int64_t ldr, int64_t n, int64_t hsp) {
   using V = typename AttnVec<T>::type;
   using U = typename AttnVec<T>::unaligned;
   constexpr int64_t R = kAttnTile, VL = AttnVec<T>::lanes;
@@ -160,9 +351,9 @@ inline void attention_tile_accumulate(T* o, int64_t ldo, const T* a, int64_t lda
       x0 = *reinterpret_cast<const U*>(rows + c * ldr + d0);
       x1 = *reinterpret_cast<const U*>(rows + c * ldr + d0 + VL);
       for (int64_t r = 0; r < R; ++r) {
-        const T ac = a[r * lda + c];
-        acc[r][0] += ac * x0;
-        acc[r][1] += ac * x1;
+        const T ac = a[r * a_rs + c * a_cs];
+        attention_fma(ac, x0, acc[r][0]);
+        attention_fma(ac, x1, acc[r][1]);
       }
     }
     for (int64_t r = 0; r < R; ++r) {
@@ -171,6 +362,7 @@ inline void attention_tile_accumulate(T* o, int64_t ldo, const T* a, int64_t lda
     }
   }
 }
+
 }  // namespace detail
 
 template <typename T>
@@ -185,67 +377,77 @@ void attention_forward(T* out,               // (B, N, C)
   SIMAD_CHECK(out != nullptr && lse != nullptr && qkv != nullptr, "attention_forward: null out, lse or qkv for B=",
               B, " N=", N, " C=", C);
   constexpr int64_t QB = detail::kAttnBlockRows, RT = detail::kAttnTile, KB = detail::kAttnKeys<T>;
-  const int64_t hs = C / NH;
+  constexpr T inf = std::numeric_limits<T>::infinity();
+  const int64_t hs = C / NH, G = detail::attention_heads_per_item(N, NH), groups = NH / G;
   const T scale = T(1) / std::sqrt(T(hs));
-  constexpr T neg_inf = -std::numeric_limits<T>::infinity();
-  const int64_t Np = detail::round_up(N, RT);  // query rows padded to whole tiles
-  parallel_for(B * NH, 1, [&](int64_t begin, int64_t end) {
-    detail::AttentionHead<T> head;
-    std::vector<T> q, o, s(size_t(QB * KB));
-    T m[QB], l[QB];
-    for (int64_t bh = begin; bh < end; ++bh) {
-      const int64_t b = bh / NH, h = bh % NH;
-      head.load(qkv, mask, b, h, N, C, hs);
-      if (head.nk == 0) {  // every key padded: zeros
-        for (int64_t i = 0; i < N; ++i) {
-          std::fill(out + (b * N + i) * C + h * hs, out + (b * N + i) * C + (h + 1) * hs, T(0));
-          lse[bh * N + i] = std::numeric_limits<T>::infinity();
-        }
+  parallel_for(B * groups, 1, [&](int64_t begin, int64_t end) {
+    detail::AttentionPack<T> pk(hs, N);
+    const int64_t hsp = pk.hsp, Np = pk.Np;
+    std::vector<T> o(size_t(QB * hsp)), st(size_t(KB * QB));
+    T m[QB], l[QB], f[QB];
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t b = item / groups, h0 = item % groups * G;
+      const T* seq = qkv + b * N * 3 * C;
+      pk.find_keys(mask, b, N);
+      if (pk.nk == 0) {  // every key padded: zeros
+        for (int64_t i = 0; i < N; ++i)
+          std::fill(out + (b * N + i) * C + h0 * hs, out + (b * N + i) * C + (h0 + G) * hs, T(0));
+        std::fill(lse + (b * NH + h0) * N, lse + (b * NH + h0 + G) * N, inf);
         continue;
       }
-      const int64_t hsp = head.hsp;
-      q.resize(size_t(QB * hsp));
-      o.resize(size_t(QB * hsp));
-      const T* q_src = qkv + b * N * 3 * C + h * hs;
-      for (int64_t i0 = 0; i0 < Np; i0 += QB) {
-        const int64_t nb = std::min(QB, Np - i0);  // a multiple of RT
-        for (int64_t r = 0; r < nb; ++r)
-          for (int64_t d = 0; d < hsp; ++d)
-            q[size_t(r * hsp + d)] = (i0 + r < N && d < hs) ? q_src[(i0 + r) * 3 * C + d] : T(0);
-        std::fill(o.begin(), o.end(), T(0));
-        for (int64_t r = 0; r < nb; ++r) m[r] = neg_inf, l[r] = T(0);
-        for (int64_t j0 = 0; j0 < head.nk; j0 += KB) {
-          const int64_t n = std::min(KB, head.nk - j0);
-          for (int64_t r0 = 0; r0 < nb; r0 += RT)
-            detail::attention_tile_products(s.data() + r0 * KB, KB, q.data() + r0 * hsp, hsp, head.kt.data() + j0,
-                                           head.nkp, hs, n);
-          for (int64_t r = 0; r < nb; ++r) {
-            T* sr = s.data() + r * KB;
-            T bm = neg_inf;
+      const int64_t nkp = pk.nkp;
+      pk.pack_forward(seq, C, N, h0, G, G == NH && item + 1 < end ? seq + N * 3 * C : nullptr);
+      for (int64_t e = 0; e < G; ++e) {
+        const int64_t h = h0 + e;
+        const T* qt = pk.qt.data() + e * hsp * Np;
+        const T* k = pk.k.data() + e * nkp * hsp;
+        const T* v = pk.v.data() + e * nkp * hsp;
+        for (int64_t i0 = 0; i0 < Np; i0 += QB) {
+          for (int64_t j0 = 0; j0 < pk.nk; j0 += KB) {
+            const int64_t n = std::min(KB, pk.nk - j0);
+            // S^T (keys x queries) = K Q^T: the softmax over keys runs down the columns, so every step
+            // below is elementwise over a row of QB queries (no horizontal reductions).
+            for (int64_t c0 = 0; c0 < n; c0 += RT)
+              detail::attention_tile_products(st.data() + c0 * QB, QB, k + (j0 + c0) * hsp, hsp, qt + i0, Np, hs, QB);
+            T bm[QB];
+            for (int64_t r = 0; r < QB; ++r) bm[r] = -inf;
             for (int64_t c = 0; c < n; ++c) {
-              sr[c] *= scale;
-              bm = bm < sr[c] ? sr[c] : bm;
+              T* sc = st.data() + c * QB;
+              for (int64_t r = 0; r < QB; ++r) {
+                sc[r] *= scale;
+                bm[r] = bm[r] < sc[r] ? sc[r] : bm[r];
+              }
             }
-            if (bm > m[r]) {  // rescale what was summed against the old max
-              const T f = detail::softmax_exp(detail::softmax_exp_arg(m[r] - bm));
-              l[r] *= f;
-              for (int64_t d = 0; d < hsp; ++d) o[size_t(r * hsp + d)] *= f;
-              m[r] = bm;
+            if (j0 == 0) {  // the first block: nothing summed yet
+              for (int64_t r = 0; r < QB; ++r) m[r] = bm[r], l[r] = T(0);
+            } else {  // rescale what was summed against the old max
+              for (int64_t r = 0; r < QB; ++r) {
+                const T mr = m[r] < bm[r] ? bm[r] : m[r];
+                f[r] = detail::softmax_exp(detail::softmax_exp_arg(m[r] - mr));
+                l[r] *= f[r];
+                m[r] = mr;
+              }
+              for (int64_t r = 0; r < QB; ++r)
+                for (int64_t d = 0; d < hsp; ++d) o[size_t(r * hsp + d)] *= f[r];
             }
-            for (int64_t c = 0; c < KB; ++c) sr[c] = detail::softmax_exp_arg(sr[c] - m[r]);
-            for (int64_t c = 0; c < KB; ++c) sr[c] = detail::softmax_exp(sr[c]);
-            for (int64_t c = n; c < KB; ++c) sr[c] = T(0);  // padding keys
-            for (int64_t c = 0; c < n; ++c) l[r] += sr[c];
+            for (int64_t c = 0; c < n; ++c) {  // P^T, and l += its column sums in key order
+              T* sc = st.data() + c * QB;
+              for (int64_t r = 0; r < QB; ++r) sc[r] = detail::softmax_exp_arg(sc[r] - m[r]);
+              for (int64_t r = 0; r < QB; ++r) sc[r] = detail::softmax_exp(sc[r]);
+              for (int64_t r = 0; r < QB; ++r) l[r] += sc[r];
+            }
+            if (j0 == 0) std::fill(o.begin(), o.end(), T(0));
+            for (int64_t r0 = 0; r0 < QB; r0 += RT)  // O += P V, P read from P^T
+              detail::attention_tile_accumulate(o.data() + r0 * hsp, hsp, st.data() + r0, 1, QB, v + j0 * hsp, hsp, n,
+                                                hsp);
           }
-          for (int64_t r0 = 0; r0 < nb; r0 += RT)  // O += P V
-            detail::attention_tile_accumulate(o.data() + r0 * hsp, hsp, s.data() + r0 * KB, KB,
-                                             head.v.data() + j0 * hsp, hsp, n, hsp);
-        }
-        for (int64_t r = 0; r < nb && i0 + r < N; ++r) {
-          const T inv = T(1) / l[r];  // l >= 1: the max key contributes exp(0)
-          T* dst = out + (b * N + i0 + r) * C + h * hs;
-          for (int64_t d = 0; d < hs; ++d) dst[d] = o[size_t(r * hsp + d)] * inv;
-          lse[bh * N + i0 + r] = m[r] + std::log(l[r]);
+          for (int64_t r = 0; r < QB && i0 + r < N; ++r) {
+            const T inv = T(1) / l[r];  // l >= 1: the max key contributes exp(0)
+            T* dst = out + (b * N + i0 + r) * C + h * hs;
+            const T* src = o.data() + r * hsp;
+            detail::attention_scale_copy(dst, src, inv, hs);
+            lse[(b * NH + h) * N + i0 + r] = m[r] + std::log(l[r]);
+          }
         }
       }
     }
@@ -270,92 +472,83 @@ void attention_backward(T* dqkv,              // (B, N, 3C) accumulated
   constexpr int64_t QB = detail::kAttnBlockRows, RT = detail::kAttnTile, KB = detail::kAttnKeys<T>;
   static_assert(QB % RT == 0 && KB % RT == 0, "blocks are whole micro-kernel tiles");
   constexpr T inf = std::numeric_limits<T>::infinity();
-  const int64_t hs = C / NH;
+  const int64_t hs = C / NH, G = detail::attention_heads_per_item(N, NH), groups = NH / G;
   const T scale = T(1) / std::sqrt(T(hs));
-  const int64_t Np = detail::round_up(N, RT);  // query rows padded to whole tiles
-  parallel_for(B * NH, 1, [&](int64_t begin, int64_t end) {
-    detail::AttentionHead<T> head;
-    std::vector<T> q, go, D, row_lse, dq, dk, dv;
-    std::vector<T> s(size_t(QB * KB)), dp(size_t(QB * KB)), pt(size_t(KB * QB)), dst(size_t(KB * QB));
-    for (int64_t bh = begin; bh < end; ++bh) {
-      const int64_t b = bh / NH, h = bh % NH;
-      head.load(qkv, mask, b, h, N, C, hs);
-      if (head.nk == 0) continue;  // outputs were constant zeros
-      const int64_t hsp = head.hsp, nkp = head.nkp;
-      // Q and dO of the head, zero-padded to (Np, hsp); D_i = dO_i . O_i (FlashAttention-2 eq. for
-      // dS: ds_ij = p_ij (dp_ij - D_i)); rows past N get lse = +inf (no probability).
-      q.assign(size_t(Np * hsp), T(0));
-      go.assign(size_t(Np * hsp), T(0));
-      D.assign(size_t(Np), T(0));
-      row_lse.assign(size_t(Np), inf);
-      for (int64_t i = 0; i < N; ++i) {
-        const T* qs = qkv + (b * N + i) * 3 * C + h * hs;
-        const T* gs = dout + (b * N + i) * C + h * hs;
-        const T* os = out + (b * N + i) * C + h * hs;
-        T di = T(0);
-        for (int64_t d = 0; d < hs; ++d) {
-          q[size_t(i * hsp + d)] = qs[d];
-          go[size_t(i * hsp + d)] = gs[d];
-          di += gs[d] * os[d];
-        }
-        D[size_t(i)] = di;
-        row_lse[size_t(i)] = lse[bh * N + i];
-      }
-      dq.resize(size_t(QB * hsp));
-      dk.assign(size_t(nkp * hsp), T(0));
-      dv.assign(size_t(nkp * hsp), T(0));
-      for (int64_t i0 = 0; i0 < Np; i0 += QB) {
-        const int64_t nb = std::min(QB, Np - i0);  // a multiple of RT
-        std::fill(dq.begin(), dq.end(), T(0));
-        for (int64_t j0 = 0; j0 < head.nk; j0 += KB) {
-          const int64_t n = std::min(KB, head.nk - j0);
-          // S = Q K^T and dP = dO V^T for the block.
-          for (int64_t r0 = 0; r0 < nb; r0 += RT) {
-            detail::attention_tile_products(s.data() + r0 * KB, KB, q.data() + (i0 + r0) * hsp, hsp,
-                                           head.kt.data() + j0, nkp, hs, n);
-            detail::attention_tile_products(dp.data() + r0 * KB, KB, go.data() + (i0 + r0) * hsp, hsp,
-                                           head.vt.data() + j0, nkp, hs, n);
-          }
-          // P = exp(scale S - lse) and dS = scale P o (dP - D); zero at padding keys and rows past N.
-          for (int64_t r = 0; r < nb; ++r) {
-            T* pr = s.data() + r * KB;
-            T* dsr = dp.data() + r * KB;
-            const T lr = row_lse[size_t(i0 + r)], dr = D[size_t(i0 + r)];
-            for (int64_t c = 0; c < KB; ++c) pr[c] = detail::softmax_exp_arg(pr[c] * scale - lr);
-            for (int64_t c = 0; c < KB; ++c) pr[c] = detail::softmax_exp(pr[c]);
-            for (int64_t c = lr < inf ? n : 0; c < KB; ++c) pr[c] = T(0);
-            for (int64_t c = 0; c < KB; ++c) dsr[c] = pr[c] * (dsr[c] - dr) * scale;
-          }
-          // dQ += dS K (key rows j0 .. j0 + n).
-          for (int64_t r0 = 0; r0 < nb; r0 += RT)
-            detail::attention_tile_accumulate(dq.data() + r0 * hsp, hsp, dp.data() + r0 * KB, KB,
-                                             head.k.data() + j0 * hsp, hsp, n, hsp);
-          // dV += P^T dO and dK += dS^T Q: the key side needs P and dS transposed.
-          for (int64_t r = 0; r < nb; ++r)
-            for (int64_t c = 0; c < KB; ++c) {
-              pt[size_t(c * QB + r)] = s[size_t(r * KB + c)];
-              dst[size_t(c * QB + r)] = dp[size_t(r * KB + c)];
+  parallel_for(B * groups, 1, [&](int64_t begin, int64_t end) {
+    detail::AttentionPack<T> pk(hs, N);
+    const int64_t hsp = pk.hsp, Np = pk.Np;
+    std::vector<T> dq(size_t(QB * hsp)), dk, dv;
+    std::vector<T> pt(size_t(KB * QB)), dst(size_t(KB * QB));
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t b = item / groups, h0 = item % groups * G;
+      const T* seq = qkv + b * N * 3 * C;
+      pk.find_keys(mask, b, N);
+      if (pk.nk == 0) continue;  // outputs were constant zeros
+      const int64_t nkp = pk.nkp;
+      const bool ahead = G == NH && item + 1 < end;  // the next item is the next sequence
+      pk.pack_backward(seq, dout + b * N * C, out + b * N * C, lse + b * NH * N, C, N, h0, G,
+                       ahead ? seq + N * 3 * C : nullptr, dout + (b + 1) * N * C, out + (b + 1) * N * C,
+                       dqkv + (b + 1) * N * 3 * C);
+      dk.resize(size_t(nkp * hsp));
+      dv.resize(size_t(nkp * hsp));
+      for (int64_t e = 0; e < G; ++e) {
+        const int64_t h = h0 + e;
+        const T* q = pk.q.data() + e * Np * hsp;
+        const T* go = pk.go.data() + e * Np * hsp;
+        const T* qt = pk.qt.data() + e * hsp * Np;
+        const T* got = pk.got.data() + e * hsp * Np;
+        const T* k = pk.k.data() + e * nkp * hsp;
+        const T* v = pk.v.data() + e * nkp * hsp;
+        std::fill(dk.begin(), dk.end(), T(0));
+        std::fill(dv.begin(), dv.end(), T(0));
+        for (int64_t i0 = 0; i0 < Np; i0 += QB) {
+          const T* Di = pk.D.data() + e * Np + i0;
+          const T* li = pk.lse.data() + e * Np + i0;
+          T alive[QB];  // 0 for the queries past N (their exp(-inf) is clamped, so tiny but not 0)
+          for (int64_t r = 0; r < QB; ++r) alive[r] = li[r] < inf ? T(1) : T(0);
+          std::fill(dq.begin(), dq.end(), T(0));
+          for (int64_t j0 = 0; j0 < pk.nk; j0 += KB) {
+            const int64_t n = std::min(KB, pk.nk - j0), nr = detail::round_up(n, RT);
+            // S^T = K Q^T and dP^T = V dO^T for the block (keys x queries; key rows past n are padding).
+            for (int64_t c0 = 0; c0 < nr; c0 += RT) {
+              detail::attention_tile_products(pt.data() + c0 * QB, QB, k + (j0 + c0) * hsp, hsp, qt + i0, Np, hs, QB);
+              detail::attention_tile_products(dst.data() + c0 * QB, QB, v + (j0 + c0) * hsp, hsp, got + i0, Np, hs,
+                                              QB);
             }
-          const int64_t nkb = detail::round_up(n, RT);
-          for (int64_t c0 = 0; c0 < nkb; c0 += RT) {
-            detail::attention_tile_accumulate(dv.data() + (j0 + c0) * hsp, hsp, pt.data() + c0 * QB, QB,
-                                             go.data() + i0 * hsp, hsp, nb, hsp);
-            detail::attention_tile_accumulate(dk.data() + (j0 + c0) * hsp, hsp, dst.data() + c0 * QB, QB,
-                                             q.data() + i0 * hsp, hsp, nb, hsp);
+            // P^T = exp(scale S^T - lse) and dS^T = scale P^T o (dP^T - D), elementwise over query rows;
+            // no probability for queries past N. Key rows n .. nr stay finite (zero keys): they only
+            // reach the padding rows of dk and dv.
+            for (int64_t c = 0; c < nr; ++c) {
+              T* pc = pt.data() + c * QB;
+              T* dc = dst.data() + c * QB;
+              for (int64_t r = 0; r < QB; ++r) pc[r] = detail::softmax_exp_arg(pc[r] * scale - li[r]);
+              for (int64_t r = 0; r < QB; ++r) pc[r] = detail::softmax_exp(pc[r]) * alive[r];
+              for (int64_t r = 0; r < QB; ++r) dc[r] = pc[r] * (dc[r] - Di[r]) * scale;
+            }
+            // dQ += dS K (key rows j0 .. j0 + n), dS read from dS^T.
+            for (int64_t r0 = 0; r0 < QB; r0 += RT)
+              detail::attention_tile_accumulate(dq.data() + r0 * hsp, hsp, dst.data() + r0, 1, QB, k + j0 * hsp, hsp,
+                                                n, hsp);
+            // dV += P^T dO and dK += dS^T Q over the block's query rows.
+            for (int64_t c0 = 0; c0 < nr; c0 += RT) {
+              detail::attention_tile_accumulate(dv.data() + (j0 + c0) * hsp, hsp, pt.data() + c0 * QB, QB, 1,
+                                                go + i0 * hsp, hsp, QB, hsp);
+              detail::attention_tile_accumulate(dk.data() + (j0 + c0) * hsp, hsp, dst.data() + c0 * QB, QB, 1,
+                                                q + i0 * hsp, hsp, QB, hsp);
+            }
+          }
+          for (int64_t r = 0; r < QB && i0 + r < N; ++r) {
+            T* gq = dqkv + (b * N + i0 + r) * 3 * C + h * hs;
+            const T* src = dq.data() + r * hsp;
+            detail::attention_add(gq, src, hs);
           }
         }
-        for (int64_t r = 0; r < nb && i0 + r < N; ++r) {
-          T* gq = dqkv + (b * N + i0 + r) * 3 * C + h * hs;
-          for (int64_t d = 0; d < hs; ++d) gq[d] += dq[size_t(r * hsp + d)];
-        }
-      }
-      for (int64_t jj = 0; jj < head.nk; ++jj) {
-        T* g = dqkv + (b * N + head.keys[size_t(jj)]) * 3 * C + h * hs;
-        const T* gk = dk.data() + jj * hsp;
-        const T* gv = dv.data() + jj * hsp;
-        for (int64_t d = 0; d < hs; ++d) {
-          g[C + d] += gk[d];
-          g[2 * C + d] += gv[d];
+        for (int64_t jj = 0; jj < pk.nk; ++jj) {
+          T* g = dqkv + (b * N + pk.keys[size_t(jj)]) * 3 * C + h * hs;
+          const T* gk = dk.data() + jj * hsp;
+          const T* gv = dv.data() + jj * hsp;
+          detail::attention_add(g + C, gk, hs);
+          detail::attention_add(g + 2 * C, gv, hs);
         }
       }
     }
