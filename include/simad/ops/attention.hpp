@@ -301,6 +301,18 @@ inline void attention_fma(T x, const V& b, V& acc) {  // by reference: no 64-byt
   acc += x * b;
 }
 
+// Pins two loaded vectors to registers: without it GCC folds the load into every FMA that uses the
+// vector (kAttnTile of them), and the micro-kernels become bound by loads, not FMAs. (An empty asm
+// the compiler must assume reads and changes them; it emits nothing.)
+template <typename V>
+inline void attention_keep_in_register([[maybe_unused]] V& a, [[maybe_unused]] V& b) {
+#if defined(__AVX512F__) && (defined(__GNUC__) || defined(__clang__))
+  if constexpr (sizeof(V) == 32 || sizeof(V) == 64) asm("" : "+v"(a), "+v"(b));
+#elif defined(__AVX__) && (defined(__GNUC__) || defined(__clang__))
+  if constexpr (sizeof(V) == 32) asm("" : "+x"(a), "+x"(b));  // not the split 64-byte vectors of WIDE_TILES
+#endif
+}
+
 // s (kAttnTile, KB) with row stride lds = a (kAttnTile rows, stride lda) times bt (hs rows,
 // stride ldb)[:, 0 : KB]: scores Q K^T or dO V^T, accumulated over the hs features. Columns from n
 // rounded up to 2 vectors keep what they held (finite; callers mask them).
@@ -317,6 +329,7 @@ inline void attention_tile_products(T* s, int64_t lds, const T* a, int64_t lda, 
       V b0, b1;
       b0 = *reinterpret_cast<const U*>(bt + d * ldb + c0);
       b1 = *reinterpret_cast<const U*>(bt + d * ldb + c0 + VL);
+      attention_keep_in_register(b0, b1);
       for (int64_t r = 0; r < R; ++r) {
         const T x = a[r * lda + d];
         attention_fma(x, b0, acc[r][0]);
@@ -350,6 +363,7 @@ inline void attention_tile_accumulate(T* o, int64_t ldo, const T* a, int64_t a_r
       V x0, x1;
       x0 = *reinterpret_cast<const U*>(rows + c * ldr + d0);
       x1 = *reinterpret_cast<const U*>(rows + c * ldr + d0 + VL);
+      attention_keep_in_register(x0, x1);
       for (int64_t r = 0; r < R; ++r) {
         const T ac = a[r * a_rs + c * a_cs];
         attention_fma(ac, x0, acc[r][0]);
