@@ -293,6 +293,35 @@ TEST_CASE("image/write: PNG round trips exactly and JPEG closely") {
   CHECK(canvas.at(2, 3, 1) == 0.0f);
 }
 
+TEST_CASE("image/encode: PNG bytes of 1-4 channel pixels decode exactly; JPEG is deterministic; bad sizes throw") {
+  Rng rng = testing::test_rng();
+  for (int channels = 1; channels <= 4; ++channels) {
+    CAPTURE(channels);
+    const int w = 13, h = 7;
+    std::vector<uint8_t> px(size_t(w * h * channels));
+    for (auto& v : px) v = uint8_t(rng.next_below(256));
+    const std::vector<uint8_t> bytes = encode(px.data(), w, h, channels, ImageFormat::png);
+    const Image im = decode(std::span<const uint8_t>(bytes));
+    REQUIRE(im.width == w);
+    REQUIRE(im.height == h);
+    testing::check_close(im.data, expected_rgb(px, w, h, channels), 0.0, 0.0, "encode png");
+  }
+  std::vector<uint8_t> rgb(size_t(20 * 10 * 3));
+  for (auto& v : rgb) v = uint8_t(rng.next_below(256));
+  CHECK(encode(rgb.data(), 20, 10, 3, ImageFormat::jpeg, 80) == encode(rgb.data(), 20, 10, 3, ImageFormat::jpeg, 80));
+  CHECK_THROWS_AS(encode(rgb.data(), 0, 10, 3, ImageFormat::png), simad::Error);
+  CHECK_THROWS_AS(encode(rgb.data(), 20, 10, 5, ImageFormat::png), simad::Error);
+  CHECK_THROWS_AS(encode(rgb.data(), 20, 10, 3, ImageFormat::jpeg, 0), simad::Error);
+  // write goes through a temporary renamed over the target: only the target is left.
+  TempDir dir;
+  Image im(5, 4, 3, 0.25f);
+  write(im, dir.path / "a.png");
+  int files = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator(dir.path)) ++files;
+  CHECK(files == 1);
+  CHECK_THROWS_AS(write(im, dir.path / "missing-dir" / "a.png"), simad::Error);
+}
+
 TEST_CASE("image/decode: the sample photos decode") {
   const fs::path dir = fs::path(SIMAD_SHARED_DATA_DIR) / "darknet";
   if (!fs::exists(dir / "dog.jpg")) {

@@ -13,7 +13,6 @@
 // the same bytes on any thread count.
 #pragma once
 
-#include <stb_image_write.h>
 
 #include <algorithm>
 #include <cmath>
@@ -38,6 +37,7 @@
 #include "simad/data/synthads/audience.hpp"
 #include "simad/data/synthads/catalogue.hpp"
 #include "simad/data/synthads/raster.hpp"
+#include "simad/image/write.hpp"
 
 namespace simad::data::synthads {
 
@@ -237,24 +237,11 @@ inline Ad generate_ad(const Catalogue& catalogue, const SynthConfig& cfg, int in
 
 namespace detail {
 
-inline void append_bytes(void* context, void* data, int size) {
-  auto* out = static_cast<std::vector<unsigned char>*>(context);
-  out->insert(out->end(), static_cast<unsigned char*>(data), static_cast<unsigned char*>(data) + size);
-}
-
-// PNG or JPEG bytes of an RGB image (stb_image_write; deterministic).
+// PNG or JPEG bytes of an RGB image (image::encode; deterministic).
 inline std::vector<unsigned char> encode_image(const RgbImage& img, const std::string& format, int jpeg_quality) {
-  std::vector<unsigned char> out;
-  int ok = 0;
-  if (format == "png") {
-    ok = stbi_write_png_to_func(&append_bytes, &out, img.width, img.height, 3, img.pixels.data(), img.width * 3);
-  } else if (format == "jpg") {
-    ok = stbi_write_jpg_to_func(&append_bytes, &out, img.width, img.height, 3, img.pixels.data(), jpeg_quality);
-  } else {
-    fail("synthads: image format '" + format + "' is not png or jpg");
-  }
-  SIMAD_CHECK(ok != 0, "synthads: stb_image_write could not encode a " + format + " image");
-  return out;
+  SIMAD_CHECK(format == "png" || format == "jpg", "synthads: image format '" + format + "' is not png or jpg");
+  return image::encode(img.pixels.data(), img.width, img.height, 3,
+                       format == "png" ? image::ImageFormat::png : image::ImageFormat::jpeg, jpeg_quality);
 }
 
 // Text files go through io::AtomicFile: an interrupted run never leaves a half-written file.

@@ -1,6 +1,8 @@
-// simad/image/write.hpp: save an Image (CHW floats in [0, 1]) as PNG or JPEG with stb_image_write,
-// and draw box outlines on it (for annotated detector outputs). Values are clamped to [0, 1] and
-// rounded to bytes.
+// simad/image/write.hpp: PNG or JPEG encoding with stb_image_write, the one encoder of the tree:
+// encode() turns interleaved 8-bit pixels into file bytes in memory (SynthAds uses it directly);
+// write_png / write_jpeg / write save an Image (CHW floats in [0, 1], clamped and rounded to bytes)
+// through io::AtomicFile, so an interrupted save never leaves a half-written file. draw_box outlines
+// boxes on an Image (annotated detector outputs).
 #pragma once
 
 #include <stb_image_write.h>
@@ -10,10 +12,12 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "simad/core/error.hpp"
 #include "simad/image/image.hpp"
+#include "simad/io/atomic_file.hpp"
 
 namespace simad::image {
 
@@ -29,27 +33,52 @@ inline std::vector<uint8_t> to_bytes(const Image& im) {
   return out;
 }
 
+enum class ImageFormat { png, jpeg };
+
 namespace detail {
+inline void append_encoded(void* context, void* data, int size) {
+  auto* out = static_cast<std::vector<uint8_t>*>(context);
+  const auto* bytes = static_cast<const uint8_t*>(data);
+  out->insert(out->end(), bytes, bytes + size);
+}
+
 inline void check_writable(const Image& im, const std::filesystem::path& path) {
   SIMAD_CHECK(im.width >= 1 && im.height >= 1 && im.channels >= 1 && im.channels <= 4, "write '", path.string(),
               "': cannot save a ", im.width, "x", im.height, "x", im.channels, " image");
 }
 }  // namespace detail
 
-inline void write_png(const Image& im, const std::filesystem::path& path) {
+// The bytes of a PNG or JPEG file of `pixels`: interleaved 8-bit (height, width, channels), rows top
+// to bottom. Deterministic (the same pixels give the same bytes).
+inline std::vector<uint8_t> encode(const uint8_t* pixels, int width, int height, int channels, ImageFormat format,
+                                   int jpeg_quality = 90) {
+  SIMAD_CHECK(width >= 1 && height >= 1 && channels >= 1 && channels <= 4, "image encode: cannot encode a ", width,
+              "x", height, "x", channels, " image");
+  SIMAD_CHECK(format == ImageFormat::png || (jpeg_quality >= 1 && jpeg_quality <= 100), "image encode: JPEG quality ",
+              jpeg_quality, " not in [1, 100]");
+  std::vector<uint8_t> out;
+  const int ok = format == ImageFormat::png
+                     ? stbi_write_png_to_func(&detail::append_encoded, &out, width, height, channels, pixels,
+                                              width * channels)
+                     : stbi_write_jpg_to_func(&detail::append_encoded, &out, width, height, channels, pixels,
+                                              jpeg_quality);
+  SIMAD_CHECK(ok != 0, "image encode: stb_image_write could not encode the ", format == ImageFormat::png ? "PNG" : "JPEG");
+  return out;
+}
+
+inline void write_encoded(const Image& im, const std::filesystem::path& path, ImageFormat format, int jpeg_quality) {
   detail::check_writable(im, path);
-  const std::vector<uint8_t> bytes = to_bytes(im);
-  const int ok = stbi_write_png(path.string().c_str(), im.width, im.height, im.channels, bytes.data(),
-                                im.width * im.channels);
-  SIMAD_CHECK(ok != 0, "write '", path.string(), "': stb_image_write could not write the PNG");
+  const std::vector<uint8_t> bytes = encode(to_bytes(im).data(), im.width, im.height, im.channels, format, jpeg_quality);
+  io::write_file_atomically(path, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+}
+
+inline void write_png(const Image& im, const std::filesystem::path& path) {
+  write_encoded(im, path, ImageFormat::png, 90);
 }
 
 inline void write_jpeg(const Image& im, const std::filesystem::path& path, int quality = 90) {
-  detail::check_writable(im, path);
   SIMAD_CHECK(quality >= 1 && quality <= 100, "write_jpeg: quality ", quality, " not in [1, 100]");
-  const std::vector<uint8_t> bytes = to_bytes(im);
-  const int ok = stbi_write_jpg(path.string().c_str(), im.width, im.height, im.channels, bytes.data(), quality);
-  SIMAD_CHECK(ok != 0, "write '", path.string(), "': stb_image_write could not write the JPEG");
+  write_encoded(im, path, ImageFormat::jpeg, quality);
 }
 
 // By extension: .png, .jpg/.jpeg.
