@@ -2,8 +2,8 @@
 // fusion attention beside the unfused composition of simad's own GEMM + softmax ops
 // (benchmarks/unfused_attention.hpp), forward and forward + backward, at the models' shapes (256 ads,
 // 32 words, 10 regions, d = 128, 4 heads) and at 512 words. Each row prints both times per call,
-// unfused / fused (the speed-up, median of interleaved trial pairs, so machine noise hits both sides
-// alike), the fused path's GFLOP/s and that rate as a fraction of the sgemm peak measured at the start
+// unfused / fused (the speed-up: median of interleaved trial pairs, bench_timing.hpp, so machine
+// noise hits both sides alike), the fused path's GFLOP/s and that rate as a fraction of the sgemm peak measured at the start
 // of the run (OpenBLAS through ops::gemm, 1024^3, the same threads). Before timing, one call of
 // each side is compared with the other (max |difference|), so a broken fast path cannot hide.
 //   simad bench attention [--quick] [--threads N] [--min-time S]
@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_timing.hpp"
 #include "commands.hpp"
 #include "simad/core/parallel.hpp"
 #include "simad/core/rng.hpp"
@@ -32,8 +33,6 @@
 
 namespace simad::cli {
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 struct AttentionBenchOptions {
   bool quick = false;
@@ -47,45 +46,15 @@ std::vector<float> random_floats(size_t n, uint64_t stream) {
   return v;
 }
 
-// Per-call seconds of fn over a trial of at least `seconds`.
-double trial(const std::function<void()>& fn, double seconds) {
-  const auto t0 = Clock::now();
-  int64_t calls = 0;
-  double el = 0.0;
-  do {
-    fn();
-    ++calls;
-    el = std::chrono::duration<double>(Clock::now() - t0).count();
-  } while (el < seconds);
-  return el / double(calls);
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0.0 : v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
-
 struct Timing {
   double fused = 0.0, unfused = 0.0, ratio = 0.0;  // medians: seconds per call, unfused / fused
 };
 
-// Alternating trials (fused, unfused) and (unfused, fused) until each side has min_time seconds.
-Timing time_pair(const std::function<void()>& fused, const std::function<void()>& unfused, double min_time) {
-  const double kTrial = 0.02;
-  trial(fused, kTrial);
-  trial(unfused, kTrial);
-  std::vector<double> tf, tu, ratios;
-  double spent = 0.0;
-  for (int k = 0; spent < min_time || k < 6; ++k) {
-    const double a = k % 2 ? trial(unfused, kTrial) : trial(fused, kTrial);
-    const double b = k % 2 ? trial(fused, kTrial) : trial(unfused, kTrial);
-    const double f = k % 2 ? b : a, u = k % 2 ? a : b;
-    tf.push_back(f);
-    tu.push_back(u);
-    ratios.push_back(u / f);
-    spent += std::max(kTrial, std::max(f, u));
-  }
-  return {median(tf), median(tu), median(ratios)};
+// The shared harness (bench_timing.hpp): interleaved trial pairs until the median ratio is known to
+// +-3% or each side ran 4 min_time.
+Timing time_fused_unfused(const std::function<void()>& fused, const std::function<void()>& unfused, double min_time) {
+  const PairTiming t = time_pair(fused, unfused, min_time, 6, 0.03, 4.0 * min_time);
+  return {t.simad.median_s(), t.peer.median_s(), t.ratio};
 }
 
 double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
@@ -98,9 +67,12 @@ double sgemm_peak_gflops(int64_t n, double seconds) {
   const auto A = random_floats(size_t(n * n), 1), B = random_floats(size_t(n * n), 2);
   std::vector<float> C(size_t(n * n));
   auto fn = [&] { ops::gemm<float>(false, false, n, n, n, 1.0f, A.data(), n, B.data(), n, 0.0f, C.data(), n); };
-  trial(fn, 0.05);
+  run_trial(fn, 0.05);
   double best = 1e30;
-  for (int k = 0; k < 5; ++k) best = std::min(best, trial(fn, seconds / 5));
+  for (int k = 0; k < 5; ++k) {
+    const Trial t = run_trial(fn, seconds / 5);
+    best = std::min(best, t.seconds / double(t.calls));
+  }
   return 2.0 * double(n) * double(n) * double(n) / best * 1e-9;
 }
 
@@ -140,7 +112,7 @@ void bench_attention(int64_t B, int64_t N, int64_t C, int64_t NH, double peak, d
   const double fwd_flops = 4.0 * double(B) * double(N) * double(N) * double(C);  // Q K^T and P V
   auto fused_fwd = [&] { ops::attention_forward(out_f.data(), lse.data(), qkv.data(), mask.data(), B, N, C, NH); };
   auto unfused_fwd = [&] { unfused.forward(out_u.data(), qkv.data()); };
-  print_row("attention", shape, false, time_pair(fused_fwd, unfused_fwd, min_time), fwd_flops, peak, diff_fwd);
+  print_row("attention", shape, false, time_fused_unfused(fused_fwd, unfused_fwd, min_time), fwd_flops, peak, diff_fwd);
   auto fused_both = [&] {
     fused_fwd();
     ops::attention_backward(g_f.data(), dout.data(), qkv.data(), out_f.data(), lse.data(), mask.data(), B, N, C, NH);
@@ -150,7 +122,7 @@ void bench_attention(int64_t B, int64_t N, int64_t C, int64_t NH, double peak, d
     unfused.backward(g_u.data(), dout.data(), qkv.data());
   };
   // Backward: dP, dV, dQ, dK products (2 N^2 hs each per head) on top of the forward's.
-  print_row("attention", shape, true, time_pair(fused_both, unfused_both, min_time), 3.0 * fwd_flops, peak, diff_bwd);
+  print_row("attention", shape, true, time_fused_unfused(fused_both, unfused_both, min_time), 3.0 * fwd_flops, peak, diff_bwd);
 }
 
 void bench_fusion(int64_t B, int64_t N, int64_t K, int64_t D, bool with_w, double peak, double min_time) {
@@ -186,7 +158,7 @@ void bench_fusion(int64_t B, int64_t N, int64_t K, int64_t D, bool with_w, doubl
   const double bnkd = double(B) * double(N) * double(K) * double(D), bndd = double(B) * double(N) * double(D * D);
   const double fwd_flops = 6.0 * bnkd + (with_w ? 2.0 * bndd : 0.0);
   const double bwd_flops = 12.0 * bnkd + (with_w ? 6.0 * bndd : 0.0);  // incl. recomputing G = H W_f
-  print_row("fusion_attention", shape, false, time_pair(fused_fwd, unfused_fwd, min_time), fwd_flops, peak, diff_fwd);
+  print_row("fusion_attention", shape, false, time_fused_unfused(fused_fwd, unfused_fwd, min_time), fwd_flops, peak, diff_fwd);
   auto fused_both = [&] {
     fused_fwd();
     fused_bwd();
@@ -195,7 +167,7 @@ void bench_fusion(int64_t B, int64_t N, int64_t K, int64_t D, bool with_w, doubl
     unfused_fwd();
     unfused_bwd();
   };
-  print_row("fusion_attention", shape, true, time_pair(fused_both, unfused_both, min_time), fwd_flops + bwd_flops,
+  print_row("fusion_attention", shape, true, time_fused_unfused(fused_both, unfused_both, min_time), fwd_flops + bwd_flops,
             peak, diff_bwd);
 }
 

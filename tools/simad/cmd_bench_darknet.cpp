@@ -7,7 +7,7 @@
 // layouts it picks itself (format_tag::any: its blocked layouts), with the reorders into those
 // layouts done once, outside the timing: only execution is timed, which favours oneDNN. Before
 // timing, both outputs are compared (max relative error printed). Sides alternate in short trials
-// (noisy shared machines); each side's rate is its median trial. The table ends with the geometric
+// (bench_timing.hpp: noisy shared machines); each side's rate is its median trial. The table ends with the geometric
 // mean of simad/oneDNN, and whole-network images/s of simad for both networks (batch 1 and 8),
 // beside the sum of the conv rows' times of each side (the conv share of a forward).
 #include <CLI/CLI.hpp>
@@ -26,6 +26,7 @@
 #include <tuple>
 #include <vector>
 
+#include "bench_timing.hpp"
 #include "commands.hpp"
 #include "simad/core/parallel.hpp"
 #include "simad/core/rng.hpp"
@@ -42,7 +43,6 @@
 namespace simad::cli {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 
 struct BenchDarknetOptions {
   bool quick = false;
@@ -80,30 +80,6 @@ std::vector<ConvRow> distinct_convs() {
   for (auto& [k, r] : rows) out.push_back(r);
   std::sort(out.begin(), out.end(), [](const ConvRow& a, const ConvRow& b) { return a.shape.flops() > b.shape.flops(); });
   return out;
-}
-
-// Alternating trials of two callables; returns each side's median seconds per call.
-std::pair<double, double> time_pair(const std::function<void()>& a, const std::function<void()>& b, double min_time) {
-  a(), b();  // warm up
-  std::vector<double> ta, tb;
-  double spent_a = 0, spent_b = 0;
-  auto trial = [](const std::function<void()>& f) {
-    const auto t0 = Clock::now();
-    f();
-    return std::chrono::duration<double>(Clock::now() - t0).count();
-  };
-  while ((spent_a < min_time || spent_b < min_time || ta.size() < 3) && ta.size() < 1000) {
-    const bool a_first = (ta.size() % 2) == 0;
-    const double x = a_first ? trial(a) : trial(b);
-    const double y = a_first ? trial(b) : trial(a);
-    ta.push_back(a_first ? x : y), tb.push_back(a_first ? y : x);
-    spent_a += ta.back(), spent_b += tb.back();
-  }
-  auto median = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-  };
-  return {median(ta), median(tb)};
 }
 
 #if defined(SIMAD_HAVE_DNNL)
@@ -208,10 +184,11 @@ void run_bench_darknet(const BenchDarknetOptions& o) {
       const float* ref = peer.output_nchw();
       for (size_t i = 0; i < out.size(); ++i)
         err = std::max(err, double(std::fabs(out[i] - ref[i])) / (1.0 + std::fabs(double(ref[i]))));
-      std::tie(t_simad, t_dnnl) = time_pair(simad_run, [&] { peer.run(); }, min_time);
+      const PairTiming t = time_pair(simad_run, [&] { peer.run(); }, min_time, 3, 0.03, 3.0 * min_time);
+      t_simad = t.simad.median_s(), t_dnnl = t.peer.median_s();
 #else
-      std::tie(t_simad, t_dnnl) = time_pair(simad_run, [] {}, min_time);
-      t_dnnl = 0;
+      const Trial t = run_trial(simad_run, min_time);
+      t_simad = t.seconds / double(t.calls);
 #endif
       const double gf = s.flops() * 1e-9;
       const double ratio = t_dnnl > 0 ? t_dnnl / t_simad : 0;
@@ -241,15 +218,8 @@ void run_bench_darknet(const BenchDarknetOptions& o) {
         Tensor<float> x = Tensor<float>::empty({B, 3, 416, 416});
         rng.fill_uniform(x.span(), 0.0, 1.0);
         (void)dn.forward(x);  // warm up
-        int reps = 0;
-        const auto t0 = Clock::now();
-        double spent = 0;
-        while (spent < min_time * 2 || reps < 2) {
-          (void)dn.forward(x);
-          ++reps;
-          spent = std::chrono::duration<double>(Clock::now() - t0).count();
-        }
-        const double ips = B * reps / spent;
+        const Trial t = run_trial([&] { (void)dn.forward(x); }, min_time * 2);
+        const double ips = double(B) * double(t.calls) / t.seconds;
         const auto& ct = net == 0 ? conv_time_v3[B] : conv_time_tiny[B];
         std::printf("%-14s %5d %12.2f %22.2f %22.2f\n", name, B, ips, ct.first > 0 ? B / ct.first : 0.0,
                     ct.second > 0 ? B / ct.second : 0.0);
