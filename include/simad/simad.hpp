@@ -26,6 +26,7 @@
 // Tensor-level ops that run on the tensors' device (CUDA needs simad::kernels).
 #include "simad/ops/dispatch/activation.hpp"
 #include "simad/ops/dispatch/adam.hpp"
+#include "simad/ops/dispatch/attention.hpp"
 #include "simad/ops/dispatch/cross_entropy.hpp"
 #include "simad/ops/dispatch/embedding.hpp"
 #include "simad/ops/dispatch/gemm.hpp"

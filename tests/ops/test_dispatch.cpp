@@ -1,7 +1,7 @@
-// Tests of the CPU side of simad/ops/dispatch/{softmax,layernorm,cross_entropy,embedding,reduce}.hpp: the Tensor
-// overloads on CPU tensors give exactly the results of the pointer ops (float and double, rank > 2
-// tensors taken as (N, C) with C = the last dimension), undefined optional tensors map to nullptr, and
-// mismatched shapes throw simad::Error.
+// Tests of the CPU side of simad/ops/dispatch/{softmax,layernorm,cross_entropy,embedding,reduce,
+// attention}.hpp: the Tensor overloads on CPU tensors give exactly the results of the pointer ops
+// (float and double, rank > 2 tensors taken as (N, C) with C = the last dimension), undefined optional
+// tensors map to nullptr, and mismatched shapes throw simad::Error.
 #include <cstdint>
 #include <cstring>
 #include <span>
@@ -9,11 +9,13 @@
 #include <vector>
 
 #include "simad/core/error.hpp"
+#include "simad/ops/dispatch/attention.hpp"
 #include "simad/ops/dispatch/cross_entropy.hpp"
 #include "simad/ops/dispatch/embedding.hpp"
 #include "simad/ops/dispatch/layernorm.hpp"
 #include "simad/ops/dispatch/reduce.hpp"
 #include "simad/ops/dispatch/softmax.hpp"
+#include "masks.hpp"
 #include "testing.hpp"
 
 using namespace simad;
@@ -253,4 +255,160 @@ TEST_CASE("ops/dispatch: embedding Tensor overloads equal the pointer ops on the
 TEST_CASE("ops/dispatch: reductions Tensor overloads equal the pointer ops on the CPU") {
   reduce_case<float>();
   reduce_case<double>();
+}
+
+namespace {
+
+// The message of the simad::Error f throws ("" when it throws none).
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+bool mentions(const std::string& message, const char* part) { return message.find(part) != std::string::npos; }
+
+template <typename T>
+void attention_case() {
+  auto rng = testing::test_rng(5);
+  const int64_t B = 4, N = 9, C = 12, NH = 3;
+  const Shape qkv_shape{B, N, 3 * C}, out_shape{B, N, C}, lse_shape{B, NH, N};
+  const Tensor<T> qkv = testing::random_tensor<T>(rng, qkv_shape, -2.0, 2.0);
+  const std::vector<uint8_t> mv = testing::prefix_padding_mask(rng, B, N);  // full, random, one, no token
+  const Tensor<uint8_t> mask = Tensor<uint8_t>::from({B, N}, std::span<const uint8_t>(mv));
+  const Tensor<uint8_t> no_mask;  // undefined: no padding, as nullptr
+  for (const Tensor<uint8_t>* m : {&mask, static_cast<const Tensor<uint8_t>*>(nullptr), &no_mask}) {
+    const uint8_t* mp = m == &mask ? mask.data() : nullptr;
+    Tensor<T> y = testing::poisoned_tensor<T>(out_shape), y_ref = testing::poisoned_tensor<T>(out_shape);
+    Tensor<T> lse = testing::poisoned_tensor<T>(lse_shape), lse_ref = testing::poisoned_tensor<T>(lse_shape);
+    ops::attention_forward(y, lse, qkv, m, NH);
+    ops::attention_forward(y_ref.data(), lse_ref.data(), qkv.data(), mp, B, N, C, NH);
+    check_equal(y, y_ref, "attention_forward out");
+    check_equal(lse, lse_ref, "attention_forward lse");
+
+    const Tensor<T> g = testing::random_tensor<T>(rng, out_shape);
+    const Tensor<T> d = testing::random_tensor<T>(rng, qkv_shape);
+    const Tensor<T> d_ref = d.clone();
+    ops::attention_backward(d, g, qkv, y, lse, m, NH);
+    ops::attention_backward(d_ref.data(), g.data(), qkv.data(), y.data(), lse.data(), mp, B, N, C, NH);
+    check_equal(d, d_ref, "attention_backward dqkv");
+    CHECK_NOTHROW(ops::attention_backward(Tensor<T>(), g, qkv, y, lse, m, NH));
+  }
+
+  const Tensor<T> y = Tensor<T>::zeros(out_shape), lse = Tensor<T>::zeros(lse_shape);
+  const Tensor<T> g = Tensor<T>::zeros(out_shape), d = Tensor<T>::zeros(qkv_shape);
+  const auto forward = [&](const Tensor<T>& o, const Tensor<T>& l, const Tensor<T>& x, const Tensor<uint8_t>* m,
+                           int64_t nh) { return error_of([&] { ops::attention_forward(o, l, x, m, nh); }); };
+  CHECK(mentions(forward(Tensor<T>::zeros({B, N, C + 1}), lse, qkv, &mask, NH), "out shape"));
+  CHECK(mentions(forward(y, Tensor<T>::zeros({B, N, NH}), qkv, &mask, NH), "lse shape"));
+  CHECK(mentions(forward(y, lse, Tensor<T>::zeros({B, N, 3 * C + 1}), &mask, NH), "qkv shape"));
+  CHECK(mentions(forward(y, lse, Tensor<T>::zeros({B * N, 3 * C}), &mask, NH), "qkv shape"));
+  CHECK(mentions(forward(y, lse, Tensor<T>(), &mask, NH), "qkv is undefined"));
+  CHECK(mentions(forward(y, lse, qkv, &mask, 5), "head count"));
+  CHECK(mentions(forward(y, lse, qkv, &mask, 0), "head count"));
+  const Tensor<uint8_t> long_mask = Tensor<uint8_t>::zeros({B, N + 1});
+  CHECK(mentions(forward(y, lse, qkv, &long_mask, NH), "mask shape"));
+  const auto backward = [&](const Tensor<T>& dx, const Tensor<T>& dy, const Tensor<T>& l) {
+    return error_of([&] { ops::attention_backward(dx, dy, qkv, y, l, &mask, NH); });
+  };
+  CHECK(mentions(backward(Tensor<T>::zeros(out_shape), g, lse), "dqkv shape"));
+  CHECK(mentions(backward(d, Tensor<T>::zeros(qkv_shape), lse), "dout shape"));
+  CHECK(mentions(backward(d, g, Tensor<T>::zeros({B, N, NH})), "lse shape"));
+  CHECK(mentions(backward(Tensor<T>(), g, Tensor<T>()), "lse is undefined"));  // checked even when skipped
+}
+
+template <typename T>
+void fusion_attention_case() {
+  auto rng = testing::test_rng(6);
+  const int64_t B = 4, N = 6, K = 3, D = 5;
+  const Shape hs{B, N, D}, vs{B, K, D}, ps{B, N, K};
+  const Tensor<T> H = testing::random_tensor<T>(rng, hs), V = testing::random_tensor<T>(rng, vs);
+  const Tensor<T> W = testing::random_tensor<T>(rng, {D, D}, -0.5, 0.5);
+  std::vector<uint8_t> hmv, vmv;
+  testing::word_region_masks(rng, B, N, K, hmv, vmv);  // all/all, random/random, one/one, no region
+  const Tensor<uint8_t> hm = Tensor<uint8_t>::from({B, N}, std::span<const uint8_t>(hmv));
+  const Tensor<uint8_t> vm = Tensor<uint8_t>::from({B, K}, std::span<const uint8_t>(vmv));
+  for (int with_w = 0; with_w < 2; ++with_w)
+    for (int masked = 0; masked < 2; ++masked) {
+      CAPTURE(with_w);
+      CAPTURE(masked);
+      const Tensor<T> Wf = with_w ? W : Tensor<T>();
+      const T* wp = with_w ? W.data() : nullptr;
+      const Tensor<uint8_t>* hmp = masked ? &hm : nullptr;
+      const Tensor<uint8_t>* vmp = masked ? &vm : nullptr;
+      Tensor<T> ho = testing::poisoned_tensor<T>(hs), ho_ref = testing::poisoned_tensor<T>(hs);
+      Tensor<T> vo = testing::poisoned_tensor<T>(vs), vo_ref = testing::poisoned_tensor<T>(vs);
+      Tensor<T> A = testing::poisoned_tensor<T>(ps), A_ref = testing::poisoned_tensor<T>(ps);
+      Tensor<T> P = testing::poisoned_tensor<T>(ps), P_ref = testing::poisoned_tensor<T>(ps);
+      ops::fusion_attention_forward(ho, vo, A, P, H, V, Wf, hmp, vmp);
+      ops::fusion_attention_forward(ho_ref.data(), vo_ref.data(), A_ref.data(), P_ref.data(), H.data(), V.data(), wp,
+                                    masked ? hm.data() : nullptr, masked ? vm.data() : nullptr, B, N, K, D);
+      check_equal(ho, ho_ref, "fusion_attention_forward h_out");
+      check_equal(vo, vo_ref, "fusion_attention_forward v_out");
+      check_equal(A, A_ref, "fusion_attention_forward probs_text");
+      check_equal(P, P_ref, "fusion_attention_forward probs_image");
+
+      const Tensor<T> gh = testing::random_tensor<T>(rng, hs), gv = testing::random_tensor<T>(rng, vs);
+      const Tensor<T> dH = testing::random_tensor<T>(rng, hs), dV = testing::random_tensor<T>(rng, vs),
+                      dW = testing::random_tensor<T>(rng, {D, D});
+      const Tensor<T> dH_ref = dH.clone(), dV_ref = dV.clone(), dW_ref = dW.clone(), dW_start = dW.clone();
+      ops::fusion_attention_backward(dH, dV, dW, gh, gv, H, V, Wf, A, P);
+      ops::fusion_attention_backward(dH_ref.data(), dV_ref.data(), dW_ref.data(), gh.data(), gv.data(), H.data(),
+                                     V.data(), wp, A.data(), P.data(), B, N, K, D);
+      check_equal(dH, dH_ref, "fusion_attention_backward dH");
+      check_equal(dV, dV_ref, "fusion_attention_backward dV");
+      check_equal(dW, dW_ref, "fusion_attention_backward dWf");
+      if (!with_w) check_equal(dW, dW_start, "fusion_attention_backward dWf without Wf (skipped)");
+
+      // one gradient only; then none
+      ops::fusion_attention_backward(Tensor<T>(), dV, Tensor<T>(), gh, gv, H, V, Wf, A, P);
+      ops::fusion_attention_backward(static_cast<T*>(nullptr), dV_ref.data(), static_cast<T*>(nullptr), gh.data(),
+                                     gv.data(), H.data(), V.data(), wp, A.data(), P.data(), B, N, K, D);
+      check_equal(dV, dV_ref, "fusion_attention_backward dV only");
+      check_equal(dH, dH_ref, "fusion_attention_backward dH untouched");
+      CHECK_NOTHROW(ops::fusion_attention_backward(Tensor<T>(), Tensor<T>(), Tensor<T>(), gh, gv, H, V, Wf, A, P));
+    }
+
+  const Tensor<T> ho = Tensor<T>::zeros(hs), vo = Tensor<T>::zeros(vs), A = Tensor<T>::zeros(ps),
+                  P = Tensor<T>::zeros(ps);
+  const auto forward = [&](const Tensor<T>& h_out, const Tensor<T>& v_out, const Tensor<T>& a, const Tensor<T>& h,
+                           const Tensor<T>& v, const Tensor<T>& w, const Tensor<uint8_t>* hmask,
+                           const Tensor<uint8_t>* vmask) {
+    return error_of([&] { ops::fusion_attention_forward(h_out, v_out, a, P, h, v, w, hmask, vmask); });
+  };
+  CHECK(forward(ho, vo, A, H, V, W, &hm, &vm).empty());
+  CHECK(mentions(forward(ho, vo, A, H, Tensor<T>::zeros({B, K, D + 1}), W, &hm, &vm), "V shape"));
+  CHECK(mentions(forward(ho, vo, A, H, Tensor<T>::zeros({B + 1, K, D}), W, &hm, &vm), "V shape"));
+  CHECK(mentions(forward(ho, vo, A, Tensor<T>::zeros({B * N, D}), V, W, &hm, &vm), "H shape"));
+  CHECK(mentions(forward(ho, vo, A, H, V, Tensor<T>::zeros({D, D + 1}), &hm, &vm), "Wf shape"));
+  CHECK(mentions(forward(Tensor<T>::zeros(vs), vo, A, H, V, W, &hm, &vm), "h_out shape"));
+  CHECK(mentions(forward(ho, Tensor<T>::zeros(hs), A, H, V, W, &hm, &vm), "v_out shape"));
+  CHECK(mentions(forward(ho, vo, Tensor<T>::zeros({B, K, N}), H, V, W, &hm, &vm), "probs_text shape"));
+  CHECK(mentions(forward(ho, vo, A, H, V, W, &vm, &vm), "h_mask shape"));
+  CHECK(mentions(forward(ho, vo, A, H, V, W, &hm, &hm), "v_mask shape"));
+  const auto backward = [&](const Tensor<T>& dh, const Tensor<T>& dw, const Tensor<T>& dv_out, const Tensor<T>& w,
+                            const Tensor<T>& p) {
+    return error_of([&] { ops::fusion_attention_backward(dh, Tensor<T>(), dw, ho, dv_out, H, V, w, A, p); });
+  };
+  CHECK(backward(ho, Tensor<T>::zeros({D, D}), vo, W, P).empty());
+  CHECK(mentions(backward(Tensor<T>::zeros({B, N, D + 1}), Tensor<T>(), vo, W, P), "dH shape"));
+  CHECK(mentions(backward(ho, Tensor<T>::zeros({D + 1, D + 1}), vo, W, P), "dWf shape"));
+  CHECK(mentions(backward(ho, Tensor<T>(), Tensor<T>::zeros(hs), W, P), "dv_out shape"));
+  CHECK(mentions(backward(ho, Tensor<T>(), vo, W, Tensor<T>::zeros({B, N, K + 1})), "probs_image shape"));
+  CHECK(mentions(backward(ho, Tensor<T>(), vo, Tensor<T>::zeros({D + 1, D}), P), "Wf shape"));
+}
+
+}  // namespace
+
+TEST_CASE("ops/dispatch: attention Tensor overloads equal the pointer ops on the CPU") {
+  attention_case<float>();
+  attention_case<double>();
+}
+
+TEST_CASE("ops/dispatch: fusion_attention Tensor overloads equal the pointer ops on the CPU") {
+  fusion_attention_case<float>();
+  fusion_attention_case<double>();
 }

@@ -1,7 +1,9 @@
 // tests/cuda/kernels/test_dispatch.cpp: the Tensor dispatch of simad/ops/dispatch/{softmax,layernorm,
-// cross_entropy,embedding,reduce}.hpp: the same call on CPU tensors (the CPU ops) and on Device::cuda
+// cross_entropy,embedding,reduce,attention}.hpp: the same call on CPU tensors (the CPU ops) and on Device::cuda
 // tensors (the kernels of kernels/{softmax,layernorm,cross_entropy,embedding,reduce}.cu) gives the same
 // results within |gpu - cpu| <= 1e-6 + 1e-5 |cpu| (embedding backward, float atomics: 1e-5 + 1e-5 |cpu|).
+// Attention and fusion attention use the tolerances of test_attention.cpp / test_fusion_attention.cpp:
+// forward 2e-6 + 2e-5 |cpu|, backward 1e-5 + 1e-4 |cpu| (dW_f 1e-4 + 1e-4 |cpu|).
 // CUDA outputs are poisoned with NaN first; backward passes start from the same random gradients (they
 // accumulate). Mixed CPU / CUDA calls throw simad::Error.
 #include <cuda_runtime.h>
@@ -14,11 +16,13 @@
 
 #include "simad/core/error.hpp"
 #include "simad/cuda/runtime.hpp"
+#include "simad/ops/dispatch/attention.hpp"
 #include "simad/ops/dispatch/cross_entropy.hpp"
 #include "simad/ops/dispatch/embedding.hpp"
 #include "simad/ops/dispatch/layernorm.hpp"
 #include "simad/ops/dispatch/reduce.hpp"
 #include "simad/ops/dispatch/softmax.hpp"
+#include "masks.hpp"
 #include "testing.hpp"
 
 namespace {
@@ -267,4 +271,133 @@ TEST_CASE("cuda/dispatch: reductions Tensor calls agree on CPU and CUDA tensors"
   CHECK_THROWS_AS(ops::sum_over_rows_forward(Tensor<float>::empty({C}), dx), simad::Error);
   CHECK_THROWS_AS(ops::mean_over_cols_backward(gin, dev(gn)), simad::Error);
   CHECK_THROWS_AS(ops::mean_over_rows_forward(dev_poisoned({C + 1}), dx), simad::Error);
+}
+
+namespace {
+
+void compare_within(const Tensor<float>& gpu, const Tensor<float>& cpu, const std::string& what, double atol,
+                    double rtol) {
+  SIMAD_CUDA_CHECK(cudaDeviceSynchronize());
+  SIMAD_CUDA_CHECK(cudaGetLastError());
+  const Tensor<float> h = simad::cuda::to_host(gpu);
+  REQUIRE_MESSAGE(h.shape() == cpu.shape(), what, ": shapes differ");
+  simad::testing::check_close(h, std::span<const float>(cpu.data(), size_t(cpu.numel())), atol, rtol, what);
+}
+
+}  // namespace
+
+TEST_CASE("cuda/dispatch: attention Tensor calls agree on CPU and CUDA tensors") {
+  auto rng = simad::testing::test_rng(5);
+  const int64_t B = 4, N = 9, C = 8, NH = 2;
+  const simad::Shape qkv_shape{B, N, 3 * C}, out_shape{B, N, C}, lse_shape{B, NH, N};
+  const Tensor<float> qkv = simad::testing::random_tensor<float>(rng, qkv_shape, -2.0, 2.0);
+  const std::vector<uint8_t> mv = simad::testing::prefix_padding_mask(rng, B, N);  // full, random, one, none
+  const Tensor<uint8_t> mask = Tensor<uint8_t>::from({B, N}, std::span<const uint8_t>(mv));
+  const Tensor<float> dqkv = dev(qkv);
+  const Tensor<uint8_t> dmask = dev(mask);
+  for (int masked = 0; masked < 2; ++masked) {
+    CAPTURE(masked);
+    const Tensor<uint8_t>* m = masked ? &mask : nullptr;
+    const Tensor<uint8_t>* dm = masked ? &dmask : nullptr;
+    Tensor<float> y = Tensor<float>::empty(out_shape), lse = Tensor<float>::empty(lse_shape);
+    Tensor<float> dy = dev_poisoned(out_shape), dlse = dev_poisoned(lse_shape);
+    ops::attention_forward(y, lse, qkv, m, NH);
+    ops::attention_forward(dy, dlse, dqkv, dm, NH);
+    compare_within(dy, y, "attention_forward out", 2e-6, 2e-5);
+    compare_within(dlse, lse, "attention_forward lse", 2e-6, 2e-5);  // +inf (no token) must match
+
+    const Tensor<float> g = simad::testing::random_tensor<float>(rng, out_shape);
+    const Tensor<float> gin = simad::testing::random_tensor<float>(rng, qkv_shape);
+    const Tensor<float> dgin = dev(gin);
+    ops::attention_backward(gin, g, qkv, y, lse, m, NH);
+    ops::attention_backward(dgin, dev(g), dqkv, dy, dlse, dm, NH);
+    compare_within(dgin, gin, "attention_backward dqkv", 1e-5, 1e-4);
+    ops::attention_backward(Tensor<float>(), dev(g), dqkv, dy, dlse, dm, NH);  // undefined dqkv: skipped
+  }
+
+  const Tensor<float> dy = dev_poisoned(out_shape), dlse = dev_poisoned(lse_shape);
+  CHECK_THROWS_AS(ops::attention_forward(dy, dlse, qkv, &dmask, NH), simad::Error);
+  CHECK_THROWS_AS(ops::attention_forward(dy, dlse, dqkv, &mask, NH), simad::Error);
+  CHECK_THROWS_AS(ops::attention_backward(dev(qkv), Tensor<float>::zeros(out_shape), dqkv, dy, dlse, &dmask, NH),
+                  simad::Error);
+  CHECK_THROWS_AS(ops::attention_forward(dy, dlse, dev(Tensor<float>::zeros({B, N, 3 * C + 3})), &dmask, NH),
+                  simad::Error);
+  // head size 65: above the CUDA kernel's limit (the CPU op takes it)
+  const int64_t wide = 2 * (simad::cuda::kernels::kCudaAttentionMaxHeadSize + 1);
+  CHECK_THROWS_AS(ops::attention_forward(dev_poisoned({1, 2, wide}), dev_poisoned({1, 2, 2}),
+                                         dev_poisoned({1, 2, 3 * wide}), nullptr, 2),
+                  simad::Error);
+  CHECK_THROWS_AS(ops::attention_forward(dev(Tensor<double>::zeros(out_shape)), dev(Tensor<double>::zeros(lse_shape)),
+                                         dev(Tensor<double>::zeros(qkv_shape)), nullptr, NH),
+                  simad::Error);  // the kernels are float only
+}
+
+TEST_CASE("cuda/dispatch: fusion_attention Tensor calls agree on CPU and CUDA tensors") {
+  auto rng = simad::testing::test_rng(6);
+  const int64_t B = 4, N = 7, K = 3, D = 8;
+  const simad::Shape hs{B, N, D}, vs{B, K, D}, ps{B, N, K};
+  const Tensor<float> H = simad::testing::random_tensor<float>(rng, hs);
+  const Tensor<float> V = simad::testing::random_tensor<float>(rng, vs);
+  const Tensor<float> W = simad::testing::random_tensor<float>(rng, {D, D}, -0.5, 0.5);
+  std::vector<uint8_t> hmv, vmv;
+  simad::testing::word_region_masks(rng, B, N, K, hmv, vmv);  // all/all, random/random, one/one, no region
+  const Tensor<uint8_t> hm = Tensor<uint8_t>::from({B, N}, std::span<const uint8_t>(hmv));
+  const Tensor<uint8_t> vm = Tensor<uint8_t>::from({B, K}, std::span<const uint8_t>(vmv));
+  const Tensor<float> dH_in = dev(H), dV_in = dev(V), dW_in = dev(W);
+  const Tensor<uint8_t> dhm = dev(hm), dvm = dev(vm);
+  for (int with_w = 0; with_w < 2; ++with_w)
+    for (int masked = 0; masked < 2; ++masked) {
+      CAPTURE(with_w);
+      CAPTURE(masked);
+      const Tensor<float> w = with_w ? W : Tensor<float>(), dw = with_w ? dW_in : Tensor<float>();
+      const Tensor<uint8_t>* hmp = masked ? &hm : nullptr;
+      const Tensor<uint8_t>* vmp = masked ? &vm : nullptr;
+      const Tensor<uint8_t>* dhmp = masked ? &dhm : nullptr;
+      const Tensor<uint8_t>* dvmp = masked ? &dvm : nullptr;
+      Tensor<float> ho = Tensor<float>::empty(hs), vo = Tensor<float>::empty(vs), A = Tensor<float>::empty(ps),
+                    P = Tensor<float>::empty(ps);
+      Tensor<float> dho = dev_poisoned(hs), dvo = dev_poisoned(vs), dA = dev_poisoned(ps), dP = dev_poisoned(ps);
+      ops::fusion_attention_forward(ho, vo, A, P, H, V, w, hmp, vmp);
+      ops::fusion_attention_forward(dho, dvo, dA, dP, dH_in, dV_in, dw, dhmp, dvmp);
+      compare_within(dho, ho, "fusion_attention_forward h_out", 2e-6, 2e-5);
+      compare_within(dvo, vo, "fusion_attention_forward v_out", 2e-6, 2e-5);
+      compare_within(dA, A, "fusion_attention_forward probs_text", 2e-6, 2e-5);
+      compare_within(dP, P, "fusion_attention_forward probs_image", 2e-6, 2e-5);
+
+      const Tensor<float> gh = simad::testing::random_tensor<float>(rng, hs);
+      const Tensor<float> gv = simad::testing::random_tensor<float>(rng, vs);
+      const Tensor<float> dgh = dev(gh), dgv = dev(gv);
+      const Tensor<float> sH = simad::testing::random_tensor<float>(rng, hs);
+      const Tensor<float> sV = simad::testing::random_tensor<float>(rng, vs);
+      const Tensor<float> sW = simad::testing::random_tensor<float>(rng, {D, D});
+      const Tensor<float> gH = dev(sH), gV = dev(sV), gW = dev(sW);
+      ops::fusion_attention_backward(sH, sV, sW, gh, gv, H, V, w, A, P);
+      ops::fusion_attention_backward(gH, gV, gW, dgh, dgv, dH_in, dV_in, dw, dA, dP);
+      compare_within(gH, sH, "fusion_attention_backward dH", 1e-5, 1e-4);
+      compare_within(gV, sV, "fusion_attention_backward dV", 1e-5, 1e-4);
+      compare_within(gW, sW, "fusion_attention_backward dWf", 1e-4, 1e-4);  // unchanged without Wf
+
+      // dV only
+      ops::fusion_attention_backward(Tensor<float>(), sV, Tensor<float>(), gh, gv, H, V, w, A, P);
+      ops::fusion_attention_backward(Tensor<float>(), gV, Tensor<float>(), dgh, dgv, dH_in, dV_in, dw, dA, dP);
+      compare_within(gV, sV, "fusion_attention_backward dV only", 1e-5, 1e-4);
+    }
+
+  const Tensor<float> dho = dev_poisoned(hs), dvo = dev_poisoned(vs), dA = dev_poisoned(ps), dP = dev_poisoned(ps);
+  CHECK_THROWS_AS(ops::fusion_attention_forward(dho, dvo, dA, dP, dH_in, dV_in, W, &dhm, &dvm), simad::Error);
+  CHECK_THROWS_AS(ops::fusion_attention_forward(dho, dvo, dA, dP, dH_in, dV_in, dW_in, &hm, &dvm), simad::Error);
+  CHECK_THROWS_AS(ops::fusion_attention_forward(dho, dvo, dA, dP, H, dV_in, dW_in, &dhm, &dvm), simad::Error);
+  CHECK_THROWS_AS(ops::fusion_attention_backward(dev(H), dev(V), Tensor<float>::zeros({D, D}), dho, dvo, dH_in, dV_in,
+                                                 dW_in, dA, dP),
+                  simad::Error);
+  CHECK_THROWS_AS(ops::fusion_attention_forward(dho, dvo, dA, dP, dH_in, dV_in, dev(Tensor<float>::zeros({D, D + 1})),
+                                                &dhm, &dvm),
+                  simad::Error);
+  // N * K above the CUDA kernel's shared-memory limit (the CPU op takes it)
+  const int64_t n = 100, k = simad::cuda::kernels::kCudaFusionMaxScores / n + 1;
+  CHECK_THROWS_AS(ops::fusion_attention_forward(dev_poisoned({1, n, 4}), dev_poisoned({1, k, 4}),
+                                                dev_poisoned({1, n, k}), dev_poisoned({1, n, k}),
+                                                dev_poisoned({1, n, 4}), dev_poisoned({1, k, 4}), Tensor<float>(),
+                                                nullptr, nullptr),
+                  simad::Error);
 }
