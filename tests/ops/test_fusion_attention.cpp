@@ -1,10 +1,12 @@
 // Tests of include/simad/ops/fusion_attention.hpp: the dual-softmax co-attention against a naive
 // double reference (explicit score matrix, explicit row and column softmax) with and without W_f,
 // on padded batches of ads with different word and region counts (one word, one region, no region),
-// finite-difference gradients for H, V and W_f in double, accumulation, thread-count independence
-// and bad arguments.
+// long ads (512 words) and feature widths that are no whole number of vectors, finite-difference
+// gradients for H, V and W_f in double (also over several micro-kernel tiles), accumulation,
+// thread-count independence and bad arguments.
 #include <cmath>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "simad/core/parallel.hpp"
@@ -70,9 +72,9 @@ void reference(const std::vector<T>& H, const std::vector<T>& V, const T* Wf, co
 }
 
 template <typename T>
-void check_forward(double atol, double rtol) {
+void check_forward(double atol, double rtol, std::span<const Case> cases = kCases, bool masks = true) {
   auto rng = testing::test_rng();
-  for (const Case c : kCases)
+  for (const Case c : cases)
     for (int with_w = 0; with_w < 2; ++with_w) {
       CAPTURE(c.B);
       CAPTURE(c.N);
@@ -82,13 +84,13 @@ void check_forward(double atol, double rtol) {
       const auto H = testing::random_vector<T>(rng, size_t(c.B * c.N * c.D), -1.0, 1.0);
       const auto V = testing::random_vector<T>(rng, size_t(c.B * c.K * c.D), -1.0, 1.0);
       const auto W = testing::random_vector<T>(rng, size_t(c.D * c.D), -0.5, 0.5);
-      std::vector<uint8_t> hm, vm;
-      simad::testing::word_region_masks(rng, c.B, c.N, c.K, hm, vm);
+      std::vector<uint8_t> hm(size_t(c.B * c.N), 1), vm(size_t(c.B * c.K), 1);  // all kept without masks
+      if (masks) simad::testing::word_region_masks(rng, c.B, c.N, c.K, hm, vm);
       std::vector<T> ho(H.size()), vo(V.size()), A(size_t(c.B * c.N * c.K)), P(A.size());
       for (auto* v : {&ho, &vo, &A, &P}) testing::poison(std::span<T>(*v));
       const T* wf = with_w ? W.data() : nullptr;
-      ops::fusion_attention_forward(ho.data(), vo.data(), A.data(), P.data(), H.data(), V.data(), wf, hm.data(),
-                                    vm.data(), c.B, c.N, c.K, c.D);
+      ops::fusion_attention_forward(ho.data(), vo.data(), A.data(), P.data(), H.data(), V.data(), wf,
+                                    masks ? hm.data() : nullptr, masks ? vm.data() : nullptr, c.B, c.N, c.K, c.D);
       std::vector<double> ref_h, ref_v;
       reference(H, V, wf, hm, vm, c, ref_h, ref_v);
       testing::check_close(ho, ref_h, atol, rtol, "fusion text side H~");
@@ -104,9 +106,21 @@ TEST_CASE("ops/fusion_attention: float forward matches the double reference") { 
 
 TEST_CASE("ops/fusion_attention: double forward matches the double reference") { check_forward<double>(1e-12, 1e-12); }
 
+// 512 words (many row tiles, column softmax over a long column), more regions than one vector
+// holds, and widths with a tail of single elements after the whole vectors; with and without masks.
+TEST_CASE("ops/fusion_attention: long ads, odd widths and no masks match the double reference") {
+  const Case cases[] = {{2, 512, 10, 45}, {3, 70, 12, 19}, {4, 33, 17, 8}};
+  for (const bool masks : {true, false}) {
+    CAPTURE(masks);
+    check_forward<float>(2e-6, 2e-5, cases, masks);
+    check_forward<double>(1e-12, 1e-12, cases, masks);
+  }
+}
+
 TEST_CASE("ops/fusion_attention: backward matches finite differences and accumulates") {
   auto rng = testing::test_rng();
-  for (const Case c : {Case{1, 1, 1, 3}, Case{4, 5, 3, 4}, Case{5, 7, 4, 6}})
+  // The last two: several row tiles, more regions than one vector, widths with a single-element tail.
+  for (const Case c : {Case{1, 1, 1, 3}, Case{4, 5, 3, 4}, Case{5, 7, 4, 6}, Case{4, 13, 11, 9}, Case{4, 21, 5, 17}})
     for (int with_w = 0; with_w < 2; ++with_w) {
       CAPTURE(c.N);
       CAPTURE(with_w);
@@ -189,30 +203,37 @@ TEST_CASE("ops/fusion_attention: float backward matches the double backward and 
 
 TEST_CASE("ops/fusion_attention: results do not depend on the thread count") {
   auto rng = testing::test_rng();
-  const Case c{9, 20, 7, 16};
-  const auto H = testing::random_vector<float>(rng, size_t(c.B * c.N * c.D));
-  const auto V = testing::random_vector<float>(rng, size_t(c.B * c.K * c.D));
-  const auto gh = testing::random_vector<float>(rng, H.size()), gv = testing::random_vector<float>(rng, V.size());
-  std::vector<uint8_t> hm, vm;
-  simad::testing::word_region_masks(rng, c.B, c.N, c.K, hm, vm);
-  std::vector<float> out[2], grad[2];
-  const int saved = num_threads();
-  for (int run = 0; run < 2; ++run) {
-    set_num_threads(run + 1);
-    std::vector<float> ho(H.size()), vo(V.size()), A(size_t(c.B * c.N * c.K)), P(A.size());
-    std::vector<float> dH(H.size(), 0.25f), dV(V.size(), 0.5f);
-    ops::fusion_attention_forward<float>(ho.data(), vo.data(), A.data(), P.data(), H.data(), V.data(), nullptr,
-                                         hm.data(), vm.data(), c.B, c.N, c.K, c.D);
-    ops::fusion_attention_backward<float>(dH.data(), dV.data(), nullptr, gh.data(), gv.data(), H.data(), V.data(),
-                                          nullptr, A.data(), P.data(), c.B, c.N, c.K, c.D);
-    out[run] = ho;
-    out[run].insert(out[run].end(), vo.begin(), vo.end());
-    grad[run] = dH;
-    grad[run].insert(grad[run].end(), dV.begin(), dV.end());
-  }
-  set_num_threads(saved);
-  CHECK(out[0] == out[1]);
-  CHECK(grad[0] == grad[1]);
+  for (const Case c : {Case{9, 20, 7, 16}, Case{9, 70, 12, 40}})
+    for (int with_w = 0; with_w < 2; ++with_w) {
+      CAPTURE(c.N);
+      CAPTURE(with_w);
+      const auto H = testing::random_vector<float>(rng, size_t(c.B * c.N * c.D));
+      const auto V = testing::random_vector<float>(rng, size_t(c.B * c.K * c.D));
+      const auto W = testing::random_vector<float>(rng, size_t(c.D * c.D), -0.3, 0.3);
+      const auto gh = testing::random_vector<float>(rng, H.size()), gv = testing::random_vector<float>(rng, V.size());
+      const float* wf = with_w ? W.data() : nullptr;
+      std::vector<uint8_t> hm, vm;
+      simad::testing::word_region_masks(rng, c.B, c.N, c.K, hm, vm);
+      std::vector<float> out[2], grad[2];
+      const int saved = num_threads();
+      for (int run = 0; run < 2; ++run) {
+        set_num_threads(run + 1);
+        std::vector<float> ho(H.size()), vo(V.size()), A(size_t(c.B * c.N * c.K)), P(A.size());
+        std::vector<float> dH(H.size(), 0.25f), dV(V.size(), 0.5f), dW(W.size(), 0.125f);
+        ops::fusion_attention_forward<float>(ho.data(), vo.data(), A.data(), P.data(), H.data(), V.data(), wf,
+                                             hm.data(), vm.data(), c.B, c.N, c.K, c.D);
+        ops::fusion_attention_backward<float>(dH.data(), dV.data(), dW.data(), gh.data(), gv.data(), H.data(),
+                                              V.data(), wf, A.data(), P.data(), c.B, c.N, c.K, c.D);
+        out[run] = ho;
+        out[run].insert(out[run].end(), vo.begin(), vo.end());
+        grad[run] = dH;
+        grad[run].insert(grad[run].end(), dV.begin(), dV.end());
+        grad[run].insert(grad[run].end(), dW.begin(), dW.end());
+      }
+      set_num_threads(saved);
+      CHECK(out[0] == out[1]);
+      CHECK(grad[0] == grad[1]);
+    }
 }
 
 TEST_CASE("ops/fusion_attention: bad arguments throw") {
