@@ -49,6 +49,7 @@
 #include "simad/core/error.hpp"
 #include "simad/core/parallel.hpp"
 #include "simad/ops/softmax.hpp"  // detail::kLanes, softmax_exp, softmax_exp_arg
+#include "simad/ops/vector_kernel.hpp"
 
 namespace simad::ops {
 
@@ -267,51 +268,6 @@ struct AttnVec {
   static constexpr int64_t lanes = kAttnVecBytes / int64_t(sizeof(T));
 };
 
-// acc + x b with one rounding (FMA) wherever the machine has it: every AVX2 and AVX-512 x86 does, so
-// the micro-kernels' sums come out the same on all of them. (The tree builds with -ffp-contract=off,
-// so a plain acc + x * b would stay two roundings; the explicit FMA halves the arithmetic.)
-template <typename T, typename V>
-inline void attention_fma(T x, const V& b, V& acc) {  // by reference: no 64-byte vector crosses a call ABI
-#if defined(__AVX512F__)
-  if constexpr (sizeof(V) == 64) {
-    if constexpr (std::is_same_v<T, float>)
-      acc = V(_mm512_fmadd_ps(_mm512_set1_ps(x), __m512(b), __m512(acc)));
-    else
-      acc = V(_mm512_fmadd_pd(_mm512_set1_pd(x), __m512d(b), __m512d(acc)));
-    return;
-  }
-#endif
-#if defined(__FMA__)
-  if constexpr (sizeof(V) == 32) {
-    if constexpr (std::is_same_v<T, float>)
-      acc = V(_mm256_fmadd_ps(_mm256_set1_ps(x), __m256(b), __m256(acc)));
-    else
-      acc = V(_mm256_fmadd_pd(_mm256_set1_pd(x), __m256d(b), __m256d(acc)));
-    return;
-  } else if constexpr (sizeof(V) == 64) {  // SIMAD_ATTENTION_WIDE_TILES without AVX-512: two halves
-    typedef T Half __attribute__((vector_size(32)));
-    Half bh[2], ah[2];
-    std::memcpy(bh, &b, sizeof(V));
-    std::memcpy(ah, &acc, sizeof(V));
-    for (int k = 0; k < 2; ++k) attention_fma(x, bh[k], ah[k]);
-    std::memcpy(&acc, ah, sizeof(V));
-    return;
-  }
-#endif
-  acc += x * b;
-}
-
-// Pins two loaded vectors to registers: without it GCC folds the load into every FMA that uses the
-// vector (kAttnTile of them), and the micro-kernels become bound by loads, not FMAs. (An empty asm
-// the compiler must assume reads and changes them; it emits nothing.)
-template <typename V>
-inline void attention_keep_in_register([[maybe_unused]] V& a, [[maybe_unused]] V& b) {
-#if defined(__AVX512F__) && (defined(__GNUC__) || defined(__clang__))
-  if constexpr (sizeof(V) == 32 || sizeof(V) == 64) asm("" : "+v"(a), "+v"(b));
-#elif defined(__AVX__) && (defined(__GNUC__) || defined(__clang__))
-  if constexpr (sizeof(V) == 32) asm("" : "+x"(a), "+x"(b));  // not the split 64-byte vectors of WIDE_TILES
-#endif
-}
 
 // s (kAttnTile, KB) with row stride lds = a (kAttnTile rows, stride lda) times bt (hs rows,
 // stride ldb)[:, 0 : KB]: scores Q K^T or dO V^T, accumulated over the hs features. Columns from n
@@ -329,11 +285,11 @@ inline void attention_tile_products(T* s, int64_t lds, const T* a, int64_t lda, 
       V b0, b1;
       b0 = *reinterpret_cast<const U*>(bt + d * ldb + c0);
       b1 = *reinterpret_cast<const U*>(bt + d * ldb + c0 + VL);
-      attention_keep_in_register(b0, b1);
+      keep_in_registers(b0, b1);
       for (int64_t r = 0; r < R; ++r) {
         const T x = a[r * lda + d];
-        attention_fma(x, b0, acc[r][0]);
-        attention_fma(x, b1, acc[r][1]);
+        vector_fma(x, b0, acc[r][0]);
+        vector_fma(x, b1, acc[r][1]);
       }
     }
     for (int64_t r = 0; r < R; ++r) {
@@ -363,11 +319,11 @@ inline void attention_tile_accumulate(T* o, int64_t ldo, const T* a, int64_t a_r
       V x0, x1;
       x0 = *reinterpret_cast<const U*>(rows + c * ldr + d0);
       x1 = *reinterpret_cast<const U*>(rows + c * ldr + d0 + VL);
-      attention_keep_in_register(x0, x1);
+      keep_in_registers(x0, x1);
       for (int64_t r = 0; r < R; ++r) {
         const T ac = a[r * a_rs + c * a_cs];
-        attention_fma(ac, x0, acc[r][0]);
-        attention_fma(ac, x1, acc[r][1]);
+        vector_fma(ac, x0, acc[r][0]);
+        vector_fma(ac, x1, acc[r][1]);
       }
     }
     for (int64_t r = 0; r < R; ++r) {

@@ -39,6 +39,7 @@
 #include "simad/core/parallel.hpp"
 #include "simad/ops/gemm.hpp"
 #include "simad/ops/softmax.hpp"  // detail::softmax_exp, softmax_exp_arg
+#include "simad/ops/vector_kernel.hpp"
 
 namespace simad::ops {
 
@@ -101,10 +102,13 @@ inline void fusion_scores_tile(T* s, int64_t lds, const T* const* rows, const T*
   V acc[R][NC] = {};
   for (int64_t d = 0; d < D; ++d) {
     V b[NC];
-    for (int k = 0; k < NC; ++k) b[k] = *reinterpret_cast<const U*>(bt + d * ldb + c0 + k * VL);
+    for (int k = 0; k < NC; ++k) {
+      b[k] = *reinterpret_cast<const U*>(bt + d * ldb + c0 + k * VL);
+      keep_in_register(b[k]);
+    }
     for (int r = 0; r < R; ++r) {
       const T xr = x[r][d];
-      for (int k = 0; k < NC; ++k) acc[r][k] += xr * b[k];
+      for (int k = 0; k < NC; ++k) vector_fma(xr, b[k], acc[r][k]);
     }
   }
   for (int r = 0; r < R; ++r)
@@ -152,10 +156,11 @@ inline void fusion_combine_tile(T* const* out, const T* coef, int64_t ldc, const
       V x0, x1;
       x0 = *reinterpret_cast<const U*>(rows[c] + d0);
       x1 = *reinterpret_cast<const U*>(rows[c] + d0 + VL);
+      keep_in_registers(x0, x1);
       for (int r = 0; r < R; ++r) {
         const T a = coef[r * ldc + c];
-        acc[r][0] += a * x0;
-        acc[r][1] += a * x1;
+        vector_fma(a, x0, acc[r][0]);
+        vector_fma(a, x1, acc[r][1]);
       }
     }
     for (int r = 0; r < R; ++r) {
@@ -174,7 +179,8 @@ inline void fusion_combine_tile(T* const* out, const T* coef, int64_t ldc, const
     for (int64_t c = 0; c < n; ++c) {
       V x0;
       x0 = *reinterpret_cast<const U*>(rows[c] + d0);
-      for (int r = 0; r < R; ++r) acc[r] += coef[r * ldc + c] * x0;
+      keep_in_register(x0);
+      for (int r = 0; r < R; ++r) vector_fma(coef[r * ldc + c], x0, acc[r]);
     }
     for (int r = 0; r < R; ++r) *reinterpret_cast<U*>(out[r] + d0) = acc[r];
     d0 += VL;
@@ -182,7 +188,7 @@ inline void fusion_combine_tile(T* const* out, const T* coef, int64_t ldc, const
   for (; d0 < D; ++d0)
     for (int r = 0; r < R; ++r) {
       T acc = Accumulate ? out[r][d0] : T(0);
-      for (int64_t c = 0; c < n; ++c) acc += coef[r * ldc + c] * rows[c][d0];
+      for (int64_t c = 0; c < n; ++c) acc = std::fma(coef[r * ldc + c], rows[c][d0], acc);  // as vector_fma
       out[r][d0] = acc;
     }
 }
