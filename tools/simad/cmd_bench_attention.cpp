@@ -155,9 +155,11 @@ void bench_fusion(int64_t B, int64_t N, int64_t K, int64_t D, bool with_w, doubl
   const double diff_bwd = std::max({max_abs_diff(dH_f, dH_u), max_abs_diff(dV_f, dV_u), max_abs_diff(dW_f, dW_u)});
   const std::string shape = "B=" + std::to_string(B) + " N=" + std::to_string(N) + " K=" + std::to_string(K) +
                             " D=" + std::to_string(D) + (with_w ? " Wf" : "");
-  const double bnkd = double(B) * double(N) * double(K) * double(D), bndd = double(B) * double(N) * double(D * D);
-  const double fwd_flops = 6.0 * bnkd + (with_w ? 2.0 * bndd : 0.0);
-  const double bwd_flops = 12.0 * bnkd + (with_w ? 6.0 * bndd : 0.0);  // incl. recomputing G = H W_f
+  // The fused path's products: S, H~, V~ (6 B N K D) forward; dA, dP, dH, dV, dU and the rest (12 B N K D)
+  // backward; with W_f, U = V W_f^T (2 B K D^2) in each pass plus dU W_f and dU^T V (4 B K D^2).
+  const double bnkd = double(B) * double(N) * double(K) * double(D), bkdd = double(B) * double(K) * double(D * D);
+  const double fwd_flops = 6.0 * bnkd + (with_w ? 2.0 * bkdd : 0.0);
+  const double bwd_flops = 12.0 * bnkd + (with_w ? 6.0 * bkdd : 0.0);  // incl. recomputing U
   print_row("fusion_attention", shape, false, time_fused_unfused(fused_fwd, unfused_fwd, min_time), fwd_flops, peak, diff_fwd);
   auto fused_both = [&] {
     fused_fwd();
@@ -189,7 +191,8 @@ void run(const AttentionBenchOptions& o) {
   bench_fusion(B, 32, 10, 128, false, peak, min_time);
   bench_fusion(B, 512, 10, 128, true, peak, min_time);
   std::printf("speedup = unfused time / fused time (median of interleaved trial pairs); GFLOP/s counts the fused\n"
-              "path's useful products (attention: 4 B N^2 C forward, 12 B N^2 C forward+backward).\n");
+              "path's useful products (attention: 4 B N^2 C forward, 12 B N^2 C forward+backward; fusion: 6 B N K D\n"
+              "forward, 18 B N K D forward+backward, plus 2 and 8 B K D^2 with W_f, which goes through U = V W_f^T).\n");
 }
 
 void register_bench_attention(CLI::App& bench) {
