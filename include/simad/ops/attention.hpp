@@ -261,13 +261,7 @@ struct AttentionPack {
 };
 
 template <typename T>
-struct AttnVec {
-  typedef T type __attribute__((vector_size(kAttnVecBytes)));
-  // The same for loads and stores at any T-aligned address (direct vector moves, no memcpy copies).
-  typedef T unaligned __attribute__((vector_size(kAttnVecBytes), aligned(alignof(T)), may_alias));
-  static constexpr int64_t lanes = kAttnVecBytes / int64_t(sizeof(T));
-};
-
+using AttnVec = KernelVector<T, kAttnVecBytes>;
 
 // s (kAttnTile, KB) with row stride lds = a (kAttnTile rows, stride lda) times bt (hs rows,
 // stride ldb)[:, 0 : KB]: scores Q K^T or dO V^T, accumulated over the hs features. Columns from n

@@ -62,12 +62,7 @@ inline constexpr int kFusionRows = 6;
 #endif
 
 template <typename T>
-struct FusionVec {
-  typedef T type __attribute__((vector_size(kFusionVecBytes)));
-  // The same for loads and stores at any T-aligned address.
-  typedef T unaligned __attribute__((vector_size(kFusionVecBytes), aligned(alignof(T)), may_alias));
-  static constexpr int64_t lanes = kFusionVecBytes / int64_t(sizeof(T));
-};
+using FusionVec = KernelVector<T, kFusionVecBytes>;
 
 // tile.template operator()<R>(r0) over rows [0, n) in as few tiles of at most RMax rows as can be,
 // of balanced sizes (21 rows in tiles of <= 6: 5, 5, 5, 6), so no tile computes a row that does not

@@ -1,5 +1,7 @@
-// simad/ops/vector_kernel.hpp: the two primitives of simad's register-tiled CPU micro-kernels
-// (ops/attention.hpp, ops/fusion_attention.hpp), on GCC/Clang vector-extension types V of T:
+// simad/ops/vector_kernel.hpp: what simad's register-tiled CPU micro-kernels (ops/attention.hpp,
+// ops/fusion_attention.hpp) are built from. KernelVector<T, Bytes>: a GCC/Clang vector-extension type
+// of T (each accumulator one named register, not an array the compiler may spill) and its unaligned
+// twin for loads and stores at any T-aligned address. On such vector types V of T:
 //   vector_fma(x, b, acc)    acc += x b (x a scalar, broadcast) with ONE rounding wherever the machine
 //                            has FMA: every AVX2 and AVX-512 x86 does, so the kernels' sums come out the
 //                            same on all of them. The tree builds with -ffp-contract=off, so a plain
@@ -9,6 +11,7 @@
 //                            bound by loads, not FMAs. An empty asm that "changes" them; it emits nothing.
 #pragma once
 
+#include <cstdint>
 #include <cstring>
 #include <type_traits>
 
@@ -17,6 +20,13 @@
 #endif
 
 namespace simad::ops::detail {
+
+template <typename T, int64_t Bytes>
+struct KernelVector {
+  typedef T type __attribute__((vector_size(Bytes)));
+  typedef T unaligned __attribute__((vector_size(Bytes), aligned(alignof(T)), may_alias));
+  static constexpr int64_t lanes = Bytes / int64_t(sizeof(T));
+};
 
 template <typename T, typename V>
 inline void vector_fma(T x, const V& b, V& acc) {  // by reference: no 64-byte vector crosses a call ABI
