@@ -37,7 +37,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <type_traits>
 #include <vector>
@@ -170,8 +169,8 @@ inline int64_t attention_heads_per_item(int64_t N, int64_t NH) { return N <= kAt
 // Heads [h0, h0 + G) of sequence b packed for the micro-kernels: the kept (unpadded) keys compacted
 // and zero-padded to nkp keys, features to hsp, query rows to Np (whole blocks). Head e = h - h0 starts
 // at e times the per-head size of each array. One pass reads the sequence's rows front to back (and
-// asks for the next item's rows to be cached meanwhile): the forward packs Q^T, K, V; the backward
-// also Q, dO, dO^T, D and the rows' lse.
+// asks for the next item's rows to be cached meanwhile): the forward packs Q (then Q^T from it), K,
+// V; the backward also dO, dO^T, D and the rows' lse.
 template <typename T>
 struct AttentionPack {
   std::vector<int64_t> keys;  // (nk) indices of the kept keys
