@@ -56,6 +56,7 @@
 #include "simad/nn/linear.hpp"
 #include "simad/nn/transformer.hpp"
 #include "simad/models/ion.hpp"
+#include "simad/models/text_pretrain.hpp"
 #include "simad/models/totyemb.hpp"
 #include "simad/search/flat_index.hpp"
 #include "simad/search/index_file.hpp"

@@ -11,6 +11,7 @@
 #include "simad/core/rng.hpp"
 #include "simad/models/batch.hpp"
 #include "simad/models/ion.hpp"
+#include "simad/models/text_pretrain.hpp"
 #include "simad/models/totyemb.hpp"
 
 using namespace simad;
@@ -218,4 +219,56 @@ TEST_CASE("models: configs round-trip through JSON and bad fields are named") {
   bad["fusion"] = "magic";
   CHECK_THROWS_WITH(IonConfig::from_json(bad), doctest::Contains("magic"));
   CHECK_THROWS_WITH(TotyembConfig::from_json(ion.to_json()), doctest::Contains("kind"));
+}
+
+TEST_CASE("models/text_pretrain: gradient check in double; masks come from the stream; encoder copies into ToTYEmb") {
+  std::vector<AdExample> ads = random_ads(15, 8, 3);
+  for (size_t i = 0; i < ads.size(); ++i) ads[i].industry = int32_t(i % 3) - (i == 5 ? 1 : 0);  // ad 5: none
+  const AdBatch<double> b = batch_of<double>(ads);
+  TextPretrainConfig cfg;
+  cfg.encoder = tiny_encoder(1, kTags);
+  cfg.num_industries = 3;
+  cfg.mask_rate = 0.4;  // more masked positions in a tiny batch
+  TextPretrainer<double> m(cfg);
+  Rng rng(9);
+  m.init(rng);
+  // Evaluation-mode masks are fixed, so the finite differences see the same loss function.
+  auto& store = m.store();
+  store.zero_grad();
+  m.forward(b, false, nullptr);
+  m.backward();
+  std::vector<double> analytic(store.grads().span().begin(), store.grads().span().end());
+  double* p = store.params().data();
+  double worst = 0;
+  int64_t nonzero = 0, checked = 0;
+  for (const auto& s : store)
+    for (int64_t k = 0; k < s.numel; ++k) {
+      const int64_t i = s.offset + k;
+      const double saved = p[i];
+      p[i] = saved + 1e-6;
+      const double up = m.forward(b, false, nullptr).total;
+      p[i] = saved - 1e-6;
+      const double down = m.forward(b, false, nullptr).total;
+      p[i] = saved;
+      const double numeric = (up - down) / 2e-6;
+      worst = std::max(worst, std::abs(analytic[size_t(i)] - numeric) / (1e-7 + 1e-5 * std::abs(numeric)));
+      nonzero += std::abs(analytic[size_t(i)]) > 1e-9, ++checked;
+    }
+  MESSAGE("text pre-training: " << checked << " parameters, worst error " << worst);
+  CHECK(worst <= 1.0);
+  CHECK(nonzero > checked / 4);
+  // Training mode draws its masks from the stream: two offsets, two different losses; same offset, same loss.
+  const Rng stream(3);
+  nn::DropoutStream s1{&stream, 0}, s2{&stream, 0}, s3{&stream, 1000};
+  const double l1 = m.forward(b, true, &s1).total, l2 = m.forward(b, true, &s2).total, l3 = m.forward(b, true, &s3).total;
+  CHECK(l1 == l2);
+  CHECK(l1 != l3);
+  CHECK(s1.offset >= uint64_t(b.B * b.N));
+  // The encoder goes into a ToTYEmb of the same encoder config.
+  TotyembConfig t = tiny_totyemb();
+  Totyemb<double> toty(t);
+  m.copy_encoder_to(toty.store());
+  const auto w = toty.store().param("encoder.layers.0.linear1.weight").span();
+  const auto v = m.store().param("encoder.layers.0.linear1.weight").span();
+  CHECK(std::equal(w.begin(), w.end(), v.begin()));
 }
