@@ -86,7 +86,7 @@ TEST_CASE("core/rng: counter-based, thread-count independent, well distributed")
   CHECK(s.position() == 2);
 }
 
-TEST_CASE("core/parallel: parallel_for covers every index once; reductions are deterministic") {
+TEST_CASE("core/parallel: parallel_for covers every index once, reductions are deterministic") {
   for (int threads : {1, 2, 3, 5}) {
     set_num_threads(threads);
     CHECK(num_threads() == threads);

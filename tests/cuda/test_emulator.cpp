@@ -223,7 +223,7 @@ TEST_CASE("cuda/emu: __ballot_sync, __any_sync, __all_sync, __activemask and __s
   }
 }
 
-TEST_CASE("cuda/emu: __syncthreads_count, _and and _or; exited threads are not counted") {
+TEST_CASE("cuda/emu: __syncthreads_count, _and and _or, exited threads are not counted") {
   EmulatorScope scope;
   for (int exit_from : {96, 50, 1}) {
     CAPTURE(exit_from);
@@ -410,7 +410,7 @@ TEST_CASE("cuda/emu: dynamic shared memory is private to each block and NaN-pois
   CHECK(e[1] == 0u);  // every block starts from NaN, not from the previous block's values
 }
 
-TEST_CASE("cuda/emu: dynamic shared memory has the launch's size; above 48 KiB it needs the opt-in") {
+TEST_CASE("cuda/emu: dynamic shared memory has the launch's size, above 48 KiB it needs the opt-in") {
   EmulatorScope scope;
   for (const std::size_t bytes : {std::size_t(4), std::size_t(1000), std::size_t(48 * 1024)}) {
     CAPTURE(bytes);
@@ -633,7 +633,7 @@ TEST_CASE("cuda/emu: lanes disagreeing on a warp operation, a mask without the c
   }
 }
 
-TEST_CASE("cuda/emu: invalid launch configurations throw simad::Error naming the kernel; nothing runs") {
+TEST_CASE("cuda/emu: invalid launch configurations throw simad::Error naming the kernel, nothing runs") {
   EmulatorScope scope;
   EmulatorScope::quiet();
   DeviceBuffer<int> out(4096);

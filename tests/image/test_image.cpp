@@ -293,7 +293,7 @@ TEST_CASE("image/write: PNG round trips exactly and JPEG closely") {
   CHECK(canvas.at(2, 3, 1) == 0.0f);
 }
 
-TEST_CASE("image/encode: PNG bytes of 1-4 channel pixels decode exactly; JPEG is deterministic; bad sizes throw") {
+TEST_CASE("image/encode: PNG bytes of 1-4 channel pixels decode exactly, JPEG is deterministic, bad sizes throw") {
   Rng rng = testing::test_rng();
   for (int channels = 1; channels <= 4; ++channels) {
     CAPTURE(channels);

@@ -221,7 +221,7 @@ TEST_CASE("models: configs round-trip through JSON and bad fields are named") {
   CHECK_THROWS_WITH(TotyembConfig::from_json(ion.to_json()), doctest::Contains("kind"));
 }
 
-TEST_CASE("models/text_pretrain: gradient check in double; masks come from the stream; encoder copies into ToTYEmb") {
+TEST_CASE("models/text_pretrain: gradient check in double, masks come from the stream, encoder copies into ToTYEmb") {
   std::vector<AdExample> ads = random_ads(15, 8, 3);
   for (size_t i = 0; i < ads.size(); ++i) ads[i].industry = int32_t(i % 3) - (i == 5 ? 1 : 0);  // ad 5: none
   const AdBatch<double> b = batch_of<double>(ads);

@@ -70,7 +70,7 @@ void check_forward() {
 
 }  // namespace
 
-TEST_CASE("ops/concat: forward matches the reference; split_forward is its inverse") {
+TEST_CASE("ops/concat: forward matches the reference, split_forward is its inverse") {
   check_forward<float>();
   check_forward<double>();
 }

@@ -52,7 +52,7 @@ void check_forward() {
 
 }  // namespace
 
-TEST_CASE("ops/embedding: forward copies the table rows; the padding id gives zeros") {
+TEST_CASE("ops/embedding: forward copies the table rows, the padding id gives zeros") {
   check_forward<float>();
   check_forward<double>();
 }

@@ -105,7 +105,7 @@ TEST_CASE("ops/gemm: forward matches the double reference (transposes, odd sizes
   check_gemm_forward<double>(1e-12, 1e-12);
 }
 
-TEST_CASE("ops/gemm: beta == 0 ignores NaN in C; K == 0 gives beta * C; empty M or N touch nothing") {
+TEST_CASE("ops/gemm: beta == 0 ignores NaN in C, K == 0 gives beta * C, empty M or N touch nothing") {
   auto run = [](auto zero) {
     using T = decltype(zero);
     auto rng = testing::test_rng();

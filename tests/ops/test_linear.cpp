@@ -116,7 +116,7 @@ TEST_CASE("ops/linear: backward matches finite differences and accumulates") {
   }
 }
 
-TEST_CASE("ops/linear: float backward matches the double reference; dbias is thread-count independent") {
+TEST_CASE("ops/linear: float backward matches the double reference, dbias is thread-count independent") {
   auto rng = testing::test_rng();
   const int64_t N = 1031, C = 19, OC = 37;  // N > one row chunk of the dbias reduction
   const auto inp = testing::random_vector<float>(rng, size_t(N * C));

@@ -107,7 +107,7 @@ TEST_CASE("ops/masked_max: forward matches the reference (masks, all-padded sets
   check_forward<double>();
 }
 
-TEST_CASE("ops/masked_max: ties go to the first real member; all-padded sets give 0 and -1") {
+TEST_CASE("ops/masked_max: ties go to the first real member, all-padded sets give 0 and -1") {
   // B = 3 sets of S = 4 members, C = 2: set 0 all equal with member 0 padded; set 1 a tie between
   // members 1 and 3 in column 0; set 2 entirely padded.
   const std::vector<double> x = {5, 5, 5, 5, 5, 5, 5, 5,   // set 0

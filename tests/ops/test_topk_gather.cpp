@@ -37,7 +37,7 @@ TEST_CASE("ops/topk_gather: selection equals a naive stable sort, with masks and
   }
 }
 
-TEST_CASE("ops/topk_gather: forward equals plain loops; backward matches finite differences") {
+TEST_CASE("ops/topk_gather: forward equals plain loops, backward matches finite differences") {
   Rng r(22);
   const int64_t B = 3, S = 6, k = 4, C = 5;
   std::vector<double> x(size_t(B * S * C)), w(size_t(B * k)), g(size_t(B * k * C)), scores(size_t(B * S));

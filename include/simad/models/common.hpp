@@ -35,7 +35,7 @@ inline const char* to_string(RegionRanking r) {
 inline RegionRanking parse_region_ranking(const std::string& s) {
   for (RegionRanking r : {RegionRanking::text, RegionRanking::confidence, RegionRanking::all})
     if (s == to_string(r)) return r;
-  fail("unknown region ranking '", s, "' (expected text, confidence or all)");
+  ::simad::detail::throw_error(::simad::detail::concat("unknown region ranking '", s, "' (expected text, confidence or all)"), SourceLocation::current());
 }
 
 // v_j = ReLU(W [features_j; geometry_j] + b): (B, R, Din + 5) -> (B, R, d). The inputs are fixed

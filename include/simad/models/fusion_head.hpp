@@ -41,7 +41,7 @@ inline const char* to_string(FusionMode m) {
 inline FusionMode parse_fusion_mode(const std::string& s) {
   for (FusionMode m : {FusionMode::fused, FusionMode::concat, FusionMode::text_only, FusionMode::image_only})
     if (s == to_string(m)) return m;
-  fail("unknown fusion mode '", s, "' (expected fused, concat, text_only or image_only)");
+  ::simad::detail::throw_error(::simad::detail::concat("unknown fusion mode '", s, "' (expected fused, concat, text_only or image_only)"), SourceLocation::current());
 }
 
 template <typename T>

@@ -49,6 +49,9 @@ struct IonConfig {
   bool bilinear = true;         // DFA's W_f (false: ToTYEmb's identity)
   double rho = 0.05;            // keyword loss weight
   double margin = 0.2;          // gamma
+  // The paper writes squared distances (eq. 14); Hermans et al. (batch-hard's authors) found them
+  // prone to collapse (every embedding at one point, loss = margin) and use plain Euclidean ones.
+  ops::TripletDistance distance = ops::TripletDistance::Squared;
 
   static nn::TransformerConfig ion_default_encoder() {
     nn::TransformerConfig e;
@@ -75,7 +78,8 @@ struct IonConfig {
             {"fusion", to_string(fusion)},
             {"bilinear", bilinear},
             {"rho", rho},
-            {"margin", margin}};
+            {"margin", margin},
+            {"distance", distance == ops::TripletDistance::Squared ? "squared" : "euclidean"}};
   }
   static IonConfig from_json(const nlohmann::json& j) {
     IonConfig c;
@@ -92,6 +96,10 @@ struct IonConfig {
     }
     if (r.get("ranking", s)) c.ranking = parse_region_ranking(s);
     if (r.get("fusion", s)) c.fusion = parse_fusion_mode(s);
+    if (r.get("distance", s)) {
+      SIMAD_CHECK(s == "squared" || s == "euclidean", "ION config: distance must be squared or euclidean, got '", s, "'");
+      c.distance = s == "squared" ? ops::TripletDistance::Squared : ops::TripletDistance::Euclidean;
+    }
     c.validate();
     return c;
   }
@@ -134,7 +142,7 @@ class Ion {
     T tri = 0;
     pos_.resize(size_t(B)), neg_.resize(size_t(B));
     ops::batch_hard_triplet_forward(&tri, pos_.data(), neg_.data(), &loss.skipped_anchors, f_.data(), labels_.data(),
-                                    B, E, T(cfg_.margin));
+                                    B, E, T(cfg_.margin), cfg_.distance);
     keywords_ = b.keyword;
     kw_loss_ = ops::cross_entropy_forward(kw_probs_.data(), kw_logits_.data(), keywords_.data(), B * N, 2, -1);
     loss.main = double(tri);
@@ -148,7 +156,8 @@ class Ion {
     const int64_t B = B_, N = N_, R = R_, K = cfg_.k2, d = d_, E = cfg_.embedding_dim;
     // f = normalise(out(pooled)); triplet on f.
     std::vector<T> df(size_t(B * E), T(0)), df0(size_t(B * E), T(0));
-    ops::batch_hard_triplet_backward(df.data(), T(1), f_.data(), pos_.data(), neg_.data(), B, E, T(cfg_.margin));
+    ops::batch_hard_triplet_backward(df.data(), T(1), f_.data(), pos_.data(), neg_.data(), B, E, T(cfg_.margin),
+                                     cfg_.distance);
     ops::l2norm_backward(df0.data(), df.data(), f_.data(), fnorm_.data(), B, E);
     std::vector<T> dpooled(size_t(B * head_.pooled_dim()), T(0));
     out_.backward(dpooled.data(), df0.data());
