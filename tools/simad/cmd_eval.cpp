@@ -25,14 +25,8 @@ void run_eval(const EvalCommand& c) {
   pipeline::PreparedData d = pipeline::prepare_data(c.data, saved.data, tok, !c.quiet, c.cache, &saved);
   const pipeline::Evaluation ev = pipeline::evaluate(saved.model, d.config, d.test.ads, !c.quiet);
   const train::RetrievalMetrics& r = ev.retrieval;
-  std::printf("%s on %s/test.jsonl: %lld ads (%lld queries of seen categories, %lld of unseen)\n",
-              saved.model.kind().c_str(), c.data.c_str(), static_cast<long long>(ev.test_ads),
-              static_cast<long long>(r.queries_seen), static_cast<long long>(r.queries_unseen));
-  std::printf("        %8s %8s %8s\n", "P@1", "P@5", "P@10");
-  std::printf("seen    %8.4f %8.4f %8.4f\n", r.p_seen[0], r.p_seen[1], r.p_seen[2]);
-  std::printf("unseen  %8.4f %8.4f %8.4f\n", r.p_unseen[0], r.p_unseen[1], r.p_unseen[2]);
-  std::printf("all     %8.4f %8.4f %8.4f\n", r.p_all[0], r.p_all[1], r.p_all[2]);
-  if (ev.accuracy >= 0) std::printf("classification accuracy (seen categories): %.4f\n", ev.accuracy);
+  std::printf("%s on %s/test.jsonl\n", saved.model.kind().c_str(), c.data.c_str());
+  pipeline::print_evaluation(ev);
   if (!c.json.empty()) {
     nlohmann::json j = {{"model", c.model},       {"kind", saved.model.kind()}, {"test_ads", ev.test_ads},
                         {"ks", r.ks},             {"p_seen", r.p_seen},         {"p_unseen", r.p_unseen},

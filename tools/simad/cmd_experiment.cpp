@@ -181,6 +181,7 @@ void run_experiment(const ExperimentCommand& c, const std::string& command_line)
     else m.totyemb().init(rng);
     train::TrainerOptions o = c.trainer;
     o.progress = !c.quiet;
+    if (s.lr > 0) o.lr = s.lr;
     o.metrics_log = (out / "metrics.jsonl").string();
     const auto t0 = std::chrono::steady_clock::now();
     const train::TrainResult tr = pipeline::train_model(m, d, o, s.pretrain_epochs);
@@ -253,7 +254,7 @@ void add_experiment_options(CLI::App* cmd, ExperimentCommand& c) {
 
 struct DemoCommand {
   ExperimentCommand exp;
-  int ads = 1500, image_size = 128;
+  int ads = 6000, image_size = 128;
   uint64_t data_seed = 7;
 };
 
@@ -288,7 +289,7 @@ void register_experiment(CLI::App& app) {
 void register_demo(CLI::App& app) {
   auto c = std::make_shared<DemoCommand>();
   c->exp.out = "simad-demo";
-  c->exp.trainer.epochs = 12;
+  c->exp.trainer.epochs = 15;
   c->exp.d_model = 64;
   CLI::App* cmd = app.add_subcommand("demo", "The main job on built-in data: synthesise ads, train ION, ToTYEmb and "
                                              "the baselines, evaluate, write the table and an HTML report");

@@ -21,17 +21,6 @@ struct TrainCommand {
   bool quiet = false;
 };
 
-void print_evaluation(const pipeline::Evaluation& ev) {
-  const train::RetrievalMetrics& r = ev.retrieval;
-  std::printf("test: %lld ads (%lld queries of seen categories, %lld of unseen)\n", static_cast<long long>(ev.test_ads),
-              static_cast<long long>(r.queries_seen), static_cast<long long>(r.queries_unseen));
-  std::printf("        %8s %8s %8s\n", "P@1", "P@5", "P@10");
-  std::printf("seen    %8.4f %8.4f %8.4f\n", r.p_seen[0], r.p_seen[1], r.p_seen[2]);
-  std::printf("unseen  %8.4f %8.4f %8.4f\n", r.p_unseen[0], r.p_unseen[1], r.p_unseen[2]);
-  std::printf("all     %8.4f %8.4f %8.4f\n", r.p_all[0], r.p_all[1], r.p_all[2]);
-  if (ev.accuracy >= 0) std::printf("classification accuracy (seen categories): %.4f\n", ev.accuracy);
-}
-
 void run_train(TrainCommand& c) {
   if (c.threads > 0) set_num_threads(c.threads);
   const text::Tokenizer tok = text::Tokenizer::load();
@@ -52,7 +41,7 @@ void run_train(TrainCommand& c) {
   std::cout << "train: " << m.kind() << " (" << m.store().num_params() << " parameters), " << result.steps
             << " steps; best epoch " << result.best_epoch << " (validation loss " << result.best_validation_loss
             << "); saved to " << c.out << "\n";
-  if (d.test.ads.size() >= 2) print_evaluation(pipeline::evaluate(m, d.config, d.test.ads, !c.quiet));
+  if (d.test.ads.size() >= 2) pipeline::print_evaluation(pipeline::evaluate(m, d.config, d.test.ads, !c.quiet));
 }
 
 }  // namespace

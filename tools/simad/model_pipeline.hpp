@@ -152,6 +152,7 @@ struct ModelSpec {
   int64_t d_model = 128, heads = 4, layers = 0, ffn = 512, embedding_dim = 128;
   double dropout = 0.1;
   bool pos_tags = true;  // ToTYEmb: POS tags as an input embedding (thesis 3.1)
+  double lr = 0;  // > 0: this model's Adam learning rate instead of the trainer's (experiment rows)
   int pretrain_epochs = 0;  // ToTYEmb: epochs of text pre-training (masked POS tags + industry) first
 
   nlohmann::json to_json() const {
@@ -160,7 +161,7 @@ struct ModelSpec {
             {"k2", k2},       {"rho", rho},           {"margin", margin},               {"distance", distance}, {"pointer", pointer},
             {"K", K},         {"kp", kp},             {"d_model", d_model},             {"heads", heads},
             {"layers", layers}, {"ffn", ffn},         {"embedding_dim", embedding_dim}, {"dropout", dropout},
-            {"pretrain_epochs", pretrain_epochs}};
+            {"pretrain_epochs", pretrain_epochs}, {"lr", lr}};
   }
 };
 
@@ -268,6 +269,18 @@ inline Evaluation evaluate(models::AnyModel& m, const models::DataConfig& cfg, c
   ev.retrieval = train::precision_at_k(emb.data(), int64_t(test.size()), m.embedding_dim(), category, seen, {1, 5, 10});
   if (!m.is_ion()) ev.accuracy = train::classification_accuracy(predicted, labels);
   return ev;
+}
+
+inline void print_evaluation(const Evaluation& ev) {
+  const train::RetrievalMetrics& r = ev.retrieval;
+  std::printf("test: %lld ads (%lld queries of seen categories, %lld of unseen)\n", static_cast<long long>(ev.test_ads),
+              static_cast<long long>(r.queries_seen), static_cast<long long>(r.queries_unseen));
+  std::printf("        %8s %8s %8s\n", "P@1", "P@5", "P@10");
+  std::printf("seen    %8.4f %8.4f %8.4f\n", r.p_seen[0], r.p_seen[1], r.p_seen[2]);
+  std::printf("unseen  %8.4f %8.4f %8.4f\n", r.p_unseen[0], r.p_unseen[1], r.p_unseen[2]);
+  std::printf("all     %8.4f %8.4f %8.4f\n", r.p_all[0], r.p_all[1], r.p_all[2]);
+  if (ev.accuracy >= 0) std::printf("classification accuracy (seen categories): %.4f\n", ev.accuracy);
+  std::fflush(stdout);
 }
 
 }  // namespace simad::cli::pipeline
