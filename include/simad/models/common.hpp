@@ -4,6 +4,7 @@
 // confidence, or all of them: the grid baseline has no confidence to rank by).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -95,6 +96,38 @@ void select_regions(int32_t* idx, RegionRanking ranking, const T* scores, const 
     scores = conf.data();
   }
   ops::topk_select(idx, scores, b.region_mask.data(), B, R, k);
+}
+
+// out (B, d) = mean of x (B, N, d) over each set's real positions (mask 1); count (B) receives the
+// number of them. A set with none gets zeros (ION's h_bar of an empty text, the pre-trainer's mean).
+template <typename T>
+void masked_mean_forward(T* out, std::vector<int64_t>& count, const T* x, const uint8_t* mask, int64_t B, int64_t N,
+                         int64_t d) {
+  count.assign(size_t(B), 0);
+  std::fill(out, out + B * d, T(0));
+  for (int64_t i = 0; i < B; ++i) {
+    T* y = out + i * d;
+    for (int64_t t = 0; t < N; ++t)
+      if (mask[i * N + t]) {
+        ++count[size_t(i)];
+        for (int64_t c = 0; c < d; ++c) y[c] += x[(i * N + t) * d + c];
+      }
+    if (count[size_t(i)])
+      for (int64_t c = 0; c < d; ++c) y[c] /= T(count[size_t(i)]);
+  }
+}
+
+// dx (B, N, d) += dout / count at the real positions, from the forward's count.
+template <typename T>
+void masked_mean_backward(T* dx, const T* dout, const std::vector<int64_t>& count, const uint8_t* mask, int64_t B,
+                          int64_t N, int64_t d) {
+  for (int64_t i = 0; i < B; ++i) {
+    if (!count[size_t(i)]) continue;
+    const T n = T(count[size_t(i)]);
+    for (int64_t t = 0; t < N; ++t)
+      if (mask[i * N + t])
+        for (int64_t c = 0; c < d; ++c) dx[(i * N + t) * d + c] += dout[i * d + c] / n;
+  }
 }
 
 }  // namespace simad::models

@@ -28,6 +28,7 @@
 #include "simad/nn/transformer.hpp"
 #include "simad/ops/cross_entropy.hpp"
 #include "simad/ops/l2norm.hpp"
+#include "simad/ops/softmax.hpp"
 #include "simad/ops/topk_gather.hpp"
 #include "simad/ops/triplet.hpp"
 #include "simad/train/param_store.hpp"
@@ -185,13 +186,7 @@ class Ion {
     }
     regions_.backward(dv.data());
     // h_bar = masked mean of h'.
-    for (int64_t i = 0; i < B; ++i) {
-      const T n = T(count_[size_t(i)]);
-      if (n == T(0)) continue;
-      for (int64_t t = 0; t < N; ++t)
-        if (mask_[size_t(i * N + t)])
-          for (int64_t c = 0; c < d; ++c) dHg[size_t((i * N + t) * d + c)] += dhbar[size_t(i * d + c)] / n;
-    }
+    masked_mean_backward(dHg.data(), dhbar.data(), count_, mask_.data(), B, N, d);
     std::vector<T> dH(size_t(B * N * d), T(0));
     if (cfg_.use_ksg) ksg_backward(dH, dHg);
     else dH = dHg;
@@ -223,22 +218,12 @@ class Ion {
                      b.word_mask.data(), B, N, training, drop);
     kw_logits_.resize(size_t(B * N * 2)), kw_probs_.resize(size_t(B * N * 2));
     keyword_.forward(kw_logits_.data(), H_.data(), B * N);
-    ops::cross_entropy_forward(kw_probs_.data(), kw_logits_.data(), std::vector<int32_t>(size_t(B * N), -1).data(),
-                               B * N, 2, -1);  // probabilities only (every target ignored)
+    ops::softmax_forward(kw_probs_.data(), kw_logits_.data(), nullptr, B * N, 2);  // p_i for KSG
     Hg_ = H_;
     if (cfg_.use_ksg) ksg_forward();
     // h_bar = mean of h' over the words.
-    hbar_.assign(size_t(B * d), T(0));
-    count_.assign(size_t(B), 0);
-    for (int64_t i = 0; i < B; ++i) {
-      for (int64_t t = 0; t < N; ++t)
-        if (mask_[size_t(i * N + t)]) {
-          ++count_[size_t(i)];
-          for (int64_t c = 0; c < d; ++c) hbar_[size_t(i * d + c)] += Hg_[size_t((i * N + t) * d + c)];
-        }
-      if (count_[size_t(i)])
-        for (int64_t c = 0; c < d; ++c) hbar_[size_t(i * d + c)] /= T(count_[size_t(i)]);
-    }
+    hbar_.resize(size_t(B * d));
+    masked_mean_forward(hbar_.data(), count_, Hg_.data(), mask_.data(), B, N, d);
     // Regions and SCA.
     v_.resize(size_t(B * R * d));
     regions_.forward(v_.data(), b);

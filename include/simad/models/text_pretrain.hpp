@@ -18,6 +18,7 @@
 #include "simad/core/error.hpp"
 #include "simad/core/rng.hpp"
 #include "simad/models/batch.hpp"
+#include "simad/models/common.hpp"
 #include "simad/models/model_config.hpp"
 #include "simad/nn/linear.hpp"
 #include "simad/nn/transformer.hpp"
@@ -88,16 +89,8 @@ class TextPretrainer {
     LossTerms loss;
     loss.main = double(ops::cross_entropy_forward(probs_.data(), logits_.data(), targets_.data(), M, tags, -1));
     // Industry from the masked mean of H.
-    mean_.assign(size_t(B * d), T(0));
-    count_.assign(size_t(B), 0);
-    for (int64_t i = 0; i < B; ++i) {
-      for (int64_t t = 0; t < N; ++t)
-        if (b.word_mask[size_t(i * N + t)]) {
-          ++count_[size_t(i)];
-          for (int64_t c = 0; c < d; ++c) mean_[size_t(i * d + c)] += H_[size_t((i * N + t) * d + c)];
-        }
-      for (int64_t c = 0; c < d && count_[size_t(i)]; ++c) mean_[size_t(i * d + c)] /= T(count_[size_t(i)]);
-    }
+    mean_.resize(size_t(B * d));
+    masked_mean_forward(mean_.data(), count_, H_.data(), b.word_mask.data(), B, N, d);
     mask_ = b.word_mask;
     industries_.assign(size_t(B), -1);
     if (cfg_.num_industries > 0)
@@ -121,10 +114,7 @@ class TextPretrainer {
     tag_head_.backward(dH.data(), dlogits.data());
     ops::cross_entropy_backward(dil.data(), T(cfg_.industry_weight), iprobs_.data(), industries_.data(), B, I, -1);
     industry_head_.backward(dmean.data(), dil.data());
-    for (int64_t i = 0; i < B; ++i)
-      for (int64_t t = 0; t < N; ++t)
-        if (mask_[size_t(i * N + t)])
-          for (int64_t c = 0; c < d; ++c) dH[size_t((i * N + t) * d + c)] += dmean[size_t(i * d + c)] / T(count_[size_t(i)]);
+    masked_mean_backward(dH.data(), dmean.data(), count_, mask_.data(), B, N, d);
     encoder_.backward(nullptr, dH.data());
   }
 
@@ -133,16 +123,8 @@ class TextPretrainer {
     const int64_t B = b.B, N = b.N, d = d_;
     std::vector<T> H(size_t(B * N * d));
     encoder_.forward(H.data(), b.words.data(), b.tags.data(), b.word_mask.data(), B, N, false, nullptr);
-    for (int64_t i = 0; i < B; ++i) {
-      int64_t n = 0;
-      std::fill(out + i * d, out + (i + 1) * d, T(0));
-      for (int64_t t = 0; t < N; ++t)
-        if (b.word_mask[size_t(i * N + t)]) {
-          ++n;
-          for (int64_t c = 0; c < d; ++c) out[i * d + c] += H[size_t((i * N + t) * d + c)];
-        }
-      for (int64_t c = 0; c < d && n; ++c) out[i * d + c] /= T(n);
-    }
+    std::vector<int64_t> count;
+    masked_mean_forward(out, count, H.data(), b.word_mask.data(), B, N, d);
   }
 
   // Copies every "encoder." slice into `dst` (a ToTYEmb's store); shapes must agree.
