@@ -14,18 +14,40 @@
 
 namespace simad {
 
-// Philox4x32 with 10 rounds: 128-bit counter, 64-bit key -> four 32-bit words.
-inline std::array<uint32_t, 4> philox4x32(std::array<uint32_t, 4> ctr, std::array<uint32_t, 2> key) {
+// Host and device: kernels (kernels/dropout.cu) draw the same numbers from this one definition.
+#if defined(__CUDACC__)
+#define SIMAD_HOST_DEVICE __host__ __device__
+#else
+#define SIMAD_HOST_DEVICE
+#endif
+
+// Philox4x32 with 10 rounds: 128-bit counter, 64-bit key -> four 32-bit words, in place in ctr.
+SIMAD_HOST_DEVICE inline void philox4x32_10(uint32_t ctr[4], uint32_t key0, uint32_t key1) {
   constexpr uint32_t kMul0 = 0xD2511F53u, kMul1 = 0xCD9E8D57u;  // round multipliers
   constexpr uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;  // key schedule increments
   for (int round = 0; round < 10; ++round) {
     const uint64_t p0 = uint64_t(kMul0) * ctr[0];
     const uint64_t p1 = uint64_t(kMul1) * ctr[2];
-    ctr = {uint32_t(p1 >> 32) ^ ctr[1] ^ key[0], uint32_t(p1), uint32_t(p0 >> 32) ^ ctr[3] ^ key[1], uint32_t(p0)};
-    key[0] += kWeyl0;
-    key[1] += kWeyl1;
+    const uint32_t c0 = uint32_t(p1 >> 32) ^ ctr[1] ^ key0, c2 = uint32_t(p0 >> 32) ^ ctr[3] ^ key1;
+    ctr[0] = c0, ctr[1] = uint32_t(p1), ctr[2] = c2, ctr[3] = uint32_t(p0);
+    key0 += kWeyl0;
+    key1 += kWeyl1;
   }
+}
+
+inline std::array<uint32_t, 4> philox4x32(std::array<uint32_t, 4> ctr, std::array<uint32_t, 2> key) {
+  philox4x32_10(ctr.data(), key[0], key[1]);
   return ctr;
+}
+
+// 64 random bits of stream element n (half of Philox block n / 2), as Rng::bits_at, for code that
+// holds only the seed and stream numbers (a kernel).
+SIMAD_HOST_DEVICE inline uint64_t philox_bits_at(uint64_t seed, uint64_t stream, uint64_t n) {
+  const uint64_t block = n / 2;
+  uint32_t ctr[4] = {uint32_t(block), uint32_t(block >> 32), uint32_t(stream), uint32_t(stream >> 32)};
+  philox4x32_10(ctr, uint32_t(seed), uint32_t(seed >> 32));
+  const int w = 2 * int(n % 2);
+  return (uint64_t(ctr[w]) << 32) | ctr[w + 1];
 }
 
 // Rng: a named stream of a seed. Element n of the stream is fixed; `next_*` walk it sequentially,
@@ -48,11 +70,7 @@ class Rng {
   }
   // Element n of the stream: 64 random bits (half of Philox block n/2). Every draw below takes
   // exactly one element, so the position counts draws whatever their kind.
-  uint64_t bits_at(uint64_t n) const {
-    const auto b = block(n / 2);
-    const size_t w = 2 * size_t(n % 2);
-    return (uint64_t(b[w]) << 32) | b[w + 1];
-  }
+  uint64_t bits_at(uint64_t n) const { return philox_bits_at(seed_, stream_, n); }
   // Uniform in [0, 1) with 24 random bits (exactly representable in float).
   float uniform_float_at(uint64_t n) const { return float(bits_at(n) >> 40) * 0x1p-24f; }
   // Uniform in [0, 1) with 53 random bits.

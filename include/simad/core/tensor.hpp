@@ -102,7 +102,14 @@ class Storage {
     SIMAD_CHECK(count >= 0, "negative element count ", count);
     data_ = static_cast<T*>(allocator_for(device).allocate(size_t(count) * sizeof(T)));
   }
-  ~Storage() { allocator_for(device_).deallocate(data_); }
+  // Memory owned elsewhere (Tensor::borrow): never freed here.
+  Storage(T* external, int64_t count, Device device) : data_(external), count_(count), device_(device), owns_(false) {
+    SIMAD_CHECK(count >= 0, "negative element count ", count);
+    SIMAD_CHECK(external != nullptr || count == 0, "borrowing a null pointer for ", count, " elements");
+  }
+  ~Storage() {
+    if (owns_) allocator_for(device_).deallocate(data_);
+  }
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
 
@@ -114,6 +121,7 @@ class Storage {
   T* data_ = nullptr;
   int64_t count_ = 0;
   Device device_ = Device::cpu;
+  bool owns_ = true;
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -130,6 +138,15 @@ class Tensor {
   static Tensor empty(const Shape& shape, Device device = Device::cpu) {
     Tensor t;
     t.storage_ = std::make_shared<Storage<T>>(shape.numel(), device);
+    t.shape_ = shape;
+    return t;
+  }
+  // A tensor over memory the caller owns (a std::vector, a pointer API's argument, a device buffer):
+  // no copy, nothing freed; the memory must outlive the tensor and its views. This is how the
+  // pointer entry points of the layers reach the Tensor ones.
+  static Tensor borrow(T* data, const Shape& shape, Device device = Device::cpu) {
+    Tensor t;
+    t.storage_ = std::make_shared<Storage<T>>(data, shape.numel(), device);
     t.shape_ = shape;
     return t;
   }
@@ -221,6 +238,13 @@ class Tensor {
   int64_t offset_ = 0;
   Shape shape_;
 };
+
+// A layer's scratch or cache tensor: (re)allocated unless it already has this shape and device.
+// The contents are unspecified afterwards (kept when nothing changed).
+template <typename T>
+void ensure_tensor(Tensor<T>& t, const Shape& shape, Device device) {
+  if (!t.defined() || t.shape() != shape || t.device() != device) t = Tensor<T>::empty(shape, device);
+}
 
 // SIMAD_CHECK_SHAPE(t, {B, T, C}, "what"): the tensor t must have exactly this shape.
 template <typename T>

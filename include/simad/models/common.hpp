@@ -13,7 +13,9 @@
 #include "simad/core/rng.hpp"
 #include "simad/models/batch.hpp"
 #include "simad/nn/linear.hpp"
-#include "simad/ops/activation.hpp"
+#include "simad/ops/dispatch/activation.hpp"
+#include "simad/ops/dispatch/concat.hpp"
+#include "simad/ops/dispatch/elementwise.hpp"
 #include "simad/ops/topk_gather.hpp"
 
 namespace simad::models {
@@ -50,29 +52,39 @@ class RegionEncoder {
   void bind(const train::ParamStore<T>& store) { proj_.bind(store); }
   void init(Rng& rng) const { proj_.init(rng); }
 
+  // v (B, R, d) from the regions' features (B, R, Din) and geometry (B, R, 5), on the parameters' device.
+  void forward(const Tensor<T>& v, const Tensor<T>& features, const Tensor<T>& geometry) {
+    SIMAD_CHECK(features.defined() && features.rank() == 3 && features.dim(2) == din_, "region encoder: the batch's region features have ",
+                features.defined() ? features.dim(-1) : 0, " values, the model was built for ", din_,
+                " (was it trained with another region source?)");
+    const int64_t B = features.dim(0), R = features.dim(1);
+    ensure_tensor(x_, {B, R, din_ + kGeometryDim}, v.device());
+    ops::concat_forward(x_, {features, geometry});
+    ensure_tensor(z_, {B, R, d_}, v.device());
+    proj_.forward(z_, x_);
+    ops::relu_forward(v, z_);
+  }
+  void backward(const Tensor<T>& dv) {
+    ensure_tensor(dz_, z_.shape(), z_.device());
+    ops::fill(dz_, T(0));
+    ops::relu_backward(dz_, dv, z_);
+    proj_.backward(Tensor<T>(), dz_);
+  }
+
+  // Pointer forms on host memory (a CPU encoder): v (B, R, d) from the batch's regions.
   void forward(T* v, const AdBatch<T>& b) {
     SIMAD_CHECK(b.Din == din_, "region encoder: the batch's region features have ", b.Din,
                 " values, the model was built for ", din_, " (was it trained with another region source?)");
-    const int64_t rows = b.B * b.R, w = din_ + kGeometryDim;
-    std::vector<T> x(size_t(rows * w));
-    for (int64_t r = 0; r < rows; ++r) {
-      std::copy_n(b.region_features.data() + r * din_, din_, x.data() + r * w);
-      std::copy_n(b.region_geometry.data() + r * kGeometryDim, kGeometryDim, x.data() + r * w + din_);
-    }
-    z_.resize(size_t(rows * d_));
-    proj_.forward(z_.data(), x.data(), rows);
-    ops::relu_forward(v, z_.data(), rows * d_);
+    forward(Tensor<T>::borrow(v, {b.B, b.R, d_}),
+            Tensor<T>::borrow(const_cast<T*>(b.region_features.data()), {b.B, b.R, din_}),
+            Tensor<T>::borrow(const_cast<T*>(b.region_geometry.data()), {b.B, b.R, kGeometryDim}));
   }
-  void backward(const T* dv) {
-    std::vector<T> dz(z_.size(), T(0));
-    ops::relu_backward(dz.data(), dv, z_.data(), int64_t(z_.size()));
-    proj_.backward(nullptr, dz.data());
-  }
+  void backward(const T* dv) { backward(Tensor<T>::borrow(const_cast<T*>(dv), z_.shape())); }
 
  private:
   int64_t din_ = 0, d_ = 0;
   nn::Linear<T> proj_;
-  std::vector<T> z_;
+  Tensor<T> x_, z_, dz_;
 };
 
 // idx (B, k): the kept regions. text: by scores (B, R); confidence: by geometry column 4; all: the

@@ -9,6 +9,8 @@
 // W_f (ION's bilinear DFA weight, d x d) exists when `bilinear`; without it the fusion is ToTYEmb's
 // W_f = I. Max-pools are masked (ops/masked_max.hpp: an ad with no word, or no region, pools to 0).
 // The layers' Linear + ReLU is MODELS.md's [choice] for F_text / F_image and ION's FFN_h / FFN_v.
+// Every op goes through the Tensor dispatch: the head runs where its parameters are (CPU, or CUDA
+// after store.move_to and bind); the pointer forms take host memory (a CPU head).
 #pragma once
 
 #include <array>
@@ -19,10 +21,11 @@
 #include "simad/core/error.hpp"
 #include "simad/core/rng.hpp"
 #include "simad/nn/linear.hpp"
-#include "simad/ops/activation.hpp"
-#include "simad/ops/concat.hpp"
-#include "simad/ops/fusion_attention.hpp"
-#include "simad/ops/masked_max.hpp"
+#include "simad/ops/dispatch/activation.hpp"
+#include "simad/ops/dispatch/attention.hpp"
+#include "simad/ops/dispatch/concat.hpp"
+#include "simad/ops/dispatch/elementwise.hpp"
+#include "simad/ops/dispatch/masked_max.hpp"
 #include "simad/train/param_store.hpp"
 
 namespace simad::models {
@@ -78,86 +81,104 @@ class FusionHead {
   }
   FusionMode mode() const { return mode_; }
 
-  // pooled (B, pooled_dim()) from H (B, N, d) and V (B, K, d) with their masks (1 = real).
-  void forward(T* pooled, const T* H, const uint8_t* hmask, const T* V, const uint8_t* vmask, int64_t B, int64_t N,
-               int64_t K) {
+  // pooled (B, pooled_dim()) from H (B, N, d) and V (B, K, d) with their masks (B, N) / (B, K) (1 = real).
+  void forward(const Tensor<T>& pooled, const Tensor<T>& H, const Tensor<uint8_t>& hmask, const Tensor<T>& V,
+               const Tensor<uint8_t>& vmask) {
+    SIMAD_CHECK(H.defined() && V.defined() && H.rank() == 3 && V.rank() == 3 && H.dim(2) == d_ && V.dim(2) == d_ &&
+                    H.dim(0) == V.dim(0),
+                "FusionHead '", prefix_, "': H must be (B, N, d=", d_, ") and V (B, K, d)");
+    const int64_t B = H.dim(0), N = H.dim(1), K = V.dim(1), d = d_;
     B_ = B, N_ = N, K_ = K;
-    const int64_t d = d_;
-    hmask_.assign(hmask, hmask + B * N), vmask_.assign(vmask, vmask + B * K);
-    H_.assign(H, H + B * N * d), V_.assign(V, V + B * K * d);
-    std::vector<T> ph(size_t(B * d)), pv(size_t(B * d));
-    argh_.resize(size_t(B * d)), argv_.resize(size_t(B * d));
-    const T* hp = H_.data();  // what the max-pools see
-    const T* vp = V_.data();
+    dev_ = H.device();
+    check_shape(pooled, {B, pooled_dim()}, "FusionHead: pooled");
+    keep(hmask_, hmask), keep(vmask_, vmask), keep(H_, H), keep(V_, V);
+    ensure_tensor(ph_, {B, d}, dev_), ensure_tensor(pv_, {B, d}, dev_);
+    ensure_tensor(argh_, {B, d}, dev_), ensure_tensor(argv_, {B, d}, dev_);
+    Tensor<T> hp = H_, vp = V_;  // what the max-pools see
     if (mode_ == FusionMode::fused) {
-      Ht_.resize(size_t(B * N * d)), Vt_.resize(size_t(B * K * d));
-      A_.resize(size_t(B * N * K)), P_.resize(size_t(B * N * K));
-      ops::fusion_attention_forward(Ht_.data(), Vt_.data(), A_.data(), P_.data(), H_.data(), V_.data(),
-                                    bilinear_ ? wf_.data() : nullptr, hmask, vmask, B, N, K, d);
-      side_forward(text_, zh_, ah_, H_.data(), Ht_.data(), B * N);
-      side_forward(image_, zv_, av_, V_.data(), Vt_.data(), B * K);
-      hp = ah_.data(), vp = av_.data();
+      ensure_tensor(Ht_, {B, N, d}, dev_), ensure_tensor(Vt_, {B, K, d}, dev_);
+      ensure_tensor(A_, {B, N, K}, dev_), ensure_tensor(P_, {B, N, K}, dev_);
+      ops::fusion_attention_forward(Ht_, Vt_, A_, P_, H_, V_, bilinear_ ? wf_ : Tensor<T>(), &hmask_, &vmask_);
+      side_forward(text_, zh_, ah_, H_, Ht_);
+      side_forward(image_, zv_, av_, V_, Vt_);
+      hp = ah_, vp = av_;
     }
-    if (mode_ != FusionMode::image_only) ops::masked_max_forward(ph.data(), argh_.data(), hp, hmask, B, N, d);
-    if (mode_ != FusionMode::text_only) ops::masked_max_forward(pv.data(), argv_.data(), vp, vmask, B, K, d);
-    if (mode_ == FusionMode::text_only) std::copy(ph.begin(), ph.end(), pooled);
-    else if (mode_ == FusionMode::image_only) std::copy(pv.begin(), pv.end(), pooled);
-    else {
-      const std::array<const T*, 2> parts = {ph.data(), pv.data()};
-      const std::array<int64_t, 2> sizes = {d, d};
-      ops::concat_forward<T>(pooled, parts, sizes, B);
-    }
+    if (mode_ != FusionMode::image_only) ops::masked_max_forward(ph_, argh_, hp, hmask_);
+    if (mode_ != FusionMode::text_only) ops::masked_max_forward(pv_, argv_, vp, vmask_);
+    if (mode_ == FusionMode::text_only) ops::copy(pooled, ph_);
+    else if (mode_ == FusionMode::image_only) ops::copy(pooled, pv_);
+    else ops::concat_forward(pooled, {ph_, pv_});
   }
 
-  // dH (B, N, d) and dV (B, K, d) += the gradients of the last forward for dpooled; dW_f and the
-  // layers' gradients accumulate in the store.
-  void backward(T* dH, T* dV, const T* dpooled) {
+  // dH (B, N, d) and dV (B, K, d) += the gradients of the last forward for dpooled (either may be
+  // undefined); dW_f and the layers' gradients accumulate in the store.
+  void backward(const Tensor<T>& dH, const Tensor<T>& dV, const Tensor<T>& dpooled) {
     const int64_t B = B_, N = N_, K = K_, d = d_;
-    std::vector<T> dph(size_t(B * d), T(0)), dpv(size_t(B * d), T(0));
-    if (mode_ == FusionMode::text_only) std::copy(dpooled, dpooled + B * d, dph.begin());
-    else if (mode_ == FusionMode::image_only) std::copy(dpooled, dpooled + B * d, dpv.begin());
-    else {
-      const std::array<T*, 2> parts = {dph.data(), dpv.data()};
-      const std::array<int64_t, 2> sizes = {d, d};
-      ops::concat_backward<T>(parts, dpooled, sizes, B);
-    }
+    zeroed(dph_, {B, d}), zeroed(dpv_, {B, d});
+    if (mode_ == FusionMode::text_only) ops::copy(dph_, dpooled);
+    else if (mode_ == FusionMode::image_only) ops::copy(dpv_, dpooled);
+    else ops::concat_backward({dph_, dpv_}, dpooled);
     if (mode_ != FusionMode::fused) {
-      if (mode_ != FusionMode::image_only) ops::masked_max_backward(dH, dph.data(), argh_.data(), B, N, d);
-      if (mode_ != FusionMode::text_only) ops::masked_max_backward(dV, dpv.data(), argv_.data(), B, K, d);
+      if (mode_ != FusionMode::image_only) ops::masked_max_backward(dH, dph_, argh_);
+      if (mode_ != FusionMode::text_only) ops::masked_max_backward(dV, dpv_, argv_);
       return;
     }
-    std::vector<T> dHt(size_t(B * N * d), T(0)), dVt(size_t(B * K * d), T(0));
-    side_backward(text_, zh_, dph.data(), argh_.data(), dH, dHt.data(), B, N);
-    side_backward(image_, zv_, dpv.data(), argv_.data(), dV, dVt.data(), B, K);
-    ops::fusion_attention_backward(dH, dV, bilinear_ ? dwf_.data() : nullptr, dHt.data(), dVt.data(), H_.data(),
-                                   V_.data(), bilinear_ ? wf_.data() : nullptr, A_.data(), P_.data(), B, N, K, d);
+    // The fused path needs both input gradients as targets of the layers' direct parts.
+    const Tensor<T> dh = dH.defined() ? dH : zeroed(dh_spare_, {B, N, d});
+    const Tensor<T> dv = dV.defined() ? dV : zeroed(dv_spare_, {B, K, d});
+    zeroed(dHt_, {B, N, d}), zeroed(dVt_, {B, K, d});
+    side_backward(text_, zh_, dph_, argh_, dh, dHt_, B, N);
+    side_backward(image_, zv_, dpv_, argv_, dv, dVt_, B, K);
+    ops::fusion_attention_backward(dh, dv, bilinear_ ? dwf_ : Tensor<T>(), dHt_, dVt_, H_, V_,
+                                   bilinear_ ? wf_ : Tensor<T>(), A_, P_);
+  }
+
+  // Pointer forms on host memory (a CPU head): pooled (B, pooled_dim()), H (B, N, d), hmask (B, N),
+  // V (B, K, d), vmask (B, K); dH / dV may be nullptr.
+  void forward(T* pooled, const T* H, const uint8_t* hmask, const T* V, const uint8_t* vmask, int64_t B, int64_t N,
+               int64_t K) {
+    forward(Tensor<T>::borrow(pooled, {B, pooled_dim()}), Tensor<T>::borrow(const_cast<T*>(H), {B, N, d_}),
+            Tensor<uint8_t>::borrow(const_cast<uint8_t*>(hmask), {B, N}), Tensor<T>::borrow(const_cast<T*>(V), {B, K, d_}),
+            Tensor<uint8_t>::borrow(const_cast<uint8_t*>(vmask), {B, K}));
+  }
+  void backward(T* dH, T* dV, const T* dpooled) {
+    backward(dH ? Tensor<T>::borrow(dH, {B_, N_, d_}) : Tensor<T>(), dV ? Tensor<T>::borrow(dV, {B_, K_, d_}) : Tensor<T>(),
+             Tensor<T>::borrow(const_cast<T*>(dpooled), {B_, pooled_dim()}));
   }
 
  private:
-  // act = ReLU(layer([x; x~])) over `rows` rows.
-  void side_forward(nn::Linear<T>& layer, std::vector<T>& z, std::vector<T>& act, const T* x, const T* xt,
-                    int64_t rows) {
-    const int64_t d = d_;
-    std::vector<T> cat(size_t(rows * 2 * d));
-    const std::array<const T*, 2> parts = {x, xt};
-    const std::array<int64_t, 2> sizes = {d, d};
-    ops::concat_forward<T>(cat.data(), parts, sizes, rows);
-    z.resize(size_t(rows * d)), act.resize(size_t(rows * d));
-    layer.forward(z.data(), cat.data(), rows);
-    ops::relu_forward(act.data(), z.data(), rows * d);
+  // A copy of the forward's input into the cache (the caller may reuse its buffer before backward).
+  template <typename U>
+  void keep(Tensor<U>& cache, const Tensor<U>& t) {
+    ensure_tensor(cache, t.shape(), dev_);
+    ops::copy(cache, t);
+  }
+  const Tensor<T>& zeroed(Tensor<T>& t, const Shape& s) {
+    ensure_tensor(t, s, dev_);
+    ops::fill(t, T(0));
+    return t;
+  }
+
+  // act = ReLU(layer([x; x~])) over the rows of x (B, S, d).
+  void side_forward(nn::Linear<T>& layer, Tensor<T>& z, Tensor<T>& act, const Tensor<T>& x, const Tensor<T>& xt) {
+    const int64_t B = x.dim(0), S = x.dim(1), d = d_;
+    Tensor<T>& cat = layer_input_;
+    ensure_tensor(cat, {B, S, 2 * d}, dev_);
+    ops::concat_forward(cat, {x, xt});
+    ensure_tensor(z, {B, S, d}, dev_), ensure_tensor(act, {B, S, d}, dev_);
+    layer.forward(z, cat);
+    ops::relu_forward(act, z);
   }
   // From the pooled gradient back through the max-pool, the ReLU and the layer into dx (direct
   // part) and dxt (the attended part).
-  void side_backward(nn::Linear<T>& layer, const std::vector<T>& z, const T* dpool, const int32_t* arg, T* dx, T* dxt,
-                     int64_t B, int64_t S) {
-    const int64_t d = d_, rows = B * S;
-    std::vector<T> dact(size_t(rows * d), T(0)), dz(size_t(rows * d), T(0)), dcat(size_t(rows * 2 * d), T(0));
-    ops::masked_max_backward(dact.data(), dpool, arg, B, S, d);
-    ops::relu_backward(dz.data(), dact.data(), z.data(), rows * d);
-    layer.backward(dcat.data(), dz.data());
-    const std::array<T*, 2> parts = {dx, dxt};
-    const std::array<int64_t, 2> sizes = {d, d};
-    ops::concat_backward<T>(parts, dcat.data(), sizes, rows);
+  void side_backward(nn::Linear<T>& layer, const Tensor<T>& z, const Tensor<T>& dpool, const Tensor<int32_t>& arg,
+                     const Tensor<T>& dx, const Tensor<T>& dxt, int64_t B, int64_t S) {
+    const int64_t d = d_;
+    zeroed(dact_, {B, S, d}), zeroed(dz_, {B, S, d}), zeroed(dcat_, {B, S, 2 * d});
+    ops::masked_max_backward(dact_, dpool, arg);
+    ops::relu_backward(dz_, dact_, z);
+    layer.backward(dcat_, dz_);
+    ops::concat_backward({dx, dxt}, dcat_);
   }
 
   std::string prefix_;
@@ -167,9 +188,12 @@ class FusionHead {
   nn::Linear<T> text_, image_;
   Tensor<T> wf_, dwf_;
   int64_t B_ = 0, N_ = 0, K_ = 0;
-  std::vector<uint8_t> hmask_, vmask_;
-  std::vector<T> H_, V_, Ht_, Vt_, A_, P_, zh_, ah_, zv_, av_;
-  std::vector<int32_t> argh_, argv_;
+  Device dev_ = Device::cpu;
+  Tensor<uint8_t> hmask_, vmask_;
+  Tensor<T> H_, V_, Ht_, Vt_, A_, P_, zh_, ah_, zv_, av_, ph_, pv_;
+  Tensor<int32_t> argh_, argv_;
+  // Scratch.
+  Tensor<T> layer_input_, dph_, dpv_, dHt_, dVt_, dact_, dz_, dcat_, dh_spare_, dv_spare_;
 };
 
 }  // namespace simad::models

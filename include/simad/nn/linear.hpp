@@ -4,6 +4,8 @@
 //   nn::Linear<float> proj(store, "fusion.text.", 256, 128);   // declares fusion.text.weight / .bias
 //   store.allocate(); proj.bind(store); proj.init(rng);
 //   proj.forward(y, x, rows);  ...  proj.backward(dx, dy);     // backward ACCUMULATES (dx may be null)
+// The Tensor forms run on the parameters' device through ops/dispatch/linear.hpp (bind again after
+// store.move_to); the pointer forms take host memory (a CPU layer).
 #pragma once
 
 #include <cmath>
@@ -13,7 +15,8 @@
 
 #include "simad/core/error.hpp"
 #include "simad/core/rng.hpp"
-#include "simad/ops/linear.hpp"
+#include "simad/ops/dispatch/elementwise.hpp"
+#include "simad/ops/dispatch/linear.hpp"
 #include "simad/train/param_store.hpp"
 
 namespace simad::nn {
@@ -41,17 +44,30 @@ class Linear {
     if (has_bias_) rng.fill_uniform(b_.span(), -a, a);
   }
 
-  // y (rows, out) = x (rows, in) W^T + b. Keeps a copy of x for backward.
-  void forward(T* y, const T* x, int64_t rows) {
+  // y (..., out) = x (..., in) W^T + b. Keeps a copy of x for backward.
+  void forward(const Tensor<T>& y, const Tensor<T>& x) {
     SIMAD_CHECK(w_.defined(), "nn::Linear '", prefix_, "': call bind(store) first");
-    rows_ = rows;
-    x_.assign(x, x + rows * in_);
-    ops::linear_forward(y, x_.data(), w_.data(), has_bias_ ? b_.data() : nullptr, rows, in_, out_);
+    SIMAD_CHECK(x.defined() && x.rank() >= 1 && x.dim(-1) == in_, "nn::Linear '", prefix_, "': input must end in in=",
+                in_, ", got ", x.defined() ? x.shape() : Shape{});
+    rows_ = x.numel() / in_;
+    ensure_tensor(x_, {rows_, in_}, w_.device());
+    ops::copy(x_, x);
+    ops::linear_forward(y.reshape({rows_, out_}), x_, w_, b_);
   }
 
-  // dx (rows, in) += dy W (dx may be nullptr); dW += dy^T x; db += column sums of dy.
+  // dx (..., in) += dy W (dx may be undefined); dW += dy^T x; db += column sums of dy.
+  void backward(const Tensor<T>& dx, const Tensor<T>& dy) {
+    ops::linear_backward(dx.defined() ? dx.reshape({rows_, in_}) : Tensor<T>(), dw_, db_, dy.reshape({rows_, out_}), x_,
+                         w_);
+  }
+
+  // Pointer forms on host memory: y (rows, out), x (rows, in), dx (rows, in) or nullptr, dy (rows, out).
+  void forward(T* y, const T* x, int64_t rows) {
+    SIMAD_CHECK(rows >= 0, "nn::Linear '", prefix_, "': negative row count ", rows);
+    forward(Tensor<T>::borrow(y, {rows, out_}), Tensor<T>::borrow(const_cast<T*>(x), {rows, in_}));
+  }
   void backward(T* dx, const T* dy) {
-    ops::linear_backward(dx, dw_.data(), has_bias_ ? db_.data() : nullptr, dy, x_.data(), w_.data(), rows_, in_, out_);
+    backward(dx ? Tensor<T>::borrow(dx, {rows_, in_}) : Tensor<T>(), Tensor<T>::borrow(const_cast<T*>(dy), {rows_, out_}));
   }
 
   int64_t in_features() const { return in_; }
@@ -63,8 +79,8 @@ class Linear {
   std::string prefix_;
   int64_t in_ = 0, out_ = 0, rows_ = 0;
   bool has_bias_ = true;
-  Tensor<T> w_, dw_, b_, db_;
-  std::vector<T> x_;
+  Tensor<T> w_, dw_, b_, db_;  // b_, db_ undefined without a bias
+  Tensor<T> x_;                 // the last input (rows, in)
 };
 
 }  // namespace simad::nn

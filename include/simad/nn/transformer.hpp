@@ -28,6 +28,11 @@
 // Usage: construct the modules on a ParamStore (declares the slices), store.allocate(), bind(store)
 // (takes views of the slices), init(rng) or load weights; forward() caches what backward() needs;
 // backward() ACCUMULATES into the store's gradients and into dinp.
+// Devices: every op goes through the Tensor dispatch (ops/dispatch), so the same layer runs where its
+// parameters are: on the CPU, or on CUDA (float) after store.move_to(Device::cuda, ops::copy<float>)
+// and bind(store) again. The Tensor entry points take tensors on that device; the pointer entry points
+// (B, N given) take host memory and serve CPU modules. Caches and scratch are kept between calls
+// (reallocated only when the batch shape changes).
 #pragma once
 
 #include <cmath>
@@ -40,12 +45,13 @@
 #include "simad/core/rng.hpp"
 #include "simad/core/tensor.hpp"
 #include "simad/nn/positional_encoding.hpp"
-#include "simad/ops/activation.hpp"
-#include "simad/ops/attention.hpp"
-#include "simad/ops/dropout.hpp"
-#include "simad/ops/embedding.hpp"
-#include "simad/ops/layernorm.hpp"
-#include "simad/ops/linear.hpp"
+#include "simad/ops/dispatch/activation.hpp"
+#include "simad/ops/dispatch/attention.hpp"
+#include "simad/ops/dispatch/dropout.hpp"
+#include "simad/ops/dispatch/elementwise.hpp"
+#include "simad/ops/dispatch/embedding.hpp"
+#include "simad/ops/dispatch/layernorm.hpp"
+#include "simad/ops/dispatch/linear.hpp"
 #include "simad/train/param_store.hpp"
 
 namespace simad::nn {
@@ -102,7 +108,8 @@ class TransformerEncoderLayer {
     for (int k = 0; k < kNumParams; ++k) store.add(prefix + slices[k].first, slices[k].second);
   }
 
-  // Takes views of the layer's slices (after store.allocate()); they stay valid if the store moves.
+  // Takes views of the layer's slices (after store.allocate(), and again after store.move_to()); they
+  // stay valid if the store moves in memory.
   void bind(const train::ParamStore<T>& store) {
     for (int k = 0; k < kNumParams; ++k) {
       const std::string name = prefix_ + kNames[k];
@@ -114,9 +121,10 @@ class TransformerEncoderLayer {
 
   // PyTorch's initialisation: in_proj Xavier-uniform, attention biases 0, out_proj and linear1/2
   // U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming_uniform with a = sqrt 5, and their biases alike),
-  // layer norms weight 1, bias 0.
+  // layer norms weight 1, bias 0. On the CPU (before moving the store).
   void init(Rng& rng) const {
     check_bound();
+    SIMAD_CHECK(device() == Device::cpu, "TransformerEncoderLayer '", prefix_, "': init on the CPU, then move");
     const double d = double(cfg_.d_model), F = double(cfg_.ffn_dim);
     const double xavier = std::sqrt(6.0 / (d + 3.0 * d));
     rng.fill_uniform(p_[kInW].span(), -xavier, xavier);
@@ -131,82 +139,102 @@ class TransformerEncoderLayer {
     for (int k : {kN1B, kN2B}) p_[k].fill(T(0));
   }
 
-  // out (B, N, d) = the layer applied to inp (B, N, d); out may alias inp. Caches for backward().
-  // drop is required when training with dropout > 0.
-  void forward(T* out, const T* inp, const uint8_t* mask, int64_t B, int64_t N, bool training,
+  // The device of the parameters (where forward and backward run).
+  Device device() const {
+    check_bound();
+    return p_[0].device();
+  }
+
+  // out (B, N, d) = the layer applied to inp (B, N, d); out may alias inp; mask (B, N) or undefined
+  // (no padding). Caches for backward(). drop is required when training with dropout > 0.
+  void forward(const Tensor<T>& out, const Tensor<T>& inp, const Tensor<uint8_t>& mask, bool training,
                DropoutStream* drop = nullptr) {
     check_bound();
-    SIMAD_CHECK(B >= 0 && N >= 0, "TransformerEncoderLayer '", prefix_, "': negative size B=", B, " N=", N);
-    const int64_t d = cfg_.d_model, F = cfg_.ffn_dim, M = B * N;
+    SIMAD_CHECK(inp.defined() && inp.rank() == 3 && inp.dim(2) == cfg_.d_model, "TransformerEncoderLayer '", prefix_,
+                "': input must be (B, N, d=", cfg_.d_model, "), got ", inp.shape());
+    check_shape(out, inp.shape(), "TransformerEncoderLayer: out");
+    const int64_t B = inp.dim(0), N = inp.dim(1), d = cfg_.d_model, F = cfg_.ffn_dim, M = B * N;
+    const Device dev = device();
     const T p = training ? T(cfg_.dropout) : T(0);
     SIMAD_CHECK(p == T(0) || (drop && drop->rng), "TransformerEncoderLayer '", prefix_,
                 "': training with dropout needs a DropoutStream");
     B_ = B, N_ = N, p_drop_ = p;
-    auto sized = [](std::vector<T>& v, int64_t n) { v.resize(size_t(n)); };
-    sized(inp_, M * d), sized(qkv_, M * 3 * d), sized(att_, M * d), sized(lse_, B * cfg_.num_heads * N);
-    sized(proj_, M * d), sized(r1_, M * d), sized(x1_, M * d), sized(h_, M * F), sized(act_, M * F);
-    sized(f_, M * d), sized(r2_, M * d), sized(mean1_, M), sized(rstd1_, M), sized(mean2_, M), sized(rstd2_, M);
-    keep1_.resize(size_t(M * d)), keep_act_.resize(size_t(M * F)), keep2_.resize(size_t(M * d));
-    mask_.assign(mask ? mask : nullptr, mask ? mask + M : nullptr);
+    for (Tensor<T>* t : {&inp_, &att_, &proj_, &r1_, &x1_, &f_, &r2_}) ensure_tensor(*t, {M, d}, dev);
+    ensure_tensor(qkv_, {M, 3 * d}, dev), ensure_tensor(h_, {M, F}, dev), ensure_tensor(act_, {M, F}, dev);
+    ensure_tensor(lse_, {B, cfg_.num_heads, N}, dev);
+    for (Tensor<T>* t : {&mean1_, &rstd1_, &mean2_, &rstd2_}) ensure_tensor(*t, {M}, dev);
+    if (mask.defined()) {
+      ensure_tensor(mask_, {B, N}, dev);
+      ops::copy(mask_, mask);
+    } else {
+      mask_ = Tensor<uint8_t>();
+    }
     if (M == 0) return;
-    std::copy(inp, inp + M * d, inp_.data());
-    const uint8_t* m = mask_.empty() ? nullptr : mask_.data();
+    ops::copy(inp_, inp);
+    const Tensor<uint8_t>* m = mask_.defined() ? &mask_ : nullptr;
     // Self-attention block.
-    ops::linear_forward(qkv_.data(), inp_.data(), p_[kInW].data(), p_[kInB].data(), M, d, 3 * d);
-    ops::attention_forward(att_.data(), lse_.data(), qkv_.data(), m, B, N, d, cfg_.num_heads);
-    ops::linear_forward(proj_.data(), att_.data(), p_[kOutW].data(), p_[kOutB].data(), M, d, d);
-    dropout(proj_.data(), keep1_.data(), M * d, drop);
-    for (int64_t i = 0; i < M * d; ++i) r1_[size_t(i)] = inp_[size_t(i)] + proj_[size_t(i)];
-    ops::layernorm_forward(x1_.data(), mean1_.data(), rstd1_.data(), r1_.data(), p_[kN1W].data(), p_[kN1B].data(), M,
-                           d, T(cfg_.layernorm_eps));
+    ops::linear_forward(qkv_, inp_, p_[kInW], p_[kInB]);
+    ops::attention_forward(att_.reshape({B, N, d}), lse_, qkv_.reshape({B, N, 3 * d}), m, cfg_.num_heads);
+    ops::linear_forward(proj_, att_, p_[kOutW], p_[kOutB]);
+    dropout(proj_, keep1_, drop);
+    ops::add(r1_, inp_, proj_);
+    ops::layernorm_forward(x1_, mean1_, rstd1_, r1_, p_[kN1W], p_[kN1B], T(cfg_.layernorm_eps));
     // Feed-forward block.
-    ops::linear_forward(h_.data(), x1_.data(), p_[kL1W].data(), p_[kL1B].data(), M, d, F);
-    if (cfg_.activation == FfnActivation::relu) ops::relu_forward(act_.data(), h_.data(), M * F);
-    else ops::gelu_forward(act_.data(), h_.data(), M * F);
-    dropout(act_.data(), keep_act_.data(), M * F, drop);
-    ops::linear_forward(f_.data(), act_.data(), p_[kL2W].data(), p_[kL2B].data(), M, F, d);
-    dropout(f_.data(), keep2_.data(), M * d, drop);
-    for (int64_t i = 0; i < M * d; ++i) r2_[size_t(i)] = x1_[size_t(i)] + f_[size_t(i)];
-    ops::layernorm_forward(out, mean2_.data(), rstd2_.data(), r2_.data(), p_[kN2W].data(), p_[kN2B].data(), M, d,
-                           T(cfg_.layernorm_eps));
+    ops::linear_forward(h_, x1_, p_[kL1W], p_[kL1B]);
+    if (cfg_.activation == FfnActivation::relu) ops::relu_forward(act_, h_);
+    else ops::gelu_forward(act_, h_);
+    dropout(act_, keep_act_, drop);
+    ops::linear_forward(f_, act_, p_[kL2W], p_[kL2B]);
+    dropout(f_, keep2_, drop);
+    ops::add(r2_, x1_, f_);
+    ops::layernorm_forward(out.reshape({M, d}), mean2_, rstd2_, r2_, p_[kN2W], p_[kN2B], T(cfg_.layernorm_eps));
   }
 
   // dinp (B, N, d) += d(loss)/d(inp) and the parameter gradients += theirs, for the last forward.
-  // dinp may be nullptr (parameter gradients only).
-  void backward(T* dinp, const T* dout) {
+  // dinp may be undefined (parameter gradients only).
+  void backward(const Tensor<T>& dinp, const Tensor<T>& dout) {
     check_bound();
     const int64_t d = cfg_.d_model, F = cfg_.ffn_dim, M = B_ * N_;
     if (M == 0) return;
-    SIMAD_CHECK(dout != nullptr, "TransformerEncoderLayer '", prefix_, "': null dout");
-    const uint8_t* m = mask_.empty() ? nullptr : mask_.data();
-    std::vector<T> dr2(size_t(M * d), T(0)), df(size_t(M * d), T(0)), dact(size_t(M * F), T(0));
-    std::vector<T> dh(size_t(M * F), T(0));
+    SIMAD_CHECK(dout.defined() && dout.numel() == M * d, "TransformerEncoderLayer '", prefix_, "': dout ",
+                dout.defined() ? dout.shape() : Shape{}, " must be (B=", B_, ", N=", N_, ", d=", d, ")");
+    const Device dev = device();
+    for (Tensor<T>* t : {&dr2_, &df_, &dr1_, &dproj_, &datt_}) zeroed(*t, {M, d}, dev);
+    for (Tensor<T>* t : {&dact_, &dact_pre_, &dh_}) zeroed(*t, {M, F}, dev);
+    zeroed(dqkv_, {M, 3 * d}, dev);
+    const Tensor<uint8_t>* m = mask_.defined() ? &mask_ : nullptr;
+    const Tensor<T> dout2 = dout.reshape({M, d}), dinp2 = dinp.defined() ? dinp.reshape({M, d}) : Tensor<T>();
     // out = norm2(r2), r2 = x1 + dropout2(f)
-    ops::layernorm_backward(dr2.data(), g_[kN2W].data(), g_[kN2B].data(), dout, r2_.data(), p_[kN2W].data(),
-                            mean2_.data(), rstd2_.data(), M, d);
-    ops::dropout_backward(df.data(), dr2.data(), keep(keep2_), M * d, p_drop_);
-    ops::linear_backward(dact.data(), g_[kL2W].data(), g_[kL2B].data(), df.data(), act_.data(), p_[kL2W].data(), M, F,
-                         d);
-    std::vector<T> dact_pre(size_t(M * F), T(0));  // before the FFN dropout
-    ops::dropout_backward(dact_pre.data(), dact.data(), keep(keep_act_), M * F, p_drop_);
-    if (cfg_.activation == FfnActivation::relu) ops::relu_backward(dh.data(), dact_pre.data(), h_.data(), M * F);
-    else ops::gelu_backward(dh.data(), dact_pre.data(), h_.data(), M * F);
-    std::vector<T>& dx1 = dr2;  // the residual carries dr2 into x1; linear1 adds its part
-    ops::linear_backward(dx1.data(), g_[kL1W].data(), g_[kL1B].data(), dh.data(), x1_.data(), p_[kL1W].data(), M, d, F);
+    ops::layernorm_backward(dr2_, g_[kN2W], g_[kN2B], dout2, r2_, p_[kN2W], mean2_, rstd2_);
+    ops::dropout_backward(df_, dr2_, keep(keep2_), p_drop_);
+    ops::linear_backward(dact_, g_[kL2W], g_[kL2B], df_, act_, p_[kL2W]);
+    ops::dropout_backward(dact_pre_, dact_, keep(keep_act_), p_drop_);  // before the FFN dropout
+    if (cfg_.activation == FfnActivation::relu) ops::relu_backward(dh_, dact_pre_, h_);
+    else ops::gelu_backward(dh_, dact_pre_, h_);
+    const Tensor<T>& dx1 = dr2_;  // the residual carries dr2 into x1; linear1 adds its part
+    ops::linear_backward(dx1, g_[kL1W], g_[kL1B], dh_, x1_, p_[kL1W]);
     // x1 = norm1(r1), r1 = inp + dropout1(proj)
-    std::vector<T> dr1(size_t(M * d), T(0)), dproj(size_t(M * d), T(0)), datt(size_t(M * d), T(0));
-    ops::layernorm_backward(dr1.data(), g_[kN1W].data(), g_[kN1B].data(), dx1.data(), r1_.data(), p_[kN1W].data(),
-                            mean1_.data(), rstd1_.data(), M, d);
-    if (dinp)
-      for (int64_t i = 0; i < M * d; ++i) dinp[i] += dr1[size_t(i)];
-    ops::dropout_backward(dproj.data(), dr1.data(), keep(keep1_), M * d, p_drop_);
-    ops::linear_backward(datt.data(), g_[kOutW].data(), g_[kOutB].data(), dproj.data(), att_.data(), p_[kOutW].data(),
-                         M, d, d);
-    std::vector<T> dqkv(size_t(M * 3 * d), T(0));
-    ops::attention_backward(dqkv.data(), datt.data(), qkv_.data(), att_.data(), lse_.data(), m, B_, N_, d,
-                            cfg_.num_heads);
-    ops::linear_backward(dinp, g_[kInW].data(), g_[kInB].data(), dqkv.data(), inp_.data(), p_[kInW].data(), M, d,
-                         3 * d);
+    ops::layernorm_backward(dr1_, g_[kN1W], g_[kN1B], dx1, r1_, p_[kN1W], mean1_, rstd1_);
+    if (dinp2.defined()) ops::axpy(dinp2, T(1), dr1_);
+    ops::dropout_backward(dproj_, dr1_, keep(keep1_), p_drop_);
+    ops::linear_backward(datt_, g_[kOutW], g_[kOutB], dproj_, att_, p_[kOutW]);
+    ops::attention_backward(dqkv_.reshape({B_, N_, 3 * d}), datt_.reshape({B_, N_, d}),
+                            qkv_.reshape({B_, N_, 3 * d}), att_.reshape({B_, N_, d}), lse_, m, cfg_.num_heads);
+    ops::linear_backward(dinp2, g_[kInW], g_[kInB], dqkv_, inp_, p_[kInW]);
+  }
+
+  // Pointer forms on host memory (a CPU module): out, inp (B, N, d); mask (B, N) or nullptr.
+  void forward(T* out, const T* inp, const uint8_t* mask, int64_t B, int64_t N, bool training,
+               DropoutStream* drop = nullptr) {
+    SIMAD_CHECK(B >= 0 && N >= 0, "TransformerEncoderLayer '", prefix_, "': negative size B=", B, " N=", N);
+    const Shape s{B, N, cfg_.d_model};
+    forward(Tensor<T>::borrow(out, s), Tensor<T>::borrow(const_cast<T*>(inp), s),
+            mask ? Tensor<uint8_t>::borrow(const_cast<uint8_t*>(mask), {B, N}) : Tensor<uint8_t>(), training, drop);
+  }
+  void backward(T* dinp, const T* dout) {
+    SIMAD_CHECK(B_ * N_ == 0 || dout != nullptr, "TransformerEncoderLayer '", prefix_, "': null dout");
+    const Shape s{B_, N_, cfg_.d_model};
+    backward(dinp ? Tensor<T>::borrow(dinp, s) : Tensor<T>(), Tensor<T>::borrow(const_cast<T*>(dout), s));
   }
 
   const TransformerConfig& config() const { return cfg_; }
@@ -222,14 +250,20 @@ class TransformerEncoderLayer {
     SIMAD_CHECK(bound_, "TransformerEncoderLayer '", prefix_, "': call bind(store) after store.allocate()");
   }
 
-  // The saved dropout mask, or nullptr when dropout was off (then it was never written).
-  const uint8_t* keep(const std::vector<uint8_t>& k) const { return p_drop_ > T(0) ? k.data() : nullptr; }
+  static void zeroed(Tensor<T>& t, const Shape& s, Device dev) {
+    ensure_tensor(t, s, dev);
+    ops::fill(t, T(0));
+  }
 
-  // In place; draws n stream positions when p > 0.
-  void dropout(T* x, uint8_t* keep, int64_t n, DropoutStream* drop) {
+  // The saved dropout mask, or undefined when dropout was off (then it was never written).
+  Tensor<uint8_t> keep(const Tensor<uint8_t>& k) const { return p_drop_ > T(0) ? k : Tensor<uint8_t>(); }
+
+  // In place; draws x.numel() stream positions when p > 0.
+  void dropout(const Tensor<T>& x, Tensor<uint8_t>& keep, DropoutStream* drop) {
     if (p_drop_ == T(0)) return;  // identity; backward passes gradients through unchanged
-    ops::dropout_forward(x, keep, x, n, p_drop_, *drop->rng, drop->offset);
-    drop->offset += uint64_t(n);
+    ensure_tensor(keep, x.shape(), x.device());
+    ops::dropout_forward(x, keep, x, p_drop_, *drop->rng, drop->offset);
+    drop->offset += uint64_t(x.numel());
   }
 
   TransformerConfig cfg_;
@@ -239,9 +273,11 @@ class TransformerEncoderLayer {
   // Cache of the last forward (shapes with M = B N rows).
   int64_t B_ = 0, N_ = 0;
   T p_drop_ = T(0);
-  std::vector<T> inp_, qkv_, att_, lse_, proj_, r1_, x1_, h_, act_, f_, r2_;  // (M, d), (M, 3d), ..., (M, F)
-  std::vector<T> mean1_, rstd1_, mean2_, rstd2_;                              // (M)
-  std::vector<uint8_t> keep1_, keep_act_, keep2_, mask_;
+  Tensor<T> inp_, qkv_, att_, lse_, proj_, r1_, x1_, h_, act_, f_, r2_;  // (M, d), (M, 3d), ..., (M, F)
+  Tensor<T> mean1_, rstd1_, mean2_, rstd2_;                              // (M)
+  Tensor<uint8_t> keep1_, keep_act_, keep2_, mask_;
+  // Backward scratch.
+  Tensor<T> dr2_, df_, dact_, dact_pre_, dh_, dr1_, dproj_, datt_, dqkv_;
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -270,74 +306,119 @@ class TransformerEncoder {
       dtag_ = store.grad(prefix_ + "embedding.pos_tag.weight");
     }
     for (auto& layer : layers_) layer.bind(store);
+    device_ = store.device();
   }
 
   // Embeddings N(0, 1) scaled by 1/sqrt(d) (so s E has unit-variance rows), then each layer.
   void init(Rng& rng) const {
+    SIMAD_CHECK(device_ == Device::cpu, "TransformerEncoder '", prefix_, "': init on the CPU, then move");
     const double sd = 1.0 / std::sqrt(double(cfg_.d_model));
     if (word_.defined()) rng.fill_normal(word_.span(), 0.0, sd);
     if (tag_.defined()) rng.fill_normal(tag_.span(), 0.0, sd);
     for (const auto& layer : layers_) layer.init(rng);
   }
 
-  // out (B, N, d) from word ids (B, N) in [0, vocab_size) and POS-tag ids (B, N) (nullptr when the
-  // config has none). Ids at padded positions must still be valid (0 will do).
-  void forward(T* out, const int32_t* words, const int32_t* tags, const uint8_t* mask, int64_t B, int64_t N,
-               bool training, DropoutStream* drop = nullptr) {
+  Device device() const { return device_; }
+
+  // out (B, N, d) from word ids (B, N) in [0, vocab_size) and POS-tag ids (B, N) (undefined when the
+  // config has none); mask (B, N) or undefined. Ids at padded positions must still be valid (0 will do).
+  void forward(const Tensor<T>& out, const Tensor<int32_t>& words, const Tensor<int32_t>& tags,
+               const Tensor<uint8_t>& mask, bool training, DropoutStream* drop = nullptr) {
     SIMAD_CHECK(word_.defined(), "TransformerEncoder '", prefix_, "': no word embedding (vocab_size = 0) or not bound");
-    SIMAD_CHECK((tags != nullptr) == tag_.defined(), "TransformerEncoder '", prefix_,
+    SIMAD_CHECK(tags.defined() == tag_.defined(), "TransformerEncoder '", prefix_,
                 "': POS-tag ids must be given exactly when the config has pos_tag_count > 0");
-    const int64_t d = cfg_.d_model, M = B * N;
-    words_.assign(words, words + M);
-    tags_.assign(tags ? tags : nullptr, tags ? tags + M : nullptr);
-    std::vector<T> x(size_t(M * d)), t(size_t(M * d)), pe(size_t(N * d));
-    ops::embedding_forward(x.data(), words, word_.data(), M, d, cfg_.vocab_size);
-    if (tags) {
-      ops::embedding_forward(t.data(), tags, tag_.data(), M, d, cfg_.pos_tag_count);
-      for (int64_t i = 0; i < M * d; ++i) x[size_t(i)] += t[size_t(i)];
+    SIMAD_CHECK(words.defined() && words.rank() == 2, "TransformerEncoder '", prefix_, "': word ids must be (B, N)");
+    const int64_t B = words.dim(0), N = words.dim(1), d = cfg_.d_model, M = B * N;
+    check_shape(out, {B, N, d}, "TransformerEncoder: out");
+    ensure_tensor(words_, {B, N}, device_);
+    ops::copy(words_, words);
+    if (tags.defined()) {
+      check_shape(tags, {B, N}, "TransformerEncoder: POS-tag ids");
+      ensure_tensor(tags_, {B, N}, device_);
+      ops::copy(tags_, tags);
+    } else {
+      tags_ = Tensor<int32_t>();
     }
-    sinusoidal_positions(pe.data(), N, d);
-    const T s = embed_scale();
-    for (int64_t r = 0; r < M; ++r)
-      for (int64_t c = 0; c < d; ++c) x[size_t(r * d + c)] = s * x[size_t(r * d + c)] + pe[size_t((r % N) * d + c)];
+    embedded_ = true;
+    ensure_tensor(x_, {M, d}, device_);
     p_drop_ = training ? T(cfg_.dropout) : T(0);
-    keep_.resize(size_t(M * d));
-    if (p_drop_ > T(0)) {
-      SIMAD_CHECK(drop && drop->rng, "TransformerEncoder '", prefix_, "': training with dropout needs a DropoutStream");
-      ops::dropout_forward(x.data(), keep_.data(), x.data(), M * d, p_drop_, *drop->rng, drop->offset);
-      drop->offset += uint64_t(M * d);
+    if (M > 0) {
+      ops::embedding_forward(x_, words_, word_);
+      if (tags_.defined()) {
+        ensure_tensor(t_, {M, d}, device_);
+        ops::embedding_forward(t_, tags_, tag_);
+        ops::add(x_, x_, t_);
+      }
+      // x = s (E_w + E_t) + PE: x * s, then + PE (the same two roundings on every device).
+      const T s = embed_scale();
+      if (s != T(1)) ops::scale(x_, s);
+      ops::axpy(x_, T(1), positions(B, N));
+      if (p_drop_ > T(0)) {
+        SIMAD_CHECK(drop && drop->rng, "TransformerEncoder '", prefix_, "': training with dropout needs a DropoutStream");
+        ensure_tensor(keep_, {M, d}, device_);
+        ops::dropout_forward(x_, keep_, x_, p_drop_, *drop->rng, drop->offset);
+        drop->offset += uint64_t(M * d);
+      }
     }
-    run_layers(out, x.data(), mask, B, N, training, drop);
+    run_layers(out, x_.reshape({B, N, d}), mask, training, drop);
   }
 
   // out (B, N, d) from input vectors x (B, N, d) that already carry their positions (no embedding).
-  void forward_vectors(T* out, const T* x, const uint8_t* mask, int64_t B, int64_t N, bool training,
+  void forward_vectors(const Tensor<T>& out, const Tensor<T>& x, const Tensor<uint8_t>& mask, bool training,
                        DropoutStream* drop = nullptr) {
-    words_.clear();
-    run_layers(out, x, mask, B, N, training, drop);
+    SIMAD_CHECK(x.defined() && x.rank() == 3 && x.dim(2) == cfg_.d_model, "TransformerEncoder '", prefix_,
+                "': input vectors must be (B, N, d=", cfg_.d_model, ")");
+    check_shape(out, x.shape(), "TransformerEncoder: out");
+    embedded_ = false;
+    run_layers(out, x, mask, training, drop);
   }
 
-  // Accumulates every parameter gradient; dx (B, N, d) += the input gradient when given (the
+  // Accumulates every parameter gradient; dx (B, N, d) += the input gradient when defined (the
   // gradient of forward_vectors' x; after forward() the embeddings receive it instead).
-  void backward(T* dx, const T* dout) {
+  void backward(const Tensor<T>& dx, const Tensor<T>& dout) {
     const int64_t d = cfg_.d_model, M = B_ * N_;
-    std::vector<T> g(dout, dout + M * d), next(size_t(M * d));
+    SIMAD_CHECK(dout.defined() && dout.numel() == M * d, "TransformerEncoder '", prefix_, "': dout must be (B=", B_,
+                ", N=", N_, ", d=", d, ")");
+    const Shape s{B_, N_, d};
+    ensure_tensor(grad_, s, device_), ensure_tensor(next_, s, device_);
+    ops::copy(grad_, dout);
     for (size_t l = layers_.size(); l-- > 0;) {
-      std::fill(next.begin(), next.end(), T(0));
-      layers_[l].backward(next.data(), g.data());
-      std::swap(g, next);
+      ops::fill(next_, T(0));
+      layers_[l].backward(next_, grad_);
+      std::swap(grad_, next_);
     }
-    if (words_.empty()) {
-      if (dx)
-        for (int64_t i = 0; i < M * d; ++i) dx[i] += g[size_t(i)];
+    if (!embedded_) {
+      if (dx.defined()) ops::axpy(dx, T(1), grad_);
       return;
     }
-    std::vector<T> ge(size_t(M * d), T(0));
-    ops::dropout_backward(ge.data(), g.data(), p_drop_ > T(0) ? keep_.data() : nullptr, M * d, p_drop_);
-    const T s = embed_scale();
-    for (auto& v : ge) v *= s;
-    ops::embedding_backward(dword_.data(), ge.data(), words_.data(), M, d, cfg_.vocab_size);
-    if (!tags_.empty()) ops::embedding_backward(dtag_.data(), ge.data(), tags_.data(), M, d, cfg_.pos_tag_count);
+    if (M == 0) return;
+    ensure_tensor(ge_, {M, d}, device_);
+    ops::fill(ge_, T(0));
+    ops::dropout_backward(ge_, grad_, p_drop_ > T(0) ? keep_ : Tensor<uint8_t>(), p_drop_);
+    const T sc = embed_scale();
+    if (sc != T(1)) ops::scale(ge_, sc);
+    ops::embedding_backward(dword_, ge_, words_);
+    if (tags_.defined()) ops::embedding_backward(dtag_, ge_, tags_);
+  }
+
+  // Pointer forms on host memory (a CPU module): out (B, N, d); words, tags, mask (B, N) (tags and
+  // mask may be nullptr).
+  void forward(T* out, const int32_t* words, const int32_t* tags, const uint8_t* mask, int64_t B, int64_t N,
+               bool training, DropoutStream* drop = nullptr) {
+    SIMAD_CHECK(B >= 0 && N >= 0, "TransformerEncoder '", prefix_, "': negative size B=", B, " N=", N);
+    forward(Tensor<T>::borrow(out, {B, N, cfg_.d_model}), Tensor<int32_t>::borrow(const_cast<int32_t*>(words), {B, N}),
+            tags ? Tensor<int32_t>::borrow(const_cast<int32_t*>(tags), {B, N}) : Tensor<int32_t>(), host_mask(mask, B, N),
+            training, drop);
+  }
+  void forward_vectors(T* out, const T* x, const uint8_t* mask, int64_t B, int64_t N, bool training,
+                       DropoutStream* drop = nullptr) {
+    const Shape s{B, N, cfg_.d_model};
+    forward_vectors(Tensor<T>::borrow(out, s), Tensor<T>::borrow(const_cast<T*>(x), s), host_mask(mask, B, N), training,
+                    drop);
+  }
+  void backward(T* dx, const T* dout) {
+    const Shape s{B_, N_, cfg_.d_model};
+    backward(dx ? Tensor<T>::borrow(dx, s) : Tensor<T>(), Tensor<T>::borrow(const_cast<T*>(dout), s));
   }
 
   const TransformerConfig& config() const { return cfg_; }
@@ -346,24 +427,48 @@ class TransformerEncoder {
  private:
   T embed_scale() const { return cfg_.scale_embedding ? T(std::sqrt(double(cfg_.d_model))) : T(1); }
 
-  void run_layers(T* out, const T* x, const uint8_t* mask, int64_t B, int64_t N, bool training, DropoutStream* drop) {
-    B_ = B, N_ = N;
-    const int64_t M = B * N, d = cfg_.d_model;
+  static Tensor<uint8_t> host_mask(const uint8_t* mask, int64_t B, int64_t N) {
+    return mask ? Tensor<uint8_t>::borrow(const_cast<uint8_t*>(mask), {B, N}) : Tensor<uint8_t>();
+  }
+
+  // The sinusoidal positions of a (B, N) batch as (B N, d) rows on the module's device (built on the
+  // host once per batch shape).
+  const Tensor<T>& positions(int64_t B, int64_t N) {
+    const int64_t d = cfg_.d_model;
+    if (pe_.defined() && pe_.shape() == Shape{B * N, d} && pe_.device() == device_) return pe_;
+    Tensor<T> row = Tensor<T>::empty({N, d}), host = Tensor<T>::empty({B * N, d});
+    sinusoidal_positions(row.data(), N, d);
+    for (int64_t b = 0; b < B; ++b) std::copy(row.data(), row.data() + N * d, host.data() + b * N * d);
+    if (device_ == Device::cpu) {
+      pe_ = host;
+    } else {
+      pe_ = Tensor<T>::empty(host.shape(), device_);
+      ops::copy(pe_, host);
+    }
+    return pe_;
+  }
+
+  void run_layers(const Tensor<T>& out, const Tensor<T>& x, const Tensor<uint8_t>& mask, bool training,
+                  DropoutStream* drop) {
+    B_ = x.dim(0), N_ = x.dim(1);
     if (layers_.empty()) {
-      std::copy(x, x + M * d, out);
+      ops::copy(out, x);
       return;
     }
-    for (size_t l = 0; l < layers_.size(); ++l) layers_[l].forward(out, l == 0 ? x : out, mask, B, N, training, drop);
+    for (size_t l = 0; l < layers_.size(); ++l) layers_[l].forward(out, l == 0 ? x : out, mask, training, drop);
   }
 
   TransformerConfig cfg_;
   std::string prefix_;
   std::vector<TransformerEncoderLayer<T>> layers_;
   Tensor<T> word_, dword_, tag_, dtag_;
+  Device device_ = Device::cpu;
   int64_t B_ = 0, N_ = 0;
   T p_drop_ = T(0);
-  std::vector<int32_t> words_, tags_;
-  std::vector<uint8_t> keep_;
+  bool embedded_ = false;  // the last forward started from word ids (forward), not vectors
+  Tensor<int32_t> words_, tags_;
+  Tensor<uint8_t> keep_;
+  Tensor<T> x_, t_, pe_, grad_, next_, ge_;
 };
 
 }  // namespace simad::nn

@@ -50,8 +50,8 @@ void dropout_forward(T* out,         // (n)
     for (int64_t i = begin; i < end;) {
       const uint64_t pos = offset + uint64_t(i);
       const auto block = rng.block(pos / 2);
-      for (size_t half = size_t(pos % 2); half < 2 && i < end; ++half, ++i) {
-        const uint64_t bits = (uint64_t(block[2 * half]) << 32) | block[2 * half + 1];  // == rng.bits_at(pos)
+      for (size_t lane = size_t(pos % 2); lane < 2 && i < end; ++lane, ++i) {
+        const uint64_t bits = (uint64_t(block[2 * lane]) << 32) | block[2 * lane + 1];  // == rng.bits_at(pos)
         const bool k = double(bits >> 11) * 0x1p-53 >= threshold;
         if (keep) keep[i] = uint8_t(k);
         out[i] = k ? inp[i] * scale : T(0);

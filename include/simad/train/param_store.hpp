@@ -127,8 +127,28 @@ class ParamStore {
   const Tensor<T>& params() const { return checked(params_); }
   const Tensor<T>& grads() const { return checked(grads_); }
 
+  // Where the buffers live (Device::cpu until move_to).
+  Device device() const { return checked(params_).device(); }
+
+  // Moves both buffers to `device` by copy(dst, src) (ops::copy of ops/dispatch/elementwise.hpp; passed
+  // in so this header needs no CUDA). Views taken before keep the old buffers: layers bind() again.
+  // Initialise on the CPU first (the init functions and zero_grad() run CPU loops; on other devices
+  // use ops::fill on grads()).
+  template <typename Copy>
+  void move_to(Device device, Copy&& copy) {
+    checked(params_);
+    if (device == params_.device()) return;
+    Tensor<T> p = Tensor<T>::empty(params_.shape(), device), g = Tensor<T>::empty(grads_.shape(), device);
+    copy(p, params_);
+    copy(g, grads_);
+    params_ = std::move(p);
+    grads_ = std::move(g);
+  }
+
   void zero_grad() const {
     const Tensor<T>& g = checked(grads_);
+    SIMAD_CHECK(g.device() == Device::cpu, "ParamStore::zero_grad: the buffers are on ", device_name(g.device()),
+                ": use ops::fill(store.grads(), 0)");
     T* d = g.data();
     parallel_for(g.numel(), 1 << 16, [&](int64_t b, int64_t e) { std::fill(d + b, d + e, T{}); });
   }

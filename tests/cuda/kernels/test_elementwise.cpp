@@ -20,6 +20,7 @@
 #include "simad/cuda/runtime.hpp"
 #include "simad/ops/activation.hpp"
 #include "simad/ops/dispatch/activation.hpp"
+#include "simad/ops/dispatch/elementwise.hpp"
 #include "testing.hpp"
 
 namespace {
@@ -199,4 +200,53 @@ TEST_CASE("cuda/elementwise: Tensor dispatch runs the same op on CPU and CUDA te
   // mixed devices and sizes
   CHECK_THROWS_WITH_AS(ops::relu_forward(dy, x), doctest::Contains("different devices"), simad::Error);
   CHECK_THROWS_AS(ops::relu_forward(dy, simad::cuda::to_device(Tensor<float>::full({3}, 1.0f))), simad::Error);
+}
+
+TEST_CASE("cuda/elementwise: fill, copy, scale, axpy and add on Tensors give the plain loops' results on both devices") {
+  simad::Rng rng = simad::testing::test_rng(95);
+  const int64_t n = 3001;
+  const Tensor<float> a = simad::testing::random_tensor<float>(rng, {n});
+  const Tensor<float> b_full = simad::testing::random_tensor<float>(rng, {n});
+  const float alpha = -1.75f;
+  // Plain loops in float (the same single roundings the ops promise).
+  std::vector<float> scaled(static_cast<size_t>(n)), axpy_ref(static_cast<size_t>(n)), add_ref(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    scaled[size_t(i)] = a.data()[i] * alpha;
+    axpy_ref[size_t(i)] = b_full.data()[i] + alpha * a.data()[i];
+    add_ref[size_t(i)] = a.data()[i] + b_full.data()[i];
+  }
+  for (Device device : {Device::cpu, Device::cuda}) {
+    CAPTURE(int(device));
+    const auto on = [&](const Tensor<float>& t) { return device == Device::cpu ? t.clone() : simad::cuda::to_device(t); };
+    const auto back = [](const Tensor<float>& t) {
+      return t.device() == Device::cpu ? t : simad::cuda::to_host(t);
+    };
+    const auto exact = [&](const Tensor<float>& got, const std::vector<float>& want, const char* what) {
+      const Tensor<float> h = back(got);
+      for (int64_t i = 0; i < n; ++i) REQUIRE_MESSAGE(h.data()[i] == want[size_t(i)], what, " at ", i);
+    };
+    const Tensor<float> x = on(simad::testing::poisoned_tensor<float>({n}));
+    ops::fill(x, 2.5f);
+    exact(x, std::vector<float>(static_cast<size_t>(n), 2.5f), "fill");
+    ops::copy(x, on(a));
+    exact(x, std::vector<float>(a.data(), a.data() + n), "copy");
+    ops::scale(x, alpha);
+    exact(x, scaled, "scale");
+    const Tensor<float> y = on(b_full);
+    ops::axpy(y, alpha, on(a));
+    exact(y, axpy_ref, "axpy");
+    const Tensor<float> out = on(simad::testing::poisoned_tensor<float>({n}));
+    ops::add(out, on(a), on(b_full));
+    exact(out, add_ref, "add");
+    const Tensor<float> in_place = on(b_full);
+    ops::add(in_place, on(a), in_place);  // out aliases b
+    exact(in_place, add_ref, "add into b");
+  }
+  // copy crosses devices; the others do not; sizes must agree.
+  const Tensor<float> d = simad::cuda::to_device(Tensor<float>::zeros({n}));
+  ops::copy(d, a);
+  const Tensor<float> h = simad::cuda::to_host(d);
+  for (int64_t i = 0; i < n; ++i) REQUIRE(h.data()[i] == a.data()[i]);
+  CHECK_THROWS_AS(ops::axpy(d, 1.0f, a), simad::Error);
+  CHECK_THROWS_AS(ops::add(d, d, simad::cuda::to_device(Tensor<float>::zeros({5}))), simad::Error);
 }

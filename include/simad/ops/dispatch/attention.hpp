@@ -25,7 +25,7 @@
 #include "simad/core/error.hpp"
 #include "simad/core/tensor.hpp"
 #include "simad/ops/attention.hpp"
-#include "simad/ops/dispatch/layernorm.hpp"  // detail::defined_common_device
+#include "simad/ops/dispatch/common.hpp"
 #include "simad/ops/fusion_attention.hpp"
 #include "simad/ops/gemm.hpp"  // detail::no_cuda_kernels
 

@@ -15,6 +15,7 @@
 
 #include "simad/core/error.hpp"
 #include "simad/core/tensor.hpp"
+#include "simad/ops/dispatch/common.hpp"
 #include "simad/ops/gemm.hpp"  // detail::no_cuda_kernels
 #include "simad/ops/layernorm.hpp"
 
@@ -25,25 +26,6 @@
 namespace simad::ops {
 
 namespace detail {
-// The device of the DEFINED tensors (which must agree); CPU when none is defined.
-template <typename... Ts>
-Device defined_common_device(const char* op, const Tensor<Ts>&... ts) {
-  Device device = Device::cpu;
-  bool any = false, same = true;
-  const auto visit = [&](Device d, bool defined) {
-    if (!defined) return;
-    if (!any) {
-      device = d;
-      any = true;
-    } else if (d != device) {
-      same = false;
-    }
-  };
-  (visit(ts.device(), ts.defined()), ...);
-  SIMAD_CHECK(same, op, ": tensors on different devices (copy them to one device first: cuda::to_device / to_host)");
-  return device;
-}
-
 template <typename T>
 void layernorm_rows(const char* op, const Tensor<T>& t, int64_t& N, int64_t& C) {
   SIMAD_CHECK(t.defined(), op, ": undefined tensor");
