@@ -12,6 +12,7 @@
 #include <string>
 
 #include "commands.hpp"
+#include "expand_run.hpp"
 #include "experiment_specs.hpp"
 #include "model_pipeline.hpp"
 #include "report_html.hpp"
@@ -19,6 +20,7 @@
 #include "simad/data/synthads.hpp"
 #include "simad/image/decode.hpp"
 #include "simad/io/atomic_file.hpp"
+#include "simad/io/vectors.hpp"
 
 namespace simad::cli {
 namespace {
@@ -33,6 +35,7 @@ struct ExperimentCommand {
   int threads = 0;
   bool quiet = false;
   int report_queries = 6;
+  std::string ion_embeddings;  // when set: the trained ION's embeddings of every ad go here (+ .ids.txt)
 };
 
 struct Row {
@@ -196,6 +199,16 @@ void run_experiment(const ExperimentCommand& c, const std::string& command_line)
       const std::vector<float> emb = pipeline::embed_all(m, d.test.ads, d.config.max_words, false);
       queries = sample_queries(m, d, emb, c.report_queries, out);
     }
+    if (!c.ion_embeddings.empty() && s.name == "ION") {  // for `simad demo`'s lookalike step
+      std::vector<models::AdExample> all = d.train.ads;
+      all.insert(all.end(), d.validation.ads.begin(), d.validation.ads.end());
+      all.insert(all.end(), d.test.ads.begin(), d.test.ads.end());
+      const std::vector<float> emb = pipeline::embed_all(m, all, d.config.max_words, !c.quiet);
+      io::write_npy(c.ion_embeddings, emb.data(), int64_t(all.size()), m.embedding_dim());
+      std::string ids;
+      for (const models::AdExample& a : all) ids += std::to_string(a.id) + "\n";
+      io::write_file_atomically(c.ion_embeddings + ".ids.txt", ids);
+    }
     rows.push_back(row);
     write_tables(out, rows, command_line);  // after every model: a long run can be read as it goes
   }
@@ -256,6 +269,8 @@ struct DemoCommand {
   ExperimentCommand exp;
   int ads = 6000, image_size = 128;
   uint64_t data_seed = 7;
+  int impressions = 3000;  // per package and period: enough clicks for the lookalike step
+  bool lookalike = true;
 };
 
 }  // namespace
@@ -294,7 +309,8 @@ void register_demo(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("demo", "The main job on built-in data: synthesise ads, train ION, ToTYEmb and "
                                              "the baselines, evaluate, write the table and an HTML report");
   cmd->footer(
-      "Steps: `simad synth` (SynthAds, OUT/data), then `simad experiment --set quick` into OUT.\n"
+      "Steps: `simad synth` (SynthAds, OUT/data), then `simad experiment --set quick` into OUT, then\n"
+      "`simad expand` with ION's embeddings on the 8 lowest-CTR test packages into OUT/lookalike.\n"
       "Regions come from SynthAds' object boxes (a trained detector is not shipped yet).\n"
       "Example:\n"
       "  simad demo --out simad-demo        # then open simad-demo/report.html");
@@ -303,20 +319,39 @@ void register_demo(CLI::App& app) {
   cmd->add_option("--image-size", c->image_size, "Image size of the generated ads")
       ->capture_default_str()->check(CLI::Range(32, 1024));
   cmd->add_option("--data-seed", c->data_seed, "Seed of the generated world")->capture_default_str();
+  cmd->add_option("--impressions", c->impressions, "Impressions per ad package and period")
+      ->capture_default_str()->check(CLI::Range(1, 1000000));
+  cmd->add_flag("!--no-lookalike", c->lookalike, "Skip the lookalike step (simad expand)");
   add_experiment_options(cmd, c->exp);
   cmd->callback([c] {
     if (c->exp.threads > 0) set_num_threads(c->exp.threads);
     const fs::path data_dir = fs::path(c->exp.out) / "data";
     data::synthads::SynthConfig cfg;
     cfg.ads = c->ads, cfg.seed = c->data_seed, cfg.image_size = c->image_size, cfg.progress = !c->exp.quiet;
+    cfg.audience.impressions_per_package = c->impressions;
     std::cerr << "demo: generating " << cfg.ads << " SynthAds ads (" << cfg.image_size << " px) into " << data_dir.string() << "\n";
     const data::synthads::SynthSummary s = data::synthads::write_synthads(data_dir.string(), cfg);
     std::cerr << "demo: " << s.train << " train, " << s.validation << " validation, " << s.test << " test ads; "
               << s.heldout_categories << " categories held out of training\n";
     c->exp.data = data_dir.string();
     c->exp.set = "quick";
+    if (c->lookalike) c->exp.ion_embeddings = (fs::path(c->exp.out) / "ion_embeddings.npy").string();
     run_experiment(c->exp, "simad demo --out " + c->exp.out + " --ads " + std::to_string(c->ads) + " --epochs " +
                                std::to_string(c->exp.trainer.epochs));
+    if (!c->lookalike) return;
+    expand::ExpandCommand e;
+    e.emb = c->exp.ion_embeddings;
+    e.ads = (data_dir / "ads.jsonl").string(), e.users = (data_dir / "users.csv").string();
+    e.clicks = (data_dir / "impressions.csv").string(), e.out = (fs::path(c->exp.out) / "lookalike").string();
+    e.low_ctr = 8, e.from_split = "test", e.quiet = c->exp.quiet;
+    e.opt.m_values = {5, 10, 20, 50, 100, 200};
+    std::cerr << "demo: lookalike (simad expand) with ION's embeddings on the 8 lowest-CTR test packages\n";
+    try {
+      expand::run_expand(e, "simad expand --emb " + e.emb + " --ads " + e.ads + " --users " + e.users + " --clicks " +
+                                e.clicks + " --out " + e.out + " --low-ctr 8 --from-split test --m 5,10,20,50,100,200");
+    } catch (const Error& err) {  // e.g. a tiny --ads / --impressions: no package with enough clickers
+      std::cerr << "demo: lookalike step skipped: " << err.what() << "\n";
+    }
   });
 }
 

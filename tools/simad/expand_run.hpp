@@ -41,6 +41,9 @@ struct Summary {  // one model row averaged over packages
   int64_t m = 0, packages = 0;
   double auc_test = 0, auc_next = 0, ctr = 0, lift = 0, positives = 0, same_category = 0;
   int64_t n_auc_test = 0, n_auc_next = 0, n_ctr = 0, n_same = 0;
+  // Paired with M_initial: mean (this - initial) over the packages where both were trained.
+  double d_auc_next = 0, d_lift = 0;
+  int64_t n_paired = 0;
 };
 
 inline std::string fmt(double v, int digits = 4) {
@@ -147,8 +150,19 @@ inline std::vector<Summary> run_expand(ExpandCommand c, const std::string& comma
       if (std::isfinite(m.ctr) && r.next_ctr > 0) s.ctr += m.ctr, s.lift += m.ctr / r.next_ctr, ++s.n_ctr;
       if (std::isfinite(m.same_category)) s.same_category += m.same_category, ++s.n_same;
     }
+  for (const lookalike::PackageResult& r : results) {
+    const lookalike::ModelResult& i = r.models.empty() ? lookalike::ModelResult{} : r.models[0];
+    if (!i.trained || !std::isfinite(i.auc_next) || !(r.next_ctr > 0)) continue;
+    for (size_t k = 1; k < r.models.size(); ++k) {
+      const lookalike::ModelResult& m = r.models[k];
+      if (!m.trained || !std::isfinite(m.auc_next)) continue;
+      sums[k].d_auc_next += m.auc_next - i.auc_next, sums[k].d_lift += (m.ctr - i.ctr) / r.next_ctr, ++sums[k].n_paired;
+    }
+  }
   const double nan = std::numeric_limits<double>::quiet_NaN();
   for (Summary& s : sums) {
+    s.d_auc_next = s.n_paired ? s.d_auc_next / double(s.n_paired) : nan;
+    s.d_lift = s.n_paired ? s.d_lift / double(s.n_paired) : nan;
     s.positives = s.packages ? s.positives / double(s.packages) : nan;
     s.auc_test = s.n_auc_test ? s.auc_test / double(s.n_auc_test) : nan;
     s.auc_next = s.n_auc_next ? s.auc_next / double(s.n_auc_next) : nan;
@@ -210,15 +224,19 @@ inline std::vector<Summary> run_expand(ExpandCommand c, const std::string& comma
     }
     j["packages"].push_back(pj);
   }
-  sum_csv << "model,m,packages,mean_positives,same_category,auc_test,auc_next,ctr,ctr_lift\n";
+  sum_csv << "model,m,packages,mean_positives,same_category,auc_test,auc_next,ctr,ctr_lift,paired_packages,"
+             "paired_delta_auc_next,paired_delta_lift\n";
   j["summary"] = nlohmann::json::array();
   for (const Summary& s : sums) {
     sum_csv << s.name << ',' << s.m << ',' << s.packages << ',' << fmt(s.positives, 1) << ',' << fmt(s.same_category)
-            << ',' << fmt(s.auc_test) << ',' << fmt(s.auc_next) << ',' << fmt(s.ctr, 5) << ',' << fmt(s.lift, 3) << '\n';
+            << ',' << fmt(s.auc_test) << ',' << fmt(s.auc_next) << ',' << fmt(s.ctr, 5) << ',' << fmt(s.lift, 3) << ','
+            << s.n_paired << ',' << fmt(s.d_auc_next) << ',' << fmt(s.d_lift, 3) << '\n';
     j["summary"].push_back({{"model", s.name}, {"m", s.m}, {"packages", s.packages},
                             {"mean_positives", num_or_null(s.positives)}, {"same_category", num_or_null(s.same_category)},
                             {"auc_test", num_or_null(s.auc_test)}, {"auc_next", num_or_null(s.auc_next)},
-                            {"ctr", num_or_null(s.ctr)}, {"ctr_lift", num_or_null(s.lift)}});
+                            {"ctr", num_or_null(s.ctr)}, {"ctr_lift", num_or_null(s.lift)},
+                            {"paired_packages", s.n_paired}, {"paired_delta_auc_next", num_or_null(s.d_auc_next)},
+                            {"paired_delta_lift", num_or_null(s.d_lift)}});
   }
   j["random_ctr"] = num_or_null(random_ctr);
   const double total = std::chrono::duration<double>(clock::now() - t_all).count();
@@ -249,9 +267,11 @@ inline std::vector<Summary> run_expand(ExpandCommand c, const std::string& comma
                       " s, data assembly " + fmt(t_asm, 2) + " s, XGBoost " + fmt(t_xgb, 2) + " s.");
   report::Table table;
   table.title = "Average over " + std::to_string(results.size()) + " packages";
-  table.columns = {"packages", "positives", "same category", "AUC test", "AUC next", "CTR", "CTR lift"};
+  table.columns = {"packages", "positives", "same category", "AUC test", "AUC next", "CTR", "CTR lift",
+                   "paired: AUC next - initial", "paired: lift - initial"};
   for (const Summary& s : sums)
-    table.rows.push_back({s.name, {double(s.packages), s.positives, s.same_category, s.auc_test, s.auc_next, s.ctr, s.lift}});
+    table.rows.push_back({s.name, {double(s.packages), s.positives, s.same_category, s.auc_test, s.auc_next, s.ctr, s.lift,
+                                   s.d_auc_next, s.d_lift}});
   rep.tables.push_back(table);
   report::Table per;
   per.title = "Per package: AUC next / CTR lift";
@@ -281,12 +301,14 @@ inline std::vector<Summary> run_expand(ExpandCommand c, const std::string& comma
   }
   report::write_report((out / "report.html").string(), rep);
 
-  std::cout << "\n" << "model            packages  positives  same-cat  AUC test  AUC next  CTR       lift\n";
+  std::cout << "\n" << "model            packages  positives  same-cat  AUC test  AUC next  CTR       lift  "
+               "| paired with initial: packages  dAUC next  dlift\n";
   for (const Summary& s : sums) {
     char line[256];
-    std::snprintf(line, sizeof line, "%-16s %8lld %10.1f %9s %9s %9s %9s %6s\n", s.name.c_str(), (long long)s.packages,
-                  s.positives, fmt(s.same_category, 3).c_str(), fmt(s.auc_test).c_str(), fmt(s.auc_next).c_str(),
-                  fmt(s.ctr, 5).c_str(), fmt(s.lift, 2).c_str());
+    std::snprintf(line, sizeof line, "%-16s %8lld %10.1f %9s %9s %9s %9s %6s  | %29lld %10s %6s\n", s.name.c_str(),
+                  (long long)s.packages, s.positives, fmt(s.same_category, 3).c_str(), fmt(s.auc_test).c_str(),
+                  fmt(s.auc_next).c_str(), fmt(s.ctr, 5).c_str(), fmt(s.lift, 2).c_str(), (long long)s.n_paired,
+                  fmt(s.d_auc_next).c_str(), fmt(s.d_lift, 2).c_str());
     std::cout << line;
   }
   std::cout << "random selection CTR " << fmt(random_ctr, 5) << "; time: read " << fmt(seconds_read, 1) << " s, retrieval "

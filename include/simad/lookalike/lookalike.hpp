@@ -59,7 +59,8 @@ struct PackageResult {
   double next_ctr = std::numeric_limits<double>::quiet_NaN();  // random selection's CTR
   std::string note;  // why nothing ran (empty package, no impressions)
   std::vector<ModelResult> models;  // initial first, then one per m
-  double seconds_retrieval = 0, seconds_assembly = 0, seconds_xgboost = 0;
+  double seconds_retrieval = 0, seconds_assembly = 0, seconds_xgboost = 0;  // XGBoost: train + predict
+  double seconds_predict = 0;                                                // of which predicting
 };
 
 namespace detail {
@@ -144,7 +145,9 @@ inline PackageResult run_package(const World& w, int64_t package, const Lookalik
     res.seconds_assembly += detail::seconds_since(t1);
     t1 = clock::now();
     const xgb::Booster model = xgb::Booster::train(d, opt.xgb);
+    const auto t2 = clock::now();
     const std::vector<float> p_test = model.predict(test), p_next = model.predict(next_m);
+    res.seconds_predict += detail::seconds_since(t2);
     res.seconds_xgboost += detail::seconds_since(t1);
     r.trained = true;
     r.auc_test = auc(p_test, split.test.clicked);

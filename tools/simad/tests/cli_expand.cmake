@@ -94,3 +94,7 @@ set_tests_properties("cli/expand: lookalike sweep, reports, bad rows counted, ma
   PROPERTIES TIMEOUT 300)
 add_test(NAME "cli/expand: --help lists the options" COMMAND simad_cli expand --help)
 set_tests_properties("cli/expand: --help lists the options" PROPERTIES PASS_REGULAR_EXPRESSION "--low-ctr" TIMEOUT 60)
+add_test(NAME "cli/bench lookalike: a small package runs and prints the time split"
+  COMMAND simad_cli bench lookalike --users 2000 --ads 1000 --rounds 5 --threads 1)
+set_tests_properties("cli/bench lookalike: a small package runs and prints the time split" PROPERTIES
+  PASS_REGULAR_EXPRESSION "retrieval [0-9.]+ s.*data assembly [0-9.]+ s, XGBoost" TIMEOUT 120)
