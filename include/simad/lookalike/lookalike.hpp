@@ -37,6 +37,11 @@ struct LookalikeOptions {
   int64_t min_clickers = 10;       // fewer training clickers: no M_initial (the papers: 1000)
   uint64_t seed = 1;
   xgb::Params xgb;
+  // Training sets smaller than this train (and predict) on one thread: XGBoost's OpenMP threads meet
+  // at barriers many times per round, which costs more than the work on a few thousand rows, and
+  // far more when another process holds a core (measured: 56 small models took 8.5 s on 2 idle
+  // cores and 220 s beside a compiler, with 2 threads each).
+  int64_t single_thread_below = 50000;
 };
 
 struct ModelResult {
@@ -144,7 +149,12 @@ inline PackageResult run_package(const World& w, int64_t package, const Lookalik
     d.set_labels(ts.labels);
     res.seconds_assembly += detail::seconds_since(t1);
     t1 = clock::now();
-    const xgb::Booster model = xgb::Booster::train(d, opt.xgb);
+    xgb::Params params = opt.xgb;
+    if (int64_t(ts.users.size()) < opt.single_thread_below) params.nthread = 1;
+    xgb::Booster model = xgb::Booster::train(d, params);
+    if (params.nthread != opt.xgb.nthread && opt.xgb.nthread > 0 &&
+        int64_t(split.test.users.size() + next.users.size()) >= opt.single_thread_below)
+      model.set("nthread", std::to_string(opt.xgb.nthread));  // many users to score: all threads again
     const auto t2 = clock::now();
     const std::vector<float> p_test = model.predict(test), p_next = model.predict(next_m);
     res.seconds_predict += detail::seconds_since(t2);
