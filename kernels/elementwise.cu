@@ -108,6 +108,18 @@ __global__ void __launch_bounds__(kThreads)
     axpy_kernel(float* __restrict__ y, float alpha, const float* __restrict__ x, long long n) {
   SIMAD_GRID_STRIDE(i, n) { y[i] += alpha * x[i]; }
 }
+__global__ void __launch_bounds__(kThreads) mul_forward_kernel(float* out, const float* a, const float* b, long long n) {
+  SIMAD_GRID_STRIDE(i, n) { out[i] = a[i] * b[i]; }
+}
+__global__ void __launch_bounds__(kThreads)
+    mul_backward_kernel(float* da, float* db, const float* __restrict__ dout, const float* __restrict__ a,
+                        const float* __restrict__ b, long long n) {
+  SIMAD_GRID_STRIDE(i, n) {
+    const float g = dout[i];
+    if (da) da[i] += g * b[i];
+    if (db) db[i] += g * a[i];
+  }
+}
 
 #undef SIMAD_GRID_STRIDE
 
@@ -199,6 +211,19 @@ void axpy(float* y, float alpha, const float* x, int64_t n, cudaStream_t stream)
   check_args("cuda::kernels::axpy", n, y != nullptr, x != nullptr);
   if (n == 0) return;
   SIMAD_LAUNCH(axpy_kernel, grid_for(n), dim3(kThreads), 0, stream, y, alpha, x, n);
+}
+
+void mul_forward(float* out, const float* a, const float* b, int64_t n, cudaStream_t stream) {
+  check_args("cuda::kernels::mul_forward", n, out != nullptr, a != nullptr && b != nullptr);
+  if (n == 0) return;
+  SIMAD_LAUNCH(mul_forward_kernel, grid_for(n), dim3(kThreads), 0, stream, out, a, b, n);
+}
+
+void mul_backward(float* da, float* db, const float* dout, const float* a, const float* b, int64_t n,
+                  cudaStream_t stream) {
+  check_args("cuda::kernels::mul_backward", n, dout != nullptr, (!da || b != nullptr) && (!db || a != nullptr));
+  if (n == 0 || (!da && !db)) return;
+  SIMAD_LAUNCH(mul_backward_kernel, grid_for(n), dim3(kThreads), 0, stream, da, db, dout, a, b, n);
 }
 
 }  // namespace simad::cuda::kernels

@@ -65,9 +65,7 @@ class RegionEncoder {
     ops::relu_forward(v, z_);
   }
   void backward(const Tensor<T>& dv) {
-    ensure_tensor(dz_, z_.shape(), z_.device());
-    ops::fill(dz_, T(0));
-    ops::relu_backward(dz_, dv, z_);
+    ops::relu_backward(ops::ensure_zeros(dz_, z_.shape(), z_.device()), dv, z_);
     proj_.backward(Tensor<T>(), dz_);
   }
 
@@ -110,36 +108,46 @@ void select_regions(int32_t* idx, RegionRanking ranking, const T* scores, const 
   ops::topk_select(idx, scores, b.region_mask.data(), B, R, k);
 }
 
-// out (B, d) = mean of x (B, N, d) over each set's real positions (mask 1); count (B) receives the
-// number of them. A set with none gets zeros (ION's h_bar of an empty text, the pre-trainer's mean).
+// The word mask (B, N) as weights (1 real, 0 padding): with ops::weighted_mean it gives the masked
+// mean over words (ION's h_bar, the pre-trainer's mean; an ad without words pools to 0).
 template <typename T>
-void masked_mean_forward(T* out, std::vector<int64_t>& count, const T* x, const uint8_t* mask, int64_t B, int64_t N,
-                         int64_t d) {
-  count.assign(size_t(B), 0);
-  std::fill(out, out + B * d, T(0));
-  for (int64_t i = 0; i < B; ++i) {
-    T* y = out + i * d;
-    for (int64_t t = 0; t < N; ++t)
-      if (mask[i * N + t]) {
-        ++count[size_t(i)];
-        for (int64_t c = 0; c < d; ++c) y[c] += x[(i * N + t) * d + c];
-      }
-    if (count[size_t(i)])
-      for (int64_t c = 0; c < d; ++c) y[c] /= T(count[size_t(i)]);
-  }
+std::vector<T> word_weights(const AdBatch<T>& b) {
+  std::vector<T> w(b.word_mask.size());
+  for (size_t i = 0; i < w.size(); ++i) w[i] = T(b.word_mask[i]);
+  return w;
 }
 
-// dx (B, N, d) += dout / count at the real positions, from the forward's count.
+// A batch's arrays copied onto a model's device (the caller's AdBatch may go before backward()).
 template <typename T>
-void masked_mean_backward(T* dx, const T* dout, const std::vector<int64_t>& count, const uint8_t* mask, int64_t B,
-                          int64_t N, int64_t d) {
-  for (int64_t i = 0; i < B; ++i) {
-    if (!count[size_t(i)]) continue;
-    const T n = T(count[size_t(i)]);
-    for (int64_t t = 0; t < N; ++t)
-      if (mask[i * N + t])
-        for (int64_t c = 0; c < d; ++c) dx[(i * N + t) * d + c] += dout[i * d + c] / n;
+struct StagedBatch {
+  Tensor<int32_t> words, tags, keyword, labels;  // (B, N), (B, N) or undefined, (B N), (B)
+  Tensor<uint8_t> word_mask;                      // (B, N)
+  Tensor<T> word_weight, features, geometry;      // (B, N) the mask as 0/1, (B, R, Din), (B, R, 5)
+
+  void stage(const AdBatch<T>& b, Device device, bool with_tags) {
+    const int64_t B = b.B, N = b.N, R = b.R;
+    weights_ = word_weights(b);
+    put(words, b.words, {B, N}, device);
+    if (with_tags) put(tags, b.tags, {B, N}, device);
+    else tags = Tensor<int32_t>();
+    put(keyword, b.keyword, {B * N}, device);
+    put(labels, b.labels, {B}, device);
+    put(word_mask, b.word_mask, {B, N}, device);
+    put(word_weight, weights_, {B, N}, device);
+    put(features, b.region_features, {B, R, b.Din}, device);
+    put(geometry, b.region_geometry, {B, R, kGeometryDim}, device);
   }
-}
+
+  // Any host array into a tensor on `device` (reused when the shape repeats).
+  template <typename U>
+  static void put(Tensor<U>& dst, const std::vector<U>& src, const Shape& shape, Device device) {
+    SIMAD_CHECK(int64_t(src.size()) == shape.numel(), "StagedBatch: ", src.size(), " values for shape ", shape);
+    ensure_tensor(dst, shape, device);
+    ops::copy(dst, Tensor<U>::borrow(const_cast<U*>(src.data()), shape));
+  }
+
+ private:
+  std::vector<T> weights_;
+};
 
 }  // namespace simad::models

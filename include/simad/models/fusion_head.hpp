@@ -153,11 +153,7 @@ class FusionHead {
     ensure_tensor(cache, t.shape(), dev_);
     ops::copy(cache, t);
   }
-  const Tensor<T>& zeroed(Tensor<T>& t, const Shape& s) {
-    ensure_tensor(t, s, dev_);
-    ops::fill(t, T(0));
-    return t;
-  }
+  const Tensor<T>& zeroed(Tensor<T>& t, const Shape& s) { return ops::ensure_zeros(t, s, dev_); }
 
   // act = ReLU(layer([x; x~])) over the rows of x (B, S, d).
   void side_forward(nn::Linear<T>& layer, Tensor<T>& z, Tensor<T>& act, const Tensor<T>& x, const Tensor<T>& xt) {

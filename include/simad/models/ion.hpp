@@ -9,6 +9,10 @@
 //   loss (eq. 14):  batch-hard triplet on f (margin gamma) + rho * keyword cross-entropy
 // Ablations (config switches): use_ksg = false (h' = h), ranking = confidence ("w/o SCA"),
 // fusion = concat ("w/o DFA"), text_only / image_only baselines, k2, rho, gamma, encoder size.
+// Devices: every op goes through the Tensor dispatch (ops/dispatch), so the model runs where its
+// parameters are: on the CPU, or on CUDA (float) after to(Device::cuda). A batch is staged onto the
+// device in forward; the region selection (a sort of k1 scores per ad) runs on the host, the rest
+// stays on the device.
 #pragma once
 
 #include <cmath>
@@ -26,11 +30,17 @@
 #include "simad/models/model_config.hpp"
 #include "simad/nn/linear.hpp"
 #include "simad/nn/transformer.hpp"
-#include "simad/ops/cross_entropy.hpp"
-#include "simad/ops/l2norm.hpp"
-#include "simad/ops/softmax.hpp"
+#include "simad/ops/dispatch/activation.hpp"
+#include "simad/ops/dispatch/broadcast_add.hpp"
+#include "simad/ops/dispatch/cross_entropy.hpp"
+#include "simad/ops/dispatch/elementwise.hpp"
+#include "simad/ops/dispatch/keyword_gate.hpp"
+#include "simad/ops/dispatch/l2norm.hpp"
+#include "simad/ops/dispatch/softmax.hpp"
+#include "simad/ops/dispatch/topk_gather.hpp"
+#include "simad/ops/dispatch/triplet.hpp"
+#include "simad/ops/dispatch/weighted_mean.hpp"
 #include "simad/ops/topk_gather.hpp"
-#include "simad/ops/triplet.hpp"
 #include "simad/train/param_store.hpp"
 
 namespace simad::models {
@@ -119,14 +129,21 @@ class Ion {
         sca_region_(store_, "sca.region.", d_, 1), sca_text_(store_, "sca.text.", d_, 1, false),
         head_(store_, "dfa.", d_, cfg.fusion, cfg.bilinear), out_(store_, "out.", head_.pooled_dim(), cfg.embedding_dim) {
     store_.allocate();
-    encoder_.bind(store_), keyword_.bind(store_), gate_word_.bind(store_), gate_ctx_.bind(store_);
-    regions_.bind(store_), sca_region_.bind(store_), sca_text_.bind(store_), head_.bind(store_), out_.bind(store_);
+    bind();
   }
 
   void init(Rng& rng) {
+    SIMAD_CHECK(device() == Device::cpu, "Ion: initialise on the CPU, then call to(device)");
     encoder_.init(rng), keyword_.init(rng), gate_word_.init(rng), gate_ctx_.init(rng), regions_.init(rng);
     sca_region_.init(rng), sca_text_.init(rng), head_.init(rng), out_.init(rng);
   }
+
+  // Moves the parameters and gradients to `device` (Device::cuda needs simad::kernels; float only).
+  void to(Device device) {
+    store_.move_to(device, [](const Tensor<T>& dst, const Tensor<T>& src) { ops::copy(dst, src); });
+    bind();
+  }
+  Device device() const { return store_.device(); }
 
   train::ParamStore<T>& store() { return store_; }
   const IonConfig& config() const { return cfg_; }
@@ -137,15 +154,12 @@ class Ion {
   // Forward with the loss (labels of the batch = its training classes). Caches for backward().
   LossTerms forward(const AdBatch<T>& b, bool training, nn::DropoutStream* drop) {
     run(b, training, drop);
-    const int64_t B = b.B, N = b.N, E = cfg_.embedding_dim;
     LossTerms loss;
-    labels_ = b.labels;
-    T tri = 0;
-    pos_.resize(size_t(B)), neg_.resize(size_t(B));
-    ops::batch_hard_triplet_forward(&tri, pos_.data(), neg_.data(), &loss.skipped_anchors, f_.data(), labels_.data(),
-                                    B, E, T(cfg_.margin), cfg_.distance);
-    keywords_ = b.keyword;
-    kw_loss_ = ops::cross_entropy_forward(kw_probs_.data(), kw_logits_.data(), keywords_.data(), B * N, 2, -1);
+    const Device dev = device();
+    ensure_tensor(pos_, {b.B}, dev), ensure_tensor(neg_, {b.B}, dev);
+    const T tri = ops::batch_hard_triplet_forward(pos_, neg_, &loss.skipped_anchors, f_, db_.labels, T(cfg_.margin),
+                                                  cfg_.distance);
+    kw_loss_ = ops::cross_entropy_forward(kw_probs_, kw_logits_, db_.keyword, -1);
     loss.main = double(tri);
     loss.keyword = double(kw_loss_);
     loss.total = loss.main + cfg_.rho * loss.keyword;
@@ -156,180 +170,135 @@ class Ion {
   void backward() {
     const int64_t B = B_, N = N_, R = R_, K = cfg_.k2, d = d_, E = cfg_.embedding_dim;
     // f = normalise(out(pooled)); triplet on f.
-    std::vector<T> df(size_t(B * E), T(0)), df0(size_t(B * E), T(0));
-    ops::batch_hard_triplet_backward(df.data(), T(1), f_.data(), pos_.data(), neg_.data(), B, E, T(cfg_.margin),
-                                     cfg_.distance);
-    ops::l2norm_backward(df0.data(), df.data(), f_.data(), fnorm_.data(), B, E);
-    std::vector<T> dpooled(size_t(B * head_.pooled_dim()), T(0));
-    out_.backward(dpooled.data(), df0.data());
-    std::vector<T> dHg(size_t(B * N * d), T(0)), dsel(size_t(B * K * d), T(0));
-    head_.backward(dHg.data(), dsel.data(), dpooled.data());
+    ops::batch_hard_triplet_backward(zeroed(df_, {B, E}), T(1), f_, pos_, neg_, T(cfg_.margin), cfg_.distance);
+    ops::l2norm_backward(zeroed(df0_, {B, E}), df_, f_, fnorm_);
+    out_.backward(zeroed(dpooled_, {B, head_.pooled_dim()}), df0_);
+    head_.backward(zeroed(dHg_, {B, N, d}), zeroed(dsel_, {B, K, d}), dpooled_);
     // Kept regions: v_sel = w * v[idx].
-    std::vector<T> dv(size_t(B * R * d), T(0)), dw(size_t(B * K), T(0));
     const bool scaled = cfg_.ranking == RegionRanking::text && cfg_.scale_kept;
-    ops::topk_gather_backward(dv.data(), scaled ? dw.data() : nullptr, dsel.data(), v_.data(),
-                              scaled ? w_.data() : nullptr, idx_.data(), B, R, K, d);
-    std::vector<T> dhbar(size_t(B * d), T(0));
-    if (scaled) {  // alpha_j = sigmoid(a_j), a_j = w_v . v_j + b_v + w_o . h_bar
-      std::vector<T> da(size_t(B * R), T(0)), da_text(size_t(B), T(0));
-      for (int64_t i = 0; i < B; ++i)
-        for (int64_t t = 0; t < K; ++t) {
-          const int32_t j = idx_[size_t(i * K + t)];
-          if (j < 0) continue;
-          const T al = alpha_[size_t(i * R + j)];
-          const T g = dw[size_t(i * K + t)] * al * (T(1) - al);
-          da[size_t(i * R + j)] += g;
-          da_text[size_t(i)] += g;
-        }
-      sca_region_.backward(dv.data(), da.data());
-      sca_text_.backward(dhbar.data(), da_text.data());
+    ops::topk_gather_backward(zeroed(dv_, {B, R, d}), scaled ? zeroed(dw_, {B, K}) : Tensor<T>(), dsel_, v_,
+                              scaled ? w_ : Tensor<T>(), idx_);
+    zeroed(dhbar_, {B, d});
+    if (scaled) {  // w_t = alpha_{idx_t}, alpha = sigmoid(a_j + a_text), a_j = w_v . v_j + b_v, a_text = w_o . h_bar
+      ops::topk_gather_backward(zeroed(dalpha_, {B, R, 1}), Tensor<T>(), dw_.reshape({B, K, 1}), alpha_.reshape({B, R, 1}),
+                                Tensor<T>(), idx_);
+      ops::sigmoid_backward(zeroed(dza_, {B, R, 1}), dalpha_, alpha_.reshape({B, R, 1}));
+      ops::broadcast_add_backward(Tensor<T>(), zeroed(dat_, {B, 1}), dza_);
+      sca_region_.backward(dv_, dza_);
+      sca_text_.backward(dhbar_, dat_);
     }
-    regions_.backward(dv.data());
+    regions_.backward(dv_);
     // h_bar = masked mean of h'.
-    masked_mean_backward(dHg.data(), dhbar.data(), count_, mask_.data(), B, N, d);
-    std::vector<T> dH(size_t(B * N * d), T(0));
-    if (cfg_.use_ksg) ksg_backward(dH, dHg);
-    else dH = dHg;
-    // Keyword head: rho * CE.
-    std::vector<T> dlogits(size_t(B * N * 2), T(0));
-    ops::cross_entropy_backward(dlogits.data(), T(cfg_.rho), kw_probs_.data(), keywords_.data(), B * N, 2, -1);
-    if (cfg_.use_ksg && cfg_.gate == KeywordGate::soft) add_soft_gate_grad(dlogits);
-    keyword_.backward(dH.data(), dlogits.data());
-    encoder_.backward(nullptr, dH.data());
+    ops::weighted_mean_backward(dHg_, Tensor<T>(), dhbar_, Hg_, db_.word_weight, hbar_, hden_);
+    Tensor<T> dH = dHg_;
+    if (cfg_.use_ksg) ksg_backward(dH = zeroed(dH_, {B, N, d}), dHg_);
+    // Keyword head: rho * CE (+ the soft gate's path through lambda).
+    ops::cross_entropy_backward(zeroed(dlogits_, {B * N, 2}), T(cfg_.rho), kw_probs_, db_.keyword, -1);
+    if (cfg_.use_ksg && cfg_.gate == KeywordGate::soft)
+      ops::keyword_gate_backward(dlogits_, dlambda_, kw_probs_, db_.word_mask);
+    keyword_.backward(dH, dlogits_);
+    encoder_.backward(Tensor<T>(), dH);
   }
 
-  // out (B, embedding_dim) = f for each ad, in evaluation mode.
+  // out (B, embedding_dim) = f for each ad, in evaluation mode (host memory).
   void embed(const AdBatch<T>& b, T* out) {
     run(b, false, nullptr);
-    std::copy(f_.begin(), f_.end(), out);
+    ops::copy(Tensor<T>::borrow(out, f_.shape()), f_);
   }
 
-  // After a forward: the kept regions (B, k2; -1 = empty slot) and their SCA scores alpha (B, R).
-  const std::vector<int32_t>& kept_regions() const { return idx_; }
-  const std::vector<T>& region_scores() const { return alpha_; }
+  // After a forward: the kept regions (B, k2; -1 = empty slot) and their SCA scores alpha (B, R), on the host.
+  const std::vector<int32_t>& kept_regions() const { return idx_host_; }
+  const std::vector<T>& region_scores() const { return alpha_host_; }
 
  private:
+  void bind() {
+    encoder_.bind(store_), keyword_.bind(store_), gate_word_.bind(store_), gate_ctx_.bind(store_);
+    regions_.bind(store_), sca_region_.bind(store_), sca_text_.bind(store_), head_.bind(store_), out_.bind(store_);
+  }
+
+  const Tensor<T>& zeroed(Tensor<T>& t, const Shape& s) { return ops::ensure_zeros(t, s, device()); }
+
   void run(const AdBatch<T>& b, bool training, nn::DropoutStream* drop) {
     const int64_t B = b.B, N = b.N, R = b.R, K = cfg_.k2, d = d_, E = cfg_.embedding_dim;
+    const Device dev = device();
     B_ = B, N_ = N, R_ = R;
-    mask_ = b.word_mask;
-    H_.resize(size_t(B * N * d));
-    encoder_.forward(H_.data(), b.words.data(), cfg_.encoder.pos_tag_count > 0 ? b.tags.data() : nullptr,
-                     b.word_mask.data(), B, N, training, drop);
-    kw_logits_.resize(size_t(B * N * 2)), kw_probs_.resize(size_t(B * N * 2));
-    keyword_.forward(kw_logits_.data(), H_.data(), B * N);
-    ops::softmax_forward(kw_probs_.data(), kw_logits_.data(), nullptr, B * N, 2);  // p_i for KSG
-    Hg_ = H_;
+    db_.stage(b, dev, cfg_.encoder.pos_tag_count > 0);
+    ensure_tensor(H_, {B, N, d}, dev);
+    encoder_.forward(H_, db_.words, db_.tags, db_.word_mask, training, drop);
+    ensure_tensor(kw_logits_, {B * N, 2}, dev), ensure_tensor(kw_probs_, {B * N, 2}, dev);
+    keyword_.forward(kw_logits_, H_);
+    ops::softmax_forward(kw_probs_, kw_logits_);  // p_i for KSG
     if (cfg_.use_ksg) ksg_forward();
+    else Hg_ = H_;  // h' = h (the same tensor: nothing writes either afterwards)
     // h_bar = mean of h' over the words.
-    hbar_.resize(size_t(B * d));
-    masked_mean_forward(hbar_.data(), count_, Hg_.data(), mask_.data(), B, N, d);
+    ensure_tensor(hbar_, {B, d}, dev), ensure_tensor(hden_, {B}, dev);
+    ops::weighted_mean_forward(hbar_, hden_, Hg_, db_.word_weight);
     // Regions and SCA.
-    v_.resize(size_t(B * R * d));
-    regions_.forward(v_.data(), b);
-    alpha_.assign(size_t(B * R), T(0));
-    idx_.resize(size_t(B * K));
+    ensure_tensor(v_, {B, R, d}, dev);
+    regions_.forward(v_, db_.features, db_.geometry);
+    ensure_tensor(alpha_, {B, R}, dev);
+    alpha_host_.assign(size_t(B * R), T(0));
     if (cfg_.ranking == RegionRanking::text) {
-      std::vector<T> a(static_cast<size_t>(B * R)), at(static_cast<size_t>(B));
-      sca_region_.forward(a.data(), v_.data(), B * R);
-      sca_text_.forward(at.data(), hbar_.data(), B);
-      for (int64_t i = 0; i < B; ++i)
-        for (int64_t j = 0; j < R; ++j)
-          alpha_[size_t(i * R + j)] = ops::detail::activation_sigmoid(a[size_t(i * R + j)] + at[size_t(i)]);
+      ensure_tensor(a_, {B, R, 1}, dev), ensure_tensor(at_, {B, 1}, dev), ensure_tensor(za_, {B, R, 1}, dev);
+      sca_region_.forward(a_, v_);
+      sca_text_.forward(at_, hbar_);
+      ops::broadcast_add_forward(za_, a_, at_);
+      ops::sigmoid_forward(alpha_.reshape({B, R, 1}), za_);
+      ops::copy(Tensor<T>::borrow(alpha_host_.data(), {B, R}), alpha_);
+    } else {
+      ops::fill(alpha_, T(0));
     }
-    select_regions(idx_.data(), cfg_.ranking, alpha_.data(), b, K);
-    w_.assign(size_t(B * K), T(1));
+    // The selection on the host, then the gather on the device.
+    idx_host_.resize(size_t(B * K));
+    select_regions(idx_host_.data(), cfg_.ranking, alpha_host_.data(), b, K);
+    w_host_.assign(size_t(B * K), T(1));
     for (int64_t s = 0; s < B * K; ++s)
-      if (idx_[size_t(s)] >= 0 && cfg_.ranking == RegionRanking::text && cfg_.scale_kept)
-        w_[size_t(s)] = alpha_[size_t((s / K) * R + idx_[size_t(s)])];
-    std::vector<T> sel(size_t(B * K * d));
-    ops::topk_gather_forward(sel.data(), v_.data(), w_.data(), idx_.data(), B, R, K, d);
-    std::vector<uint8_t> kmask(size_t(B * K));
-    ops::topk_slot_mask(kmask.data(), idx_.data(), B, K);
+      if (idx_host_[size_t(s)] >= 0 && cfg_.ranking == RegionRanking::text && cfg_.scale_kept)
+        w_host_[size_t(s)] = alpha_host_[size_t((s / K) * R + idx_host_[size_t(s)])];
+    kmask_host_.resize(size_t(B * K));
+    ops::topk_slot_mask(kmask_host_.data(), idx_host_.data(), B, K);
+    db_.put(idx_, idx_host_, {B, K}, dev);
+    db_.put(w_, w_host_, {B, K}, dev);
+    db_.put(kmask_, kmask_host_, {B, K}, dev);
+    ensure_tensor(sel_, {B, K, d}, dev);
+    ops::topk_gather_forward(sel_, v_, w_, idx_);
     // DFA and the embedding.
-    std::vector<T> pooled(size_t(B * head_.pooled_dim()));
-    head_.forward(pooled.data(), Hg_.data(), mask_.data(), sel.data(), kmask.data(), B, N, K);
-    f0_.resize(size_t(B * E)), f_.resize(size_t(B * E)), fnorm_.resize(size_t(B));
-    out_.forward(f0_.data(), pooled.data(), B);
-    ops::l2norm_forward(f_.data(), fnorm_.data(), f0_.data(), B, E);
+    ensure_tensor(pooled_, {B, head_.pooled_dim()}, dev);
+    head_.forward(pooled_, Hg_, db_.word_mask, sel_, kmask_);
+    ensure_tensor(f0_, {B, E}, dev), ensure_tensor(f_, {B, E}, dev), ensure_tensor(fnorm_, {B}, dev);
+    out_.forward(f0_, pooled_);
+    ops::l2norm_forward(f_, fnorm_, f0_);
   }
 
-  // KSG (eq. 1-4) on H_ -> Hg_.
+  // KSG (eq. 1-4) on H_ -> Hg_: lambda from the keyword probabilities, s = their weighted mean of H,
+  // gate = sigmoid(W_w h + b_w + W_c s), h' = gate * h.
   void ksg_forward() {
     const int64_t B = B_, N = N_, d = d_;
-    lambda_.assign(size_t(B * N), T(0));
-    s_.assign(size_t(B * d), T(0));
-    den_.assign(size_t(B), T(1));
-    for (int64_t i = 0; i < B; ++i) {
-      T L = 0;
-      for (int64_t t = 0; t < N; ++t) {
-        if (!mask_[size_t(i * N + t)]) continue;
-        const T p = kw_probs_[size_t((i * N + t) * 2 + 1)];
-        const T l = cfg_.gate == KeywordGate::hard ? (p > T(0.5) ? T(1) : T(0)) : p;
-        lambda_[size_t(i * N + t)] = l;
-        L += l;
-        for (int64_t c = 0; c < d; ++c) s_[size_t(i * d + c)] += l * H_[size_t((i * N + t) * d + c)];
-      }
-      den_[size_t(i)] = std::max(T(1), L);
-      for (int64_t c = 0; c < d; ++c) s_[size_t(i * d + c)] /= den_[size_t(i)];
-    }
-    std::vector<T> zw(size_t(B * N * d)), zc(size_t(B * d));
-    gate_word_.forward(zw.data(), H_.data(), B * N);
-    gate_ctx_.forward(zc.data(), s_.data(), B);
-    gate_.resize(size_t(B * N * d));
-    for (int64_t i = 0; i < B; ++i)
-      for (int64_t t = 0; t < N; ++t)
-        for (int64_t c = 0; c < d; ++c) {
-          const size_t k = size_t((i * N + t) * d + c);
-          gate_[k] = ops::detail::activation_sigmoid(zw[k] + zc[size_t(i * d + c)]);
-          Hg_[k] = gate_[k] * H_[k];
-        }
+    const Device dev = device();
+    ensure_tensor(lambda_, {B, N}, dev), ensure_tensor(s_, {B, d}, dev), ensure_tensor(sden_, {B}, dev);
+    ops::keyword_gate_forward(lambda_, kw_probs_, db_.word_mask, cfg_.gate == KeywordGate::hard);
+    ops::weighted_mean_forward(s_, sden_, H_, lambda_);
+    ensure_tensor(zw_, {B, N, d}, dev), ensure_tensor(zc_, {B, d}, dev), ensure_tensor(z_, {B, N, d}, dev);
+    gate_word_.forward(zw_, H_);
+    gate_ctx_.forward(zc_, s_);
+    ops::broadcast_add_forward(z_, zw_, zc_);
+    ensure_tensor(gate_, {B, N, d}, dev), ensure_tensor(Hg_own_, {B, N, d}, dev);
+    ops::sigmoid_forward(gate_, z_);
+    ops::mul_forward(Hg_own_, gate_, H_);
+    Hg_ = Hg_own_;
   }
 
-  // dH += d/dH of h' = gate(h, s(h)) * h, given dHg = d loss / d h'.
-  void ksg_backward(std::vector<T>& dH, const std::vector<T>& dHg) {
+  // dH += d/dH of h' = gate(h, s(h)) * h, given dHg = d loss / d h'; dlambda_ (soft gate) receives
+  // the gradient of lambda.
+  void ksg_backward(const Tensor<T>& dH, const Tensor<T>& dHg) {
     const int64_t B = B_, N = N_, d = d_;
-    std::vector<T> dz(size_t(B * N * d)), dzc(size_t(B * d), T(0));
-    for (int64_t i = 0; i < B; ++i)
-      for (int64_t t = 0; t < N; ++t)
-        for (int64_t c = 0; c < d; ++c) {
-          const size_t k = size_t((i * N + t) * d + c);
-          dH[k] += dHg[k] * gate_[k];
-          dz[k] = dHg[k] * H_[k] * gate_[k] * (T(1) - gate_[k]);
-          dzc[size_t(i * d + c)] += dz[k];
-        }
-    gate_word_.backward(dH.data(), dz.data());
-    ds_.assign(size_t(B * d), T(0));
-    gate_ctx_.backward(ds_.data(), dzc.data());
-    // s = sum lambda_i h_i / den.
-    for (int64_t i = 0; i < B; ++i)
-      for (int64_t t = 0; t < N; ++t) {
-        const T l = lambda_[size_t(i * N + t)];
-        if (l == T(0)) continue;
-        for (int64_t c = 0; c < d; ++c) dH[size_t((i * N + t) * d + c)] += l * ds_[size_t(i * d + c)] / den_[size_t(i)];
-      }
-  }
-
-  // Soft gate: lambda_i = p_i(keyword) also carries gradient into the keyword logits.
-  void add_soft_gate_grad(std::vector<T>& dlogits) const {
-    const int64_t B = B_, N = N_, d = d_;
-    for (int64_t i = 0; i < B; ++i) {
-      T L = 0;
-      for (int64_t t = 0; t < N; ++t) L += lambda_[size_t(i * N + t)];
-      for (int64_t t = 0; t < N; ++t) {
-        if (!mask_[size_t(i * N + t)]) continue;
-        // ds/dlambda_t = (h_t - s) / L when L > 1 (den = L), h_t when L <= 1 (den = 1).
-        T dl = 0;
-        for (int64_t c = 0; c < d; ++c) {
-          const T h = H_[size_t((i * N + t) * d + c)], s = s_[size_t(i * d + c)];
-          dl += ds_[size_t(i * d + c)] * (L > T(1) ? (h - s) / L : h);
-        }
-        const T p = kw_probs_[size_t((i * N + t) * 2 + 1)];
-        const T g = dl * p * (T(1) - p);  // d p1 / d logit1 = p(1-p), / d logit0 = -p(1-p)
-        dlogits[size_t((i * N + t) * 2 + 1)] += g;
-        dlogits[size_t((i * N + t) * 2)] -= g;
-      }
-    }
+    ops::mul_backward(dH, zeroed(dgate_, {B, N, d}), dHg, H_, gate_);
+    ops::sigmoid_backward(zeroed(dz_, {B, N, d}), dgate_, gate_);
+    ops::broadcast_add_backward(Tensor<T>(), zeroed(dzc_, {B, d}), dz_);
+    gate_word_.backward(dH, dz_);
+    gate_ctx_.backward(zeroed(ds_, {B, d}), dzc_);
+    const bool soft = cfg_.gate == KeywordGate::soft;
+    ops::weighted_mean_backward(dH, soft ? zeroed(dlambda_, {B, N}) : Tensor<T>(), ds_, H_, lambda_, s_, sden_);
   }
 
   IonConfig cfg_;
@@ -341,13 +310,20 @@ class Ion {
   nn::Linear<T> sca_region_, sca_text_;
   FusionHead<T> head_;
   nn::Linear<T> out_;
-  // Cache of the last forward.
+  // Cache of the last forward (on the model's device) and its host side.
   int64_t B_ = 0, N_ = 0, R_ = 0;
-  std::vector<uint8_t> mask_;
-  std::vector<T> H_, Hg_, kw_logits_, kw_probs_, lambda_, s_, ds_, den_, gate_, hbar_, v_, alpha_, w_, f0_, f_, fnorm_;
-  std::vector<int64_t> count_;
-  std::vector<int32_t> idx_, labels_, pos_, neg_, keywords_;
+  StagedBatch<T> db_;
+  Tensor<T> H_, Hg_, Hg_own_, kw_logits_, kw_probs_, lambda_, s_, sden_, zw_, zc_, z_, gate_, hbar_, hden_, v_, a_, at_,
+      za_, alpha_, w_, sel_, pooled_, f0_, f_, fnorm_;
+  Tensor<int32_t> idx_, pos_, neg_;
+  Tensor<uint8_t> kmask_;
+  std::vector<int32_t> idx_host_;
+  std::vector<T> alpha_host_, w_host_;
+  std::vector<uint8_t> kmask_host_;
   T kw_loss_ = 0;
+  // Backward scratch.
+  Tensor<T> df_, df0_, dpooled_, dHg_, dsel_, dv_, dw_, dhbar_, dalpha_, dza_, dat_, dH_, dlogits_, dgate_, dz_, dzc_,
+      ds_, dlambda_;
 };
 
 }  // namespace simad::models

@@ -9,6 +9,7 @@
 // evaluation (no stream) uses a fixed stream, so validation losses compare across epochs.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -23,6 +24,7 @@
 #include "simad/nn/linear.hpp"
 #include "simad/nn/transformer.hpp"
 #include "simad/ops/cross_entropy.hpp"
+#include "simad/ops/weighted_mean.hpp"
 #include "simad/text/vocab.hpp"
 #include "simad/train/param_store.hpp"
 
@@ -89,13 +91,14 @@ class TextPretrainer {
     LossTerms loss;
     loss.main = double(ops::cross_entropy_forward(probs_.data(), logits_.data(), targets_.data(), M, tags, -1));
     // Industry from the masked mean of H.
-    mean_.resize(size_t(B * d));
-    masked_mean_forward(mean_.data(), count_, H_.data(), b.word_mask.data(), B, N, d);
-    mask_ = b.word_mask;
+    mean_.resize(size_t(B * d)), den_.resize(size_t(B));
+    weights_ = word_weights(b);
+    ops::weighted_mean_forward(mean_.data(), den_.data(), H_.data(), weights_.data(), B, N, d);
     industries_.assign(size_t(B), -1);
     if (cfg_.num_industries > 0)
       for (int64_t i = 0; i < B; ++i)
-        if (b.industries[size_t(i)] >= 0 && b.industries[size_t(i)] < cfg_.num_industries && count_[size_t(i)])
+        if (b.industries[size_t(i)] >= 0 && b.industries[size_t(i)] < cfg_.num_industries &&
+            std::any_of(weights_.begin() + i * N, weights_.begin() + (i + 1) * N, [](T w) { return w != T(0); }))
           industries_[size_t(i)] = b.industries[size_t(i)];
     const int64_t I = industry_head_.out_features();
     ilogits_.resize(size_t(B * I)), iprobs_.resize(size_t(B * I));
@@ -114,7 +117,8 @@ class TextPretrainer {
     tag_head_.backward(dH.data(), dlogits.data());
     ops::cross_entropy_backward(dil.data(), T(cfg_.industry_weight), iprobs_.data(), industries_.data(), B, I, -1);
     industry_head_.backward(dmean.data(), dil.data());
-    masked_mean_backward(dH.data(), dmean.data(), count_, mask_.data(), B, N, d);
+    ops::weighted_mean_backward(dH.data(), static_cast<T*>(nullptr), dmean.data(), H_.data(), weights_.data(),
+                                mean_.data(), den_.data(), B, N, d);
     encoder_.backward(nullptr, dH.data());
   }
 
@@ -123,8 +127,9 @@ class TextPretrainer {
     const int64_t B = b.B, N = b.N, d = d_;
     std::vector<T> H(size_t(B * N * d));
     encoder_.forward(H.data(), b.words.data(), b.tags.data(), b.word_mask.data(), B, N, false, nullptr);
-    std::vector<int64_t> count;
-    masked_mean_forward(out, count, H.data(), b.word_mask.data(), B, N, d);
+    const std::vector<T> w = word_weights(b);
+    std::vector<T> den(static_cast<size_t>(B));
+    ops::weighted_mean_forward(out, den.data(), H.data(), w.data(), B, N, d);
   }
 
   // Copies every "encoder." slice into `dst` (a ToTYEmb's store); shapes must agree.
@@ -152,8 +157,7 @@ class TextPretrainer {
   int64_t B_ = 0, N_ = 0;
   std::vector<T> H_, logits_, probs_, mean_, ilogits_, iprobs_;
   std::vector<int32_t> targets_, industries_;
-  std::vector<int64_t> count_;
-  std::vector<uint8_t> mask_;
+  std::vector<T> weights_, den_;  // the word mask as weights, the mean's divisors
 };
 
 }  // namespace simad::models

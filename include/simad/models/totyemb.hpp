@@ -9,6 +9,9 @@
 //   o = F_e(pooled) -> the embedding (eq. 19);  y = softmax(F_f(o)) (eq. 20);  loss = CE(y, category) (eq. 21)
 // Ablations: use_pointer = false (c from every word), ranking = confidence ("w/o text clue" =
 // Trans+YOLO) or all (grid regions = Trans+VGG16), fusion = text_only / image_only, K.
+// Devices: every op goes through the Tensor dispatch (ops/dispatch): the model runs where its
+// parameters are, the CPU or CUDA (float) after to(Device::cuda). The top-k selections (a sort of a few
+// scores per ad) run on the host; everything else stays on the device.
 #pragma once
 
 #include <cmath>
@@ -26,9 +29,13 @@
 #include "simad/models/model_config.hpp"
 #include "simad/nn/linear.hpp"
 #include "simad/nn/transformer.hpp"
-#include "simad/ops/activation.hpp"
-#include "simad/ops/cross_entropy.hpp"
-#include "simad/ops/softmax.hpp"
+#include "simad/ops/dispatch/activation.hpp"
+#include "simad/ops/dispatch/broadcast_add.hpp"
+#include "simad/ops/dispatch/cross_entropy.hpp"
+#include "simad/ops/dispatch/elementwise.hpp"
+#include "simad/ops/dispatch/gemm.hpp"
+#include "simad/ops/dispatch/softmax.hpp"
+#include "simad/ops/dispatch/topk_gather.hpp"
 #include "simad/ops/topk_gather.hpp"
 #include "simad/train/param_store.hpp"
 
@@ -97,15 +104,21 @@ class Totyemb {
         head_(store_, "fusion.", d_, cfg.fusion, false), emb_(store_, "embedding.", head_.pooled_dim(), cfg.embedding_dim),
         cls_(store_, "classifier.", cfg.embedding_dim, cfg.num_classes) {
     store_.allocate();
-    encoder_.bind(store_), pointer_.bind(store_), pointer_u_.bind(store_), context_.bind(store_);
-    regions_.bind(store_), rank_region_.bind(store_), rank_context_.bind(store_), head_.bind(store_);
-    emb_.bind(store_), cls_.bind(store_);
+    bind();
   }
 
   void init(Rng& rng) {
+    SIMAD_CHECK(device() == Device::cpu, "ToTYEmb: initialise on the CPU, then call to(device)");
     encoder_.init(rng), pointer_.init(rng), pointer_u_.init(rng), context_.init(rng), regions_.init(rng);
     rank_region_.init(rng), rank_context_.init(rng), head_.init(rng), emb_.init(rng), cls_.init(rng);
   }
+
+  // Moves the parameters and gradients to `device` (Device::cuda needs simad::kernels; float only).
+  void to(Device device) {
+    store_.move_to(device, [](const Tensor<T>& dst, const Tensor<T>& src) { ops::copy(dst, src); });
+    bind();
+  }
+  Device device() const { return store_.device(); }
 
   train::ParamStore<T>& store() { return store_; }
   nn::TransformerEncoder<T>& encoder() { return encoder_; }
@@ -115,182 +128,177 @@ class Totyemb {
   bool needs_pk_batches() const { return false; }
 
   LossTerms forward(const AdBatch<T>& b, bool training, nn::DropoutStream* drop) {
-    run(b, training, drop);
     const int64_t B = b.B, C = cfg_.num_classes;
-    labels_ = b.labels;
-    for (int32_t l : labels_)
+    for (int32_t l : b.labels)
       SIMAD_CHECK(l >= -1 && l < C, "ToTYEmb: label ", l, " outside the model's ", C, " classes");
-    probs_.resize(size_t(B * C));
+    run(b, training, drop);
+    ensure_tensor(probs_, {B, C}, device());
     LossTerms loss;
-    loss.main = double(ops::cross_entropy_forward(probs_.data(), logits_.data(), labels_.data(), B, C, -1));
+    loss.main = double(ops::cross_entropy_forward(probs_, logits_, db_.labels, -1));
     loss.total = loss.main;
+    std::vector<T> probs(static_cast<size_t>(B * C));
+    ops::copy(Tensor<T>::borrow(probs.data(), {B, C}), probs_);
     for (int64_t i = 0; i < B; ++i) {
-      const T* p = probs_.data() + i * C;
-      loss.correct += labels_[size_t(i)] >= 0 && std::max_element(p, p + C) - p == labels_[size_t(i)];
+      const T* p = probs.data() + i * C;
+      loss.correct += b.labels[size_t(i)] >= 0 && std::max_element(p, p + C) - p == b.labels[size_t(i)];
     }
     return loss;
   }
 
   void backward() {
     const int64_t B = B_, N = N_, R = R_, K = cfg_.K, d = d_, C = cfg_.num_classes, E = cfg_.embedding_dim;
-    std::vector<T> dlogits(size_t(B * C), T(0)), dob(size_t(B * E), T(0));
-    ops::cross_entropy_backward(dlogits.data(), T(1), probs_.data(), labels_.data(), B, C, -1);
-    cls_.backward(dob.data(), dlogits.data());
-    std::vector<T> dpooled(size_t(B * head_.pooled_dim()), T(0));
-    emb_.backward(dpooled.data(), dob.data());
-    std::vector<T> dH(size_t(B * N * d), T(0)), dsel(size_t(B * K * d), T(0));
-    head_.backward(dH.data(), dsel.data(), dpooled.data());
+    ops::cross_entropy_backward(zeroed(dlogits_, {B, C}), T(1), probs_, db_.labels, -1);
+    cls_.backward(zeroed(dob_, {B, E}), dlogits_);
+    emb_.backward(zeroed(dpooled_, {B, head_.pooled_dim()}), dob_);
+    head_.backward(zeroed(dH_, {B, N, d}), zeroed(dsel_, {B, K, d}), dpooled_);
     // Kept regions: sel = w * r[idx], w = n softmax(g kept).
-    std::vector<T> dr(size_t(B * R * d), T(0)), dw(size_t(B * K), T(0));
     const bool scaled = cfg_.ranking == RegionRanking::text && cfg_.scale_kept;
-    ops::topk_gather_backward(dr.data(), scaled ? dw.data() : nullptr, dsel.data(), r_.data(),
-                              scaled ? w_.data() : nullptr, idx_.data(), B, R, K, d);
-    std::vector<T> dc(size_t(B * d), T(0));
-    if (cfg_.ranking == RegionRanking::text && scaled) {
-      std::vector<T> dgz(size_t(B * R), T(0)), dgz_ctx(size_t(B), T(0));
-      for (int64_t i = 0; i < B; ++i) {
-        // w_t = n s_t, s = softmax over the kept g: dg_t = n s_t (dw_t - sum_u s_u dw_u).
-        T n = 0, dot = 0;
-        for (int64_t t = 0; t < K; ++t)
-          if (idx_[size_t(i * K + t)] >= 0) ++n, dot += sm_[size_t(i * K + t)] * dw[size_t(i * K + t)];
-        for (int64_t t = 0; t < K; ++t) {
-          const int32_t j = idx_[size_t(i * K + t)];
-          if (j < 0) continue;
-          const T dg = n * sm_[size_t(i * K + t)] * (dw[size_t(i * K + t)] - dot);
-          const T g = g_[size_t(i * R + j)];
-          const T dz = dg * (T(1) - g * g);  // tanh'
-          dgz[size_t(i * R + j)] += dz;
-          dgz_ctx[size_t(i)] += dz;
-        }
-      }
-      rank_region_.backward(dr.data(), dgz.data());
-      rank_context_.backward(dc.data(), dgz_ctx.data());
+    ops::topk_gather_backward(zeroed(dr_, {B, R, d}), scaled ? zeroed(dw_, {B, K}) : Tensor<T>(), dsel_, r_,
+                              scaled ? w_ : Tensor<T>(), idx_);
+    zeroed(dc_, {B, d});
+    if (scaled) {
+      ops::mul_backward(zeroed(dsm_, {B, K}), Tensor<T>(), dw_, sm_, nrep_);          // w = n sm
+      ops::softmax_backward(zeroed(dgk_, {B, K}), dsm_, sm_);                         // sm = softmax(gk)
+      ops::topk_gather_backward(zeroed(dg_, {B, R, 1}), Tensor<T>(), dgk_.reshape({B, K, 1}), g_.reshape({B, R, 1}),
+                                Tensor<T>(), idx_);                                   // gk = g[idx]
+      ops::tanh_backward(zeroed(dgz_, {B, R, 1}), dg_, g_.reshape({B, R, 1}));         // g = tanh(gz)
+      ops::broadcast_add_backward(Tensor<T>(), zeroed(dgc_, {B, 1}), dgz_);           // gz = gr + gc
+      rank_region_.backward(dr_, dgz_);
+      rank_context_.backward(dc_, dgc_);
     }
-    regions_.backward(dr.data());
-    // c = sum_i b_i u_i, b = softmax(w_u . u_i).
+    regions_.backward(dr_);
+    // c (B, 1, d) = b (B, 1, P) U (B, P, d), b = softmax(w_u . u_i) over the kept words.
     const int64_t P = P_;
-    std::vector<T> dU(size_t(B * P * d), T(0)), db(size_t(B * P), T(0)), dz(size_t(B * P), T(0));
-    for (int64_t i = 0; i < B; ++i)
-      for (int64_t t = 0; t < P; ++t) {
-        const T bt = ctx_b_[size_t(i * P + t)];
-        T dot = 0;
-        for (int64_t c = 0; c < d; ++c) {
-          dU[size_t((i * P + t) * d + c)] += bt * dc[size_t(i * d + c)];
-          dot += dc[size_t(i * d + c)] * U_[size_t((i * P + t) * d + c)];
-        }
-        db[size_t(i * P + t)] = dot;
-      }
-    ops::softmax_backward(dz.data(), db.data(), ctx_b_.data(), B, P);
-    context_.backward(dU.data(), dz.data());
+    ops::batched_matmul(zeroed(dU_, {B, P, d}), ctx_b_.reshape({B, 1, P}), dc_.reshape({B, 1, d}), true, false, T(1));
+    ops::batched_matmul(zeroed(db_ctx_, {B, 1, P}), dc_.reshape({B, 1, d}), U_, false, true);
+    ops::softmax_backward(zeroed(dzu_, {B, P}), db_ctx_.reshape({B, P}), ctx_b_);
+    context_.backward(dU_, dzu_);
     if (cfg_.use_pointer) {
-      std::vector<T> dwp(size_t(B * P), T(0)), da(size_t(B * N), T(0)), de(size_t(B * N), T(0));
-      ops::topk_gather_backward(dH.data(), cfg_.scale_pointer ? dwp.data() : nullptr, dU.data(), H_.data(),
-                                cfg_.scale_pointer ? pw_.data() : nullptr, pidx_.data(), B, N, P, d);
-      if (cfg_.scale_pointer) {
-        for (int64_t s = 0; s < B * P; ++s)
-          if (pidx_[size_t(s)] >= 0) da[size_t((s / P) * N + pidx_[size_t(s)])] += dwp[size_t(s)];
-        ops::softmax_backward(de.data(), da.data(), pa_.data(), B, N);
-        std::vector<T> dv(size_t(B * N * d), T(0)), dzv(size_t(B * N * d), T(0));
-        pointer_u_.backward(dv.data(), de.data());
-        ops::tanh_backward(dzv.data(), dv.data(), pv_.data(), B * N * d);
-        pointer_.backward(dH.data(), dzv.data());
+      ops::topk_gather_backward(dH_, cfg_.scale_pointer ? zeroed(dwp_, {B, P}) : Tensor<T>(), dU_, H_,
+                                cfg_.scale_pointer ? pw_ : Tensor<T>(), pidx_);
+      if (cfg_.scale_pointer) {  // pw = a[pidx], a = softmax(e), e = u_w . tanh(W_w h + b_w)
+        ops::topk_gather_backward(zeroed(da_, {B, N, 1}), Tensor<T>(), dwp_.reshape({B, P, 1}), pa_.reshape({B, N, 1}),
+                                  Tensor<T>(), pidx_);
+        ops::softmax_backward(zeroed(de_, {B, N}), da_.reshape({B, N}), pa_);
+        pointer_u_.backward(zeroed(dpv_, {B, N, d}), de_);
+        ops::tanh_backward(zeroed(dz_, {B, N, d}), dpv_, pv_);
+        pointer_.backward(dH_, dz_);
       }
     } else {
-      for (size_t k = 0; k < dU.size(); ++k) dH[k] += dU[k];
+      ops::axpy(dH_, T(1), dU_);
     }
-    encoder_.backward(nullptr, dH.data());
+    encoder_.backward(Tensor<T>(), dH_);
   }
 
-  // out (B, embedding_dim) = o for each ad, in evaluation mode.
+  // out (B, embedding_dim) = o for each ad, in evaluation mode (host memory).
   void embed(const AdBatch<T>& b, T* out) {
     run(b, false, nullptr);
-    std::copy(o_.begin(), o_.end(), out);
+    ops::copy(Tensor<T>::borrow(out, o_.shape()), o_);
   }
-  // After a forward: class logits (B, num_classes), kept regions (B, K) and their scores g (B, R).
-  const std::vector<T>& logits() const { return logits_; }
-  const std::vector<int32_t>& kept_regions() const { return idx_; }
-  const std::vector<T>& region_scores() const { return g_; }
+  // After a forward, on the host: class logits (B, num_classes), kept regions (B, K) and their scores g (B, R).
+  const std::vector<T>& logits() {
+    logits_host_.resize(size_t(logits_.numel()));
+    ops::copy(Tensor<T>::borrow(logits_host_.data(), logits_.shape()), logits_);
+    return logits_host_;
+  }
+  const std::vector<int32_t>& kept_regions() const { return idx_host_; }
+  const std::vector<T>& region_scores() const { return g_host_; }
 
  private:
+  void bind() {
+    encoder_.bind(store_), pointer_.bind(store_), pointer_u_.bind(store_), context_.bind(store_);
+    regions_.bind(store_), rank_region_.bind(store_), rank_context_.bind(store_), head_.bind(store_);
+    emb_.bind(store_), cls_.bind(store_);
+  }
+
+  const Tensor<T>& zeroed(Tensor<T>& t, const Shape& s) { return ops::ensure_zeros(t, s, device()); }
+
   void run(const AdBatch<T>& b, bool training, nn::DropoutStream* drop) {
     const int64_t B = b.B, N = b.N, R = b.R, K = cfg_.K, d = d_;
+    const Device dev = device();
     B_ = B, N_ = N, R_ = R;
-    H_.resize(size_t(B * N * d));
-    encoder_.forward(H_.data(), b.words.data(), cfg_.encoder.pos_tag_count > 0 ? b.tags.data() : nullptr,
-                     b.word_mask.data(), B, N, training, drop);
-    // Pointer (eq. 6-8): U (B, P, d), its mask.
-    std::vector<uint8_t> umask;
+    db_.stage(b, dev, cfg_.encoder.pos_tag_count > 0);
+    ensure_tensor(H_, {B, N, d}, dev);
+    encoder_.forward(H_, db_.words, db_.tags, db_.word_mask, training, drop);
+    // Pointer (eq. 6-8): U (B, P, d) and its mask.
     if (cfg_.use_pointer) {
       const int64_t P = cfg_.kp;
       P_ = P;
-      std::vector<T> z(size_t(B * N * d)), e(size_t(B * N));
-      pv_.resize(size_t(B * N * d));
-      pointer_.forward(z.data(), H_.data(), B * N);
-      ops::tanh_forward(pv_.data(), z.data(), B * N * d);
-      pointer_u_.forward(e.data(), pv_.data(), B * N);
-      pa_.resize(size_t(B * N));
-      ops::softmax_forward(pa_.data(), e.data(), b.word_mask.data(), B, N);
-      pidx_.resize(size_t(B * P));
-      ops::topk_select(pidx_.data(), pa_.data(), b.word_mask.data(), B, N, P);
-      pw_.assign(size_t(B * P), T(1));
-      for (int64_t s = 0; s < B * P; ++s)
-        if (pidx_[size_t(s)] >= 0) pw_[size_t(s)] = pa_[size_t((s / P) * N + pidx_[size_t(s)])];
-      U_.resize(size_t(B * P * d));
-      ops::topk_gather_forward(U_.data(), H_.data(), cfg_.scale_pointer ? pw_.data() : nullptr, pidx_.data(), B, N,
-                               P, d);
-      umask.resize(size_t(B * P));
-      ops::topk_slot_mask(umask.data(), pidx_.data(), B, P);
+      ensure_tensor(pz_, {B, N, d}, dev), ensure_tensor(pv_, {B, N, d}, dev), ensure_tensor(pe_, {B, N, 1}, dev);
+      pointer_.forward(pz_, H_);
+      ops::tanh_forward(pv_, pz_);
+      pointer_u_.forward(pe_, pv_);
+      ensure_tensor(pa_, {B, N}, dev);
+      ops::softmax_forward(pa_, pe_.reshape({B, N}), &db_.word_mask);
+      std::vector<T> pa(static_cast<size_t>(B * N));
+      ops::copy(Tensor<T>::borrow(pa.data(), {B, N}), pa_);
+      pidx_host_.resize(size_t(B * P)), umask_host_.resize(size_t(B * P));
+      ops::topk_select(pidx_host_.data(), pa.data(), b.word_mask.data(), B, N, P);
+      ops::topk_slot_mask(umask_host_.data(), pidx_host_.data(), B, P);
+      db_.put(pidx_, pidx_host_, {B, P}, dev);
+      db_.put(umask_, umask_host_, {B, P}, dev);
+      if (cfg_.scale_pointer) {  // u_i = a_{t_i} h_{t_i}
+        ensure_tensor(pw_, {B, P}, dev);
+        ops::topk_gather_forward(pw_.reshape({B, P, 1}), pa_.reshape({B, N, 1}), Tensor<T>(), pidx_);
+      }
+      ensure_tensor(Uown_, {B, P, d}, dev);
+      ops::topk_gather_forward(Uown_, H_, cfg_.scale_pointer ? pw_ : Tensor<T>(), pidx_);
+      U_ = Uown_;
     } else {
       P_ = N;
       U_ = H_;
-      umask = b.word_mask;
+      umask_ = db_.word_mask;
     }
-    // Context (eq. 9-10).
+    // Context (eq. 9-10): c = sum_i b_i u_i.
     const int64_t P = P_;
-    std::vector<T> zu(size_t(B * P));
-    context_.forward(zu.data(), U_.data(), B * P);
-    ctx_b_.resize(size_t(B * P));
-    ops::softmax_forward(ctx_b_.data(), zu.data(), umask.data(), B, P);
-    std::vector<T> c(size_t(B * d), T(0));
-    for (int64_t i = 0; i < B; ++i)
-      for (int64_t t = 0; t < P; ++t)
-        for (int64_t k = 0; k < d; ++k) c[size_t(i * d + k)] += ctx_b_[size_t(i * P + t)] * U_[size_t((i * P + t) * d + k)];
+    ensure_tensor(zu_, {B, P, 1}, dev), ensure_tensor(ctx_b_, {B, P}, dev), ensure_tensor(c_, {B, d}, dev);
+    context_.forward(zu_, U_);
+    ops::softmax_forward(ctx_b_, zu_.reshape({B, P}), &umask_);
+    ops::batched_matmul(c_.reshape({B, 1, d}), ctx_b_.reshape({B, 1, P}), U_);
     // Regions and text-guided ranking (eq. 11).
-    r_.resize(size_t(B * R * d));
-    regions_.forward(r_.data(), b);
-    g_.assign(size_t(B * R), T(0));
+    ensure_tensor(r_, {B, R, d}, dev), ensure_tensor(g_, {B, R}, dev);
+    regions_.forward(r_, db_.features, db_.geometry);
+    g_host_.assign(size_t(B * R), T(0));
     if (cfg_.ranking == RegionRanking::text) {
-      std::vector<T> gr(static_cast<size_t>(B * R)), gc(static_cast<size_t>(B));
-      rank_region_.forward(gr.data(), r_.data(), B * R);
-      rank_context_.forward(gc.data(), c.data(), B);
-      for (int64_t i = 0; i < B; ++i)
-        for (int64_t j = 0; j < R; ++j) g_[size_t(i * R + j)] = std::tanh(gr[size_t(i * R + j)] + gc[size_t(i)]);
+      ensure_tensor(gr_, {B, R, 1}, dev), ensure_tensor(gc_, {B, 1}, dev), ensure_tensor(gz_, {B, R, 1}, dev);
+      rank_region_.forward(gr_, r_);
+      rank_context_.forward(gc_, c_);
+      ops::broadcast_add_forward(gz_, gr_, gc_);
+      ops::tanh_forward(g_.reshape({B, R, 1}), gz_);
+      ops::copy(Tensor<T>::borrow(g_host_.data(), {B, R}), g_);
+    } else {
+      ops::fill(g_, T(0));
     }
-    idx_.resize(size_t(B * K));
-    select_regions(idx_.data(), cfg_.ranking, g_.data(), b, K);
-    w_.assign(size_t(B * K), T(1));
-    sm_.assign(size_t(B * K), T(0));
-    if (cfg_.ranking == RegionRanking::text && cfg_.scale_kept)
+    idx_host_.resize(size_t(B * K)), kmask_host_.resize(size_t(B * K));
+    select_regions(idx_host_.data(), cfg_.ranking, g_host_.data(), b, K);
+    ops::topk_slot_mask(kmask_host_.data(), idx_host_.data(), B, K);
+    db_.put(idx_, idx_host_, {B, K}, dev);
+    db_.put(kmask_, kmask_host_, {B, K}, dev);
+    ensure_tensor(w_, {B, K}, dev);
+    if (cfg_.ranking == RegionRanking::text && cfg_.scale_kept) {
+      // w_t = n softmax over the kept g (n = the kept count, so the weights average 1).
+      nrep_host_.assign(size_t(B * K), T(0));
       for (int64_t i = 0; i < B; ++i) {
-        T mx = -std::numeric_limits<T>::infinity(), sum = 0, n = 0;
-        for (int64_t t = 0; t < K; ++t)
-          if (idx_[size_t(i * K + t)] >= 0) mx = std::max(mx, g_[size_t(i * R + idx_[size_t(i * K + t)])]), ++n;
-        for (int64_t t = 0; t < K; ++t)
-          if (idx_[size_t(i * K + t)] >= 0) sum += (sm_[size_t(i * K + t)] = std::exp(g_[size_t(i * R + idx_[size_t(i * K + t)])] - mx));
-        for (int64_t t = 0; t < K; ++t)
-          if (idx_[size_t(i * K + t)] >= 0) sm_[size_t(i * K + t)] /= sum, w_[size_t(i * K + t)] = n * sm_[size_t(i * K + t)];
+        T n = 0;
+        for (int64_t t = 0; t < K; ++t) n += kmask_host_[size_t(i * K + t)] ? T(1) : T(0);
+        for (int64_t t = 0; t < K; ++t) nrep_host_[size_t(i * K + t)] = n;
       }
-    std::vector<T> sel(size_t(B * K * d));
-    ops::topk_gather_forward(sel.data(), r_.data(), w_.data(), idx_.data(), B, R, K, d);
-    std::vector<uint8_t> kmask(size_t(B * K));
-    ops::topk_slot_mask(kmask.data(), idx_.data(), B, K);
+      db_.put(nrep_, nrep_host_, {B, K}, dev);
+      ensure_tensor(gk_, {B, K}, dev), ensure_tensor(sm_, {B, K}, dev);
+      ops::topk_gather_forward(gk_.reshape({B, K, 1}), g_.reshape({B, R, 1}), Tensor<T>(), idx_);
+      ops::softmax_forward(sm_, gk_, &kmask_);
+      ops::mul_forward(w_, sm_, nrep_);
+    } else {
+      ops::fill(w_, T(1));
+    }
+    ensure_tensor(sel_, {B, K, d}, dev);
+    ops::topk_gather_forward(sel_, r_, w_, idx_);
     // Fusion (eq. 12-18), embedding and classifier (eq. 19-20).
-    std::vector<T> pooled(size_t(B * head_.pooled_dim()));
-    head_.forward(pooled.data(), H_.data(), b.word_mask.data(), sel.data(), kmask.data(), B, N, K);
-    o_.resize(size_t(B * cfg_.embedding_dim));
-    emb_.forward(o_.data(), pooled.data(), B);
-    logits_.resize(size_t(B * cfg_.num_classes));
-    cls_.forward(logits_.data(), o_.data(), B);
+    ensure_tensor(pooled_, {B, head_.pooled_dim()}, dev);
+    head_.forward(pooled_, H_, db_.word_mask, sel_, kmask_);
+    ensure_tensor(o_, {B, cfg_.embedding_dim}, dev), ensure_tensor(logits_, {B, cfg_.num_classes}, dev);
+    emb_.forward(o_, pooled_);
+    cls_.forward(logits_, o_);
   }
 
   TotyembConfig cfg_;
@@ -302,9 +310,19 @@ class Totyemb {
   nn::Linear<T> rank_region_, rank_context_;
   FusionHead<T> head_;
   nn::Linear<T> emb_, cls_;
+  // Cache of the last forward (on the model's device) and its host side.
   int64_t B_ = 0, N_ = 0, R_ = 0, P_ = 0;
-  std::vector<T> H_, pv_, pa_, pw_, U_, ctx_b_, r_, g_, w_, sm_, o_, logits_, probs_;
-  std::vector<int32_t> pidx_, idx_, labels_;
+  StagedBatch<T> db_;
+  Tensor<T> H_, pz_, pv_, pe_, pa_, pw_, Uown_, U_, zu_, ctx_b_, c_, r_, gr_, gc_, gz_, g_, gk_, sm_, nrep_, w_, sel_,
+      pooled_, o_, logits_, probs_;
+  Tensor<int32_t> pidx_, idx_;
+  Tensor<uint8_t> umask_, kmask_;
+  std::vector<int32_t> pidx_host_, idx_host_;
+  std::vector<uint8_t> umask_host_, kmask_host_;
+  std::vector<T> g_host_, nrep_host_, logits_host_;
+  // Backward scratch.
+  Tensor<T> dlogits_, dob_, dpooled_, dH_, dsel_, dr_, dw_, dc_, dsm_, dgk_, dg_, dgz_, dgc_, dU_, db_ctx_, dzu_, dwp_,
+      da_, de_, dpv_, dz_;
 };
 
 }  // namespace simad::models

@@ -199,9 +199,9 @@ class TransformerEncoderLayer {
     SIMAD_CHECK(dout.defined() && dout.numel() == M * d, "TransformerEncoderLayer '", prefix_, "': dout ",
                 dout.defined() ? dout.shape() : Shape{}, " must be (B=", B_, ", N=", N_, ", d=", d, ")");
     const Device dev = device();
-    for (Tensor<T>* t : {&dr2_, &df_, &dr1_, &dproj_, &datt_}) zeroed(*t, {M, d}, dev);
-    for (Tensor<T>* t : {&dact_, &dact_pre_, &dh_}) zeroed(*t, {M, F}, dev);
-    zeroed(dqkv_, {M, 3 * d}, dev);
+    for (Tensor<T>* t : {&dr2_, &df_, &dr1_, &dproj_, &datt_}) ops::ensure_zeros(*t, {M, d}, dev);
+    for (Tensor<T>* t : {&dact_, &dact_pre_, &dh_}) ops::ensure_zeros(*t, {M, F}, dev);
+    ops::ensure_zeros(dqkv_, {M, 3 * d}, dev);
     const Tensor<uint8_t>* m = mask_.defined() ? &mask_ : nullptr;
     const Tensor<T> dout2 = dout.reshape({M, d}), dinp2 = dinp.defined() ? dinp.reshape({M, d}) : Tensor<T>();
     // out = norm2(r2), r2 = x1 + dropout2(f)
@@ -248,11 +248,6 @@ class TransformerEncoderLayer {
 
   void check_bound() const {
     SIMAD_CHECK(bound_, "TransformerEncoderLayer '", prefix_, "': call bind(store) after store.allocate()");
-  }
-
-  static void zeroed(Tensor<T>& t, const Shape& s, Device dev) {
-    ensure_tensor(t, s, dev);
-    ops::fill(t, T(0));
   }
 
   // The saved dropout mask, or undefined when dropout was off (then it was never written).
@@ -392,8 +387,7 @@ class TransformerEncoder {
       return;
     }
     if (M == 0) return;
-    ensure_tensor(ge_, {M, d}, device_);
-    ops::fill(ge_, T(0));
+    ops::ensure_zeros(ge_, {M, d}, device_);
     ops::dropout_backward(ge_, grad_, p_drop_ > T(0) ? keep_ : Tensor<uint8_t>(), p_drop_);
     const T sc = embed_scale();
     if (sc != T(1)) ops::scale(ge_, sc);

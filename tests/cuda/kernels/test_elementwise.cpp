@@ -250,3 +250,42 @@ TEST_CASE("cuda/elementwise: fill, copy, scale, axpy and add on Tensors give the
   CHECK_THROWS_AS(ops::axpy(d, 1.0f, a), simad::Error);
   CHECK_THROWS_AS(ops::add(d, d, simad::cuda::to_device(Tensor<float>::zeros({5}))), simad::Error);
 }
+
+TEST_CASE("cuda/elementwise: mul forward and backward against plain loops, launchers and dispatch") {
+  simad::Rng rng = simad::testing::test_rng(96);
+  const int64_t n = 1029;
+  const Tensor<float> a = simad::testing::random_tensor<float>(rng, {n}), b = simad::testing::random_tensor<float>(rng, {n});
+  const Tensor<float> g = simad::testing::random_tensor<float>(rng, {n});
+  const Tensor<float> da0 = simad::testing::random_tensor<float>(rng, {n}), db0 = simad::testing::random_tensor<float>(rng, {n});
+  std::vector<float> prod(static_cast<size_t>(n)), da_ref(static_cast<size_t>(n)), db_ref(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    prod[size_t(i)] = a.data()[i] * b.data()[i];
+    da_ref[size_t(i)] = da0.data()[i] + g.data()[i] * b.data()[i];
+    db_ref[size_t(i)] = db0.data()[i] + g.data()[i] * a.data()[i];
+  }
+  const auto exact = [&](const Tensor<float>& got, const std::vector<float>& want, const char* what) {
+    const Tensor<float> h = got.device() == Device::cpu ? got : simad::cuda::to_host(got);
+    for (int64_t i = 0; i < n; ++i) REQUIRE_MESSAGE(h.data()[i] == want[size_t(i)], what, " at ", i);
+  };
+  // Launchers.
+  const Tensor<float> d_a = simad::cuda::to_device(a), d_b = simad::cuda::to_device(b), d_g = simad::cuda::to_device(g);
+  const Tensor<float> d_out = simad::cuda::to_device(simad::testing::poisoned_tensor<float>({n}));
+  ck::mul_forward(d_out.data(), d_a.data(), d_b.data(), n);
+  exact(d_out, prod, "mul_forward");
+  const Tensor<float> d_da = simad::cuda::to_device(da0), d_db = simad::cuda::to_device(db0);
+  ck::mul_backward(d_da.data(), d_db.data(), d_g.data(), d_a.data(), d_b.data(), n);
+  exact(d_da, da_ref, "mul_backward da");
+  exact(d_db, db_ref, "mul_backward db");
+  // Dispatch on both devices.
+  for (Device device : {Device::cpu, Device::cuda}) {
+    const auto on = [&](const Tensor<float>& t) { return device == Device::cpu ? t.clone() : simad::cuda::to_device(t); };
+    const Tensor<float> out = on(simad::testing::poisoned_tensor<float>({n}));
+    ops::mul_forward(out, on(a), on(b));
+    exact(out, prod, "dispatch mul_forward");
+    const Tensor<float> da = on(da0), db = on(db0);
+    ops::mul_backward(da, db, on(g), on(a), on(b));
+    exact(da, da_ref, "dispatch da");
+    exact(db, db_ref, "dispatch db");
+  }
+  CHECK_THROWS_AS(ck::mul_forward(nullptr, d_a.data(), d_b.data(), n), simad::Error);
+}

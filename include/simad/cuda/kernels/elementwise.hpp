@@ -1,7 +1,7 @@
 // simad/cuda/kernels/elementwise.hpp: elementwise kernels (kernels/elementwise.cu) over n contiguous
 // floats: the activations of simad/ops/activation.hpp with the same semantics and argument order
 // (forward OVERWRITES out and may run in place; backward ACCUMULATES dinp += dout * f'; dinp may be
-// nullptr; tanh/sigmoid backward take the forward OUTPUT), plus fill / scale / axpy. Pointers are
+// nullptr; tanh/sigmoid backward take the forward OUTPUT), plus fill / scale / axpy and the elementwise product. Pointers are
 // device pointers; bad arguments throw simad::Error; asynchronous on `stream`.
 #pragma once
 
@@ -33,5 +33,10 @@ void fill(float* x, float value, int64_t n, cudaStream_t stream = nullptr);
 void scale(float* x, float alpha, int64_t n, cudaStream_t stream = nullptr);
 // y[i] += alpha * x[i].
 void axpy(float* y, float alpha, const float* x, int64_t n, cudaStream_t stream = nullptr);
+// out[i] = a[i] * b[i] (out may be a or b); backward ACCUMULATES da += dout * b, db += dout * a (either
+// may be nullptr).
+void mul_forward(float* out, const float* a, const float* b, int64_t n, cudaStream_t stream = nullptr);
+void mul_backward(float* da, float* db, const float* dout, const float* a, const float* b, int64_t n,
+                  cudaStream_t stream = nullptr);
 
 }  // namespace simad::cuda::kernels

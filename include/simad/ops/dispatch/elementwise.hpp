@@ -5,6 +5,10 @@
 //   ops::scale(x, alpha)     x *= alpha
 //   ops::axpy(y, alpha, x)   y += alpha x
 //   ops::add(out, a, b)      out = a + b (out may be a or b)
+//   ops::mul_forward(out, a, b)             out = a * b (out may be a or b)
+//   ops::mul_backward(da, db, dout, a, b)   da += dout * b, db += dout * a (ACCUMULATE; undefined: skipped)
+//   ops::ensure_zeros(t, shape, device)     a layer's gradient scratch: t (re)allocated when its shape or
+//                                           device differ, then zero-filled; returns t
 // Element counts must agree (shapes may differ). All tensors on the CPU or all on Device::cuda (float;
 // needs simad::kernels, which defines SIMAD_HAVE_CUDA_KERNELS); copy alone may cross devices.
 // CUDA work is asynchronous on the default stream. The CPU loops compute exactly x * alpha and
@@ -60,6 +64,13 @@ void copy(const Tensor<T>& dst, const Tensor<T>& src) {
 }
 
 template <typename T>
+const Tensor<T>& ensure_zeros(Tensor<T>& t, const Shape& shape, Device device) {
+  ensure_tensor(t, shape, device);
+  fill(t, T(0));
+  return t;
+}
+
+template <typename T>
 void scale(const Tensor<T>& x, T alpha) {
   SIMAD_CHECK(x.defined(), "scale: undefined tensor");
   detail::on_device<T>(
@@ -99,6 +110,41 @@ void add(const Tensor<T>& out, const Tensor<T>& a, const Tensor<T>& b) {
   if (out.data() == b.data()) return axpy(out, T(1), a);
   copy(out, a);
   axpy(out, T(1), b);
+}
+
+template <typename T>
+void mul_forward(const Tensor<T>& out, const Tensor<T>& a, const Tensor<T>& b) {
+  detail::same_numel("mul_forward", out, a);
+  detail::same_numel("mul_forward", out, b);
+  detail::on_device<T>(
+      "mul_forward", detail::common_device("mul_forward", out, a, b),
+      [&] {
+        T* o = out.data();
+        const T *pa = a.data(), *pb = b.data();
+        for (int64_t i = 0; i < out.numel(); ++i) o[i] = pa[i] * pb[i];
+      },
+      [&] { SIMAD_CUDA_KERNEL_CALL(T, mul_forward(out.data(), a.data(), b.data(), out.numel())); });
+}
+
+template <typename T>
+void mul_backward(const Tensor<T>& da, const Tensor<T>& db, const Tensor<T>& dout, const Tensor<T>& a,
+                  const Tensor<T>& b) {
+  detail::same_numel("mul_backward", dout, a);
+  detail::same_numel("mul_backward", dout, b);
+  SIMAD_CHECK(!da.defined() || da.numel() == a.numel(), "mul_backward: da must match a ", a.shape());
+  SIMAD_CHECK(!db.defined() || db.numel() == b.numel(), "mul_backward: db must match b ", b.shape());
+  T* pda = da.defined() ? da.data() : nullptr;
+  T* pdb = db.defined() ? db.data() : nullptr;
+  detail::on_device<T>(
+      "mul_backward", detail::defined_common_device("mul_backward", da, db, dout, a, b),
+      [&] {
+        const T *g = dout.data(), *pa = a.data(), *pb = b.data();
+        for (int64_t i = 0; i < dout.numel(); ++i) {
+          if (pda) pda[i] += g[i] * pb[i];
+          if (pdb) pdb[i] += g[i] * pa[i];
+        }
+      },
+      [&] { SIMAD_CUDA_KERNEL_CALL(T, mul_backward(pda, pdb, dout.data(), a.data(), b.data(), dout.numel())); });
 }
 
 }  // namespace simad::ops
