@@ -294,6 +294,26 @@ TEST_CASE("lookalike/run_package: expansion, a package without enough clickers, 
   CHECK(empty.models.empty());
 }
 
+TEST_CASE("lookalike/low_ctr_packages: the lowest training-period CTRs first, packages below min clickers left out") {
+  Rng rng = testing::test_rng();
+  const World w = make_world(rng, 2000, 800, 0.04);
+  std::vector<std::pair<double, int64_t>> ref;
+  std::map<int64_t, int64_t> clickers;
+  for (int64_t p = 0; p < 10; ++p) {
+    const LabelledUsers u = impression_users(w.imps, std::vector<int64_t>{p}, 1);
+    clickers[p] = u.clickers();
+    ref.emplace_back(double(u.clickers()) / double(u.users.size()), p);
+  }
+  std::sort(ref.begin(), ref.end());
+  const std::vector<int64_t> got = low_ctr_packages(w.imps, w.ads, 4, 1, 0);
+  REQUIRE(got.size() == 4);
+  for (size_t i = 0; i < 4; ++i) CHECK(got[i] == ref[i].second);
+  CHECK(got[0] == 0);  // package 0 clicks at a quarter of the others' rate
+  const int64_t need = clickers[0] + 1;  // package 0 falls below the minimum
+  for (int64_t p : low_ctr_packages(w.imps, w.ads, 10, 1, need)) CHECK(clickers[p] >= need);
+  CHECK(low_ctr_packages(w.imps, w.ads, 10, 1, 0, {3, 42}) == std::vector<int64_t>{3});  // 42: no ads
+}
+
 TEST_CASE("lookalike/run_package: a package whose users never clicked") {
   const UserTable users = parse_users_csv("user_id,f\n1,0\n2,1\n3,0\n4,1\n5,0\n6,1\n", "u");
   const AdTable ads = parse_ads_jsonl("{\"id\": 0, \"package\": 0}\n{\"id\": 1, \"package\": 1}\n", "a");

@@ -18,6 +18,7 @@
 #include <limits>
 #include <map>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "simad/lookalike/auc.hpp"
@@ -212,10 +213,13 @@ inline std::vector<int64_t> low_ctr_packages(const ImpressionTable& t, const AdT
     std::sort(pkgs.begin(), pkgs.end());
     pkgs.erase(std::unique(pkgs.begin(), pkgs.end()), pkgs.end());
   }
+  std::unordered_map<int64_t, std::vector<int64_t>> ads_of;  // one pass, not one per package
+  for (int64_t i = 0; i < ads.size(); ++i) ads_of[ads.package[size_t(i)]].push_back(ads.ids[size_t(i)]);
   std::vector<std::pair<double, int64_t>> ranked;
   for (int64_t p : pkgs) {
-    const std::vector<int64_t> own = ads.ads_of_package(p);
-    const LabelledUsers u = impression_users(t, package_keys(t, p, own), period);
+    const auto it = ads_of.find(p);
+    if (it == ads_of.end()) continue;
+    const LabelledUsers u = impression_users(t, package_keys(t, p, it->second), period);
     const int64_t c = u.clickers();
     if (u.users.empty() || c < min_clickers) continue;
     ranked.emplace_back(double(c) / double(u.users.size()), p);
