@@ -5,39 +5,31 @@
 
 #include "simad/core/error.hpp"
 #include "simad/cuda/portable.hpp"
+#include "simad/cuda/grid_stride.hpp"
 
 namespace simad::cuda::kernels {
 
 namespace {
 
 constexpr int kThreads = 256;
-constexpr long long kMaxBlocks = 4096;
-
-dim3 grid_for(long long n) {
-  const long long blocks = (n + kThreads - 1) / kThreads;
-  return dim3(static_cast<unsigned>(blocks < 1 ? 1 : blocks < kMaxBlocks ? blocks : kMaxBlocks));
-}
 
 __global__ void __launch_bounds__(kThreads)
     broadcast_add_forward_kernel(float* out, const float* a, const float* __restrict__ v, long long B, long long S,
                                  long long C) {
-  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < B * S * C;
-       i += static_cast<long long>(gridDim.x) * blockDim.x)
+  SIMAD_GRID_STRIDE(i, B * S * C)
     out[i] = a[i] + v[(i / (S * C)) * C + i % C];
 }
 
 __global__ void __launch_bounds__(kThreads)
     broadcast_add_backward_a_kernel(float* __restrict__ da, const float* __restrict__ dout, long long n) {
-  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<long long>(gridDim.x) * blockDim.x)
+  SIMAD_GRID_STRIDE(i, n)
     da[i] += dout[i];
 }
 
 __global__ void __launch_bounds__(kThreads)
     broadcast_add_backward_v_kernel(float* __restrict__ dv, const float* __restrict__ dout, long long B, long long S,
                                     long long C) {
-  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < B * C;
-       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+  SIMAD_GRID_STRIDE(i, B * C) {
     const long long b = i / C, c = i % C;
     float acc = dv[i];
     for (long long s = 0; s < S; ++s) acc += dout[(b * S + s) * C + c];
@@ -57,7 +49,7 @@ void broadcast_add_forward(float* out, const float* a, const float* v, int64_t B
   const long long n = static_cast<long long>(B) * S * C;
   if (n == 0) return;
   SIMAD_CHECK(out && a && v, "cuda::kernels::broadcast_add_forward: null pointer");
-  SIMAD_LAUNCH(broadcast_add_forward_kernel, grid_for(n), dim3(kThreads), 0, stream, out, a, v,
+  SIMAD_LAUNCH(broadcast_add_forward_kernel, cuda::grid_stride_blocks(n, kThreads), dim3(kThreads), 0, stream, out, a, v,
                static_cast<long long>(B), static_cast<long long>(S), static_cast<long long>(C));
 }
 
@@ -67,9 +59,9 @@ void broadcast_add_backward(float* da, float* dv, const float* dout, int64_t B, 
   const long long n = static_cast<long long>(B) * S * C;
   if (n == 0 || (!da && !dv)) return;
   SIMAD_CHECK(dout, "cuda::kernels::broadcast_add_backward: null dout");
-  if (da) SIMAD_LAUNCH(broadcast_add_backward_a_kernel, grid_for(n), dim3(kThreads), 0, stream, da, dout, n);
+  if (da) SIMAD_LAUNCH(broadcast_add_backward_a_kernel, cuda::grid_stride_blocks(n, kThreads), dim3(kThreads), 0, stream, da, dout, n);
   if (dv)
-    SIMAD_LAUNCH(broadcast_add_backward_v_kernel, grid_for(static_cast<long long>(B) * C), dim3(kThreads), 0, stream,
+    SIMAD_LAUNCH(broadcast_add_backward_v_kernel, cuda::grid_stride_blocks(static_cast<long long>(B) * C, kThreads), dim3(kThreads), 0, stream,
                  dv, dout, static_cast<long long>(B), static_cast<long long>(S), static_cast<long long>(C));
 }
 

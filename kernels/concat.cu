@@ -5,32 +5,25 @@
 
 #include "simad/core/error.hpp"
 #include "simad/cuda/portable.hpp"
+#include "simad/cuda/grid_stride.hpp"
 
 namespace simad::cuda::kernels {
 
 namespace {
 
 constexpr int kThreads = 256;
-constexpr long long kMaxBlocks = 4096;
-
-dim3 grid_for(long long n) {
-  const long long blocks = (n + kThreads - 1) / kThreads;
-  return dim3(static_cast<unsigned>(blocks < kMaxBlocks ? blocks : kMaxBlocks));
-}
 
 __global__ void __launch_bounds__(kThreads)
     concat_part_forward_kernel(float* __restrict__ whole, const float* __restrict__ part, long long outer,
                                long long total, long long offset, long long width) {
-  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < outer * width;
-       i += static_cast<long long>(gridDim.x) * blockDim.x)
+  SIMAD_GRID_STRIDE(i, outer * width)
     whole[(i / width) * total + offset + i % width] = part[i];
 }
 
 __global__ void __launch_bounds__(kThreads)
     concat_part_backward_kernel(float* __restrict__ dpart, const float* __restrict__ dwhole, long long outer,
                                 long long total, long long offset, long long width) {
-  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < outer * width;
-       i += static_cast<long long>(gridDim.x) * blockDim.x)
+  SIMAD_GRID_STRIDE(i, outer * width)
     dpart[i] += dwhole[(i / width) * total + offset + i % width];
 }
 
@@ -46,7 +39,7 @@ void concat_part_forward(float* whole, const float* part, int64_t outer, int64_t
   check_sizes("cuda::kernels::concat_part_forward", outer, total, offset, width);
   if (outer == 0 || width == 0) return;
   SIMAD_CHECK(whole != nullptr && part != nullptr, "cuda::kernels::concat_part_forward: null pointer");
-  SIMAD_LAUNCH(concat_part_forward_kernel, grid_for(static_cast<long long>(outer) * width), dim3(kThreads), 0, stream,
+  SIMAD_LAUNCH(concat_part_forward_kernel, cuda::grid_stride_blocks(static_cast<long long>(outer) * width, kThreads), dim3(kThreads), 0, stream,
                whole, part, static_cast<long long>(outer), static_cast<long long>(total),
                static_cast<long long>(offset), static_cast<long long>(width));
 }
@@ -56,7 +49,7 @@ void concat_part_backward(float* dpart, const float* dwhole, int64_t outer, int6
   check_sizes("cuda::kernels::concat_part_backward", outer, total, offset, width);
   if (!dpart || outer == 0 || width == 0) return;
   SIMAD_CHECK(dwhole != nullptr, "cuda::kernels::concat_part_backward: null dwhole");
-  SIMAD_LAUNCH(concat_part_backward_kernel, grid_for(static_cast<long long>(outer) * width), dim3(kThreads), 0,
+  SIMAD_LAUNCH(concat_part_backward_kernel, cuda::grid_stride_blocks(static_cast<long long>(outer) * width, kThreads), dim3(kThreads), 0,
                stream, dpart, dwhole, static_cast<long long>(outer), static_cast<long long>(total),
                static_cast<long long>(offset), static_cast<long long>(width));
 }

@@ -11,25 +11,19 @@
 #include "simad/core/error.hpp"
 #include "simad/core/rng.hpp"
 #include "simad/cuda/portable.hpp"
+#include "simad/cuda/grid_stride.hpp"
 
 namespace simad::cuda::kernels {
 
 namespace {
 
 constexpr int kThreads = 256;
-constexpr long long kMaxBlocks = 4096;
-
-dim3 grid_for(int64_t n) {
-  const long long blocks = (static_cast<long long>(n) + kThreads - 1) / kThreads;
-  return dim3(static_cast<unsigned>(blocks < kMaxBlocks ? blocks : kMaxBlocks));
-}
 
 __global__ void __launch_bounds__(kThreads)
     dropout_forward_kernel(float* out, uint8_t* keep, const float* inp, long long n, float scale,
                            unsigned long long threshold, unsigned long long seed, unsigned long long rng_stream,
                            unsigned long long offset) {
-  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+  SIMAD_GRID_STRIDE(i, n) {
     const uint64_t bits = philox_bits_at(seed, rng_stream, offset + static_cast<unsigned long long>(i));
     const bool k = (bits >> 11) >= threshold;
     if (keep) keep[i] = static_cast<uint8_t>(k);
@@ -40,8 +34,7 @@ __global__ void __launch_bounds__(kThreads)
 __global__ void __launch_bounds__(kThreads)
     dropout_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
                             const uint8_t* __restrict__ keep, long long n, float scale) {
-  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+  SIMAD_GRID_STRIDE(i, n) {
     if (!keep) dinp[i] += dout[i];
     else if (keep[i]) dinp[i] += dout[i] * scale;
   }
@@ -62,7 +55,7 @@ void dropout_forward(float* out, uint8_t* keep, const float* inp, int64_t n, flo
   // p == 0 keeps everything: threshold 0 and scale 1 give out = inp * 1 = inp exactly.
   const float scale = 1.0f / (1.0f - p);  // the CPU's T(1) / (T(1) - p) in float
   const unsigned long long threshold = static_cast<unsigned long long>(std::ceil(static_cast<double>(p) * 0x1p53));
-  SIMAD_LAUNCH(dropout_forward_kernel, grid_for(n), dim3(kThreads), 0, stream, out, keep, inp,
+  SIMAD_LAUNCH(dropout_forward_kernel, cuda::grid_stride_blocks(n, kThreads), dim3(kThreads), 0, stream, out, keep, inp,
                static_cast<long long>(n), scale, threshold, static_cast<unsigned long long>(seed),
                static_cast<unsigned long long>(rng_stream), static_cast<unsigned long long>(offset));
 }
@@ -74,7 +67,7 @@ void dropout_backward(float* dinp, const float* dout, const uint8_t* keep, int64
   SIMAD_CHECK(dout != nullptr, "cuda::kernels::dropout_backward: null dout for n=", n);
   SIMAD_CHECK(keep != nullptr || p == 0.0f, "cuda::kernels::dropout_backward: the keep mask is required when p=", p,
               " > 0");
-  SIMAD_LAUNCH(dropout_backward_kernel, grid_for(n), dim3(kThreads), 0, stream, dinp, dout, keep,
+  SIMAD_LAUNCH(dropout_backward_kernel, cuda::grid_stride_blocks(n, kThreads), dim3(kThreads), 0, stream, dinp, dout, keep,
                static_cast<long long>(n), 1.0f / (1.0f - p));
 }
 

@@ -8,21 +8,17 @@
 
 #include "simad/core/error.hpp"
 #include "simad/cuda/portable.hpp"
+#include "simad/cuda/grid_stride.hpp"
 
 namespace simad::cuda::kernels {
 
 namespace {
 
 constexpr int kThreads = 256;
-constexpr long long kMaxBlocks = 4096;
 
 // The CPU ops' constants, in float.
 constexpr float kInvSqrt2 = 0.70710678118654752440f;     // 1 / sqrt(2)
 constexpr float kInvSqrt2Pi = 0.39894228040143267794f;   // 1 / sqrt(2 pi)
-
-#define SIMAD_GRID_STRIDE(i, n)                                                                  \
-  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < (n); \
-       i += static_cast<long long>(gridDim.x) * blockDim.x)
 
 __device__ __forceinline__ float sigmoidf_stable(float x) {
   if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
@@ -121,13 +117,6 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-#undef SIMAD_GRID_STRIDE
-
-dim3 grid_for(int64_t n) {
-  const long long blocks = (static_cast<long long>(n) + kThreads - 1) / kThreads;
-  return dim3(static_cast<unsigned>(blocks < kMaxBlocks ? blocks : kMaxBlocks));
-}
-
 void check_args(const char* op, int64_t n, bool a_set, bool b_set) {
   SIMAD_CHECK(n >= 0, op, ": negative element count ", n);
   SIMAD_CHECK(n == 0 || (a_set && b_set), op, ": null pointer for ", n, " elements");
@@ -142,88 +131,88 @@ void check_slope(const char* op, float slope) {
 void relu_forward(float* out, const float* inp, int64_t n, cudaStream_t stream) {
   check_args("cuda::kernels::relu_forward", n, out != nullptr, inp != nullptr);
   if (n == 0) return;
-  SIMAD_LAUNCH(relu_forward_kernel, grid_for(n), dim3(kThreads), 0, stream, out, inp, n);
+  SIMAD_LAUNCH(relu_forward_kernel, cuda::grid_stride_blocks(n, kThreads), dim3(kThreads), 0, stream, out, inp, n);
 }
 void relu_backward(float* dinp, const float* dout, const float* inp, int64_t n, cudaStream_t stream) {
   check_args("cuda::kernels::relu_backward", n, dout != nullptr, inp != nullptr);
   if (n == 0 || !dinp) return;
-  SIMAD_LAUNCH(relu_backward_kernel, grid_for(n), dim3(kThreads), 0, stream, dinp, dout, inp, n);
+  SIMAD_LAUNCH(relu_backward_kernel, cuda::grid_stride_blocks(n, kThreads), dim3(kThreads), 0, stream, dinp, dout, inp, n);
 }
 
 void leaky_relu_forward(float* out, const float* inp, int64_t n, float slope, cudaStream_t stream) {
   check_args("cuda::kernels::leaky_relu_forward", n, out != nullptr, inp != nullptr);
   check_slope("cuda::kernels::leaky_relu_forward", slope);
   if (n == 0) return;
-  SIMAD_LAUNCH(leaky_relu_forward_kernel, grid_for(n), dim3(kThreads), 0, stream, out, inp, n, slope);
+  SIMAD_LAUNCH(leaky_relu_forward_kernel, cuda::grid_stride_blocks(n, kThreads), dim3(kThreads), 0, stream, out, inp, n, slope);
 }
 void leaky_relu_backward(float* dinp, const float* dout, const float* inp, int64_t n, float slope,
                          cudaStream_t stream) {
   check_args("cuda::kernels::leaky_relu_backward", n, dout != nullptr, inp != nullptr);
   check_slope("cuda::kernels::leaky_relu_backward", slope);
   if (n == 0 || !dinp) return;
-  SIMAD_LAUNCH(leaky_relu_backward_kernel, grid_for(n), dim3(kThreads), 0, stream, dinp, dout, inp, n, slope);
+  SIMAD_LAUNCH(leaky_relu_backward_kernel, cuda::grid_stride_blocks(n, kThreads), dim3(kThreads), 0, stream, dinp, dout, inp, n, slope);
 }
 
 void gelu_forward(float* out, const float* inp, int64_t n, cudaStream_t stream) {
   check_args("cuda::kernels::gelu_forward", n, out != nullptr, inp != nullptr);
   if (n == 0) return;
-  SIMAD_LAUNCH(gelu_forward_kernel, grid_for(n), dim3(kThreads), 0, stream, out, inp, n);
+  SIMAD_LAUNCH(gelu_forward_kernel, cuda::grid_stride_blocks(n, kThreads), dim3(kThreads), 0, stream, out, inp, n);
 }
 void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n, cudaStream_t stream) {
   check_args("cuda::kernels::gelu_backward", n, dout != nullptr, inp != nullptr);
   if (n == 0 || !dinp) return;
-  SIMAD_LAUNCH(gelu_backward_kernel, grid_for(n), dim3(kThreads), 0, stream, dinp, dout, inp, n);
+  SIMAD_LAUNCH(gelu_backward_kernel, cuda::grid_stride_blocks(n, kThreads), dim3(kThreads), 0, stream, dinp, dout, inp, n);
 }
 
 void tanh_forward(float* out, const float* inp, int64_t n, cudaStream_t stream) {
   check_args("cuda::kernels::tanh_forward", n, out != nullptr, inp != nullptr);
   if (n == 0) return;
-  SIMAD_LAUNCH(tanh_forward_kernel, grid_for(n), dim3(kThreads), 0, stream, out, inp, n);
+  SIMAD_LAUNCH(tanh_forward_kernel, cuda::grid_stride_blocks(n, kThreads), dim3(kThreads), 0, stream, out, inp, n);
 }
 void tanh_backward(float* dinp, const float* dout, const float* out, int64_t n, cudaStream_t stream) {
   check_args("cuda::kernels::tanh_backward", n, dout != nullptr, out != nullptr);
   if (n == 0 || !dinp) return;
-  SIMAD_LAUNCH(tanh_backward_kernel, grid_for(n), dim3(kThreads), 0, stream, dinp, dout, out, n);
+  SIMAD_LAUNCH(tanh_backward_kernel, cuda::grid_stride_blocks(n, kThreads), dim3(kThreads), 0, stream, dinp, dout, out, n);
 }
 
 void sigmoid_forward(float* out, const float* inp, int64_t n, cudaStream_t stream) {
   check_args("cuda::kernels::sigmoid_forward", n, out != nullptr, inp != nullptr);
   if (n == 0) return;
-  SIMAD_LAUNCH(sigmoid_forward_kernel, grid_for(n), dim3(kThreads), 0, stream, out, inp, n);
+  SIMAD_LAUNCH(sigmoid_forward_kernel, cuda::grid_stride_blocks(n, kThreads), dim3(kThreads), 0, stream, out, inp, n);
 }
 void sigmoid_backward(float* dinp, const float* dout, const float* out, int64_t n, cudaStream_t stream) {
   check_args("cuda::kernels::sigmoid_backward", n, dout != nullptr, out != nullptr);
   if (n == 0 || !dinp) return;
-  SIMAD_LAUNCH(sigmoid_backward_kernel, grid_for(n), dim3(kThreads), 0, stream, dinp, dout, out, n);
+  SIMAD_LAUNCH(sigmoid_backward_kernel, cuda::grid_stride_blocks(n, kThreads), dim3(kThreads), 0, stream, dinp, dout, out, n);
 }
 
 void fill(float* x, float value, int64_t n, cudaStream_t stream) {
   check_args("cuda::kernels::fill", n, x != nullptr, true);
   if (n == 0) return;
-  SIMAD_LAUNCH(fill_kernel, grid_for(n), dim3(kThreads), 0, stream, x, value, n);
+  SIMAD_LAUNCH(fill_kernel, cuda::grid_stride_blocks(n, kThreads), dim3(kThreads), 0, stream, x, value, n);
 }
 void scale(float* x, float alpha, int64_t n, cudaStream_t stream) {
   check_args("cuda::kernels::scale", n, x != nullptr, true);
   if (n == 0) return;
-  SIMAD_LAUNCH(scale_kernel, grid_for(n), dim3(kThreads), 0, stream, x, alpha, n);
+  SIMAD_LAUNCH(scale_kernel, cuda::grid_stride_blocks(n, kThreads), dim3(kThreads), 0, stream, x, alpha, n);
 }
 void axpy(float* y, float alpha, const float* x, int64_t n, cudaStream_t stream) {
   check_args("cuda::kernels::axpy", n, y != nullptr, x != nullptr);
   if (n == 0) return;
-  SIMAD_LAUNCH(axpy_kernel, grid_for(n), dim3(kThreads), 0, stream, y, alpha, x, n);
+  SIMAD_LAUNCH(axpy_kernel, cuda::grid_stride_blocks(n, kThreads), dim3(kThreads), 0, stream, y, alpha, x, n);
 }
 
 void mul_forward(float* out, const float* a, const float* b, int64_t n, cudaStream_t stream) {
   check_args("cuda::kernels::mul_forward", n, out != nullptr, a != nullptr && b != nullptr);
   if (n == 0) return;
-  SIMAD_LAUNCH(mul_forward_kernel, grid_for(n), dim3(kThreads), 0, stream, out, a, b, n);
+  SIMAD_LAUNCH(mul_forward_kernel, cuda::grid_stride_blocks(n, kThreads), dim3(kThreads), 0, stream, out, a, b, n);
 }
 
 void mul_backward(float* da, float* db, const float* dout, const float* a, const float* b, int64_t n,
                   cudaStream_t stream) {
   check_args("cuda::kernels::mul_backward", n, dout != nullptr, (!da || b != nullptr) && (!db || a != nullptr));
   if (n == 0 || (!da && !db)) return;
-  SIMAD_LAUNCH(mul_backward_kernel, grid_for(n), dim3(kThreads), 0, stream, da, db, dout, a, b, n);
+  SIMAD_LAUNCH(mul_backward_kernel, cuda::grid_stride_blocks(n, kThreads), dim3(kThreads), 0, stream, da, db, dout, a, b, n);
 }
 
 }  // namespace simad::cuda::kernels

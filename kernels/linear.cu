@@ -7,18 +7,17 @@
 
 #include "simad/core/error.hpp"
 #include "simad/cuda/portable.hpp"
+#include "simad/cuda/grid_stride.hpp"
 
 namespace simad::cuda::kernels {
 
 namespace {
 
 constexpr int kThreads = 256;
-constexpr long long kMaxBlocks = 4096;
 
 __global__ void __launch_bounds__(kThreads)
     linear_bias_forward_kernel(float* __restrict__ out, const float* __restrict__ bias, long long total, long long OC) {
-  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < total;
-       i += static_cast<long long>(gridDim.x) * blockDim.x)
+  SIMAD_GRID_STRIDE(i, total)
     out[i] += bias[i % OC];
 }
 
@@ -42,9 +41,8 @@ void linear_bias_forward(float* out, const float* bias, int64_t N, int64_t OC, c
   const long long total = static_cast<long long>(N) * OC;
   if (total == 0) return;
   SIMAD_CHECK(out != nullptr && bias != nullptr, "cuda::kernels::linear_bias_forward: null out or bias");
-  const long long blocks = (total + kThreads - 1) / kThreads;
-  SIMAD_LAUNCH(linear_bias_forward_kernel, dim3(static_cast<unsigned>(blocks < kMaxBlocks ? blocks : kMaxBlocks)),
-               dim3(kThreads), 0, stream, out, bias, total, static_cast<long long>(OC));
+  SIMAD_LAUNCH(linear_bias_forward_kernel, cuda::grid_stride_blocks(total, kThreads), dim3(kThreads), 0, stream, out,
+               bias, total, static_cast<long long>(OC));
 }
 
 void linear_bias_backward(float* dbias, const float* dout, int64_t N, int64_t OC, cudaStream_t stream) {

@@ -7,24 +7,18 @@
 
 #include "simad/core/error.hpp"
 #include "simad/cuda/portable.hpp"
+#include "simad/cuda/grid_stride.hpp"
 
 namespace simad::cuda::kernels {
 
 namespace {
 
 constexpr int kThreads = 256;
-constexpr long long kMaxBlocks = 4096;
-
-dim3 grid_for(long long n) {
-  const long long blocks = (n + kThreads - 1) / kThreads;
-  return dim3(static_cast<unsigned>(blocks < kMaxBlocks ? blocks : kMaxBlocks));
-}
 
 __global__ void __launch_bounds__(kThreads)
     masked_max_forward_kernel(float* __restrict__ out, int32_t* __restrict__ argmax, const float* __restrict__ inp,
                               const uint8_t* __restrict__ mask, long long B, long long S, long long C) {
-  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < B * C;
-       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+  SIMAD_GRID_STRIDE(i, B * C) {
     const long long b = i / C, j = i % C;
     float best = 0.0f;
     int32_t arg = -1;
@@ -44,8 +38,7 @@ __global__ void __launch_bounds__(kThreads)
 __global__ void __launch_bounds__(kThreads)
     masked_max_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
                                const int32_t* __restrict__ argmax, long long B, long long S, long long C) {
-  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < B * C;
-       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+  SIMAD_GRID_STRIDE(i, B * C) {
     const long long s = argmax[i];
     if (s < 0 || s >= S) continue;
     const long long b = i / C, j = i % C;
@@ -65,7 +58,7 @@ void masked_max_forward(float* out, int32_t* argmax, const float* inp, const uin
   if (B == 0 || C == 0) return;
   SIMAD_CHECK(out != nullptr && argmax != nullptr && (S == 0 || inp != nullptr),
               "cuda::kernels::masked_max_forward: null out, argmax or inp for B=", B, " S=", S, " C=", C);
-  SIMAD_LAUNCH(masked_max_forward_kernel, grid_for(static_cast<long long>(B) * C), dim3(kThreads), 0, stream, out,
+  SIMAD_LAUNCH(masked_max_forward_kernel, cuda::grid_stride_blocks(static_cast<long long>(B) * C, kThreads), dim3(kThreads), 0, stream, out,
                argmax, inp, mask, static_cast<long long>(B), static_cast<long long>(S), static_cast<long long>(C));
 }
 
@@ -74,7 +67,7 @@ void masked_max_backward(float* dinp, const float* dout, const int32_t* argmax, 
   check_sizes("cuda::kernels::masked_max_backward", B, S, C);
   if (!dinp || B == 0 || C == 0) return;
   SIMAD_CHECK(dout != nullptr && argmax != nullptr, "cuda::kernels::masked_max_backward: null dout or argmax");
-  SIMAD_LAUNCH(masked_max_backward_kernel, grid_for(static_cast<long long>(B) * C), dim3(kThreads), 0, stream, dinp,
+  SIMAD_LAUNCH(masked_max_backward_kernel, cuda::grid_stride_blocks(static_cast<long long>(B) * C, kThreads), dim3(kThreads), 0, stream, dinp,
                dout, argmax, static_cast<long long>(B), static_cast<long long>(S), static_cast<long long>(C));
 }
 

@@ -7,18 +7,13 @@
 
 #include "simad/core/error.hpp"
 #include "simad/cuda/portable.hpp"
+#include "simad/cuda/grid_stride.hpp"
 
 namespace simad::cuda::kernels {
 
 namespace {
 
 constexpr int kThreads = 128;
-constexpr long long kMaxBlocks = 4096;
-
-dim3 grid_for(long long n) {
-  const long long blocks = (n + kThreads - 1) / kThreads;
-  return dim3(static_cast<unsigned>(blocks < 1 ? 1 : blocks < kMaxBlocks ? blocks : kMaxBlocks));
-}
 
 // One block per slot (grid-stride over slots), its threads over the C columns: no 64-bit division
 // per element (a flat index divided by C and k cost registers and spilled on sm_90).
@@ -67,10 +62,6 @@ __global__ void __launch_bounds__(kThreads)
   dweight[slot] += dot;
 }
 
-dim3 slots_grid(int64_t slots) {
-  return dim3(static_cast<unsigned>(slots < kMaxBlocks ? (slots < 1 ? 1 : slots) : kMaxBlocks));
-}
-
 void check_sizes(const char* op, int64_t B, int64_t S, int64_t k, int64_t C) {
   SIMAD_CHECK(B >= 0 && S >= 0 && k >= 0 && C >= 0, op, ": negative size B=", B, " S=", S, " k=", k, " C=", C);
 }
@@ -84,7 +75,8 @@ void topk_gather_forward(float* out, const float* inp, const float* weight, cons
   if (n == 0) return;
   SIMAD_CHECK(out != nullptr && idx != nullptr && (S == 0 || inp != nullptr),
               "cuda::kernels::topk_gather_forward: null out, inp or idx");
-  SIMAD_LAUNCH(topk_gather_forward_kernel, slots_grid(B * k), dim3(kThreads), 0, stream, out, inp, weight, idx,
+  SIMAD_LAUNCH(topk_gather_forward_kernel, cuda::grid_stride_blocks(B * k, 1), dim3(kThreads), 0, stream, out, inp,
+               weight, idx,
                static_cast<long long>(B), static_cast<long long>(S), static_cast<long long>(k),
                static_cast<long long>(C));
 }
@@ -96,12 +88,14 @@ void topk_gather_backward(float* dinp, float* dweight, const float* dout, const 
   SIMAD_CHECK(dout != nullptr && idx != nullptr, "cuda::kernels::topk_gather_backward: null dout or idx");
   const long long n = static_cast<long long>(B) * k * C;
   if (dinp && n > 0)
-    SIMAD_LAUNCH(topk_gather_backward_inp_kernel, slots_grid(B * k), dim3(kThreads), 0, stream, dinp, dout, weight, idx,
+    SIMAD_LAUNCH(topk_gather_backward_inp_kernel, cuda::grid_stride_blocks(B * k, 1), dim3(kThreads), 0, stream, dinp,
+                 dout, weight, idx,
                  static_cast<long long>(B), static_cast<long long>(S), static_cast<long long>(k),
                  static_cast<long long>(C));
   if (dweight) {
     SIMAD_CHECK(inp != nullptr || S == 0, "cuda::kernels::topk_gather_backward: dweight needs inp");
-    SIMAD_LAUNCH(topk_gather_backward_weight_kernel, grid_for(static_cast<long long>(B) * k), dim3(kThreads), 0,
+    SIMAD_LAUNCH(topk_gather_backward_weight_kernel, cuda::grid_stride_blocks(static_cast<long long>(B) * k, kThreads),
+                 dim3(kThreads), 0,
                  stream, dweight, dout, inp, idx, static_cast<long long>(B), static_cast<long long>(S),
                  static_cast<long long>(k), static_cast<long long>(C));
   }

@@ -7,22 +7,13 @@
 
 #include "simad/core/error.hpp"
 #include "simad/cuda/portable.hpp"
+#include "simad/cuda/grid_stride.hpp"
 
 namespace simad::cuda::kernels {
 
 namespace {
 
 constexpr int kThreads = 256;
-constexpr long long kMaxBlocks = 4096;
-
-dim3 grid_for(long long n) {
-  const long long blocks = (n + kThreads - 1) / kThreads;
-  return dim3(static_cast<unsigned>(blocks < 1 ? 1 : blocks < kMaxBlocks ? blocks : kMaxBlocks));
-}
-
-#define SIMAD_GRID_STRIDE(i, n)                                                                  \
-  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < (n); \
-       i += static_cast<long long>(gridDim.x) * blockDim.x)
 
 __global__ void __launch_bounds__(kThreads)
     weighted_mean_forward_kernel(float* __restrict__ out, float* __restrict__ den, const float* __restrict__ x,
@@ -71,8 +62,6 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-#undef SIMAD_GRID_STRIDE
-
 void check_sizes(const char* op, int64_t B, int64_t S, int64_t C) {
   SIMAD_CHECK(B >= 0 && S >= 0 && C >= 0, op, ": negative size B=", B, " S=", S, " C=", C);
 }
@@ -85,7 +74,7 @@ void weighted_mean_forward(float* out, float* den, const float* x, const float* 
   if (B == 0) return;
   SIMAD_CHECK(out && den && w && (x || S * C == 0), "cuda::kernels::weighted_mean_forward: null pointer");
   if (C == 0) return;  // nothing to average; den is not needed by a backward over no columns
-  SIMAD_LAUNCH(weighted_mean_forward_kernel, grid_for(static_cast<long long>(B) * C), dim3(kThreads), 0, stream, out,
+  SIMAD_LAUNCH(weighted_mean_forward_kernel, cuda::grid_stride_blocks(static_cast<long long>(B) * C, kThreads), dim3(kThreads), 0, stream, out,
                den, x, w, static_cast<long long>(B), static_cast<long long>(S), static_cast<long long>(C));
 }
 
@@ -95,11 +84,11 @@ void weighted_mean_backward(float* dx, float* dw, const float* dout, const float
   if (B * S == 0 || (!dx && !dw)) return;
   SIMAD_CHECK(dout && w && den && (!dw || (x && out)), "cuda::kernels::weighted_mean_backward: null pointer");
   if (dx && C > 0)
-    SIMAD_LAUNCH(weighted_mean_backward_x_kernel, grid_for(static_cast<long long>(B) * S * C), dim3(kThreads), 0,
+    SIMAD_LAUNCH(weighted_mean_backward_x_kernel, cuda::grid_stride_blocks(static_cast<long long>(B) * S * C, kThreads), dim3(kThreads), 0,
                  stream, dx, dout, w, den, static_cast<long long>(B), static_cast<long long>(S),
                  static_cast<long long>(C));
   if (dw)
-    SIMAD_LAUNCH(weighted_mean_backward_w_kernel, grid_for(static_cast<long long>(B) * S), dim3(kThreads), 0, stream,
+    SIMAD_LAUNCH(weighted_mean_backward_w_kernel, cuda::grid_stride_blocks(static_cast<long long>(B) * S, kThreads), dim3(kThreads), 0, stream,
                  dw, dout, x, out, den, static_cast<long long>(B), static_cast<long long>(S),
                  static_cast<long long>(C));
 }

@@ -13,6 +13,7 @@
 #include "simad/models/ion.hpp"
 #include "simad/models/text_pretrain.hpp"
 #include "simad/models/totyemb.hpp"
+#include "models/random_ads.hpp"
 
 using namespace simad;
 using namespace simad::models;
@@ -21,28 +22,8 @@ namespace {
 
 constexpr int64_t kVocab = 23, kTags = 9, kRegionDim = 4;
 
-// B ads of `classes` classes (2 per class at least, so the triplet loss has positives), texts of 0-7
-// words, 1-6 regions with random features and geometry.
 std::vector<AdExample> random_ads(uint64_t seed, int64_t B, int32_t classes) {
-  Rng r(seed);
-  std::vector<AdExample> ads(static_cast<size_t>(B));
-  for (int64_t i = 0; i < B; ++i) {
-    AdExample& a = ads[size_t(i)];
-    a.id = i;
-    a.label = int32_t(i % classes);
-    a.category = a.label + 100;
-    const int64_t n = i == 1 ? 0 : 1 + int64_t(r.next_below(7));  // ad 1: empty text
-    for (int64_t t = 0; t < n; ++t) {
-      a.words.push_back(int32_t(4 + r.next_below(uint32_t(kVocab - 4))));
-      a.tags.push_back(int32_t(4 + r.next_below(uint32_t(kTags - 4))));
-      a.keyword.push_back(int32_t(r.next_below(2)));
-    }
-    a.regions = i == 2 ? 1 : 1 + int64_t(r.next_below(6));  // ad 2: one region
-    a.region_dim = kRegionDim;
-    for (int64_t k = 0; k < a.regions * kRegionDim; ++k) a.region_features.push_back(float(r.next_normal()));
-    for (int64_t k = 0; k < a.regions * kGeometryDim; ++k) a.region_geometry.push_back(float(r.next_uniform()));
-  }
-  return ads;
+  return testing::random_ads(seed, B, classes, {kVocab, kTags, 4, kRegionDim});
 }
 
 template <typename T>

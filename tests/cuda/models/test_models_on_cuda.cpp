@@ -21,6 +21,7 @@
 #include "simad/models/totyemb.hpp"
 #include "simad/ops/dispatch/adam.hpp"
 #include "simad/ops/dispatch/elementwise.hpp"
+#include "models/random_ads.hpp"
 #include "testing.hpp"
 
 namespace {
@@ -35,24 +36,7 @@ namespace train = simad::train;
 constexpr int64_t kVocab = 23, kRegionDim = 4;
 
 std::vector<AdExample> random_ads(uint64_t seed, int64_t B, int32_t classes) {
-  Rng r(seed);
-  std::vector<AdExample> ads(static_cast<size_t>(B));
-  for (int64_t i = 0; i < B; ++i) {
-    AdExample& a = ads[size_t(i)];
-    a.id = i;
-    a.label = int32_t(i % classes);
-    const int64_t n = i == 1 ? 0 : 1 + int64_t(r.next_below(7));  // ad 1: empty text
-    for (int64_t t = 0; t < n; ++t) {
-      a.words.push_back(int32_t(4 + r.next_below(uint32_t(kVocab - 4))));
-      a.tags.push_back(int32_t(r.next_below(5)));
-      a.keyword.push_back(int32_t(r.next_below(2)));
-    }
-    a.regions = i == 2 ? 1 : 1 + int64_t(r.next_below(6));  // ad 2: one region
-    a.region_dim = kRegionDim;
-    for (int64_t k = 0; k < a.regions * kRegionDim; ++k) a.region_features.push_back(float(r.next_normal()));
-    for (int64_t k = 0; k < a.regions * kGeometryDim; ++k) a.region_geometry.push_back(float(r.next_uniform()));
-  }
-  return ads;
+  return simad::testing::random_ads(seed, B, classes, {kVocab, 5, 0, kRegionDim});
 }
 
 IonConfig tiny_ion() {
