@@ -99,9 +99,9 @@ class FusionHead {
       ensure_tensor(Ht_, {B, N, d}, dev_), ensure_tensor(Vt_, {B, K, d}, dev_);
       ensure_tensor(A_, {B, N, K}, dev_), ensure_tensor(P_, {B, N, K}, dev_);
       ops::fusion_attention_forward(Ht_, Vt_, A_, P_, H_, V_, bilinear_ ? wf_ : Tensor<T>(), &hmask_, &vmask_);
-      side_forward(text_, zh_, ah_, H_, Ht_);
-      side_forward(image_, zv_, av_, V_, Vt_);
-      hp = ah_, vp = av_;
+      side_forward(text_, text_side_, H_, Ht_);
+      side_forward(image_, image_side_, V_, Vt_);
+      hp = text_side_.act, vp = image_side_.act;
     }
     if (mode_ != FusionMode::image_only) ops::masked_max_forward(ph_, argh_, hp, hmask_);
     if (mode_ != FusionMode::text_only) ops::masked_max_forward(pv_, argv_, vp, vmask_);
@@ -127,8 +127,8 @@ class FusionHead {
     const Tensor<T> dh = dH.defined() ? dH : zeroed(dh_spare_, {B, N, d});
     const Tensor<T> dv = dV.defined() ? dV : zeroed(dv_spare_, {B, K, d});
     zeroed(dHt_, {B, N, d}), zeroed(dVt_, {B, K, d});
-    side_backward(text_, zh_, dph_, argh_, dh, dHt_, B, N);
-    side_backward(image_, zv_, dpv_, argv_, dv, dVt_, B, K);
+    side_backward(text_, text_side_, dph_, argh_, dh, dHt_);
+    side_backward(image_, image_side_, dpv_, argv_, dv, dVt_);
     ops::fusion_attention_backward(dh, dv, bilinear_ ? dwf_ : Tensor<T>(), dHt_, dVt_, H_, V_,
                                    bilinear_ ? wf_ : Tensor<T>(), A_, P_);
   }
@@ -155,26 +155,31 @@ class FusionHead {
   }
   const Tensor<T>& zeroed(Tensor<T>& t, const Shape& s) { return ops::ensure_zeros(t, s, dev_); }
 
+  // One side's layer input, pre-activation and output, and its backward scratch (each side keeps its
+  // own: text (B, N, .) and image (B, K, .) shapes differ, so sharing would reallocate every step).
+  struct Side {
+    Tensor<T> cat, z, act, dact, dz, dcat;
+  };
+
   // act = ReLU(layer([x; x~])) over the rows of x (B, S, d).
-  void side_forward(nn::Linear<T>& layer, Tensor<T>& z, Tensor<T>& act, const Tensor<T>& x, const Tensor<T>& xt) {
+  void side_forward(nn::Linear<T>& layer, Side& side, const Tensor<T>& x, const Tensor<T>& xt) {
     const int64_t B = x.dim(0), S = x.dim(1), d = d_;
-    Tensor<T>& cat = layer_input_;
-    ensure_tensor(cat, {B, S, 2 * d}, dev_);
-    ops::concat_forward(cat, {x, xt});
-    ensure_tensor(z, {B, S, d}, dev_), ensure_tensor(act, {B, S, d}, dev_);
-    layer.forward(z, cat);
-    ops::relu_forward(act, z);
+    ensure_tensor(side.cat, {B, S, 2 * d}, dev_);
+    ops::concat_forward(side.cat, {x, xt});
+    ensure_tensor(side.z, {B, S, d}, dev_), ensure_tensor(side.act, {B, S, d}, dev_);
+    layer.forward(side.z, side.cat);
+    ops::relu_forward(side.act, side.z);
   }
   // From the pooled gradient back through the max-pool, the ReLU and the layer into dx (direct
   // part) and dxt (the attended part).
-  void side_backward(nn::Linear<T>& layer, const Tensor<T>& z, const Tensor<T>& dpool, const Tensor<int32_t>& arg,
-                     const Tensor<T>& dx, const Tensor<T>& dxt, int64_t B, int64_t S) {
-    const int64_t d = d_;
-    zeroed(dact_, {B, S, d}), zeroed(dz_, {B, S, d}), zeroed(dcat_, {B, S, 2 * d});
-    ops::masked_max_backward(dact_, dpool, arg);
-    ops::relu_backward(dz_, dact_, z);
-    layer.backward(dcat_, dz_);
-    ops::concat_backward({dx, dxt}, dcat_);
+  void side_backward(nn::Linear<T>& layer, Side& side, const Tensor<T>& dpool, const Tensor<int32_t>& arg,
+                     const Tensor<T>& dx, const Tensor<T>& dxt) {
+    const Shape s = side.z.shape();
+    zeroed(side.dact, s), zeroed(side.dz, s), zeroed(side.dcat, side.cat.shape());
+    ops::masked_max_backward(side.dact, dpool, arg);
+    ops::relu_backward(side.dz, side.dact, side.z);
+    layer.backward(side.dcat, side.dz);
+    ops::concat_backward({dx, dxt}, side.dcat);
   }
 
   std::string prefix_;
@@ -186,10 +191,11 @@ class FusionHead {
   int64_t B_ = 0, N_ = 0, K_ = 0;
   Device dev_ = Device::cpu;
   Tensor<uint8_t> hmask_, vmask_;
-  Tensor<T> H_, V_, Ht_, Vt_, A_, P_, zh_, ah_, zv_, av_, ph_, pv_;
+  Tensor<T> H_, V_, Ht_, Vt_, A_, P_, ph_, pv_;
+  Side text_side_, image_side_;
   Tensor<int32_t> argh_, argv_;
   // Scratch.
-  Tensor<T> layer_input_, dph_, dpv_, dHt_, dVt_, dact_, dz_, dcat_, dh_spare_, dv_spare_;
+  Tensor<T> dph_, dpv_, dHt_, dVt_, dh_spare_, dv_spare_;
 };
 
 }  // namespace simad::models
