@@ -14,6 +14,7 @@
 #include "simad/core/parallel.hpp"
 #include "simad/core/tensor.hpp"
 #include "simad/ops/blas.hpp"
+#include "simad/ops/dispatch/common.hpp"  // detail::on_device, detail::common_device
 
 // CUDA tensors: simad::kernels (real CUDA or emulated) defines SIMAD_HAVE_CUDA_KERNELS for its consumers.
 // CPU-only users see no CUDA header.
@@ -113,24 +114,6 @@ void gemm_backward(T* dA, T* dB, const T* dC, int64_t ldc, bool trans_a, bool tr
   }
 }
 
-namespace detail {
-// The device all of an op's tensors are on; mixed devices throw.
-template <typename... Ts>
-Device common_device(const char* op, const Tensor<Ts>&... ts) {
-  const Device devices[] = {ts.device()...};
-  const Device first = devices[0];
-  const bool same = ((ts.device() == first) && ...);
-  SIMAD_CHECK(same, op, ": tensors on different devices (copy them to one device first: cuda::to_device / to_host)");
-  return first;
-}
-
-[[noreturn]] inline void no_cuda_kernels(const char* op) {
-  ::simad::detail::throw_error(
-      ::simad::detail::concat(op, ": CUDA tensors need simad::kernels (build with CUDA or SIMAD_CUDA_EMULATION)"),
-      SourceLocation::current());
-}
-}  // namespace detail
-
 // Tensor form: C (M, N) = op(A) op(B) (+ beta C). A, B, C are rank-2 tensors, all on the CPU
 // (OpenBLAS) or all on Device::cuda (float only: cuBLAS in the real-CUDA build, simad's tiled kernel
 // under the emulator; needs simad::kernels). CUDA: asynchronous on the default stream.
@@ -143,20 +126,16 @@ void matmul(const Tensor<T>& C, const Tensor<T>& A, const Tensor<T>& B, bool tra
   const int64_t KB = trans_b ? B.dim(1) : B.dim(0), N = trans_b ? B.dim(0) : B.dim(1);
   SIMAD_CHECK(K == KB, "matmul: inner dimensions differ: op(A) ", Shape{M, K}, " op(B) ", Shape{KB, N});
   check_shape(C, {M, N}, "matmul: C");
-  if (detail::common_device("matmul", C, A, B) == Device::cuda) {
-#if defined(SIMAD_HAVE_CUDA_KERNELS)
-    SIMAD_CHECK((std::is_same_v<T, float>), "matmul: CUDA tensors must be float (the CUDA kernels are float only)");
-    if constexpr (std::is_same_v<T, float>)
-      cuda::kernels::gemm(trans_a, trans_b, M, N, K, 1.0f, A.data(), std::max<int64_t>(A.dim(1), 1), B.data(),
-                          std::max<int64_t>(B.dim(1), 1), beta, C.data(), std::max<int64_t>(N, 1));
-    return;
-#else
-    detail::no_cuda_kernels("matmul");
-#endif
-  }
   // BLAS wants leading dimensions >= 1 even for an empty matrix (K == 0, or a zero-width C).
-  gemm(trans_a, trans_b, M, N, K, T(1), A.data(), std::max<int64_t>(A.dim(1), 1), B.data(),
-       std::max<int64_t>(B.dim(1), 1), beta, C.data(), std::max<int64_t>(N, 1));
+  const int64_t lda = std::max<int64_t>(A.dim(1), 1), ldb = std::max<int64_t>(B.dim(1), 1),
+                ldc = std::max<int64_t>(N, 1);
+  detail::on_device<T>(
+      "matmul", detail::common_device("matmul", C, A, B),
+      [&] { gemm(trans_a, trans_b, M, N, K, T(1), A.data(), lda, B.data(), ldb, beta, C.data(), ldc); },
+      [&] {
+        SIMAD_CUDA_KERNEL_CALL(T, gemm(trans_a, trans_b, M, N, K, 1.0f, A.data(), lda, B.data(), ldb, beta, C.data(),
+                                       ldc));
+      });
 }
 
 }  // namespace simad::ops

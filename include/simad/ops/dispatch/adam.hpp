@@ -7,11 +7,10 @@
 #pragma once
 
 #include <cstdint>
-#include <type_traits>
 
 #include "simad/core/error.hpp"
 #include "simad/core/tensor.hpp"
-#include "simad/ops/gemm.hpp"  // ops::detail::common_device, ops::detail::no_cuda_kernels
+#include "simad/ops/dispatch/common.hpp"
 #include "simad/train/optimizer.hpp"
 
 #if defined(SIMAD_HAVE_CUDA_KERNELS)
@@ -27,19 +26,14 @@ void adam_update(const Tensor<T>& params, const Tensor<T>& grads, const Tensor<T
   const int64_t n = params.numel();
   SIMAD_CHECK(grads.numel() == n && m.numel() == n && v.numel() == n, "adam_update: element counts differ: params ",
               params.shape(), " grads ", grads.shape(), " m ", m.shape(), " v ", v.shape());
-  if (ops::detail::common_device("adam_update", params, grads, m, v) == Device::cuda) {
-#if defined(SIMAD_HAVE_CUDA_KERNELS)
-    SIMAD_CHECK((std::is_same_v<T, float>), "adam_update: CUDA tensors must be float (the CUDA kernels are float only)");
-    check_adam_options(o, "adam_update");
-    if constexpr (std::is_same_v<T, float>)
-      cuda::kernels::adam_update(params.data(), grads.data(), m.data(), v.data(), n, t, o.lr, o.beta1, o.beta2, o.eps,
-                                 o.weight_decay, mode == WeightDecay::decoupled);
-    return;
-#else
-    ops::detail::no_cuda_kernels("adam_update");
-#endif
-  }
-  adam_update(params.data(), grads.data(), m.data(), v.data(), n, t, o, mode);
+  ops::detail::on_device<T>(
+      "adam_update", ops::detail::common_device("adam_update", params, grads, m, v),
+      [&] { adam_update(params.data(), grads.data(), m.data(), v.data(), n, t, o, mode); },
+      [&] {
+        check_adam_options(o, "adam_update");
+        SIMAD_CUDA_KERNEL_CALL(T, adam_update(params.data(), grads.data(), m.data(), v.data(), n, t, o.lr, o.beta1,
+                                              o.beta2, o.eps, o.weight_decay, mode == WeightDecay::decoupled));
+      });
 }
 
 }  // namespace simad::train

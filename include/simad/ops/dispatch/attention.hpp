@@ -27,7 +27,6 @@
 #include "simad/ops/attention.hpp"
 #include "simad/ops/dispatch/common.hpp"
 #include "simad/ops/fusion_attention.hpp"
-#include "simad/ops/gemm.hpp"  // detail::no_cuda_kernels
 
 #if defined(SIMAD_HAVE_CUDA_KERNELS)
 #include "simad/cuda/kernels/attention.hpp"
@@ -114,18 +113,16 @@ void attention_forward(const Tensor<T>& out, const Tensor<T>& lse, const Tensor<
   detail::attention_expect(op, out, Shape{B, N, C}, "out");
   detail::attention_expect(op, lse, Shape{B, NH, N}, "lse");
   const Tensor<uint8_t>& m = detail::attention_mask(op, mask, Shape{B, N}, "mask");
-  if (detail::defined_common_device(op, out, lse, qkv, m) == Device::cuda) {
+  detail::on_device<T>(
+      op, detail::defined_common_device(op, out, lse, qkv, m),
+      [&] { attention_forward(out.data(), lse.data(), qkv.data(), detail::data_or_null(m), B, N, C, NH); },
+      [&] {
 #if defined(SIMAD_HAVE_CUDA_KERNELS)
-    SIMAD_CHECK((std::is_same_v<T, float>), op, ": CUDA tensors must be float (the CUDA kernels are float only)");
-    detail::attention_cuda_head_size(op, C, NH);
-    if constexpr (std::is_same_v<T, float>)
-      cuda::kernels::attention_forward(out.data(), lse.data(), qkv.data(), detail::data_or_null(m), B, N, C, NH);
-    return;
-#else
-    detail::no_cuda_kernels(op);
+        detail::attention_cuda_head_size(op, C, NH);
 #endif
-  }
-  attention_forward(out.data(), lse.data(), qkv.data(), detail::data_or_null(m), B, N, C, NH);
+        SIMAD_CUDA_KERNEL_CALL(
+            T, attention_forward(out.data(), lse.data(), qkv.data(), detail::data_or_null(m), B, N, C, NH));
+      });
 }
 
 // dqkv (B, N, 3C) += the gradient given dout (B, N, C) and the forward's qkv, out, lse, mask; an
@@ -142,20 +139,19 @@ void attention_backward(const Tensor<T>& dqkv, const Tensor<T>& dout, const Tens
   const Tensor<uint8_t>& m = detail::attention_mask(op, mask, Shape{B, N}, "mask");
   if (!dqkv.defined()) return;
   detail::attention_expect(op, dqkv, qkv.shape(), "dqkv");
-  if (detail::defined_common_device(op, dqkv, dout, qkv, out, lse, m) == Device::cuda) {
+  detail::on_device<T>(
+      op, detail::defined_common_device(op, dqkv, dout, qkv, out, lse, m),
+      [&] {
+        attention_backward(dqkv.data(), dout.data(), qkv.data(), out.data(), lse.data(), detail::data_or_null(m), B,
+                           N, C, NH);
+      },
+      [&] {
 #if defined(SIMAD_HAVE_CUDA_KERNELS)
-    SIMAD_CHECK((std::is_same_v<T, float>), op, ": CUDA tensors must be float (the CUDA kernels are float only)");
-    detail::attention_cuda_head_size(op, C, NH);
-    if constexpr (std::is_same_v<T, float>)
-      cuda::kernels::attention_backward(dqkv.data(), dout.data(), qkv.data(), out.data(), lse.data(),
-                                        detail::data_or_null(m), B, N, C, NH);
-    return;
-#else
-    detail::no_cuda_kernels(op);
+        detail::attention_cuda_head_size(op, C, NH);
 #endif
-  }
-  attention_backward(dqkv.data(), dout.data(), qkv.data(), out.data(), lse.data(), detail::data_or_null(m), B, N, C,
-                     NH);
+        SIMAD_CUDA_KERNEL_CALL(T, attention_backward(dqkv.data(), dout.data(), qkv.data(), out.data(), lse.data(),
+                                                     detail::data_or_null(m), B, N, C, NH));
+      });
 }
 
 // h_out (B, N, D) = A V, v_out (B, K, D) = P^T H with S = H Wf V^T per ad (Wf undefined: identity);
@@ -173,27 +169,28 @@ void fusion_attention_forward(const Tensor<T>& h_out, const Tensor<T>& v_out, co
   detail::attention_expect(op, probs_image, Shape{B, N, K}, "probs_image");
   const Tensor<uint8_t>& hm = detail::attention_mask(op, h_mask, Shape{B, N}, "h_mask");
   const Tensor<uint8_t>& vm = detail::attention_mask(op, v_mask, Shape{B, K}, "v_mask");
-  if (detail::defined_common_device(op, h_out, v_out, probs_text, probs_image, H, V, Wf, hm, vm) == Device::cuda) {
+  detail::on_device<T>(
+      op, detail::defined_common_device(op, h_out, v_out, probs_text, probs_image, H, V, Wf, hm, vm),
+      [&] {
+        fusion_attention_forward(h_out.data(), v_out.data(), probs_text.data(), probs_image.data(), H.data(),
+                                 V.data(), detail::data_or_null(Wf), detail::data_or_null(hm),
+                                 detail::data_or_null(vm), B, N, K, D);
+      },
+      [&] {
 #if defined(SIMAD_HAVE_CUDA_KERNELS)
-    SIMAD_CHECK((std::is_same_v<T, float>), op, ": CUDA tensors must be float (the CUDA kernels are float only)");
-    detail::fusion_cuda_scores(op, N, K);
-    if constexpr (std::is_same_v<T, float>) {
-      // G = H Wf goes through the workspace (at least one element: a null one is refused with Wf).
-      Tensor<float> workspace;
-      if (Wf.defined()) workspace = Tensor<float>::empty(Shape{std::max<int64_t>(B * N * D, 1)}, Device::cuda);
-      cuda::kernels::fusion_attention_forward(h_out.data(), v_out.data(), probs_text.data(), probs_image.data(),
-                                              H.data(), V.data(), detail::data_or_null(Wf), detail::data_or_null(hm),
-                                              detail::data_or_null(vm), B, N, K, D,
-                                              detail::data_or_null(workspace));
-      if (workspace.defined()) SIMAD_CUDA_CHECK(cudaStreamSynchronize(nullptr));  // before the workspace is freed
-    }
-    return;
-#else
-    detail::no_cuda_kernels(op);
+        detail::fusion_cuda_scores(op, N, K);
+        if constexpr (std::is_same_v<T, float>) {
+          // G = H Wf goes through the workspace (at least one element: a null one is refused with Wf).
+          Tensor<float> workspace;
+          if (Wf.defined()) workspace = Tensor<float>::empty(Shape{std::max<int64_t>(B * N * D, 1)}, Device::cuda);
+          cuda::kernels::fusion_attention_forward(h_out.data(), v_out.data(), probs_text.data(), probs_image.data(),
+                                                  H.data(), V.data(), detail::data_or_null(Wf),
+                                                  detail::data_or_null(hm), detail::data_or_null(vm), B, N, K, D,
+                                                  detail::data_or_null(workspace));
+          if (workspace.defined()) SIMAD_CUDA_CHECK(cudaStreamSynchronize(nullptr));  // before the workspace is freed
+        }
 #endif
-  }
-  fusion_attention_forward(h_out.data(), v_out.data(), probs_text.data(), probs_image.data(), H.data(), V.data(),
-                           detail::data_or_null(Wf), detail::data_or_null(hm), detail::data_or_null(vm), B, N, K, D);
+      });
 }
 
 // dH (B, N, D), dV (B, K, D), dWf (D, D) += the gradients given dh_out, dv_out and the forward's H, V,
@@ -216,29 +213,29 @@ void fusion_attention_backward(const Tensor<T>& dH, const Tensor<T>& dV, const T
   const Tensor<T> none;
   const Tensor<T>& dW = Wf.defined() ? dWf : none;  // no Wf, no gradient for it
   if (!dH.defined() && !dV.defined() && !dW.defined()) return;
-  if (detail::defined_common_device(op, dH, dV, dW, dh_out, dv_out, H, V, Wf, probs_text, probs_image) ==
-      Device::cuda) {
+  detail::on_device<T>(
+      op, detail::defined_common_device(op, dH, dV, dW, dh_out, dv_out, H, V, Wf, probs_text, probs_image),
+      [&] {
+        fusion_attention_backward(detail::data_or_null(dH), detail::data_or_null(dV), detail::data_or_null(dW),
+                                  dh_out.data(), dv_out.data(), H.data(), V.data(), detail::data_or_null(Wf),
+                                  probs_text.data(), probs_image.data(), B, N, K, D);
+      },
+      [&] {
 #if defined(SIMAD_HAVE_CUDA_KERNELS)
-    SIMAD_CHECK((std::is_same_v<T, float>), op, ": CUDA tensors must be float (the CUDA kernels are float only)");
-    detail::fusion_cuda_scores(op, N, K);
-    if constexpr (std::is_same_v<T, float>) {
-      // G = H Wf and dG go through the workspace (at least one element: a null one is refused with Wf).
-      Tensor<float> workspace;
-      if (Wf.defined()) workspace = Tensor<float>::empty(Shape{std::max<int64_t>(2 * B * N * D, 1)}, Device::cuda);
-      cuda::kernels::fusion_attention_backward(detail::data_or_null(dH), detail::data_or_null(dV),
-                                               detail::data_or_null(dW), dh_out.data(), dv_out.data(), H.data(),
-                                               V.data(), detail::data_or_null(Wf), probs_text.data(),
-                                               probs_image.data(), B, N, K, D, detail::data_or_null(workspace));
-      if (workspace.defined()) SIMAD_CUDA_CHECK(cudaStreamSynchronize(nullptr));  // before the workspace is freed
-    }
-    return;
-#else
-    detail::no_cuda_kernels(op);
+        detail::fusion_cuda_scores(op, N, K);
+        if constexpr (std::is_same_v<T, float>) {
+          // G = H Wf and dG go through the workspace (at least one element: a null one is refused with Wf).
+          Tensor<float> workspace;
+          if (Wf.defined())
+            workspace = Tensor<float>::empty(Shape{std::max<int64_t>(2 * B * N * D, 1)}, Device::cuda);
+          cuda::kernels::fusion_attention_backward(detail::data_or_null(dH), detail::data_or_null(dV),
+                                                   detail::data_or_null(dW), dh_out.data(), dv_out.data(), H.data(),
+                                                   V.data(), detail::data_or_null(Wf), probs_text.data(),
+                                                   probs_image.data(), B, N, K, D, detail::data_or_null(workspace));
+          if (workspace.defined()) SIMAD_CUDA_CHECK(cudaStreamSynchronize(nullptr));  // before the workspace is freed
+        }
 #endif
-  }
-  fusion_attention_backward(detail::data_or_null(dH), detail::data_or_null(dV), detail::data_or_null(dW),
-                            dh_out.data(), dv_out.data(), H.data(), V.data(), detail::data_or_null(Wf),
-                            probs_text.data(), probs_image.data(), B, N, K, D);
+      });
 }
 
 }  // namespace simad::ops

@@ -8,18 +8,58 @@
 //   SIMAD_CUDA_KERNEL_CALL(T, launcher(args))  inside the cuda lambda: calls
 //                                            simad::cuda::kernels::launcher(args) when T is float and
 //                                            the kernels are built; compiles to nothing otherwise
-// New dispatch headers use these; the older ones (softmax, layernorm, ...) still spell the same
-// logic out and move here with the dispatch refactor (issue 17).
+//   SIMAD_ON_DEVICE_CALL(T, op, device, call)  on_device with the same pointer call on both sides:
+//                                            ops::call on the CPU, the launcher of that name on CUDA
+//   detail::common_device(op, t...)           the device of ALL the tensors (an undefined one counts as
+//                                            Device::cpu); mixed devices throw
+//   detail::no_cuda_kernels(op)               the error for CUDA tensors without simad::kernels
+//   detail::rows_cols(op, t, N, C)            a defined rank >= 1 tensor read as (N, C): C = the last
+//                                            dimension, N = the product of the others
+//   detail::check_same_shape(op, ref, t, what)  t defined with ref's shape
+// Every dispatch header uses these (ops/gemm.hpp's matmul too), so this header includes only core.
 #pragma once
 
+#include <cstdint>
 #include <type_traits>
 
 #include "simad/core/device.hpp"
 #include "simad/core/error.hpp"
 #include "simad/core/tensor.hpp"
-#include "simad/ops/gemm.hpp"  // detail::no_cuda_kernels
 
 namespace simad::ops::detail {
+
+// The device all of an op's tensors are on; mixed devices throw.
+template <typename... Ts>
+Device common_device(const char* op, const Tensor<Ts>&... ts) {
+  const Device devices[] = {ts.device()...};
+  const Device first = devices[0];
+  const bool same = ((ts.device() == first) && ...);
+  SIMAD_CHECK(same, op, ": tensors on different devices (copy them to one device first: cuda::to_device / to_host)");
+  return first;
+}
+
+[[noreturn]] inline void no_cuda_kernels(const char* op) {
+  ::simad::detail::throw_error(
+      ::simad::detail::concat(op, ": CUDA tensors need simad::kernels (build with CUDA or SIMAD_CUDA_EMULATION)"),
+      SourceLocation::current());
+}
+
+// (N, C) of a rank >= 1 tensor: C = the last dimension, N = the product of the others.
+template <typename T>
+void rows_cols(const char* op, const Tensor<T>& t, int64_t& N, int64_t& C) {
+  SIMAD_CHECK(t.defined(), op, ": undefined tensor");
+  SIMAD_CHECK(t.rank() >= 1, op, ": rank >= 1 tensor expected, got ", t.shape());
+  C = t.dim(-1);
+  N = 1;
+  for (int d = 0; d + 1 < t.rank(); ++d) N *= t.dim(d);
+}
+
+// t must be defined and have ref's shape.
+template <typename A, typename B>
+void check_same_shape(const char* op, const Tensor<A>& ref, const Tensor<B>& t, const char* what) {
+  SIMAD_CHECK(t.defined(), op, ": ", what, " is undefined");
+  SIMAD_CHECK(t.shape() == ref.shape(), op, ": ", what, " shape ", t.shape(), ", expected ", ref.shape());
+}
 
 template <typename... Ts>
 Device defined_common_device(const char* op, const Tensor<Ts>&... ts) {
@@ -62,3 +102,8 @@ void on_device(const char* op, Device device, Cpu&& cpu, [[maybe_unused]] Cuda&&
   do {                                 \
   } while (0)
 #endif
+
+// detail::on_device<T>(op, device, ...) running `call` (a pointer op of simad::ops) on the CPU and the
+// launcher of the same name and arguments on CUDA.
+#define SIMAD_ON_DEVICE_CALL(T, op, device, call) \
+  ::simad::ops::detail::on_device<T>(op, device, [&] { call; }, [&] { SIMAD_CUDA_KERNEL_CALL(T, call); })

@@ -15,7 +15,7 @@
 #include "simad/core/error.hpp"
 #include "simad/core/tensor.hpp"
 #include "simad/ops/cross_entropy.hpp"
-#include "simad/ops/gemm.hpp"  // detail::no_cuda_kernels
+#include "simad/ops/dispatch/common.hpp"
 
 #if defined(SIMAD_HAVE_CUDA_KERNELS)
 #include "simad/cuda/kernels/cross_entropy.hpp"
@@ -29,24 +29,14 @@ namespace detail {
 template <typename T>
 Device cross_entropy_check(const char* op, const Tensor<T>& logits, const Tensor<T>& other, const char* what,
                            const Tensor<int32_t>& targets, int64_t& N, int64_t& C) {
-  SIMAD_CHECK(logits.defined(), op, ": undefined tensor");
-  SIMAD_CHECK(logits.rank() >= 1, op, ": rank >= 1 tensor expected, got ", logits.shape());
-  C = logits.dim(-1);
-  N = 1;
-  for (int d = 0; d + 1 < logits.rank(); ++d) N *= logits.dim(d);
+  rows_cols(op, logits, N, C);
   SIMAD_CHECK(targets.defined(), op, ": targets is undefined");
   SIMAD_CHECK(targets.numel() == N, op, ": targets shape ", targets.shape(), " must have ", N,
               " elements (one per row of ", logits.shape(), ")");
-  if (other.defined()) {
+  if (other.defined())
     SIMAD_CHECK(other.shape() == logits.shape(), op, ": ", what, " shape ", other.shape(), ", expected ",
                 logits.shape());
-    SIMAD_CHECK(other.device() == logits.device() && targets.device() == logits.device(), op,
-                ": tensors on different devices (copy them to one device first: cuda::to_device / to_host)");
-  } else {
-    SIMAD_CHECK(targets.device() == logits.device(), op,
-                ": tensors on different devices (copy them to one device first: cuda::to_device / to_host)");
-  }
-  return logits.device();
+  return defined_common_device(op, logits, other, targets);
 }
 }  // namespace detail
 
@@ -58,17 +48,16 @@ T cross_entropy_forward(const Tensor<T>& probs, const Tensor<T>& logits, const T
   int64_t N = 0, C = 0;
   const Device device = detail::cross_entropy_check(op, logits, probs, "probs", targets, N, C);
   T* p = probs.defined() ? probs.data() : nullptr;
-  if (device == Device::cuda) {
-#if defined(SIMAD_HAVE_CUDA_KERNELS)
-    SIMAD_CHECK((std::is_same_v<T, float>), op, ": CUDA tensors must be float (the CUDA kernels are float only)");
-    if constexpr (std::is_same_v<T, float>)
-      return cuda::kernels::cross_entropy_forward(p, logits.data(), targets.data(), N, C, ignore_index);
-    return T(0);
-#else
-    detail::no_cuda_kernels(op);
+  T loss = T(0);
+  detail::on_device<T>(
+      op, device, [&] { loss = cross_entropy_forward(p, logits.data(), targets.data(), N, C, ignore_index); },
+      [&] {
+#if defined(SIMAD_HAVE_CUDA_KERNELS)  // the launcher copies the loss to the host
+        if constexpr (std::is_same_v<T, float>)
+          loss = cuda::kernels::cross_entropy_forward(p, logits.data(), targets.data(), N, C, ignore_index);
 #endif
-  }
-  return cross_entropy_forward(p, logits.data(), targets.data(), N, C, ignore_index);
+      });
+  return loss;
 }
 
 // dlogits += (probs - onehot(target)) * dloss / count; an undefined dlogits is skipped.
@@ -79,17 +68,13 @@ void cross_entropy_backward(const Tensor<T>& dlogits, T dloss, const Tensor<T>& 
   int64_t N = 0, C = 0;
   const Device device = detail::cross_entropy_check(op, probs, dlogits, "dlogits", targets, N, C);
   if (!dlogits.defined()) return;
-  if (device == Device::cuda) {
-#if defined(SIMAD_HAVE_CUDA_KERNELS)
-    SIMAD_CHECK((std::is_same_v<T, float>), op, ": CUDA tensors must be float (the CUDA kernels are float only)");
-    if constexpr (std::is_same_v<T, float>)
-      cuda::kernels::cross_entropy_backward(dlogits.data(), dloss, probs.data(), targets.data(), N, C, ignore_index);
-    return;
-#else
-    detail::no_cuda_kernels(op);
-#endif
-  }
-  cross_entropy_backward(dlogits.data(), dloss, probs.data(), targets.data(), N, C, ignore_index);
+  detail::on_device<T>(
+      op, device,
+      [&] { cross_entropy_backward(dlogits.data(), dloss, probs.data(), targets.data(), N, C, ignore_index); },
+      [&] {
+        SIMAD_CUDA_KERNEL_CALL(
+            T, cross_entropy_backward(dlogits.data(), dloss, probs.data(), targets.data(), N, C, ignore_index));
+      });
 }
 
 }  // namespace simad::ops

@@ -10,12 +10,11 @@
 #pragma once
 
 #include <cstdint>
-#include <type_traits>
 
 #include "simad/core/error.hpp"
 #include "simad/core/tensor.hpp"
 #include "simad/ops/embedding.hpp"
-#include "simad/ops/gemm.hpp"  // detail::common_device, detail::no_cuda_kernels
+#include "simad/ops/dispatch/common.hpp"
 
 #if defined(SIMAD_HAVE_CUDA_KERNELS)
 #include "simad/cuda/kernels/embedding.hpp"
@@ -31,9 +30,7 @@ void embedding_shapes(const char* op, const Tensor<T>& rows, const Tensor<int32_
   SIMAD_CHECK(rows.defined() && ids.defined() && table.defined(), op, ": undefined tensor");
   SIMAD_CHECK(rows.rank() >= 1, op, ": rank >= 1 rows expected, got ", rows.shape());
   SIMAD_CHECK(table.rank() == 2, op, ": table (V, C) expected, got ", table.shape());
-  C = rows.dim(-1);
-  N = 1;
-  for (int d = 0; d + 1 < rows.rank(); ++d) N *= rows.dim(d);
+  rows_cols(op, rows, N, C);
   V = table.dim(0);
   SIMAD_CHECK(table.dim(1) == C, op, ": table ", table.shape(), " has C=", table.dim(1), ", rows ", rows.shape(),
               " have C=", C);
@@ -49,17 +46,10 @@ void embedding_forward(const Tensor<T>& out, const Tensor<int32_t>& ids, const T
   constexpr const char* op = "embedding_forward";
   int64_t N = 0, C = 0, V = 0;
   detail::embedding_shapes(op, out, ids, table, N, C, V);
-  if (detail::common_device(op, out, ids, table) == Device::cuda) {
-#if defined(SIMAD_HAVE_CUDA_KERNELS)
-    SIMAD_CHECK((std::is_same_v<T, float>), op, ": CUDA tensors must be float (the CUDA kernels are float only)");
-    if constexpr (std::is_same_v<T, float>)
-      cuda::kernels::embedding_forward(out.data(), ids.data(), table.data(), N, C, V, padding_id);
-    return;
-#else
-    detail::no_cuda_kernels(op);
-#endif
-  }
-  embedding_forward(out.data(), ids.data(), table.data(), N, C, V, padding_id);
+  detail::on_device<T>(
+      op, detail::common_device(op, out, ids, table),
+      [&] { embedding_forward(out.data(), ids.data(), table.data(), N, C, V, padding_id); },
+      [&] { SIMAD_CUDA_KERNEL_CALL(T, embedding_forward(out.data(), ids.data(), table.data(), N, C, V, padding_id)); });
 }
 
 // dtable (V, C) += scatter of dout (..., C) by ids; padding positions are skipped; undefined dtable: skipped.
@@ -70,17 +60,12 @@ void embedding_backward(const Tensor<T>& dtable, const Tensor<T>& dout, const Te
   if (!dtable.defined()) return;
   int64_t N = 0, C = 0, V = 0;
   detail::embedding_shapes(op, dout, ids, dtable, N, C, V);
-  if (detail::common_device(op, dtable, dout, ids) == Device::cuda) {
-#if defined(SIMAD_HAVE_CUDA_KERNELS)
-    SIMAD_CHECK((std::is_same_v<T, float>), op, ": CUDA tensors must be float (the CUDA kernels are float only)");
-    if constexpr (std::is_same_v<T, float>)
-      cuda::kernels::embedding_backward(dtable.data(), dout.data(), ids.data(), N, C, V, padding_id);
-    return;
-#else
-    detail::no_cuda_kernels(op);
-#endif
-  }
-  embedding_backward(dtable.data(), dout.data(), ids.data(), N, C, V, padding_id);
+  detail::on_device<T>(
+      op, detail::common_device(op, dtable, dout, ids),
+      [&] { embedding_backward(dtable.data(), dout.data(), ids.data(), N, C, V, padding_id); },
+      [&] {
+        SIMAD_CUDA_KERNEL_CALL(T, embedding_backward(dtable.data(), dout.data(), ids.data(), N, C, V, padding_id));
+      });
 }
 
 }  // namespace simad::ops

@@ -8,10 +8,10 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <type_traits>
 
 #include "simad/core/error.hpp"
 #include "simad/core/tensor.hpp"
+#include "simad/ops/dispatch/common.hpp"
 #include "simad/ops/gemm.hpp"
 
 namespace simad::ops {
@@ -32,19 +32,16 @@ void batched_matmul(const Tensor<T>& C, const Tensor<T>& A, const Tensor<T>& B, 
   const int64_t lda = std::max<int64_t>(A.dim(2), 1), ldb = std::max<int64_t>(B.dim(2), 1),
                 ldc = std::max<int64_t>(N, 1);
   const int64_t sa = A.dim(1) * A.dim(2), sb = B.dim(1) * B.dim(2), sc = M * N;
-  if (detail::common_device("batched_matmul", C, A, B) == Device::cuda) {
-#if defined(SIMAD_HAVE_CUDA_KERNELS)
-    SIMAD_CHECK((std::is_same_v<T, float>), "batched_matmul: CUDA tensors must be float (the CUDA kernels are float only)");
-    if constexpr (std::is_same_v<T, float>)
-      cuda::kernels::gemm_strided_batched(trans_a, trans_b, M, N, K, 1.0f, A.data(), lda, sa, B.data(), ldb, sb, beta,
-                                          C.data(), ldc, sc, batch);
-    return;
-#else
-    detail::no_cuda_kernels("batched_matmul");
-#endif
-  }
-  gemm_strided_batched(trans_a, trans_b, M, N, K, T(1), A.data(), lda, sa, B.data(), ldb, sb, beta, C.data(), ldc, sc,
-                       batch);
+  detail::on_device<T>(
+      "batched_matmul", detail::common_device("batched_matmul", C, A, B),
+      [&] {
+        gemm_strided_batched(trans_a, trans_b, M, N, K, T(1), A.data(), lda, sa, B.data(), ldb, sb, beta, C.data(),
+                             ldc, sc, batch);
+      },
+      [&] {
+        SIMAD_CUDA_KERNEL_CALL(T, gemm_strided_batched(trans_a, trans_b, M, N, K, 1.0f, A.data(), lda, sa, B.data(),
+                                                       ldb, sb, beta, C.data(), ldc, sc, batch));
+      });
 }
 
 }  // namespace simad::ops

@@ -11,12 +11,10 @@
 #pragma once
 
 #include <cstdint>
-#include <type_traits>
 
 #include "simad/core/error.hpp"
 #include "simad/core/tensor.hpp"
 #include "simad/ops/dispatch/common.hpp"
-#include "simad/ops/gemm.hpp"  // detail::no_cuda_kernels
 #include "simad/ops/layernorm.hpp"
 
 #if defined(SIMAD_HAVE_CUDA_KERNELS)
@@ -26,15 +24,6 @@
 namespace simad::ops {
 
 namespace detail {
-template <typename T>
-void layernorm_rows(const char* op, const Tensor<T>& t, int64_t& N, int64_t& C) {
-  SIMAD_CHECK(t.defined(), op, ": undefined tensor");
-  SIMAD_CHECK(t.rank() >= 1, op, ": rank >= 1 tensor expected, got ", t.shape());
-  C = t.dim(-1);
-  N = 1;
-  for (int d = 0; d + 1 < t.rank(); ++d) N *= t.dim(d);
-}
-
 // An optional tensor: undefined -> nullptr, else shape (C) / N elements checked.
 template <typename T>
 T* layernorm_vec(const char* op, const Tensor<T>& t, int64_t C, const char* what) {
@@ -48,11 +37,6 @@ T* layernorm_stat(const char* op, const Tensor<T>& t, int64_t N, const char* wha
   SIMAD_CHECK(t.numel() == N, op, ": ", what, " shape ", t.shape(), " must have ", N, " elements (one per row)");
   return t.data();
 }
-template <typename T>
-void layernorm_same_shape(const char* op, const Tensor<T>& ref, const Tensor<T>& t, const char* what) {
-  SIMAD_CHECK(t.defined(), op, ": ", what, " is undefined");
-  SIMAD_CHECK(t.shape() == ref.shape(), op, ": ", what, " shape ", t.shape(), ", expected ", ref.shape());
-}
 }  // namespace detail
 
 // out = (inp - mean) * rstd * weight + bias per row; mean, rstd (N elements) saved when defined.
@@ -61,22 +45,16 @@ void layernorm_forward(const Tensor<T>& out, const Tensor<T>& mean, const Tensor
                        const Tensor<T>& weight, const Tensor<T>& bias, T eps = T(1e-5)) {
   constexpr const char* op = "layernorm_forward";
   int64_t N = 0, C = 0;
-  detail::layernorm_rows(op, inp, N, C);
-  detail::layernorm_same_shape(op, inp, out, "out");
+  detail::rows_cols(op, inp, N, C);
+  detail::check_same_shape(op, inp, out, "out");
   T* m = detail::layernorm_stat(op, mean, N, "mean");
   T* r = detail::layernorm_stat(op, rstd, N, "rstd");
   const T* w = detail::layernorm_vec(op, weight, C, "weight");
   const T* b = detail::layernorm_vec(op, bias, C, "bias");
-  if (detail::defined_common_device(op, out, mean, rstd, inp, weight, bias) == Device::cuda) {
-#if defined(SIMAD_HAVE_CUDA_KERNELS)
-    SIMAD_CHECK((std::is_same_v<T, float>), op, ": CUDA tensors must be float (the CUDA kernels are float only)");
-    if constexpr (std::is_same_v<T, float>) cuda::kernels::layernorm_forward(out.data(), m, r, inp.data(), w, b, N, C, eps);
-    return;
-#else
-    detail::no_cuda_kernels(op);
-#endif
-  }
-  layernorm_forward(out.data(), m, r, inp.data(), w, b, N, C, eps);
+  detail::on_device<T>(
+      op, detail::defined_common_device(op, out, mean, rstd, inp, weight, bias),
+      [&] { layernorm_forward(out.data(), m, r, inp.data(), w, b, N, C, eps); },
+      [&] { SIMAD_CUDA_KERNEL_CALL(T, layernorm_forward(out.data(), m, r, inp.data(), w, b, N, C, eps)); });
 }
 
 // dinp, dweight, dbias += the gradients (each may be undefined: skipped); mean, rstd from the forward.
@@ -86,9 +64,9 @@ void layernorm_backward(const Tensor<T>& dinp, const Tensor<T>& dweight, const T
                         const Tensor<T>& rstd) {
   constexpr const char* op = "layernorm_backward";
   int64_t N = 0, C = 0;
-  detail::layernorm_rows(op, dout, N, C);
-  detail::layernorm_same_shape(op, dout, inp, "inp");
-  if (dinp.defined()) detail::layernorm_same_shape(op, dout, dinp, "dinp");
+  detail::rows_cols(op, dout, N, C);
+  detail::check_same_shape(op, dout, inp, "inp");
+  if (dinp.defined()) detail::check_same_shape(op, dout, dinp, "dinp");
   T* di = dinp.defined() ? dinp.data() : nullptr;
   T* dw = detail::layernorm_vec(op, dweight, C, "dweight");
   T* db = detail::layernorm_vec(op, dbias, C, "dbias");
@@ -96,17 +74,10 @@ void layernorm_backward(const Tensor<T>& dinp, const Tensor<T>& dweight, const T
   SIMAD_CHECK(mean.defined() && rstd.defined(), op, ": mean and rstd (saved by the forward) must be defined");
   const T* m = detail::layernorm_stat(op, mean, N, "mean");
   const T* r = detail::layernorm_stat(op, rstd, N, "rstd");
-  if (detail::defined_common_device(op, dinp, dweight, dbias, dout, inp, weight, mean, rstd) == Device::cuda) {
-#if defined(SIMAD_HAVE_CUDA_KERNELS)
-    SIMAD_CHECK((std::is_same_v<T, float>), op, ": CUDA tensors must be float (the CUDA kernels are float only)");
-    if constexpr (std::is_same_v<T, float>)
-      cuda::kernels::layernorm_backward(di, dw, db, dout.data(), inp.data(), w, m, r, N, C);
-    return;
-#else
-    detail::no_cuda_kernels(op);
-#endif
-  }
-  layernorm_backward(di, dw, db, dout.data(), inp.data(), w, m, r, N, C);
+  detail::on_device<T>(
+      op, detail::defined_common_device(op, dinp, dweight, dbias, dout, inp, weight, mean, rstd),
+      [&] { layernorm_backward(di, dw, db, dout.data(), inp.data(), w, m, r, N, C); },
+      [&] { SIMAD_CUDA_KERNEL_CALL(T, layernorm_backward(di, dw, db, dout.data(), inp.data(), w, m, r, N, C)); });
 }
 
 }  // namespace simad::ops

@@ -9,11 +9,10 @@
 #pragma once
 
 #include <cstdint>
-#include <type_traits>
 
 #include "simad/core/error.hpp"
 #include "simad/core/tensor.hpp"
-#include "simad/ops/gemm.hpp"  // detail::common_device, detail::no_cuda_kernels
+#include "simad/ops/dispatch/common.hpp"
 #include "simad/ops/softmax.hpp"
 
 #if defined(SIMAD_HAVE_CUDA_KERNELS)
@@ -22,50 +21,25 @@
 
 namespace simad::ops {
 
-namespace detail {
-// (N, C) of a rank >= 1 tensor: C = the last dimension, N = the product of the others.
-template <typename T>
-void softmax_rows(const char* op, const Tensor<T>& t, int64_t& N, int64_t& C) {
-  SIMAD_CHECK(t.defined(), op, ": undefined tensor");
-  SIMAD_CHECK(t.rank() >= 1, op, ": rank >= 1 tensor expected, got ", t.shape());
-  C = t.dim(-1);
-  N = 1;
-  for (int d = 0; d + 1 < t.rank(); ++d) N *= t.dim(d);
-}
-
-template <typename A, typename B>
-void softmax_same_shape(const char* op, const Tensor<A>& ref, const Tensor<B>& t, const char* what) {
-  SIMAD_CHECK(t.defined(), op, ": ", what, " is undefined");
-  SIMAD_CHECK(t.shape() == ref.shape(), op, ": ", what, " shape ", t.shape(), ", expected ", ref.shape());
-}
-}  // namespace detail
-
 // out = softmax(inp) per row of C = inp.dim(-1); mask (same shape, same device): 1 = keep, 0 = padding.
 template <typename T>
 void softmax_forward(const Tensor<T>& out, const Tensor<T>& inp, const Tensor<uint8_t>* mask = nullptr) {
   constexpr const char* op = "softmax_forward";
   int64_t N = 0, C = 0;
-  detail::softmax_rows(op, inp, N, C);
-  detail::softmax_same_shape(op, inp, out, "out");
+  detail::rows_cols(op, inp, N, C);
+  detail::check_same_shape(op, inp, out, "out");
   const uint8_t* m = nullptr;
   Device device;
   if (mask && mask->defined()) {
-    detail::softmax_same_shape(op, inp, *mask, "mask");
+    detail::check_same_shape(op, inp, *mask, "mask");
     device = detail::common_device(op, out, inp, *mask);
     m = mask->data();
   } else {
     device = detail::common_device(op, out, inp);
   }
-  if (device == Device::cuda) {
-#if defined(SIMAD_HAVE_CUDA_KERNELS)
-    SIMAD_CHECK((std::is_same_v<T, float>), op, ": CUDA tensors must be float (the CUDA kernels are float only)");
-    if constexpr (std::is_same_v<T, float>) cuda::kernels::softmax_forward(out.data(), inp.data(), m, N, C);
-    return;
-#else
-    detail::no_cuda_kernels(op);
-#endif
-  }
-  softmax_forward(out.data(), inp.data(), m, N, C);
+  detail::on_device<T>(
+      op, device, [&] { softmax_forward(out.data(), inp.data(), m, N, C); },
+      [&] { SIMAD_CUDA_KERNEL_CALL(T, softmax_forward(out.data(), inp.data(), m, N, C)); });
 }
 
 // dinp += out * (dout - rowsum(out * dout)); an undefined dinp is skipped.
@@ -73,20 +47,14 @@ template <typename T>
 void softmax_backward(const Tensor<T>& dinp, const Tensor<T>& dout, const Tensor<T>& out) {
   constexpr const char* op = "softmax_backward";
   int64_t N = 0, C = 0;
-  detail::softmax_rows(op, dout, N, C);
-  detail::softmax_same_shape(op, dout, out, "out");
+  detail::rows_cols(op, dout, N, C);
+  detail::check_same_shape(op, dout, out, "out");
   if (!dinp.defined()) return;
-  detail::softmax_same_shape(op, dout, dinp, "dinp");
-  if (detail::common_device(op, dinp, dout, out) == Device::cuda) {
-#if defined(SIMAD_HAVE_CUDA_KERNELS)
-    SIMAD_CHECK((std::is_same_v<T, float>), op, ": CUDA tensors must be float (the CUDA kernels are float only)");
-    if constexpr (std::is_same_v<T, float>) cuda::kernels::softmax_backward(dinp.data(), dout.data(), out.data(), N, C);
-    return;
-#else
-    detail::no_cuda_kernels(op);
-#endif
-  }
-  softmax_backward(dinp.data(), dout.data(), out.data(), N, C);
+  detail::check_same_shape(op, dout, dinp, "dinp");
+  detail::on_device<T>(
+      op, detail::common_device(op, dinp, dout, out),
+      [&] { softmax_backward(dinp.data(), dout.data(), out.data(), N, C); },
+      [&] { SIMAD_CUDA_KERNEL_CALL(T, softmax_backward(dinp.data(), dout.data(), out.data(), N, C)); });
 }
 
 }  // namespace simad::ops
