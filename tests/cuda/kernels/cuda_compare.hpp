@@ -19,8 +19,10 @@ Tensor<T> to_gpu(const Tensor<T>& t) {
   return cuda::to_device(t);
 }
 
+// A host copy (after a synchronise) of a device tensor; a CPU tensor comes back as it is.
 template <typename T>
 Tensor<T> from_gpu(const Tensor<T>& t) {
+  if (t.device() == Device::cpu) return t;
   SIMAD_CUDA_CHECK(cudaDeviceSynchronize());
   SIMAD_CUDA_CHECK(cudaGetLastError());
   return cuda::to_host(t);

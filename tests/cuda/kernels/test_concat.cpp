@@ -11,6 +11,7 @@
 #include "simad/cuda/kernels/concat.hpp"
 #include "simad/cuda/runtime.hpp"
 #include "simad/ops/dispatch/concat.hpp"
+#include "cuda_compare.hpp"
 #include "testing.hpp"
 
 namespace {
@@ -19,11 +20,6 @@ using simad::Rng;
 using simad::Tensor;
 namespace ck = simad::cuda::kernels;
 namespace ops = simad::ops;
-
-Tensor<float> host(const Tensor<float>& d) {
-  SIMAD_CUDA_CHECK(cudaDeviceSynchronize());
-  return simad::cuda::to_host(d);
-}
 
 }  // namespace
 
@@ -41,7 +37,7 @@ TEST_CASE("cuda/concat: parts land in their columns, and the backward adds each 
       ck::concat_part_forward(d_whole.data(), simad::cuda::to_device(parts[p]).data(), outer, total, offset, widths[p]);
       offset += widths[p];
     }
-    const Tensor<float> whole = host(d_whole);
+    const Tensor<float> whole = simad::testing::from_gpu(d_whole);
     offset = 0;
     for (size_t p = 0; p < parts.size(); ++p) {
       for (int64_t r = 0; r < outer; ++r)
@@ -55,7 +51,7 @@ TEST_CASE("cuda/concat: parts land in their columns, and the backward adds each 
       const Tensor<float> d0 = simad::testing::random_tensor<float>(rng, {outer, widths[p]});
       const Tensor<float> dd = simad::cuda::to_device(d0);
       ck::concat_part_backward(dd.data(), simad::cuda::to_device(dwhole).data(), outer, total, offset, widths[p]);
-      const Tensor<float> got = host(dd);
+      const Tensor<float> got = simad::testing::from_gpu(dd);
       for (int64_t r = 0; r < outer; ++r)
         for (int64_t j = 0; j < widths[p]; ++j) REQUIRE(got(r, j) == d0(r, j) + dwhole(r, offset + j));
       offset += widths[p];
@@ -73,15 +69,15 @@ TEST_CASE("cuda/concat: the Tensor dispatch on CUDA tensors equals the CPU op") 
   ops::concat_forward(out_c, {a, b});
   const Tensor<float> out_g = simad::cuda::to_device(simad::testing::poisoned_tensor<float>({2, 3, 12}));
   ops::concat_forward(out_g, {simad::cuda::to_device(a), simad::cuda::to_device(b)});
-  simad::testing::check_close(host(out_g), std::span<const float>(out_c.span()), 0.0, 0.0, "forward");
+  simad::testing::check_close(simad::testing::from_gpu(out_g), std::span<const float>(out_c.span()), 0.0, 0.0, "forward");
   const Tensor<float> dout = simad::testing::random_tensor<float>(rng, {2, 3, 12});
   const Tensor<float> da = simad::testing::random_tensor<float>(rng, {2, 3, 5});
   const Tensor<float> db = simad::testing::random_tensor<float>(rng, {2, 3, 7});
   const Tensor<float> da_g = simad::cuda::to_device(da), db_g = simad::cuda::to_device(db);
   ops::concat_backward({da, db}, dout);
   ops::concat_backward({da_g, db_g}, simad::cuda::to_device(dout));
-  simad::testing::check_close(host(da_g), std::span<const float>(da.span()), 0.0, 0.0, "da");
-  simad::testing::check_close(host(db_g), std::span<const float>(db.span()), 0.0, 0.0, "db");
+  simad::testing::check_close(simad::testing::from_gpu(da_g), std::span<const float>(da.span()), 0.0, 0.0, "da");
+  simad::testing::check_close(simad::testing::from_gpu(db_g), std::span<const float>(db.span()), 0.0, 0.0, "db");
   CHECK_THROWS_AS(ops::concat_forward(out_c, {a, a}), simad::Error);  // widths add up to 10, not 12
   CHECK_THROWS_AS(ops::concat_forward(out_g, {a, b}), simad::Error);  // mixed devices
 }

@@ -19,6 +19,7 @@
 #include "simad/cuda/runtime.hpp"
 #include "simad/ops/dispatch/dropout.hpp"
 #include "simad/ops/dropout.hpp"
+#include "cuda_compare.hpp"
 #include "testing.hpp"
 
 namespace {
@@ -28,12 +29,6 @@ using simad::Rng;
 using simad::Tensor;
 namespace ck = simad::cuda::kernels;
 namespace ops = simad::ops;
-
-template <typename T>
-Tensor<T> host(const Tensor<T>& d) {
-  SIMAD_CUDA_CHECK(cudaDeviceSynchronize());
-  return simad::cuda::to_host(d);
-}
 
 }  // namespace
 
@@ -65,15 +60,15 @@ TEST_CASE("cuda/dropout: the kernels' masks and outputs equal the CPU op's, whic
         Tensor<uint8_t> keep_init = Tensor<uint8_t>::full({n}, uint8_t(0xAB));
         const Tensor<uint8_t> d_keep = simad::cuda::to_device(keep_init);
         ck::dropout_forward(d_out.data(), d_keep.data(), d_inp.data(), n, p, rng.seed(), rng.stream(), offset);
-        const Tensor<float> out = host(d_out);
-        const Tensor<uint8_t> keep = host(d_keep);
+        const Tensor<float> out = simad::testing::from_gpu(d_out);
+        const Tensor<uint8_t> keep = simad::testing::from_gpu(d_keep);
         for (int64_t i = 0; i < n; ++i) {
           REQUIRE(keep.data()[i] == cpu_keep[size_t(i)]);
           REQUIRE(std::memcmp(&out.data()[i], &cpu[size_t(i)], sizeof(float)) == 0);
         }
         // In place, without a mask: the same values.
         ck::dropout_forward(d_inp.data(), nullptr, d_inp.data(), n, p, rng.seed(), rng.stream(), offset);
-        const Tensor<float> inplace = host(d_inp);
+        const Tensor<float> inplace = simad::testing::from_gpu(d_inp);
         for (int64_t i = 0; i < n; ++i) REQUIRE(std::memcmp(&inplace.data()[i], &cpu[size_t(i)], sizeof(float)) == 0);
         // Backward accumulates onto random values: dinp += keep ? dout / (1 - p) : 0.
         const Tensor<float> dout = simad::testing::random_tensor<float>(data, {n});
@@ -86,7 +81,7 @@ TEST_CASE("cuda/dropout: the kernels' masks and outputs equal the CPU op's, whic
         }
         const Tensor<float> d_dinp = simad::cuda::to_device(dinp0), d_dout = simad::cuda::to_device(dout);
         ck::dropout_backward(d_dinp.data(), d_dout.data(), d_keep.data(), n, p);
-        const Tensor<float> dinp = host(d_dinp);
+        const Tensor<float> dinp = simad::testing::from_gpu(d_dinp);
         for (int64_t i = 0; i < n; ++i)
           REQUIRE(std::memcmp(&dinp.data()[i], &cpu_dinp[size_t(i)], sizeof(float)) == 0);
       }
@@ -99,7 +94,7 @@ TEST_CASE("cuda/dropout: p == 0 backward without a mask adds dout, and bad argum
   const Tensor<float> dinp0 = simad::testing::random_tensor<float>(data, {n});
   const Tensor<float> d_dinp = simad::cuda::to_device(dinp0), d_dout = simad::cuda::to_device(dout);
   ck::dropout_backward(d_dinp.data(), d_dout.data(), nullptr, n, 0.0f);
-  const Tensor<float> dinp = host(d_dinp);
+  const Tensor<float> dinp = simad::testing::from_gpu(d_dinp);
   for (int64_t i = 0; i < n; ++i) REQUIRE(dinp.data()[i] == dinp0.data()[i] + dout.data()[i]);
   CHECK_THROWS_AS(ck::dropout_backward(d_dinp.data(), d_dout.data(), nullptr, n, 0.5f), simad::Error);
   CHECK_THROWS_AS(ck::dropout_forward(d_dinp.data(), nullptr, d_dout.data(), n, 1.0f, 1, 0, 0), simad::Error);
@@ -118,8 +113,8 @@ TEST_CASE("cuda/dropout: the Tensor dispatch runs the kernel on CUDA tensors and
   const Tensor<float> d_out = simad::cuda::to_device(simad::testing::poisoned_tensor<float>({7, 111}));
   const Tensor<uint8_t> d_keep = simad::cuda::to_device(Tensor<uint8_t>::full({n}, uint8_t(0xAB)));
   ops::dropout_forward(d_out, d_keep, simad::cuda::to_device(inp), p, rng, 11);
-  const Tensor<float> g_out = host(d_out);
-  const Tensor<uint8_t> g_keep = host(d_keep);
+  const Tensor<float> g_out = simad::testing::from_gpu(d_out);
+  const Tensor<uint8_t> g_keep = simad::testing::from_gpu(d_keep);
   for (int64_t i = 0; i < n; ++i) {
     REQUIRE(g_keep.data()[i] == keep.data()[i]);
     REQUIRE(g_out.data()[i] == out.data()[i]);
@@ -129,7 +124,7 @@ TEST_CASE("cuda/dropout: the Tensor dispatch runs the kernel on CUDA tensors and
   const Tensor<float> d_dinp = simad::cuda::to_device(dinp);
   ops::dropout_backward(d_dinp, simad::cuda::to_device(dout), d_keep, p);
   ops::dropout_backward(dinp, dout, keep, p);
-  const Tensor<float> g_dinp = host(d_dinp);
+  const Tensor<float> g_dinp = simad::testing::from_gpu(d_dinp);
   for (int64_t i = 0; i < n; ++i) REQUIRE(g_dinp.data()[i] == dinp.data()[i]);
   CHECK_THROWS_AS(ops::dropout_forward(d_out, keep, inp, p, rng, 0), simad::Error);  // mixed devices
 }

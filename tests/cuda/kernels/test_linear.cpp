@@ -17,6 +17,7 @@
 #include "simad/cuda/runtime.hpp"
 #include "simad/ops/dispatch/linear.hpp"
 #include "simad/ops/linear.hpp"
+#include "cuda_compare.hpp"
 #include "testing.hpp"
 
 namespace {
@@ -28,12 +29,8 @@ namespace ops = simad::ops;
 
 constexpr double kAtol = 1e-5, kRtol = 1e-5;
 
-Tensor<float> host(const Tensor<float>& d) {
-  SIMAD_CUDA_CHECK(cudaDeviceSynchronize());
-  return simad::cuda::to_host(d);
-}
 void compare(const Tensor<float>& gpu, std::span<const double> ref, const std::string& what) {
-  simad::testing::check_close(host(gpu), ref, kAtol, kRtol, what);
+  simad::testing::check_close(simad::testing::from_gpu(gpu), ref, kAtol, kRtol, what);
 }
 std::vector<double> as_double(const Tensor<float>& t) { return std::vector<double>(t.data(), t.data() + t.numel()); }
 

@@ -13,6 +13,7 @@
 #include "simad/cuda/kernels/masked_max.hpp"
 #include "simad/cuda/runtime.hpp"
 #include "simad/ops/dispatch/masked_max.hpp"
+#include "cuda_compare.hpp"
 #include "testing.hpp"
 
 namespace {
@@ -21,12 +22,6 @@ using simad::Rng;
 using simad::Tensor;
 namespace ck = simad::cuda::kernels;
 namespace ops = simad::ops;
-
-template <typename T>
-Tensor<T> host(const Tensor<T>& d) {
-  SIMAD_CUDA_CHECK(cudaDeviceSynchronize());
-  return simad::cuda::to_host(d);
-}
 
 }  // namespace
 
@@ -59,8 +54,8 @@ TEST_CASE("cuda/masked_max: forward and backward equal the reference, ties to th
     const Tensor<float> d_out = simad::cuda::to_device(simad::testing::poisoned_tensor<float>({c.B, c.C}));
     const Tensor<int32_t> d_arg = simad::cuda::to_device(Tensor<int32_t>::full({c.B, c.C}, 12345));
     ck::masked_max_forward(d_out.data(), d_arg.data(), d_inp.data(), d_mask.data(), c.B, c.S, c.C);
-    const Tensor<float> out = host(d_out);
-    const Tensor<int32_t> arg = host(d_arg);
+    const Tensor<float> out = simad::testing::from_gpu(d_out);
+    const Tensor<int32_t> arg = simad::testing::from_gpu(d_arg);
     for (int64_t i = 0; i < c.B * c.C; ++i) {
       REQUIRE(arg.data()[i] == want_arg[size_t(i)]);
       REQUIRE(out.data()[i] == want[size_t(i)]);
@@ -75,7 +70,7 @@ TEST_CASE("cuda/masked_max: forward and backward equal the reference, ties to th
           dwant[size_t((b * c.S + a) * c.C + j)] += double(dout(b, j));
     const Tensor<float> d_dinp = simad::cuda::to_device(dinp0);
     ck::masked_max_backward(d_dinp.data(), simad::cuda::to_device(dout).data(), d_arg.data(), c.B, c.S, c.C);
-    simad::testing::check_close(host(d_dinp), std::span<const double>(dwant), 1e-6, 1e-6, "dinp");
+    simad::testing::check_close(simad::testing::from_gpu(d_dinp), std::span<const double>(dwant), 1e-6, 1e-6, "dinp");
 
     // The dispatch: CUDA tensors vs the CPU op; no mask = every member real.
     for (bool masked : {true, false}) {
@@ -83,8 +78,8 @@ TEST_CASE("cuda/masked_max: forward and backward equal the reference, ties to th
       const Tensor<int32_t> arg_c = Tensor<int32_t>::full({c.B, c.C}, 777);
       ops::masked_max_forward(out_c, arg_c, inp, masked ? mask : Tensor<uint8_t>());
       ops::masked_max_forward(d_out, d_arg, d_inp, masked ? d_mask : Tensor<uint8_t>());
-      const Tensor<float> out_g = host(d_out);
-      const Tensor<int32_t> arg_g = host(d_arg);
+      const Tensor<float> out_g = simad::testing::from_gpu(d_out);
+      const Tensor<int32_t> arg_g = simad::testing::from_gpu(d_arg);
       for (int64_t i = 0; i < c.B * c.C; ++i) {
         REQUIRE(arg_g.data()[i] == arg_c.data()[i]);
         REQUIRE(out_g.data()[i] == out_c.data()[i]);
@@ -93,7 +88,7 @@ TEST_CASE("cuda/masked_max: forward and backward equal the reference, ties to th
       const Tensor<float> dinp_g = simad::cuda::to_device(dinp0);
       ops::masked_max_backward(dinp_c, dout, arg_c);
       ops::masked_max_backward(dinp_g, simad::cuda::to_device(dout), d_arg);
-      simad::testing::check_close(host(dinp_g), std::span<const float>(dinp_c.span()), 0.0, 0.0, "dispatch dinp");
+      simad::testing::check_close(simad::testing::from_gpu(dinp_g), std::span<const float>(dinp_c.span()), 0.0, 0.0, "dispatch dinp");
     }
   }
   CHECK_THROWS_AS(ck::masked_max_forward(nullptr, nullptr, nullptr, nullptr, -1, 1, 1), simad::Error);

@@ -22,6 +22,7 @@
 #include "simad/ops/dispatch/adam.hpp"
 #include "simad/ops/dispatch/elementwise.hpp"
 #include "models/random_ads.hpp"
+#include "cuda/kernels/cuda_compare.hpp"
 #include "testing.hpp"
 
 namespace {
@@ -56,12 +57,6 @@ TotyembConfig tiny_totyemb() {
   return c;
 }
 
-Tensor<float> host(const Tensor<float>& t) {
-  if (t.device() == Device::cpu) return t.clone();
-  SIMAD_CUDA_CHECK(cudaDeviceSynchronize());
-  return simad::cuda::to_host(t);
-}
-
 struct Run {
   std::vector<LossTerms> losses;
   std::vector<std::vector<int32_t>> kept;
@@ -91,7 +86,7 @@ Run train_on(Device device, const Config& cfg, const AdBatch<float>& batch) {
     model.backward();
     train::adam_update(store.params(), store.grads(), m, v, step, adam, train::WeightDecay::l2);
   }
-  run.params = host(store.params());
+  run.params = simad::testing::from_gpu(store.params());
   run.embeddings = Tensor<float>::empty({batch.B, cfg.embedding_dim});
   model.embed(batch, run.embeddings.data());
   return run;

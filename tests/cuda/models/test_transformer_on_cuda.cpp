@@ -25,6 +25,7 @@
 #include "simad/ops/dispatch/cross_entropy.hpp"
 #include "simad/ops/dispatch/elementwise.hpp"
 #include "simad/ops/dispatch/linear.hpp"
+#include "cuda/kernels/cuda_compare.hpp"
 #include "testing.hpp"
 
 namespace {
@@ -36,14 +37,8 @@ namespace nn = simad::nn;
 namespace ops = simad::ops;
 namespace train = simad::train;
 
-Tensor<float> host(const Tensor<float>& t) {
-  if (t.device() == Device::cpu) return t;
-  SIMAD_CUDA_CHECK(cudaDeviceSynchronize());
-  return simad::cuda::to_host(t);
-}
-
 void compare(const Tensor<float>& gpu, const Tensor<float>& cpu, double atol, double rtol, const std::string& what) {
-  const Tensor<float> h = host(gpu);
+  const Tensor<float> h = simad::testing::from_gpu(gpu);
   REQUIRE(h.numel() == cpu.numel());
   simad::testing::check_close(h, std::span<const float>(cpu.data(), size_t(cpu.numel())), atol, rtol, what);
 }
@@ -178,7 +173,7 @@ TEST_CASE("cuda/models: a tiny Transformer tagger trains on CUDA tensors as it d
       m.encoder.backward(Tensor<float>(), dH.reshape({b.B, b.N, cfg.d_model}));
       train::adam_update(m.store.params(), m.store.grads(), m1, v1, step, adam, train::WeightDecay::l2);
     }
-    final_params[k] = host(m.store.params()).clone();
+    final_params[k] = simad::testing::from_gpu(m.store.params()).clone();
   }
   REQUIRE(losses[0].size() == 6);
   for (size_t s = 0; s < losses[0].size(); ++s) {

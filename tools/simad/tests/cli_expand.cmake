@@ -5,14 +5,7 @@
 # reported, an empty package, and a malformed line that must stop it with the file and line.
 if(CMAKE_SCRIPT_MODE_FILE)
   file(REMOVE_RECURSE ${WORK})
-  function(run_simad)
-    execute_process(COMMAND ${SIMAD} ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-    if(NOT rc EQUAL 0)
-      message(FATAL_ERROR "simad ${ARGN} failed (${rc}):\n${out}\n${err}")
-    endif()
-    set(out "${out}" PARENT_SCOPE)
-    set(err "${err}" PARENT_SCOPE)
-  endfunction()
+  include(${CMAKE_CURRENT_LIST_DIR}/run_simad.cmake)
   run_simad(synth --out ${WORK}/ads --ads 200 --seed 5 --image-size 48 --users 400 --impressions 300 --quiet)
   run_simad(train --model ion --data ${WORK}/ads --out ${WORK}/ion --epochs 1 --d-model 16 --heads 2 --layers 1
             --ffn 32 --embedding-dim 16 --quiet)

@@ -5,14 +5,7 @@
 # is not JSON. The broken image rows and the bad line must be reported and skipped, the rest embedded.
 if(CMAKE_SCRIPT_MODE_FILE)
   file(REMOVE_RECURSE ${WORK})
-  function(run_simad)
-    execute_process(COMMAND ${SIMAD} ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-    if(NOT rc EQUAL 0)
-      message(FATAL_ERROR "simad ${ARGN} failed (${rc}):\n${out}\n${err}")
-    endif()
-    set(out "${out}" PARENT_SCOPE)
-    set(err "${err}" PARENT_SCOPE)
-  endfunction()
+  include(${CMAKE_CURRENT_LIST_DIR}/run_simad.cmake)
   run_simad(synth --out ${WORK}/ads --ads 150 --seed 3 --image-size 64 --users 100 --impressions 20 --quiet)
   run_simad(train --model ion --data ${WORK}/ads --out ${WORK}/ion --epochs 2 --d-model 16 --heads 2 --layers 1
             --ffn 32 --embedding-dim 16 --quiet)
