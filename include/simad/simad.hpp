@@ -60,6 +60,8 @@
 #include "simad/ops/conv2d.hpp"
 #include "simad/ops/maxpool2d.hpp"
 #include "simad/ops/upsample.hpp"
+#include "simad/ops/batchnorm.hpp"
+#include "simad/ops/shortcut.hpp"
 #include "simad/image/decode.hpp"
 #include "simad/image/letterbox.hpp"
 #include "simad/image/write.hpp"

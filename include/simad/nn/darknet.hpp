@@ -27,13 +27,15 @@
 #include "simad/core/tensor.hpp"
 #include "simad/io/darknet_cfg.hpp"
 #include "simad/io/darknet_weights.hpp"
+#include "simad/ops/batchnorm.hpp"
 #include "simad/ops/conv2d.hpp"
 #include "simad/ops/maxpool2d.hpp"
 #include "simad/ops/upsample.hpp"
 
 namespace simad::nn {
 
-enum class BatchNormVariant { pjreddie, alexeyab };
+// Which fork's batch-norm denominator (ops/batchnorm.hpp: training and inference share it).
+using BatchNormVariant = ops::BatchNormVariant;
 
 // A convolution ready to run: batch norm folded in.
 struct FoldedConv {
@@ -57,7 +59,7 @@ inline FoldedConv fold_batch_norm(const io::darknet::ConvWeights& w, const io::d
   const size_t per_filter = size_t(w.channels) * size_t(w.size) * size_t(w.size);
   for (size_t o = 0; o < size_t(w.filters); ++o) {
     const double var = double(w.rolling_variance[o]);
-    const double denom = variant == BatchNormVariant::pjreddie ? std::sqrt(var) + 1e-6 : std::sqrt(var + 1e-5);
+    const double denom = ops::batchnorm_denominator(var, variant);
     const double s = double(w.scales[o]) / denom;
     for (size_t i = 0; i < per_filter; ++i) f.weight[o * per_filter + i] = float(double(w.weights[o * per_filter + i]) * s);
     f.bias[o] = float(double(w.biases[o]) - double(w.rolling_mean[o]) * s);

@@ -6,7 +6,14 @@
 // input as it is (no im2col); others unfold the input first (im2col, parallel over rows). Small
 // maps (Ho*Wo < 1024: YOLOv3's 13x13 and 26x26 layers) of a batch are unfolded side by side into one
 // wider GEMM, which keeps OpenBLAS efficient at batch 8. The epilogue adds the bias and applies the
-// activation in one pass. Forward only: the detector is frozen.
+// activation in one pass.
+//
+// Backward (training, conv2d_backward) is unfused: it takes the gradient with respect to the
+// convolution's pre-activation output (the caller runs the activation's and the batch norm's
+// backward first) and ADDS to dinp, dweight and dbias, per image:
+//   dweight += dout (O, Ho*Wo) x columns^T,   dbias[o] += sum of dout[o, :],
+//   dinp    += col2im(weight^T (C*K*K, O) x dout)   (col2im: each column entry added back to the
+//              input element it was copied from; padding entries are dropped).
 #pragma once
 
 #include <algorithm>
@@ -80,6 +87,33 @@ void im2col(T* cols, int64_t ld, int64_t col0, const T* inp, const Conv2dShape& 
           }
         }
       }
+    }
+  });
+}
+
+// The adjoint of im2col for one image: inp (C, H, W) += the entries of cols (C*K*K, Ho*Wo, row
+// stride ld) at the positions im2col read them from. Parallel over channels (a channel's rows
+// write only its own plane, so there is no race).
+template <typename T>
+void col2im_add(T* inp, const T* cols, int64_t ld, const Conv2dShape& s) {
+  const int64_t Ho = s.out_h(), Wo = s.out_w(), K = s.K;
+  parallel_for(s.C, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      T* plane = inp + c * s.H * s.W;
+      for (int64_t i = 0; i < K; ++i)
+        for (int64_t j = 0; j < K; ++j) {
+          const T* src = cols + ((c * K + i) * K + j) * ld;
+          for (int64_t y = 0; y < Ho; ++y) {
+            const int64_t iy = y * s.stride - s.pad + i;
+            if (iy < 0 || iy >= s.H) continue;
+            T* row = plane + iy * s.W;
+            const T* srow = src + y * Wo;
+            for (int64_t x = 0; x < Wo; ++x) {
+              const int64_t ix = x * s.stride - s.pad + j;
+              if (ix >= 0 && ix < s.W) row[ix] += srow[x];
+            }
+          }
+        }
     }
   });
 }
@@ -166,6 +200,65 @@ void conv2d_forward(T* out,           // (B, O, Ho, Wo)
     }
     gemm(false, false, s.O, HWo, rows, T(1), weight, rows, cols, HWo, T(0), dst, HWo);
     parallel_for(s.O, 8, [&](int64_t o0, int64_t o1) { epilogue(dst, dst, HWo, o0, o1); });
+  }
+}
+
+// Scratch elements conv2d_backward needs for shape s: one image's columns (0 for a 1x1 stride-1
+// unpadded convolution, which uses the input and dinp as they are).
+inline int64_t conv2d_backward_workspace_size(const Conv2dShape& s) {
+  const bool direct = s.K == 1 && s.stride == 1 && s.pad == 0;
+  return direct ? 0 : s.C * s.K * s.K * s.out_h() * s.out_w();
+}
+
+// Gradients of out = conv(inp, weight) + bias (no activation: dout is the gradient with respect to
+// the pre-activation output). Adds to dinp, dweight and dbias; any of them may be null (not
+// computed). workspace: at least conv2d_backward_workspace_size(s) elements, or null to allocate
+// it here.
+template <typename T>
+void conv2d_backward(T* dinp,          // (B, C, H, W) or null
+                     T* dweight,       // (O, C, K, K) or null
+                     T* dbias,         // (O) or null
+                     const T* dout,    // (B, O, Ho, Wo)
+                     const T* inp,     // (B, C, H, W) the forward input
+                     const T* weight,  // (O, C, K, K)
+                     const Conv2dShape& s, T* workspace = nullptr) {
+  s.check();
+  const int64_t HWo = s.out_h() * s.out_w(), rows = s.C * s.K * s.K;
+  const bool direct = s.K == 1 && s.stride == 1 && s.pad == 0;
+  std::vector<T> own;
+  if (!workspace && conv2d_backward_workspace_size(s) > 0) {
+    own.resize(size_t(conv2d_backward_workspace_size(s)));
+    workspace = own.data();
+  }
+  if (dbias) {
+    parallel_for(s.O, 8, [&](int64_t o0, int64_t o1) {
+      for (int64_t o = o0; o < o1; ++o) {
+        T acc = T(0);
+        for (int64_t b = 0; b < s.B; ++b) {
+          const T* g = dout + (b * s.O + o) * HWo;
+          for (int64_t i = 0; i < HWo; ++i) acc += g[i];
+        }
+        dbias[o] += acc;
+      }
+    });
+  }
+  if (!dinp && !dweight) return;
+  for (int64_t b = 0; b < s.B; ++b) {
+    const T* img = inp + b * s.C * s.H * s.W;
+    const T* g = dout + b * s.O * HWo;
+    if (direct) {
+      if (dweight) gemm(false, true, s.O, rows, HWo, T(1), g, HWo, img, HWo, T(1), dweight, rows);
+      if (dinp) gemm(true, false, rows, HWo, s.O, T(1), weight, rows, g, HWo, T(1), dinp + b * s.C * s.H * s.W, HWo);
+      continue;
+    }
+    if (dweight) {
+      detail::im2col(workspace, HWo, 0, img, s);
+      gemm(false, true, s.O, rows, HWo, T(1), g, HWo, workspace, HWo, T(1), dweight, rows);
+    }
+    if (dinp) {  // the columns are no longer needed: the buffer takes their gradient
+      gemm(true, false, rows, HWo, s.O, T(1), weight, rows, g, HWo, T(0), workspace, HWo);
+      detail::col2im_add(dinp + b * s.C * s.H * s.W, workspace, HWo, s);
+    }
   }
 }
 

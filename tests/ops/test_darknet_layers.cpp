@@ -1,0 +1,182 @@
+// Tests of the backward of Darknet's parameter-free layers: maxpool2d (argmax recorded by the
+// forward, Darknet padding: size 2 stride 2, size 2 stride 1 with right/bottom padding, size 3
+// stride 1), upsample_nearest (with a scale), shortcut (linear and leaky) and route (a channel
+// concat: ops/concat.hpp with outer = B). Each: central finite differences in double, gradients
+// that start non-zero (backward adds), forward outputs poisoned with NaN first.
+#include <cmath>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "simad/ops/concat.hpp"
+#include "simad/ops/maxpool2d.hpp"
+#include "simad/ops/shortcut.hpp"
+#include "simad/ops/upsample.hpp"
+#include "testing.hpp"
+
+using namespace simad;
+using simad::testing::random_vector;
+
+namespace {
+
+std::vector<double> minus(const std::vector<double>& a, const std::vector<double>& b) {
+  std::vector<double> r(a.size());
+  for (size_t i = 0; i < a.size(); ++i) r[i] = a[i] - b[i];
+  return r;
+}
+
+double dot(const std::vector<double>& a, const std::vector<double>& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("ops/maxpool2d: argmax names the maximum and the backward matches finite differences") {
+  Rng rng = simad::testing::test_rng();
+  MESSAGE("seed " << simad::testing::test_seed());
+  struct Case {
+    int64_t B, C, H, W, size, stride, padding;
+  };
+  // Darknet's default padding is size - 1.
+  for (const Case c : {Case{2, 3, 6, 8, 2, 2, 1}, Case{2, 2, 7, 5, 2, 2, 1}, Case{1, 3, 5, 5, 2, 1, 1},
+                       Case{2, 2, 6, 7, 3, 1, 2}, Case{1, 2, 7, 6, 3, 2, 2}}) {
+    CAPTURE(c.H);
+    CAPTURE(c.W);
+    CAPTURE(c.size);
+    CAPTURE(c.stride);
+    CAPTURE(c.padding);
+    const int64_t Ho = ops::maxpool2d_out_size(c.H, c.size, c.stride, c.padding);
+    const int64_t Wo = ops::maxpool2d_out_size(c.W, c.size, c.stride, c.padding);
+    const size_t n_in = size_t(c.B * c.C * c.H * c.W), n_out = size_t(c.B * c.C * Ho * Wo);
+    std::vector<double> x = random_vector<double>(rng, n_in);
+    const std::vector<double> r = random_vector<double>(rng, n_out);
+    std::vector<double> out(n_out), plain(n_out);
+    std::vector<int32_t> arg(n_out);
+    simad::testing::poison(std::span<double>(out));
+    simad::testing::poison(std::span<int32_t>(arg));
+    ops::maxpool2d_forward(out.data(), x.data(), c.B, c.C, c.H, c.W, c.size, c.stride, c.padding, arg.data());
+    ops::maxpool2d_forward(plain.data(), x.data(), c.B, c.C, c.H, c.W, c.size, c.stride, c.padding);
+    simad::testing::check_close(out, plain, 0.0, 0.0, "forward with argmax == forward without");
+    for (size_t k = 0; k < n_out; ++k) {
+      const size_t plane = k / size_t(Ho * Wo);
+      REQUIRE(arg[k] >= 0);
+      REQUIRE(arg[k] < c.H * c.W);
+      CHECK(x[plane * size_t(c.H * c.W) + size_t(arg[k])] == out[k]);
+    }
+    if (c.size == 2 && c.stride == 1) CHECK((Ho == c.H && Wo == c.W));  // yolov3-tiny's 13x13 -> 13x13
+    const std::vector<double> dx0 = random_vector<double>(rng, n_in);
+    std::vector<double> dx = dx0;
+    ops::maxpool2d_backward(dx.data(), r.data(), arg.data(), c.B, c.C, c.H, c.W, Ho, Wo);
+    auto loss = [&] {
+      ops::maxpool2d_forward(out.data(), x.data(), c.B, c.C, c.H, c.W, c.size, c.stride, c.padding);
+      return dot(out, r);
+    };
+    SIMAD_CHECK_GRADIENT(minus(dx, dx0), simad::testing::numeric_gradient(std::span<double>(x), loss), "dinp");
+  }
+}
+
+TEST_CASE("ops/maxpool2d: ties go to the first element in window order") {
+  const std::vector<double> x = {1, 5, 5, 2,  //
+                                 5, 0, 3, 3};  // (1, 1, 2, 4)
+  std::vector<double> out(2);
+  std::vector<int32_t> arg(2);
+  ops::maxpool2d_forward(out.data(), x.data(), 1, 1, 2, 4, 2, 2, 1, arg.data());
+  CHECK(out[0] == 5);
+  CHECK(out[1] == 5);
+  CHECK(arg[0] == 1);
+  CHECK(arg[1] == 2);
+}
+
+TEST_CASE("ops/upsample: backward matches finite differences") {
+  Rng rng = simad::testing::test_rng();
+  MESSAGE("seed " << simad::testing::test_seed());
+  struct Case {
+    int64_t B, C, H, W, S;
+    double scale;
+  };
+  for (const Case c : {Case{2, 3, 3, 5, 2, 1.0}, Case{1, 2, 4, 3, 3, 0.5}, Case{2, 1, 2, 2, 1, 2.0}}) {
+    CAPTURE(c.S);
+    CAPTURE(c.scale);
+    const size_t n_in = size_t(c.B * c.C * c.H * c.W), n_out = n_in * size_t(c.S * c.S);
+    std::vector<double> x = random_vector<double>(rng, n_in);
+    const std::vector<double> r = random_vector<double>(rng, n_out);
+    std::vector<double> out(n_out);
+    simad::testing::poison(std::span<double>(out));
+    auto loss = [&] {
+      ops::upsample_nearest_forward(out.data(), x.data(), c.B, c.C, c.H, c.W, c.S, c.scale);
+      return dot(out, r);
+    };
+    loss();
+    for (double v : out) REQUIRE(std::isfinite(v));
+    const std::vector<double> dx0 = random_vector<double>(rng, n_in);
+    std::vector<double> dx = dx0;
+    ops::upsample_nearest_backward(dx.data(), r.data(), c.B, c.C, c.H, c.W, c.S, c.scale);
+    SIMAD_CHECK_GRADIENT(minus(dx, dx0), simad::testing::numeric_gradient(std::span<double>(x), loss), "dinp");
+  }
+}
+
+TEST_CASE("ops/shortcut: forward and backward, linear and leaky") {
+  Rng rng = simad::testing::test_rng();
+  MESSAGE("seed " << simad::testing::test_seed());
+  const size_t n = 2 * 3 * 4 * 5;
+  for (const bool leaky : {false, true}) {
+    CAPTURE(leaky);
+    std::vector<double> a = random_vector<double>(rng, n), b = random_vector<double>(rng, n);
+    const std::vector<double> r = random_vector<double>(rng, n);
+    std::vector<double> out(n);
+    simad::testing::poison(std::span<double>(out));
+    auto loss = [&] {
+      ops::shortcut_forward(out.data(), a.data(), b.data(), int64_t(n), leaky);
+      return dot(out, r);
+    };
+    loss();
+    for (size_t k = 0; k < n; ++k) {
+      const double v = a[k] + b[k];
+      CHECK(out[k] == doctest::Approx(leaky && v < 0 ? 0.1 * v : v).epsilon(1e-14));
+    }
+    const std::vector<double> da0 = random_vector<double>(rng, n), db0 = random_vector<double>(rng, n);
+    std::vector<double> da = da0, db = db0;
+    ops::shortcut_backward(da.data(), db.data(), r.data(), out.data(), int64_t(n), leaky);
+    SIMAD_CHECK_GRADIENT(minus(da, da0), simad::testing::numeric_gradient(std::span<double>(a), loss), "da");
+    SIMAD_CHECK_GRADIENT(minus(db, db0), simad::testing::numeric_gradient(std::span<double>(b), loss), "db");
+  }
+}
+
+// [route] layers=-1,-4: per image, the routed maps one after the other along channels.
+TEST_CASE("ops/route: channel concat per image and its backward match finite differences") {
+  Rng rng = simad::testing::test_rng();
+  MESSAGE("seed " << simad::testing::test_seed());
+  const int64_t B = 3, HW = 4 * 5;
+  const int64_t channels[] = {2, 3, 1};
+  std::vector<std::vector<double>> parts;
+  std::vector<int64_t> sizes;
+  for (int64_t c : channels) {
+    parts.push_back(random_vector<double>(rng, size_t(B * c * HW)));
+    sizes.push_back(c * HW);
+  }
+  const int64_t total = (2 + 3 + 1) * HW;
+  const std::vector<double> r = random_vector<double>(rng, size_t(B * total));
+  std::vector<double> out(size_t(B * total));
+  simad::testing::poison(std::span<double>(out));
+  auto loss = [&] {
+    const double* ptrs[] = {parts[0].data(), parts[1].data(), parts[2].data()};
+    ops::concat_forward<double>(out.data(), ptrs, sizes, B);
+    return dot(out, r);
+  };
+  loss();
+  // Image 1, channel 2 of the output is channel 0 of the second part.
+  CHECK(out[size_t(1 * total + 2 * HW + 7)] == parts[1][size_t(1 * 3 * HW + 7)]);
+  std::vector<std::vector<double>> d0, d;
+  for (const auto& p : parts) d0.push_back(random_vector<double>(rng, p.size()));
+  d = d0;
+  double* dptrs[] = {d[0].data(), d[1].data(), d[2].data()};
+  ops::concat_backward<double>(dptrs, r.data(), sizes, B);
+  for (size_t p = 0; p < parts.size(); ++p) {
+    CAPTURE(p);
+    SIMAD_CHECK_GRADIENT(minus(d[p], d0[p]), simad::testing::numeric_gradient(std::span<double>(parts[p]), loss),
+                         "dpart");
+  }
+}
