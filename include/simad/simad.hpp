@@ -68,6 +68,7 @@
 #include "simad/io/darknet.hpp"
 #include "simad/nn/darknet.hpp"
 #include "simad/nn/yolo.hpp"
+#include "simad/nn/yolo_loss.hpp"
 #include "simad/nn/region_features.hpp"
 #include "simad/nn/linear.hpp"
 #include "simad/nn/transformer.hpp"
