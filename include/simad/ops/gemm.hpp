@@ -1,19 +1,27 @@
 // simad/ops/gemm.hpp: general matrix multiply, row-major, forward and backward.
 //   C (M, N) = alpha * op(A) op(B) + beta * C,  op(A) (M, K), op(B) (K, N), op(X) = X or X^T.
-// float and double go to OpenBLAS (cblas_sgemm / cblas_dgemm); the CUDA backend will dispatch to
-// cuBLAS or simad's tiled kernel. lda/ldb/ldc are the row strides of the matrices as stored.
+// float runs simad's own packed GEMM (ops/cpu/sgemm.hpp: AVX-512 or AVX2 + FMA tiles picked at run
+// time by core/cpu_features.hpp), so its speed does not depend on OpenBLAS recognising the CPU;
+// double, CPUs without AVX2, and set_cpu_gemm(CpuGemm::openblas) / SIMAD_GEMM=openblas go to OpenBLAS
+// (cblas_sgemm / cblas_dgemm). CUDA tensors go to cuBLAS or simad's tiled kernel. lda/ldb/ldc are the
+// row strides of the matrices as stored.
 // Backward of C = op(A) op(B) ACCUMULATES (simad's rule for every backward: gradients +=):
 //   dA += dC op(B)^T (transposed back if A was), dB += op(A)^T dC (likewise).
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
 #include <type_traits>
 
 #include "simad/core/error.hpp"
 #include "simad/core/parallel.hpp"
 #include "simad/core/tensor.hpp"
 #include "simad/ops/blas.hpp"
+#include "simad/ops/cpu/sgemm.hpp"
 #include "simad/ops/dispatch/common.hpp"  // detail::on_device, detail::common_device
 
 // CUDA tensors: simad::kernels (real CUDA or emulated) defines SIMAD_HAVE_CUDA_KERNELS for its consumers.
@@ -24,6 +32,31 @@
 #endif
 
 namespace simad::ops {
+
+// Which library runs float GEMMs on the CPU. simad (default): ops/cpu/sgemm.hpp where the CPU has
+// AVX2 + FMA, OpenBLAS otherwise. openblas: always OpenBLAS (the benchmarks' peer, and a way out).
+enum class CpuGemm { simad, openblas };
+
+namespace detail {
+inline std::atomic<int>& cpu_gemm_setting() {
+  static std::atomic<int> setting{[] {
+    const char* env = std::getenv("SIMAD_GEMM");
+    if (!env || !*env || std::string_view(env) == "simad") return int(CpuGemm::simad);
+    SIMAD_CHECK(std::string_view(env) == "openblas", "SIMAD_GEMM='", env, "': expected simad or openblas");
+    return int(CpuGemm::openblas);
+  }()};
+  return setting;
+}
+}  // namespace detail
+
+inline CpuGemm cpu_gemm() { return CpuGemm(detail::cpu_gemm_setting().load(std::memory_order_relaxed)); }
+inline void set_cpu_gemm(CpuGemm choice) { detail::cpu_gemm_setting().store(int(choice)); }
+// What runs a float GEMM now: "simad avx512", "simad avx2" or "OpenBLAS <core>" (benchmarks print it).
+inline std::string cpu_gemm_name() {
+  if (cpu_gemm() == CpuGemm::simad && cpu::sgemm_available())
+    return std::string("simad ") + simad::cpu::isa_name(simad::cpu::isa());
+  return "OpenBLAS " + blas::core_name();
+}
 
 namespace detail {
 inline void check_gemm_dims(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, int64_t lda,
@@ -61,6 +94,12 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
     for (int64_t i = 0; i < M; ++i)
       for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
     return;
+  }
+  if constexpr (std::is_same_v<T, float>) {
+    if (cpu_gemm() == CpuGemm::simad && cpu::sgemm_available()) {
+      cpu::sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      return;
+    }
   }
   blas::match_simad_threads();
   detail::cblas_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

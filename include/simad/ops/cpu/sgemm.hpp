@@ -1,0 +1,235 @@
+// simad/ops/cpu/sgemm.hpp: simad's own fp32 GEMM for the CPU, row-major,
+//   C (M, N) = alpha * op(A) op(B) + beta * C      (beta == 0: C is not read)
+// packed and cache-blocked as BLIS and oneDNN do it, with the register tiles of ops/cpu/sgemm_tiles.hpp
+// chosen at run time by simad::cpu::isa() (AVX-512 or AVX2 + FMA). ops::gemm calls it for float; it does not
+// depend on a BLAS library recognising the CPU.
+//
+// Loops (BLIS's five around the tile), for each block of NC columns and of KC depth:
+//   pack op(B)[pc:pc+KC, jc:jc+NC] into NR-column panels (shared by all threads, packed in parallel),
+//   then tasks over (groups of MR-row panels of op(A)) x (groups of B panels): each task packs its
+//   A rows (at most MC of them, so they stay in L2) and runs the tiles, B panel outer, A panel inner.
+// Threads split C into disjoint tasks, never the K sum: every element's sum has the same order (k in
+// KC blocks, each block in k order, partial results rounded to C between blocks) whatever the thread
+// count, M, or the element's position. Results are bit-identical on 1 thread or many, and row i of C
+// does not depend on the other rows of A.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+#include "simad/core/cpu_features.hpp"
+#include "simad/core/parallel.hpp"
+#include "simad/ops/cpu/sgemm_tiles.hpp"
+
+namespace simad::ops::cpu {
+
+struct SgemmBlocking {
+  int64_t mc = 0, kc = 0, nc = 0;
+};
+
+namespace detail {
+
+// A 64-byte aligned float buffer that grows and never shrinks (one per thread: packing needs no lock).
+class PackBuffer {
+ public:
+  float* get(int64_t count) {
+    if (count > capacity_) {
+      const size_t bytes = (size_t(count) * sizeof(float) + 63) / 64 * 64;
+      data_.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+      SIMAD_CHECK(data_ != nullptr, "sgemm: cannot allocate ", bytes, " bytes of packing buffer");
+      capacity_ = count;
+    }
+    return data_.get();
+  }
+
+ private:
+  struct Free {
+    void operator()(float* p) const { std::free(p); }
+  };
+  std::unique_ptr<float, Free> data_;
+  int64_t capacity_ = 0;
+};
+
+inline PackBuffer& thread_a_buffer() {
+  static thread_local PackBuffer buffer;
+  return buffer;
+}
+inline PackBuffer& thread_b_buffer() {
+  static thread_local PackBuffer buffer;
+  return buffer;
+}
+
+// Panels p0..p1 of MR rows of op(A), rows i0 + p * MR ..., depth k0..k0+kc, into dst (kc x MR each,
+// rows past M zero).
+// op(A) not transposed, AVX-512: one gather of the MR rows' values per k (row by row with scalar
+// stores costs 2-3 cycles a value: a twelfth of the GEMM at 1024^3).
+template <int64_t MR>
+SIMAD_TARGET_AVX512 void pack_a_panel_rows_avx512(float* d, const float* A, int64_t lda, int64_t rows, int64_t kc) {
+  static_assert(MR <= 16);
+  const __m512i index = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32(int(lda)));
+  const __mmask16 valid = __mmask16((1u << rows) - 1u), store = __mmask16((1u << MR) - 1u);
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), valid, index, A + k, 4);
+    _mm512_mask_storeu_ps(d + k * MR, store, v);
+  }
+}
+
+template <int64_t MR>
+void pack_a_panels(float* dst, bool trans, const float* A, int64_t lda, int64_t M, int64_t p0, int64_t p1,
+                   int64_t k0, int64_t kc, bool use_avx512) {
+  for (int64_t p = p0; p < p1; ++p) {
+    float* d = dst + (p - p0) * MR * kc;
+    const int64_t i0 = p * MR, rows = std::min<int64_t>(MR, M - i0);
+    if (!trans && MR <= 16 && use_avx512 && (MR - 1) * lda < (int64_t(1) << 31)) {
+      pack_a_panel_rows_avx512<MR>(d, A + i0 * lda + k0, lda, rows, kc);
+    } else if (!trans) {
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* src = A + (i0 + r) * lda + k0;
+        for (int64_t k = 0; k < kc; ++k) d[k * MR + r] = src[k];
+      }
+      for (int64_t r = rows; r < MR; ++r)
+        for (int64_t k = 0; k < kc; ++k) d[k * MR + r] = 0.0f;
+    } else {  // op(A)(i, k) = A[k * lda + i]: MR contiguous values per k
+      for (int64_t k = 0; k < kc; ++k) {
+        const float* src = A + (k0 + k) * lda + i0;
+        float* dk = d + k * MR;
+        for (int64_t r = 0; r < rows; ++r) dk[r] = src[r];
+        for (int64_t r = rows; r < MR; ++r) dk[r] = 0.0f;
+      }
+    }
+  }
+}
+
+// Panels q0..q1 of NR columns of op(B), columns j0 + q * NR ... (< N), depth k0..k0+kc, into dst
+// (kc x NR each, columns past N zero).
+template <int64_t NR>
+void pack_b_panels(float* dst, bool trans, const float* B, int64_t ldb, int64_t N, int64_t j0, int64_t q0,
+                   int64_t q1, int64_t k0, int64_t kc) {
+  if (!trans) {  // row by row of B: each row is read once, front to back (not one page per row and panel)
+    for (int64_t k = 0; k < kc; ++k) {
+      const float* src_row = B + (k0 + k) * ldb;
+      for (int64_t q = q0; q < q1; ++q) {
+        const int64_t c0 = j0 + q * NR, cols = std::min<int64_t>(NR, N - c0);
+        const float* src = src_row + c0;
+        float* dk = dst + q * NR * kc + k * NR;
+        if (cols == NR) {
+          std::memcpy(dk, src, sizeof(float) * NR);
+        } else {
+          for (int64_t c = 0; c < cols; ++c) dk[c] = src[c];
+          for (int64_t c = cols; c < NR; ++c) dk[c] = 0.0f;
+        }
+      }
+    }
+    return;
+  }
+  for (int64_t q = q0; q < q1; ++q) {
+    float* d = dst + q * NR * kc;
+    const int64_t c0 = j0 + q * NR, cols = std::min<int64_t>(NR, N - c0);
+    {  // op(B)(k, j) = B[j * ldb + k]
+      for (int64_t c = 0; c < cols; ++c) {
+        const float* src = B + (c0 + c) * ldb + k0;
+        for (int64_t k = 0; k < kc; ++k) d[k * NR + c] = src[k];
+      }
+      for (int64_t c = cols; c < NR; ++c)
+        for (int64_t k = 0; k < kc; ++k) d[k * NR + c] = 0.0f;
+    }
+  }
+}
+
+// The blocked GEMM on the calling thread.
+template <class Kernel>
+void packed_sgemm_serial(const SgemmBlocking& blk, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                         float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                         int64_t ldc) {
+  constexpr int64_t MR = Kernel::MR, NR = Kernel::NR;
+  const int64_t a_panels = (M + MR - 1) / MR, group = std::max<int64_t>(1, blk.mc / MR);
+  float* b_pack = thread_b_buffer().get(blk.kc * ((std::min(N, blk.nc) + NR - 1) / NR * NR));
+  float* a_pack = thread_a_buffer().get(std::min(a_panels, group) * MR * blk.kc);
+  for (int64_t jc = 0; jc < N; jc += blk.nc) {
+    const int64_t nc = std::min(blk.nc, N - jc), b_panels = (nc + NR - 1) / NR;
+    for (int64_t pc = 0; pc < K; pc += blk.kc) {
+      const int64_t kc = std::min(blk.kc, K - pc);
+      const float beta_block = pc == 0 ? beta : 1.0f;  // later blocks add to the partial sums in C
+      pack_b_panels<NR>(b_pack, trans_b, B, ldb, N, jc, 0, b_panels, pc, kc);
+      for (int64_t p0 = 0; p0 < a_panels; p0 += group) {
+        const int64_t p1 = std::min(a_panels, p0 + group);
+        pack_a_panels<MR>(a_pack, trans_a, A, lda, M, p0, p1, pc, kc, Kernel::avx512);
+        for (int64_t q = 0; q < b_panels; ++q) {  // B panel outer: it stays in L1 while the A panels pass
+          const int64_t j = jc + q * NR, cols = std::min<int64_t>(NR, N - j);
+          const float* bp = b_pack + q * NR * kc;
+          for (int64_t p = p0; p < p1; ++p) {
+            const int64_t i = p * MR, rows = std::min<int64_t>(MR, M - i);
+            Kernel::tile(rows)(kc, a_pack + (p - p0) * MR * kc, bp, C + i * ldc + j, ldc, alpha, beta_block, cols);
+          }
+        }
+      }
+    }
+  }
+}
+
+// Splits C between the threads once, by whole MR-row panels (or NR-column panels when there are too
+// few rows), and runs each part as its own blocked GEMM: one fork and join per call. Each thread packs
+// the B (or A) panels it needs itself, a few percent of the work, instead of sharing them behind a
+// barrier per block.
+template <class Kernel>
+void packed_sgemm(const SgemmBlocking& blk, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                  const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  constexpr int64_t MR = Kernel::MR, NR = Kernel::NR;
+  // Small products run on the calling thread: waking the pool costs more than it saves.
+  const bool serial = simad::detail::in_parallel_region || num_threads() == 1 ||
+                      2.0 * double(M) * double(N) * double(K) < 1.0e6;
+  const int64_t a_panels = (M + MR - 1) / MR, b_panels = (N + NR - 1) / NR;
+  const int64_t threads = serial ? 1 : num_threads();
+  if (threads == 1 || (a_panels < 2 && b_panels < 2)) {
+    packed_sgemm_serial<Kernel>(blk, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  // Splitting rows makes every thread pack all of op(B) (K x N), splitting columns all of op(A)
+  // (M x K): split the side whose other operand is smaller, if it has panels enough to balance.
+  const bool rows_first = N <= M;
+  const bool by_rows = rows_first ? (a_panels >= 2 * threads || a_panels >= b_panels)
+                                  : !(b_panels >= 2 * threads || b_panels >= a_panels);
+  const int64_t panels = by_rows ? a_panels : b_panels, parts = std::min(threads, panels);
+  ThreadPool::global().run(parts, [&](int64_t t) {
+    const int64_t q0 = t * panels / parts, q1 = (t + 1) * panels / parts;
+    if (by_rows) {
+      const int64_t i0 = q0 * MR, i1 = std::min(M, q1 * MR);
+      packed_sgemm_serial<Kernel>(blk, trans_a, trans_b, i1 - i0, N, K, alpha, trans_a ? A + i0 : A + i0 * lda, lda,
+                                  B, ldb, beta, C + i0 * ldc, ldc);
+    } else {
+      const int64_t j0 = q0 * NR, j1 = std::min(N, q1 * NR);
+      packed_sgemm_serial<Kernel>(blk, trans_a, trans_b, M, j1 - j0, K, alpha, A, lda, trans_b ? B + j0 * ldb : B + j0,
+                                  ldb, beta, C + j0, ldc);
+    }
+  });
+}
+
+}  // namespace detail
+
+// The blocking of each kernel family (measured on Intel Xeon with AVX-512 and AMD Zen 5, 2 cores).
+inline SgemmBlocking sgemm_blocking(simad::cpu::Isa isa) {
+  if (isa == simad::cpu::Isa::avx512) return {SgemmAvx512::MR * 16, 256, 4096};
+  return {SgemmAvx2::MR * 24, 256, 4096};
+}
+
+// True when sgemm() has a kernel for this process' ISA level (AVX2 + FMA or better).
+inline bool sgemm_available() { return simad::cpu::isa() >= simad::cpu::Isa::avx2; }
+
+// C = alpha op(A) op(B) + beta C, M, N, K >= 1; needs sgemm_available(). Arguments as ops::gemm.
+inline void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  const simad::cpu::Isa isa = simad::cpu::isa();
+  SIMAD_CHECK(isa >= simad::cpu::Isa::avx2, "sgemm: needs AVX2 + FMA, this CPU level is ", simad::cpu::isa_name(isa));
+  if (isa == simad::cpu::Isa::avx512)
+    detail::packed_sgemm<SgemmAvx512>(sgemm_blocking(isa), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta,
+                                      C, ldc);
+  else
+    detail::packed_sgemm<SgemmAvx2>(sgemm_blocking(isa), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C,
+                                    ldc);
+}
+
+}  // namespace simad::ops::cpu

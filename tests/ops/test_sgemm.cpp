@@ -1,0 +1,204 @@
+// Tests of simad's own fp32 GEMM (include/simad/ops/cpu/sgemm.hpp) on every instruction-set level
+// this CPU supports, each forced with cpu::IsaScope (an AVX-512 machine runs the AVX2 tiles too):
+// against a naive double triple loop written here, on shapes around the tile (MR, NR), block (KC, MC)
+// and column-block (NC) edges, every transpose, padded strides (padding NaN in A and B, a sentinel
+// in C's), alpha/beta, beta == 0 with NaN in C. Also the properties the driver promises: the result
+// is bit-identical on 1 and 2 threads, and a row of C does not depend on the other rows of A.
+// ops::gemm's own tests (test_gemm.cpp) run the default level through the public entry point.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "simad/core/cpu_features.hpp"
+#include "simad/core/parallel.hpp"
+#include "simad/ops/cpu/sgemm.hpp"
+#include "simad/ops/gemm.hpp"
+#include "testing.hpp"
+
+using namespace simad;
+
+namespace {
+
+constexpr float kSentinel = 12345.0f;
+
+// The levels with a simad kernel on this CPU, lowest first.
+std::vector<cpu::Isa> kernel_levels() {
+  std::vector<cpu::Isa> levels;
+  for (cpu::Isa isa : {cpu::Isa::avx2, cpu::Isa::avx512})
+    if (int(isa) <= int(cpu::best_isa())) levels.push_back(isa);
+  return levels;
+}
+
+struct Problem {
+  bool ta = false, tb = false;
+  int64_t M = 0, N = 0, K = 0, lda = 0, ldb = 0, ldc = 0;
+  float alpha = 1.0f, beta = 0.0f;
+  std::vector<float> A, B, C;
+};
+
+Problem make_problem(Rng& rng, bool ta, bool tb, int64_t M, int64_t N, int64_t K, int64_t pad, float alpha,
+                     float beta) {
+  Problem p;
+  p.ta = ta, p.tb = tb, p.M = M, p.N = N, p.K = K, p.alpha = alpha, p.beta = beta;
+  const int64_t a_rows = ta ? K : M, a_cols = ta ? M : K, b_rows = tb ? N : K, b_cols = tb ? K : N;
+  p.lda = a_cols + pad, p.ldb = b_cols + pad, p.ldc = N + pad;
+  auto fill = [&](int64_t rows, int64_t cols, int64_t ld) {
+    std::vector<float> m(static_cast<size_t>(rows * ld), std::numeric_limits<float>::quiet_NaN());
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) m[size_t(r * ld + c)] = float(rng.next_uniform(-1.0, 1.0));
+    return m;
+  };
+  p.A = fill(a_rows, a_cols, p.lda);
+  p.B = fill(b_rows, b_cols, p.ldb);
+  p.C.assign(static_cast<size_t>(M * p.ldc), kSentinel);
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j)
+      p.C[size_t(i * p.ldc + j)] =
+          beta == 0.0f ? std::numeric_limits<float>::quiet_NaN() : float(rng.next_uniform(-1.0, 1.0));
+  return p;
+}
+
+// Checks C after the call against the double reference: the M x N region within
+// K * 2^-22 * sum_k |a||b| + |beta C| * 2^-22 (each product and sum rounds once), padding untouched.
+void check_result(const Problem& p, const std::vector<float>& C, const std::string& what) {
+  int64_t bad = 0;
+  for (int64_t i = 0; i < p.M; ++i)
+    for (int64_t j = 0; j < p.ldc; ++j) {
+      const float got = C[size_t(i * p.ldc + j)];
+      if (j >= p.N) {
+        if (std::memcmp(&got, &kSentinel, sizeof got) != 0) ++bad;
+        continue;
+      }
+      double acc = 0, mag = 0;
+      for (int64_t k = 0; k < p.K; ++k) {
+        const double a = p.ta ? p.A[size_t(k * p.lda + i)] : p.A[size_t(i * p.lda + k)];
+        const double b = p.tb ? p.B[size_t(j * p.ldb + k)] : p.B[size_t(k * p.ldb + j)];
+        acc += a * b;
+        mag += std::fabs(a * b);
+      }
+      const double c0 = p.beta == 0.0f ? 0.0 : double(p.beta) * double(p.C[size_t(i * p.ldc + j)]);
+      const double want = double(p.alpha) * acc + c0;
+      const double tol = (double(p.K) + 2.0) * 0x1p-23 * (std::fabs(double(p.alpha)) * mag + std::fabs(c0)) + 1e-30;
+      if (!(std::fabs(double(got) - want) <= tol)) {
+        if (bad < 3) FAIL_CHECK(what, ": C[", i, ", ", j, "] = ", got, " expected ", want, " (tolerance ", tol, ")");
+        ++bad;
+      }
+    }
+  CHECK_MESSAGE(bad == 0, what, ": ", bad, " wrong elements; seed ", testing::test_seed());
+}
+
+std::vector<float> run(const Problem& p) {
+  std::vector<float> C = p.C;
+  ops::cpu::sgemm(p.ta, p.tb, p.M, p.N, p.K, p.alpha, p.A.data(), p.lda, p.B.data(), p.ldb, p.beta, C.data(), p.ldc);
+  return C;
+}
+
+}  // namespace
+
+TEST_CASE("ops/sgemm: the CPU features are consistent and SIMAD_CPU_ISA-style caps only lower the level") {
+  const cpu::Features& f = cpu::features();
+  if (f.avx512) CHECK(f.avx2_fma);
+  if (f.avx512_bf16) CHECK(f.avx512);
+  CHECK(int(cpu::isa()) <= int(cpu::best_isa()));
+  {
+    cpu::IsaScope generic(cpu::Isa::generic);
+    CHECK(cpu::isa() == cpu::Isa::generic);
+    CHECK_FALSE(ops::cpu::sgemm_available());
+    CHECK_THROWS_AS(ops::cpu::sgemm(false, false, 1, 1, 1, 1.0f, &kSentinel, 1, &kSentinel, 1, 0.0f, nullptr, 1),
+                    Error);
+    cpu::IsaScope raise(cpu::Isa::avx512);  // a later, higher cap raises nothing above the machine
+    CHECK(int(cpu::isa()) <= int(cpu::best_isa()));
+  }
+  CHECK(cpu::parse_isa("avx2") == cpu::Isa::avx2);
+  CHECK_THROWS_AS(cpu::parse_isa("sse9"), Error);
+  MESSAGE("CPU '", f.brand, "': best level ", std::string(cpu::isa_name(cpu::best_isa())), ", avx512_bf16 ", f.avx512_bf16,
+          ", amx_bf16 ", f.amx_bf16);
+}
+
+TEST_CASE("ops/sgemm: every ISA level matches the double reference on tile, block and stride edges") {
+  const auto levels = kernel_levels();
+  if (levels.empty()) {
+    MESSAGE("skipped: this CPU has no AVX2 + FMA (ops::gemm uses OpenBLAS)");
+    return;
+  }
+  Rng rng = testing::test_rng();
+  struct Dims {
+    int64_t M, N, K;
+  };
+  // MR is 6 or 14, NR 16 or 32, KC 256: sizes one below, at and above them, a K over two KC blocks,
+  // M over several MC blocks, and degenerate 1s.
+  const Dims dims[] = {{1, 1, 1},   {1, 33, 7},    {5, 1, 9},    {6, 16, 3},    {7, 17, 255},
+                       {13, 31, 256}, {14, 32, 257}, {15, 33, 300}, {29, 65, 64},  {3, 100, 513},
+                       {230, 47, 70}, {100, 9, 40},  {2, 2, 600},  {43, 130, 17}};
+  for (cpu::Isa isa : levels) {
+    cpu::IsaScope scope(isa);
+    REQUIRE(cpu::isa() == isa);
+    for (const Dims& d : dims)
+      for (int t = 0; t < 4; ++t) {
+        const bool ta = t & 1, tb = t & 2;
+        const int64_t pad = (d.M + d.N + t) % 3;
+        const float alpha = (t == 3) ? -1.25f : 1.0f, beta = (t == 1) ? 0.5f : (t == 2) ? 1.0f : 0.0f;
+        const Problem p = make_problem(rng, ta, tb, d.M, d.N, d.K, pad, alpha, beta);
+        const std::vector<float> C = run(p);
+        check_result(p, C,
+                     std::string(cpu::isa_name(isa)) + " " + (ta ? "T" : "N") + (tb ? "T" : "N") + " M=" +
+                         std::to_string(d.M) + " N=" + std::to_string(d.N) + " K=" + std::to_string(d.K));
+      }
+  }
+}
+
+TEST_CASE("ops/sgemm: a column block past NC (4096) and a large square product match the reference") {
+  Rng rng = testing::test_rng();
+  for (cpu::Isa isa : kernel_levels()) {
+    cpu::IsaScope scope(isa);
+    const Problem wide = make_problem(rng, false, true, 3, 4100, 5, 1, 1.0f, 0.25f);
+    check_result(wide, run(wide), std::string(cpu::isa_name(isa)) + " N=4100");
+    const Problem square = make_problem(rng, true, false, 150, 140, 300, 0, 1.0f, 0.0f);
+    check_result(square, run(square), std::string(cpu::isa_name(isa)) + " 150x140x300");
+  }
+}
+
+TEST_CASE("ops/sgemm: results are bit-identical on 1 and 2 threads and a row does not depend on the others") {
+  Rng rng = testing::test_rng();
+  const int saved_threads = num_threads();
+  for (cpu::Isa isa : kernel_levels()) {
+    cpu::IsaScope scope(isa);
+    // Big enough to run on the pool (both split directions: many rows, then few rows and many columns).
+    for (const auto& [M, N] : {std::pair<int64_t, int64_t>{200, 150}, std::pair<int64_t, int64_t>{5, 700}}) {
+      const Problem p = make_problem(rng, false, false, M, N, 333, 0, 1.0f, 0.0f);
+      set_num_threads(1);
+      const std::vector<float> one = run(p);
+      set_num_threads(2);
+      const std::vector<float> two = run(p);
+      CHECK_MESSAGE(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)) == 0, cpu::isa_name(isa),
+                    " M=", M, ": 1 and 2 threads differ");
+      // Row i alone (M = 1, A and C offset to it) gives the same bits as row i of the full product.
+      for (int64_t i : {int64_t(0), M / 2, M - 1}) {
+        std::vector<float> row(static_cast<size_t>(N), std::numeric_limits<float>::quiet_NaN());
+        ops::cpu::sgemm(false, false, 1, N, p.K, 1.0f, p.A.data() + i * p.lda, p.lda, p.B.data(), p.ldb, 0.0f,
+                        row.data(), N);
+        CHECK_MESSAGE(std::memcmp(row.data(), two.data() + i * p.ldc, size_t(N) * sizeof(float)) == 0,
+                      cpu::isa_name(isa), ": row ", i, " alone differs from row ", i, " of M=", M);
+      }
+    }
+  }
+  set_num_threads(saved_threads);
+}
+
+TEST_CASE("ops/sgemm: ops::gemm runs simad's kernel by default and OpenBLAS when asked, with the same result") {
+  Rng rng = testing::test_rng();
+  const Problem p = make_problem(rng, false, true, 37, 45, 70, 2, 1.0f, 0.0f);
+  std::vector<float> simad_c = p.C, blas_c = p.C;
+  ops::gemm(p.ta, p.tb, p.M, p.N, p.K, p.alpha, p.A.data(), p.lda, p.B.data(), p.ldb, p.beta, simad_c.data(), p.ldc);
+  check_result(p, simad_c, "ops::gemm " + ops::cpu_gemm_name());
+  if (ops::cpu::sgemm_available()) CHECK(ops::cpu_gemm_name().rfind("simad ", 0) == 0);
+  ops::set_cpu_gemm(ops::CpuGemm::openblas);
+  CHECK(ops::cpu_gemm_name().rfind("OpenBLAS ", 0) == 0);
+  ops::gemm(p.ta, p.tb, p.M, p.N, p.K, p.alpha, p.A.data(), p.lda, p.B.data(), p.ldb, p.beta, blas_c.data(), p.ldc);
+  ops::set_cpu_gemm(ops::CpuGemm::simad);
+  check_result(p, blas_c, "ops::gemm OpenBLAS");
+}
