@@ -1,5 +1,6 @@
 // tools/simad/cmd_bench.cpp: `simad bench`, simad's CPU kernels timed beside their peers in one
-// table: GEMM against OpenBLAS' cblas_sgemm called directly (same buffers, same thread count),
+// table: GEMM (simad's own, ops/cpu/sgemm.hpp) against OpenBLAS' cblas_sgemm called directly (same
+// buffers, same thread count), with each row's share of the measured FMA peak,
 // softmax and layernorm against plain single-threaded loops (benchmarks/naive_ops.hpp; there is no
 // CPU library peer for them yet, and the table says so).
 //
@@ -34,6 +35,7 @@
 #include "commands.hpp"
 #include "machine.hpp"
 #include "naive_ops.hpp"
+#include "simad/core/cpu_features.hpp"
 #include "simad/core/error.hpp"
 #include "simad/core/parallel.hpp"
 #include "simad/core/rng.hpp"
@@ -66,6 +68,7 @@ struct BenchOptions {
   std::string filter;     // regex searched in "op shape"
   double min_time = 0.0;  // seconds per side per row; 0: 0.3 with --quick, else 1
   bool cuda = false;      // --cuda: simad's tiled CUDA GEMM vs cuBLAS instead of the CPU table
+  std::string isa;        // --isa: cap simad's CPU kernels at this level (generic, avx2, avx512)
 };
 
 template <typename... Args>
@@ -119,7 +122,7 @@ Case gemm_case(int64_t M, int64_t N, int64_t K, bool trans_b) {
   c.unit = "GFLOP/s";
   c.peer_name = "OpenBLAS cblas_sgemm";
   c.uses_blas = true;
-  c.tolerance = 1e-5;  // the same BLAS call: identical results expected
+  c.tolerance = 1e-5;  // two fp32 GEMMs summing in different orders: a few ulps of the largest value
   c.work = 2.0 * double(M) * double(N) * double(K);
   c.prepare = [=] {
     struct Buffers {
@@ -251,8 +254,10 @@ Case layernorm_case(bool backward, int64_t N, int64_t C) {
 
 std::vector<Case> all_cases(bool quick) {
   std::vector<Case> cases;
-  if (!quick)
+  if (!quick) {
+    cases.push_back(gemm_case(64, 512, 128, true));  // one batch of 64 tokens through a 128 -> 512 linear layer
     for (int64_t n : {256, 512}) cases.push_back(gemm_case(n, n, n, false));
+  }
   cases.push_back(gemm_case(1024, 1024, 1024, false));  // the acceptance row: always present
   if (!quick) cases.push_back(gemm_case(2048, 2048, 2048, false));
   cases.push_back(gemm_case(4096, 512, 128, true));  // transformer FFN up-projection, 4096 tokens
@@ -305,10 +310,12 @@ void run_bench(const BenchOptions& opt) {
   }
 
   if (opt.threads > 0) simad::set_num_threads(opt.threads);
+  if (!opt.isa.empty()) simad::cpu::set_max_isa(simad::cpu::parse_isa(opt.isa));
   const int threads = simad::num_threads();
   simad::blas::set_threads(threads);  // the peer GEMM runs on exactly the threads simad's gemm uses
   const Machine machine = read_machine();
   const char* coretype_env = std::getenv("OPENBLAS_CORETYPE");
+  const char* timeout_env = std::getenv("OPENBLAS_THREAD_TIMEOUT");
   const std::string core = simad::blas::core_name();
   const int blas_threads = simad::blas::threads();
 
@@ -321,6 +328,19 @@ void run_bench(const BenchOptions& opt) {
                   : format(", load %.2f", load).c_str());
   std::printf("threads   simad %d, OpenBLAS %d (core %s; OPENBLAS_CORETYPE %s)\n", threads, blas_threads,
               core.c_str(), coretype_env ? ("= " + std::string(coretype_env)).c_str() : "not set");
+  std::printf("          OpenBLAS threads spin %s after a call (OPENBLAS_THREAD_TIMEOUT %s; simad's pool: 100 us)\n",
+              timeout_env ? format("2^%s cycles", timeout_env).c_str() : "2^28 cycles",
+              timeout_env ? ("= " + std::string(timeout_env)).c_str() : "not set: its default");
+  const simad::cpu::Isa isa = simad::cpu::isa();
+  const std::string gemm_name = simad::ops::cpu_gemm_name();
+  std::printf("gemm      simad: %s%s; CPU best level %s\n", gemm_name.c_str(),
+              simad::ops::cpu::sgemm_available() ? " (ops/cpu/sgemm.hpp)" : "",
+              simad::cpu::isa_name(simad::cpu::best_isa()));
+  // The peak at the level simad's GEMM runs (OpenBLAS's own level may differ: its core name says).
+  const double peak = measured_fma_peak(threads, isa);
+  if (peak > 0)
+    std::printf("peak      fp32 FMA %.0f GFLOP/s measured on %d thread%s (%s: 16 independent FMA chains per thread)\n",
+                peak, threads, threads == 1 ? "" : "s", simad::cpu::isa_name(isa));
   std::printf("timing    simad and peer alternate in short trials, each >= %.2g s and >= %d trials per row, more\n"
               "          (up to %.2g s) until simad/peer is known to +-%.0f%%\n\n",
               min_time, min_trials, max_time, target * 100);
@@ -358,16 +378,18 @@ void run_bench(const BenchOptions& opt) {
   }
 
   // The table
-  const char* head = "%-19s %-16s %14s %14s  %-22s %10s %-7s\n";
-  std::printf(head, "op", "shape", "simad", "peer", "peer name", "simad/peer", "+-95%");
-  std::printf("%s\n", std::string(19 + 1 + 16 + 1 + 14 + 1 + 14 + 2 + 22 + 1 + 10 + 1 + 7, '-').c_str());
+  const char* head = "%-19s %-16s %14s %14s  %-22s %10s %-7s %6s\n";
+  std::printf(head, "op", "shape", "simad", "peer", "peer name", "simad/peer", "+-95%", "peak");
+  std::printf("%s\n", std::string(19 + 1 + 16 + 1 + 14 + 1 + 14 + 2 + 22 + 1 + 10 + 1 + 7 + 1 + 6, '-').c_str());
   nlohmann::json json_rows = nlohmann::json::array();
   for (const Row& r : rows) {
     const Case& c = *r.c;
     const double s = c.work / r.t.simad.median_s() * 1e-9, q = c.work / r.t.peer.median_s() * 1e-9;
     const std::string ratio = format("%.2fx%s", r.t.ratio, r.flagged ? "!" : "");
+    const bool flop_row = c.unit == "GFLOP/s" && peak > 0;
     std::printf(head, c.op.c_str(), c.shape.c_str(), rate_text(s, c.unit).c_str(), rate_text(q, c.unit).c_str(),
-                c.peer_name.c_str(), ratio.c_str(), format("+-%.2f%s", r.t.ratio_ci, r.t.converged ? "" : "~").c_str());
+                c.peer_name.c_str(), ratio.c_str(), format("+-%.2f%s", r.t.ratio_ci, r.t.converged ? "" : "~").c_str(),
+                flop_row ? format("%.0f%%", 100.0 * s / peak).c_str() : "");
     any_noisy |= !r.t.converged;
     auto side = [&](const SideTiming& t) {
       return nlohmann::json{{"best", c.work / t.best() * 1e-9},
@@ -391,6 +413,8 @@ void run_bench(const BenchOptions& opt) {
                          {"ratio_of_best", r.t.peer.best() / r.t.simad.best()},
                          {"trials", r.t.ratios.size()},
                          {"work_per_call", c.work},
+                         {"simad_share_of_fma_peak", c.unit == "GFLOP/s" && peak > 0 ? nlohmann::json(s / peak)
+                                                                                       : nlohmann::json()},
                          {"max_rel_diff", r.rel_diff},
                          {"results_match", !r.flagged},
                          {"simad_timing", side(r.t.simad)},
@@ -399,6 +423,8 @@ void run_bench(const BenchOptions& opt) {
   std::printf("\nshape: GEMM MxNxK (C = A B; NT: C = A B^T, B stored NxK like a linear layer's weight); "
               "softmax, layernorm NxC (rows x columns). float32.\n");
   std::printf("GB/s: the bytes each op must move once (inputs read, outputs written) over the time of one call.\n");
+  if (peak > 0)
+    std::printf("peak: simad's median rate over the measured fp32 FMA peak of the same threads (the 'peak' line).\n");
   std::printf("rates: the median trial of each side (best trials in --json). simad/peer: the median over pairs\n"
               "  of adjacent trials of peer time / simad time (load hits both alike), +- its ~95%% confidence\n"
               "  half-width.\n");
@@ -420,7 +446,12 @@ void run_bench(const BenchOptions& opt) {
                          {"simad_threads", threads},
                          {"openblas_threads", blas_threads},
                          {"openblas_core", core},
+                         {"simad_gemm", gemm_name},
+                         {"cpu_isa", simad::cpu::isa_name(isa)},
+                         {"cpu_best_isa", simad::cpu::isa_name(simad::cpu::best_isa())},
+                         {"fma_peak_gflops", peak},
                          {"OPENBLAS_CORETYPE", coretype_env ? nlohmann::json(coretype_env) : nlohmann::json()},
+                         {"OPENBLAS_THREAD_TIMEOUT", timeout_env ? nlohmann::json(timeout_env) : nlohmann::json()},
                          {"min_time_s", min_time},
                          {"min_trials", min_trials},
                          {"filter", opt.filter},
@@ -580,6 +611,11 @@ void register_bench(CLI::App& app) {
                   "until simad/peer is known to +-2% (quick) / 1%, up to 15x / 8x that")
       ->type_name("SECONDS")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--isa", opt->isa,
+                  "Cap simad's CPU kernels at LEVEL (generic: OpenBLAS runs simad's GEMM too; avx2; avx512), as "
+                  "SIMAD_CPU_ISA does: the lower paths timed on a machine that has the higher ones")
+      ->type_name("LEVEL")
+      ->check(CLI::IsMember({"generic", "avx2", "avx512"}));
   cmd->add_flag("--cuda", opt->cuda,
                 "Instead: time simad's tiled CUDA GEMM beside cuBLAS sgemm with cudaEvents (real-CUDA build and a "
                 "device; otherwise prints 'no CUDA device' and exits 0)");

@@ -3,6 +3,9 @@
 // on stderr) or when a command fails (its error on stderr).
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
+#include <cstdlib>
 #include <exception>
 #include <iostream>
 #include <string>
@@ -14,6 +17,14 @@
 #endif
 
 int main(int argc, char** argv) {
+  // `simad bench` alternates simad's and OpenBLAS's trials. OpenBLAS's threads spin 2^28 cycles (~0.1 s)
+  // after each call by default and would take the cores from simad's next trial; they read how long
+  // from OPENBLAS_THREAD_TIMEOUT once, when the library loads. So bench runs itself again with 2^18
+  // cycles (~0.1 ms, as long as simad's own pool spins) unless the user chose a value.
+  if (argc > 1 && std::string(argv[1]) == "bench" && !std::getenv("OPENBLAS_THREAD_TIMEOUT")) {
+    ::setenv("OPENBLAS_THREAD_TIMEOUT", "18", 1);
+    ::execv("/proc/self/exe", argv);  // returns only on failure: then run with OpenBLAS's default
+  }
   CLI::App app{"simad: similar ads. Trains and runs ad-similarity models, searches embeddings and benchmarks its "
                "kernels, without an ML framework.",
                "simad"};

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
@@ -27,6 +28,12 @@ namespace simad {
 
 namespace detail {
 inline thread_local bool in_parallel_region = false;
+}
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
 }
 
 class ThreadPool {
@@ -78,10 +85,13 @@ class ThreadPool {
       next_.store(0);
       busy_workers_ = int(workers_.size());
       error_ = nullptr;
-      ++generation_;
+      generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     work();
+    const auto spin_end = std::chrono::steady_clock::now() + kSpin;  // the workers finish within microseconds
+    while (busy_workers_.load(std::memory_order_acquire) != 0 && std::chrono::steady_clock::now() < spin_end)
+      cpu_relax();
     std::unique_lock<std::mutex> lock(mutex_);
     done_.wait(lock, [&] { return busy_workers_ == 0; });
     task_ = nullptr;
@@ -119,11 +129,17 @@ class ThreadPool {
   void worker_loop() {
     uint64_t seen = 0;
     for (;;) {
+      // Spin a little before sleeping: parallel regions come in quick succession (a layer's ops, the
+      // GEMMs of a step), and waking a sleeping thread costs 10-60 us, more than a small region's
+      // work. Sleeping after kSpin keeps an idle process from holding a core.
+      const auto spin_end = std::chrono::steady_clock::now() + kSpin;
+      while (generation_.load(std::memory_order_acquire) == seen && std::chrono::steady_clock::now() < spin_end)
+        cpu_relax();
       {
         std::unique_lock<std::mutex> lock(mutex_);
         wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
         if (stopping_) return;
-        seen = generation_;
+        seen = generation_.load();
       }
       work();
       std::lock_guard<std::mutex> lock(mutex_);
@@ -138,8 +154,9 @@ class ThreadPool {
   const std::function<void(int64_t)>* task_ = nullptr;
   int64_t count_ = 0;
   std::atomic<int64_t> next_{0};
-  int busy_workers_ = 0;
-  uint64_t generation_ = 0;
+  std::atomic<int> busy_workers_{0};  // written under mutex_, read without it while spinning
+  std::atomic<uint64_t> generation_{0};  // written under mutex_, read without it while spinning
+  static constexpr std::chrono::microseconds kSpin{100};
   bool stopping_ = false;
   std::exception_ptr error_;
 };
