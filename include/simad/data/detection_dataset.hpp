@@ -442,6 +442,7 @@ class DetectionLoader {
   static constexpr uint64_t kShuffleStream = 0x53687566666c65ull;  // "Shuffle"
   static constexpr uint64_t kAugmentStream = 0x4175676d656e74ull;  // "Augment"
 
+  // `ds` is referenced, not copied: it must outlive the loader.
   DetectionLoader(const DetectionDataset& ds, int batch, int net_w, int net_h, Augment aug, uint64_t seed,
                   int threads)
       : ds_(ds), batch_(batch), net_w_(net_w), net_h_(net_h), aug_(aug), seed_(seed) {
