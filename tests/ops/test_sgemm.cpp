@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "simad/core/cpu_features.hpp"
+#include "simad/core/dtype.hpp"
 #include "simad/core/parallel.hpp"
 #include "simad/ops/cpu/sgemm.hpp"
 #include "simad/ops/gemm.hpp"
@@ -201,4 +202,118 @@ TEST_CASE("ops/sgemm: ops::gemm runs simad's kernel by default and OpenBLAS when
   ops::gemm(p.ta, p.tb, p.M, p.N, p.K, p.alpha, p.A.data(), p.lda, p.B.data(), p.ldb, p.beta, blas_c.data(), p.ldc);
   ops::set_cpu_gemm(ops::CpuGemm::simad);
   check_result(p, blas_c, "ops::gemm OpenBLAS");
+}
+
+namespace {
+
+// The bf16 kernels this CPU has, lowest first.
+std::vector<ops::cpu::Bf16Kernel> bf16_kernels() {
+  std::vector<ops::cpu::Bf16Kernel> kernels;
+  for (ops::cpu::Bf16Kernel k : {ops::cpu::Bf16Kernel::avx512_bf16, ops::cpu::Bf16Kernel::amx}) {
+    ops::cpu::set_bf16_kernel_cap(k);
+    if (ops::cpu::bf16_kernel() == k) kernels.push_back(k);
+  }
+  ops::cpu::set_bf16_kernel_cap(ops::cpu::Bf16Kernel::amx);
+  return kernels;
+}
+
+// As check_result, with the inputs rounded to bf16 first (the kernel's rounding; products of bf16
+// values are exact in fp32): then only the fp32 sums round.
+void check_bf16_result(const Problem& p, const std::vector<float>& C, const std::string& what) {
+  auto bf = [](float v) { return double(bf16_to_float(float_to_bf16(v))); };
+  int64_t bad = 0;
+  for (int64_t i = 0; i < p.M; ++i)
+    for (int64_t j = 0; j < p.ldc; ++j) {
+      const float got = C[size_t(i * p.ldc + j)];
+      if (j >= p.N) {
+        if (std::memcmp(&got, &kSentinel, sizeof got) != 0) ++bad;
+        continue;
+      }
+      double acc = 0, mag = 0;
+      for (int64_t k = 0; k < p.K; ++k) {
+        const double a = bf(p.ta ? p.A[size_t(k * p.lda + i)] : p.A[size_t(i * p.lda + k)]);
+        const double b = bf(p.tb ? p.B[size_t(j * p.ldb + k)] : p.B[size_t(k * p.ldb + j)]);
+        acc += a * b;
+        mag += std::fabs(a * b);
+      }
+      const double c0 = p.beta == 0.0f ? 0.0 : double(p.beta) * double(p.C[size_t(i * p.ldc + j)]);
+      const double want = double(p.alpha) * acc + c0;
+      const double tol = (double(p.K) + 2.0) * 0x1p-23 * (std::fabs(double(p.alpha)) * mag + std::fabs(c0)) + 1e-30;
+      if (!(std::fabs(double(got) - want) <= tol)) {
+        if (bad < 3) FAIL_CHECK(what, ": C[", i, ", ", j, "] = ", got, " expected ", want, " (tolerance ", tol, ")");
+        ++bad;
+      }
+    }
+  CHECK_MESSAGE(bad == 0, what, ": ", bad, " wrong elements; seed ", testing::test_seed());
+}
+
+std::vector<float> run_bf16(const Problem& p) {
+  std::vector<float> C = p.C;
+  ops::cpu::gemm_bf16(p.ta, p.tb, p.M, p.N, p.K, p.alpha, p.A.data(), p.lda, p.B.data(), p.ldb, p.beta, C.data(),
+                      p.ldc);
+  return C;
+}
+
+}  // namespace
+
+TEST_CASE("ops/sgemm: the bf16 kernels (AMX, AVX512-BF16) match the double reference on bf16-rounded inputs") {
+  const auto kernels = bf16_kernels();
+  if (kernels.empty()) {
+    MESSAGE("skipped: this CPU has neither AVX512-BF16 nor AMX-BF16");
+    CHECK_THROWS_AS(ops::cpu::gemm_bf16(false, false, 1, 1, 1, 1.0f, &kSentinel, 1, &kSentinel, 1, 0.0f, nullptr, 1),
+                    Error);
+    return;
+  }
+  Rng rng = testing::test_rng();
+  struct Dims {
+    int64_t M, N, K;
+  };
+  // AMX: 32 x 32 tiles, 32 k per step, KC 512 values; AVX512-BF16: 14 x 32, pairs of k. Odd K leaves a
+  // half pair, K past 512 a second block, M past 256 a second row group.
+  const Dims dims[] = {{1, 1, 1},    {3, 17, 5},     {31, 33, 31},  {32, 32, 32}, {33, 31, 33},
+                       {14, 40, 513}, {64, 100, 600}, {300, 20, 70}, {7, 70, 1100}};
+  for (ops::cpu::Bf16Kernel kernel : kernels) {
+    ops::cpu::set_bf16_kernel_cap(kernel);
+    REQUIRE(ops::cpu::bf16_kernel() == kernel);
+    for (const Dims& d : dims)
+      for (int t = 0; t < 4; ++t) {
+        const bool ta = t & 1, tb = t & 2;
+        const float alpha = (t == 3) ? -1.25f : 1.0f, beta = (t == 1) ? 0.5f : 0.0f;
+        const Problem p = make_problem(rng, ta, tb, d.M, d.N, d.K, (d.M + t) % 3, alpha, beta);
+        check_bf16_result(p, run_bf16(p),
+                          std::string(ops::cpu::bf16_kernel_name(kernel)) + " " + (ta ? "T" : "N") + (tb ? "T" : "N") +
+                              " M=" + std::to_string(d.M) + " N=" + std::to_string(d.N) + " K=" + std::to_string(d.K));
+      }
+  }
+  ops::cpu::set_bf16_kernel_cap(ops::cpu::Bf16Kernel::amx);
+}
+
+TEST_CASE("ops/sgemm: bf16 results are bit-identical on 1 and 2 threads and ops::gemm runs them when asked") {
+  const auto kernels = bf16_kernels();
+  if (kernels.empty()) {
+    MESSAGE("skipped: this CPU has neither AVX512-BF16 nor AMX-BF16");
+    return;
+  }
+  Rng rng = testing::test_rng();
+  const int saved_threads = num_threads();
+  for (ops::cpu::Bf16Kernel kernel : kernels) {
+    ops::cpu::set_bf16_kernel_cap(kernel);
+    const Problem p = make_problem(rng, false, true, 150, 130, 300, 0, 1.0f, 0.0f);
+    set_num_threads(1);
+    const std::vector<float> one = run_bf16(p);
+    set_num_threads(2);
+    const std::vector<float> two = run_bf16(p);
+    CHECK_MESSAGE(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)) == 0,
+                  ops::cpu::bf16_kernel_name(kernel), ": 1 and 2 threads differ");
+    // ops::gemm with CpuGemm::bf16 is this kernel, bit for bit.
+    std::vector<float> via_gemm = p.C;
+    ops::set_cpu_gemm(ops::CpuGemm::bf16);
+    CHECK(ops::cpu_gemm_name() == std::string("simad ") + ops::cpu::bf16_kernel_name(kernel));
+    ops::gemm(p.ta, p.tb, p.M, p.N, p.K, p.alpha, p.A.data(), p.lda, p.B.data(), p.ldb, p.beta, via_gemm.data(),
+              p.ldc);
+    ops::set_cpu_gemm(ops::CpuGemm::simad);
+    CHECK(std::memcmp(via_gemm.data(), two.data(), two.size() * sizeof(float)) == 0);
+  }
+  set_num_threads(saved_threads);
+  ops::cpu::set_bf16_kernel_cap(ops::cpu::Bf16Kernel::amx);
 }

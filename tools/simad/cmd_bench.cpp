@@ -115,14 +115,17 @@ void zero(const Tensor<float>& t) { t.fill(0.0f); }
 constexpr const char* kNaive = "naive loop, 1 thread*";
 
 // C (M, N) = A (M, K) op(B); NT: op(B) = B^T with B stored (N, K), as a linear layer's weight.
-Case gemm_case(int64_t M, int64_t N, int64_t K, bool trans_b) {
+// bf16: simad's bf16 GEMM (AMX or AVX512-BF16; inputs rounded to bf16, fp32 sums) against OpenBLAS fp32.
+Case gemm_case(int64_t M, int64_t N, int64_t K, bool trans_b, bool bf16 = false) {
   Case c;
-  c.op = "gemm";
+  c.op = bf16 ? "gemm bf16" : "gemm";
   c.shape = format("%ldx%ldx%ld%s", long(M), long(N), long(K), trans_b ? " NT" : "");
   c.unit = "GFLOP/s";
   c.peer_name = "OpenBLAS cblas_sgemm";
   c.uses_blas = true;
-  c.tolerance = 1e-5;  // two fp32 GEMMs summing in different orders: a few ulps of the largest value
+  // Two fp32 GEMMs summing in different orders: a few ulps of the largest value. bf16 inputs: ~2^-9
+  // relative per product, ~sqrt(K) 2^-9 |typical product| summed.
+  c.tolerance = bf16 ? 1e-2 : 1e-5;
   c.work = 2.0 * double(M) * double(N) * double(K);
   c.prepare = [=] {
     struct Buffers {
@@ -133,7 +136,12 @@ Case gemm_case(int64_t M, int64_t N, int64_t K, bool trans_b) {
     const int64_t ldb = trans_b ? K : N;
     Prepared p;
     p.simad = [=] {
-      simad::ops::gemm<float>(false, trans_b, M, N, K, 1.0f, b->A.data(), K, b->B.data(), ldb, 0.0f, b->C.data(), N);
+      if (bf16)
+        simad::ops::cpu::gemm_bf16(false, trans_b, M, N, K, 1.0f, b->A.data(), K, b->B.data(), ldb, 0.0f,
+                                   b->C.data(), N);
+      else
+        simad::ops::gemm<float>(false, trans_b, M, N, K, 1.0f, b->A.data(), K, b->B.data(), ldb, 0.0f, b->C.data(),
+                                N);
     };
     p.peer = [=] {
       cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, int(M), int(N), int(K), 1.0f,
@@ -262,6 +270,13 @@ std::vector<Case> all_cases(bool quick) {
   if (!quick) cases.push_back(gemm_case(2048, 2048, 2048, false));
   cases.push_back(gemm_case(4096, 512, 128, true));  // transformer FFN up-projection, 4096 tokens
   if (!quick) cases.push_back(gemm_case(4096, 128, 512, true));  // and down
+  if (simad::ops::cpu::gemm_bf16_available()) {
+    cases.push_back(gemm_case(1024, 1024, 1024, false, true));
+    if (!quick) {
+      cases.push_back(gemm_case(2048, 2048, 2048, false, true));
+      cases.push_back(gemm_case(4096, 512, 128, true, true));
+    }
+  }
   std::vector<std::pair<int64_t, int64_t>> rows_softmax = {{8192, 128}}, rows_layernorm = {{8192, 128}};
   if (!quick) {
     rows_softmax.emplace_back(2048, 1024);
@@ -333,9 +348,14 @@ void run_bench(const BenchOptions& opt) {
               timeout_env ? ("= " + std::string(timeout_env)).c_str() : "not set: its default");
   const simad::cpu::Isa isa = simad::cpu::isa();
   const std::string gemm_name = simad::ops::cpu_gemm_name();
-  std::printf("gemm      simad: %s%s; CPU best level %s\n", gemm_name.c_str(),
+  std::printf("gemm      simad: %s%s; CPU best level %s; bf16 rows: %s\n", gemm_name.c_str(),
               simad::ops::cpu::sgemm_available() ? " (ops/cpu/sgemm.hpp)" : "",
-              simad::cpu::isa_name(simad::cpu::best_isa()));
+              simad::cpu::isa_name(simad::cpu::best_isa()),
+              simad::ops::cpu::gemm_bf16_available()
+                  ? (std::string("simad ") + simad::ops::cpu::bf16_kernel_name(simad::ops::cpu::bf16_kernel()) +
+                     " against OpenBLAS fp32")
+                        .c_str()
+                  : "none (no AVX512-BF16 or AMX-BF16)");
   // The peak at the level simad's GEMM runs (OpenBLAS's own level may differ: its core name says).
   const double peak = measured_fma_peak(threads, isa);
   if (peak > 0)
@@ -401,7 +421,7 @@ void run_bench(const BenchOptions& opt) {
     };
     json_rows.push_back({{"op", c.op},
                          {"shape", c.shape},
-                         {"dtype", "f32"},
+                         {"dtype", c.op == "gemm bf16" ? "bf16 in, f32 sums" : "f32"},
                          {"unit", c.unit},
                          {"simad", s},
                          {"peer", q},
@@ -420,7 +440,8 @@ void run_bench(const BenchOptions& opt) {
                          {"simad_timing", side(r.t.simad)},
                          {"peer_timing", side(r.t.peer)}});
   }
-  std::printf("\nshape: GEMM MxNxK (C = A B; NT: C = A B^T, B stored NxK like a linear layer's weight); "
+  std::printf("\nshape: GEMM MxNxK (C = A B; NT: C = A B^T, B stored NxK like a linear layer's weight; gemm bf16: "
+              "inputs rounded to bf16, fp32 sums, against OpenBLAS fp32); "
               "softmax, layernorm NxC (rows x columns). float32.\n");
   std::printf("GB/s: the bytes each op must move once (inputs read, outputs written) over the time of one call.\n");
   if (peak > 0)

@@ -1,7 +1,8 @@
 // simad/ops/gemm.hpp: general matrix multiply, row-major, forward and backward.
 //   C (M, N) = alpha * op(A) op(B) + beta * C,  op(A) (M, K), op(B) (K, N), op(X) = X or X^T.
 // float runs simad's own packed GEMM (ops/cpu/sgemm.hpp: AVX-512 or AVX2 + FMA tiles picked at run
-// time by core/cpu_features.hpp), so its speed does not depend on OpenBLAS recognising the CPU;
+// time by core/cpu_features.hpp), so its speed does not depend on OpenBLAS recognising the CPU
+// (set_cpu_gemm(CpuGemm::bf16) / SIMAD_GEMM=bf16: its bf16 variant on AMX or AVX512-BF16);
 // double, CPUs without AVX2, and set_cpu_gemm(CpuGemm::openblas) / SIMAD_GEMM=openblas go to OpenBLAS
 // (cblas_sgemm / cblas_dgemm). CUDA tensors go to cuBLAS or simad's tiled kernel. lda/ldb/ldc are the
 // row strides of the matrices as stored.
@@ -34,15 +35,18 @@
 namespace simad::ops {
 
 // Which library runs float GEMMs on the CPU. simad (default): ops/cpu/sgemm.hpp where the CPU has
-// AVX2 + FMA, OpenBLAS otherwise. openblas: always OpenBLAS (the benchmarks' peer, and a way out).
-enum class CpuGemm { simad, openblas };
+// AVX2 + FMA, OpenBLAS otherwise. bf16: simad's bf16 GEMM (inputs rounded to bf16, fp32 sums: AMX or
+// AVX512-BF16) where the CPU has one, else as simad; every float GEMM then runs in bf16 (linear
+// layers, convolutions). openblas: always OpenBLAS (the benchmarks' peer, and a way out).
+enum class CpuGemm { simad, openblas, bf16 };
 
 namespace detail {
 inline std::atomic<int>& cpu_gemm_setting() {
   static std::atomic<int> setting{[] {
     const char* env = std::getenv("SIMAD_GEMM");
     if (!env || !*env || std::string_view(env) == "simad") return int(CpuGemm::simad);
-    SIMAD_CHECK(std::string_view(env) == "openblas", "SIMAD_GEMM='", env, "': expected simad or openblas");
+    if (std::string_view(env) == "bf16") return int(CpuGemm::bf16);
+    SIMAD_CHECK(std::string_view(env) == "openblas", "SIMAD_GEMM='", env, "': expected simad, bf16 or openblas");
     return int(CpuGemm::openblas);
   }()};
   return setting;
@@ -51,9 +55,12 @@ inline std::atomic<int>& cpu_gemm_setting() {
 
 inline CpuGemm cpu_gemm() { return CpuGemm(detail::cpu_gemm_setting().load(std::memory_order_relaxed)); }
 inline void set_cpu_gemm(CpuGemm choice) { detail::cpu_gemm_setting().store(int(choice)); }
-// What runs a float GEMM now: "simad avx512", "simad avx2" or "OpenBLAS <core>" (benchmarks print it).
+// What runs a float GEMM now: "simad avx512", "simad avx2", "simad amx-bf16", "simad avx512-bf16" or
+// "OpenBLAS <core>" (benchmarks print it).
 inline std::string cpu_gemm_name() {
-  if (cpu_gemm() == CpuGemm::simad && cpu::sgemm_available())
+  if (cpu_gemm() == CpuGemm::bf16 && cpu::gemm_bf16_available())
+    return std::string("simad ") + cpu::bf16_kernel_name(cpu::bf16_kernel());
+  if (cpu_gemm() != CpuGemm::openblas && cpu::sgemm_available())
     return std::string("simad ") + simad::cpu::isa_name(simad::cpu::isa());
   return "OpenBLAS " + blas::core_name();
 }
@@ -96,7 +103,12 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
     return;
   }
   if constexpr (std::is_same_v<T, float>) {
-    if (cpu_gemm() == CpuGemm::simad && cpu::sgemm_available()) {
+    const CpuGemm choice = cpu_gemm();
+    if (choice == CpuGemm::bf16 && cpu::gemm_bf16_available()) {
+      cpu::gemm_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      return;
+    }
+    if (choice != CpuGemm::openblas && cpu::sgemm_available()) {
       cpu::sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
       return;
     }

@@ -14,18 +14,25 @@
 // Shapes (accumulators in registers: MR x NR / lanes of them; one vector load of Bp per lane group
 // and one broadcast of Ap per row and k):
 //   AVX-512: 14 x 32 (28 zmm accumulators of 32)    AVX2 + FMA: 6 x 16 (12 ymm accumulators of 16)
+//   AVX512-BF16: 14 x 32 over pairs of k (bf16 inputs, fp32 accumulators; vdpbf16ps)
+//   AMX-BF16: 32 x 32 in four tile registers, 32 k per step (tdpbf16ps)
 #pragma once
 
 #include <immintrin.h>
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <utility>
 
 namespace simad::ops::cpu {
 
 #define SIMAD_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")))
 #define SIMAD_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define SIMAD_TARGET_AMX \
+  __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,avx2,fma")))
+#define SIMAD_TARGET_AVX512_BF16 \
+  __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,avx2,fma")))
 
 using SgemmTileFn = void (*)(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, float alpha,
                              float beta, int64_t cols);
@@ -114,6 +121,119 @@ SIMAD_TARGET_AVX2 void sgemm_tile_avx2(int64_t kc, const float* Ap, const float*
     }
 }
 
+// AVX512-BF16: the same tile over bf16 pairs. Ap holds, per k pair, MR 32-bit words (row r's values
+// at k and k+1 as two bf16, k in the low half), Bp NR such words (column c's values at k and k+1);
+// vdpbf16ps adds both products of a pair to the fp32 accumulator. kc counts pairs here.
+template <int MR, int NV, int M>
+SIMAD_TARGET_AVX512_BF16 void gemm_tile_avx512_bf16(int64_t kc, const float* Ap_, const float* Bp_, float* C,
+                                                    int64_t ldc, float alpha, float beta, int64_t cols) {
+  const uint32_t* Ap = reinterpret_cast<const uint32_t*>(Ap_);  // the packing wrote uint32 words there
+  const uint32_t* Bp = reinterpret_cast<const uint32_t*>(Bp_);
+  __m512 acc[M][NV];
+#pragma GCC unroll 64
+  for (int r = 0; r < M; ++r)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    __m512bh b[NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) b[v] = (__m512bh)_mm512_loadu_si512(Bp + 16 * v);
+#pragma GCC unroll 64
+    for (int r = 0; r < M; ++r) {
+      const __m512bh a = (__m512bh)_mm512_set1_epi32(int(Ap[r]));
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], a, b[v]);
+    }
+    Ap += MR;
+    Bp += 16 * NV;
+  }
+  __mmask16 mask[NV];
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; ++v) {
+    const int64_t left = cols - 16 * v;
+    mask[v] = left >= 16 ? __mmask16(0xffff) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1u);
+  }
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 64
+  for (int r = 0; r < M; ++r)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) {
+      float* p = C + r * ldc + 16 * v;
+      __m512 x = acc[r][v];
+      if (alpha != 1.0f) x = _mm512_mul_ps(x, va);
+      if (beta != 0.0f) x = _mm512_add_ps(x, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(mask[v], p)));
+      _mm512_mask_storeu_ps(p, mask[v], x);
+    }
+}
+
+// AMX-BF16: a 32 x 32 block of C in four 16 x 16 fp32 tile registers (tmm0-3), from two A tiles
+// (tmm4-5: 16 rows x 32 bf16 of k each) and two B tiles (tmm6-7: 16 k pairs x 16 columns) per step of
+// 32 k. Ap: per step, 32 rows x 16 words (a row's 32 k values as pairs, contiguous); Bp: per step,
+// 16 pair rows x 32 column words (the AVX512-BF16 layout). kc counts pairs (a multiple of 16). The
+// tiles go to a 32 x 32 buffer, then m rows and `cols` columns into C with alpha and beta.
+struct AmxTileConfig {  // ldtilecfg's 64-byte operand, palette 1
+  uint8_t palette = 1, start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+SIMAD_TARGET_AMX inline void amx_configure_thread() {
+  static thread_local bool configured = false;  // the tile configuration is per thread
+  if (configured) return;
+  alignas(64) AmxTileConfig config;
+  for (int t = 0; t < 8; ++t) config.colsb[t] = 64, config.rows[t] = 16;
+  // GCC 12's ldtilecfg names only the first byte of the operand: without this it drops the stores
+  // of the rest (reserved bytes left non-zero make ldtilecfg fault).
+  asm volatile("" : : "r"(&config) : "memory");
+  _tile_loadconfig(&config);
+  configured = true;
+}
+
+template <int MR, int NV, int M>
+SIMAD_TARGET_AMX void gemm_tile_amx_bf16(int64_t kc, const float* Ap_, const float* Bp_, float* C, int64_t ldc,
+                                         float alpha, float beta, int64_t cols) {
+  static_assert(MR == 32 && NV == 2, "the AMX tile is 32 x 32");
+  amx_configure_thread();
+  const uint32_t* Ap = reinterpret_cast<const uint32_t*>(Ap_);
+  const uint32_t* Bp = reinterpret_cast<const uint32_t*>(Bp_);
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  for (int64_t step = 0; step < kc / 16; ++step) {
+    _tile_loadd(4, Ap, 64);
+    _tile_loadd(5, Ap + 16 * 16, 64);
+    _tile_loadd(6, Bp, 128);
+    _tile_loadd(7, Bp + 16, 128);
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_dpbf16ps(3, 5, 7);
+    Ap += 32 * 16;
+    Bp += 16 * 32;
+  }
+  alignas(64) float block[32 * 32];
+  _tile_stored(0, block, 128);
+  _tile_stored(1, block + 16, 128);
+  _tile_stored(2, block + 16 * 32, 128);
+  _tile_stored(3, block + 16 * 32 + 16, 128);
+  __mmask16 mask[2];
+  for (int v = 0; v < 2; ++v) {
+    const int64_t left = cols - 16 * v;
+    mask[v] = left >= 16 ? __mmask16(0xffff) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1u);
+  }
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+  for (int r = 0; r < M; ++r)
+    for (int v = 0; v < 2; ++v) {
+      float* p = C + r * ldc + 16 * v;
+      __m512 x = _mm512_load_ps(block + r * 32 + 16 * v);
+      if (alpha != 1.0f) x = _mm512_mul_ps(x, va);
+      if (beta != 0.0f) x = _mm512_add_ps(x, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(mask[v], p)));
+      _mm512_mask_storeu_ps(p, mask[v], x);
+    }
+}
+
 // A kernel family: its tile shape and the tile for each row count 1..MR (the last panel of A may
 // have fewer rows than MR; a tile for exactly those rows wastes no FMAs on padding).
 template <int MR_, int NV, int M>
@@ -125,10 +245,19 @@ struct Avx2Tile {
   static constexpr SgemmTileFn fn = &sgemm_tile_avx2<MR_, NV, M>;
 };
 
+template <int MR_, int NV, int M>
+struct Avx512Bf16Tile {
+  static constexpr SgemmTileFn fn = &gemm_tile_avx512_bf16<MR_, NV, M>;
+};
+
+template <int MR_, int NV, int M>
+struct AmxBf16Tile {
+  static constexpr SgemmTileFn fn = &gemm_tile_amx_bf16<MR_, NV, M>;
+};
+
 template <int MR_, int NV, int Lanes, template <int, int, int> class Tile>
-struct SgemmKernel {
+struct SgemmTiles {
   static constexpr int64_t MR = MR_, NR = NV * Lanes;
-  static constexpr bool avx512 = Lanes == 16;
   static SgemmTileFn tile(int64_t rows) {  // rows in 1..MR
     static constexpr auto table = []<size_t... I>(std::index_sequence<I...>) {
       return std::array<SgemmTileFn, MR_>{Tile<MR_, NV, int(I) + 1>::fn...};
@@ -137,7 +266,9 @@ struct SgemmKernel {
   }
 };
 
-using SgemmAvx512 = SgemmKernel<14, 2, 16, Avx512Tile>;
-using SgemmAvx2 = SgemmKernel<6, 2, 8, Avx2Tile>;
+using SgemmAvx512Tiles = SgemmTiles<14, 2, 16, Avx512Tile>;
+using SgemmAvx2Tiles = SgemmTiles<6, 2, 8, Avx2Tile>;
+using GemmAvx512Bf16Tiles = SgemmTiles<14, 2, 16, Avx512Bf16Tile>;
+using GemmAmxBf16Tiles = SgemmTiles<32, 2, 16, AmxBf16Tile>;
 
 }  // namespace simad::ops::cpu
