@@ -48,6 +48,7 @@
 #include "simad/ops/dispatch/triplet.hpp"
 #include "simad/ops/dispatch/weighted_mean.hpp"
 
+#include "simad/core/cpu_features.hpp"
 #include "simad/train/optimizer.hpp"
 #include "simad/train/param_store.hpp"
 
@@ -80,6 +81,8 @@
 #include "simad/data/ad_dataset.hpp"
 #include "simad/train/trainer.hpp"
 #include "simad/train/metrics.hpp"
+#include "simad/data/detection_dataset.hpp"
+#include "simad/train/detection_metrics.hpp"
 #include "simad/search/flat_index.hpp"
 #include "simad/search/index_file.hpp"
 #include "simad/text/text.hpp"
