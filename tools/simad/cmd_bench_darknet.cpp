@@ -144,8 +144,8 @@ class DnnlConv {
 
 void run_bench_darknet(const BenchDarknetOptions& o) {
   const double min_time = o.min_time > 0 ? o.min_time : (o.quick ? 0.2 : 0.6);
-  std::printf("simad bench darknet: %d threads, OpenBLAS core %s, oneDNN %s\n", simad::num_threads(),
-              blas::core_name().c_str(),
+  std::printf("simad bench darknet: %d threads, GEMM %s (SIMAD_GEMM=bf16: bf16), oneDNN %s\n", simad::num_threads(),
+              ops::cpu_gemm_name().c_str(),
 #if defined(SIMAD_HAVE_DNNL)
               "2.x (fp32, format_tag::any, execution only)"
 #else

@@ -237,8 +237,8 @@ void run_bench_models(const BenchModelsOptions& o) {
   if (o.threads > 0) set_num_threads(o.threads);
   blas::set_threads(num_threads());
   const Machine machine = read_machine();
-  std::printf("simad bench models: %s, %d cores, %d threads, OpenBLAS core %s, load %.2f\n", machine.cpu.c_str(),
-              machine.cores, num_threads(), blas::core_name().c_str(), load_average());
+  std::printf("simad bench models: %s, %d cores, %d threads, GEMM %s, load %.2f\n", machine.cpu.c_str(),
+              machine.cores, num_threads(), ops::cpu_gemm_name().c_str(), load_average());
   const int ads_count = o.quick ? std::min(o.ads, 8) : o.ads;
   data::synthads::SynthConfig cfg;
   cfg.ads = ads_count, cfg.image_size = 416, cfg.seed = 11;
