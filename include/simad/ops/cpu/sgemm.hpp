@@ -165,7 +165,7 @@ SIMAD_TARGET_AVX512_BF16 inline void bf16_row32(uint32_t* dst, const float* src,
 // Rows k and k + 1 of B, 16 columns each -> 16 pair words (k in the low half); `cols` < 16 masked.
 SIMAD_TARGET_AVX512_BF16 inline void bf16_pair_row16(uint32_t* dst, const float* row_k, const float* row_k1,
                                                      int64_t cols) {
-  const __mmask16 m = cols >= 16 ? __mmask16(0xffff) : __mmask16((1u << cols) - 1u);
+  const __mmask16 m = avx512_column_mask(cols);
   const __m512 a = _mm512_maskz_loadu_ps(m, row_k), b = row_k1 ? _mm512_maskz_loadu_ps(m, row_k1) : _mm512_setzero_ps();
   const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(b, a);  // a's 16 bf16, then b's
   const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22,

@@ -37,6 +37,17 @@ namespace simad::ops::cpu {
 using SgemmTileFn = void (*)(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, float alpha,
                              float beta, int64_t cols);
 
+// The store every AVX-512 tile ends with: lanes of x in mask m into p as alpha x + beta p (beta == 0:
+// p is not read); mask of the columns left of 16 (all, some or none).
+SIMAD_TARGET_AVX512 inline __mmask16 avx512_column_mask(int64_t left) {
+  return left >= 16 ? __mmask16(0xffff) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1u);
+}
+SIMAD_TARGET_AVX512 inline void avx512_store_scaled(float* p, __m512 x, __mmask16 m, float alpha, float beta) {
+  if (alpha != 1.0f) x = _mm512_mul_ps(x, _mm512_set1_ps(alpha));
+  if (beta != 0.0f) x = _mm512_add_ps(x, _mm512_mul_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(m, p)));
+  _mm512_mask_storeu_ps(p, m, x);
+}
+
 // AVX-512: MR rows of the panel, M of them computed, NV vectors of 16 columns.
 template <int MR, int NV, int M>
 SIMAD_TARGET_AVX512 void sgemm_tile_avx512(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc,
@@ -61,21 +72,11 @@ SIMAD_TARGET_AVX512 void sgemm_tile_avx512(int64_t kc, const float* Ap, const fl
   }
   __mmask16 mask[NV];
 #pragma GCC unroll 8
-  for (int v = 0; v < NV; ++v) {
-    const int64_t left = cols - 16 * v;
-    mask[v] = left >= 16 ? __mmask16(0xffff) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1u);
-  }
-  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+  for (int v = 0; v < NV; ++v) mask[v] = avx512_column_mask(cols - 16 * v);
 #pragma GCC unroll 64
   for (int r = 0; r < M; ++r)
 #pragma GCC unroll 8
-    for (int v = 0; v < NV; ++v) {
-      float* p = C + r * ldc + 16 * v;
-      __m512 x = acc[r][v];
-      if (alpha != 1.0f) x = _mm512_mul_ps(x, va);
-      if (beta != 0.0f) x = _mm512_add_ps(x, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(mask[v], p)));
-      _mm512_mask_storeu_ps(p, mask[v], x);
-    }
+    for (int v = 0; v < NV; ++v) avx512_store_scaled(C + r * ldc + 16 * v, acc[r][v], mask[v], alpha, beta);
 }
 
 // AVX2 + FMA: the same with 8-column vectors.
@@ -149,21 +150,11 @@ SIMAD_TARGET_AVX512_BF16 void gemm_tile_avx512_bf16(int64_t kc, const float* Ap_
   }
   __mmask16 mask[NV];
 #pragma GCC unroll 8
-  for (int v = 0; v < NV; ++v) {
-    const int64_t left = cols - 16 * v;
-    mask[v] = left >= 16 ? __mmask16(0xffff) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1u);
-  }
-  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+  for (int v = 0; v < NV; ++v) mask[v] = avx512_column_mask(cols - 16 * v);
 #pragma GCC unroll 64
   for (int r = 0; r < M; ++r)
 #pragma GCC unroll 8
-    for (int v = 0; v < NV; ++v) {
-      float* p = C + r * ldc + 16 * v;
-      __m512 x = acc[r][v];
-      if (alpha != 1.0f) x = _mm512_mul_ps(x, va);
-      if (beta != 0.0f) x = _mm512_add_ps(x, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(mask[v], p)));
-      _mm512_mask_storeu_ps(p, mask[v], x);
-    }
+    for (int v = 0; v < NV; ++v) avx512_store_scaled(C + r * ldc + 16 * v, acc[r][v], mask[v], alpha, beta);
 }
 
 // AMX-BF16: a 32 x 32 block of C in four 16 x 16 fp32 tile registers (tmm0-3), from two A tiles
@@ -218,20 +209,10 @@ SIMAD_TARGET_AMX void gemm_tile_amx_bf16(int64_t kc, const float* Ap_, const flo
   _tile_stored(1, block + 16, 128);
   _tile_stored(2, block + 16 * 32, 128);
   _tile_stored(3, block + 16 * 32 + 16, 128);
-  __mmask16 mask[2];
-  for (int v = 0; v < 2; ++v) {
-    const int64_t left = cols - 16 * v;
-    mask[v] = left >= 16 ? __mmask16(0xffff) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1u);
-  }
-  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+  const __mmask16 mask[2] = {avx512_column_mask(cols), avx512_column_mask(cols - 16)};
   for (int r = 0; r < M; ++r)
-    for (int v = 0; v < 2; ++v) {
-      float* p = C + r * ldc + 16 * v;
-      __m512 x = _mm512_load_ps(block + r * 32 + 16 * v);
-      if (alpha != 1.0f) x = _mm512_mul_ps(x, va);
-      if (beta != 0.0f) x = _mm512_add_ps(x, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(mask[v], p)));
-      _mm512_mask_storeu_ps(p, mask[v], x);
-    }
+    for (int v = 0; v < 2; ++v)
+      avx512_store_scaled(C + r * ldc + 16 * v, _mm512_load_ps(block + r * 32 + 16 * v), mask[v], alpha, beta);
 }
 
 // A kernel family: its tile shape and the tile for each row count 1..MR (the last panel of A may
