@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "nn/tiny_detector.hpp"
+#include "simad/core/parallel.hpp"
 #include "simad/io/darknet_weights.hpp"
 #include "simad/nn/darknet.hpp"
 #include "simad/nn/darknet_train.hpp"
@@ -31,9 +32,20 @@ void randomise(nn::DarknetTrainNetwork<T>& net, Rng& rng) {
   }
 }
 
+// One thread for the thousands of tiny forwards of a finite-difference check: the pool's
+// fork/join would cost more than the work, and far more on a loaded machine.
+struct OneThread {
+  int saved = num_threads();
+  OneThread() { set_num_threads(1); }
+  ~OneThread() { set_num_threads(saved); }
+  OneThread(const OneThread&) = delete;
+  OneThread& operator=(const OneThread&) = delete;
+};
+
 }  // namespace
 
 TEST_CASE("nn/darknet_train: the whole tiny network's gradient matches finite differences in double") {
+  const OneThread one;
   Rng rng = testing::test_rng();
   const dk::Config cfg = testing::tiny_detector_cfg(8, 8);
   nn::DarknetTrainNetwork<double> net(cfg);
