@@ -40,7 +40,7 @@ struct TrainDetectorCommand {
   double learning_rate = 0;
   int64_t burn_in = -1;
   uint64_t seed = 1;
-  bool resume = false, no_augment = false, quiet = false;
+  bool resume = false, no_augment = false, quiet = false, eval_only = false;
 };
 
 std::string jsonl_of(const std::string& data) {
@@ -74,12 +74,22 @@ void run_train_detector(const TrainDetectorCommand& c) {
   if (c.learning_rate > 0) sgd.learning_rate = c.learning_rate;
   if (c.burn_in >= 0) sgd.burn_in = c.burn_in;
   sgd.check("train-detector (cfg '" + c.cfg + "' with the command-line overrides)");
-  const int64_t iterations = c.iterations > 0 ? c.iterations : sgd.max_batches;
-  SIMAD_CHECK(iterations > 0, "train-detector: give --iterations or max_batches in the cfg '", c.cfg, "'");
 
   const std::string jsonl = jsonl_of(c.data);
-  const data::DetectionDataset train_set = data::DetectionDataset::open(jsonl, "train");
   nn::DarknetTrainNetwork<float> net(cfg);
+  if (c.eval_only) {  // --eval-only: the weights of --init (else --out) on --eval-split, no training
+    const std::string weights = c.init.empty() ? c.out : c.init;
+    if (weights.ends_with(".safetensors")) net.load_safetensors(weights);
+    else net.load_darknet_weights(weights);
+    const data::DetectionDataset eval_set = data::DetectionDataset::open(jsonl, c.eval_split);
+    const int64_t n = c.eval_images > 0 ? std::min<int64_t>(c.eval_images, int64_t(eval_set.size()))
+                                        : int64_t(eval_set.size());
+    print_eval(("eval (" + c.eval_split + ", '" + weights + "')").c_str(), train::evaluate_detector(net, eval_set, n), n);
+    return;
+  }
+  const int64_t iterations = c.iterations > 0 ? c.iterations : sgd.max_batches;
+  SIMAD_CHECK(iterations > 0, "train-detector: give --iterations or max_batches in the cfg '", c.cfg, "'");
+  const data::DetectionDataset train_set = data::DetectionDataset::open(jsonl, "train");
   train::DetectorTrainer trainer(net, sgd, c.seed);
   const std::filesystem::path state = train::DetectorTrainer::state_path(c.out);
   if (c.resume) {
@@ -201,6 +211,7 @@ void register_train_detector(CLI::App& app) {
       ->type_name("N")->check(CLI::Range(int64_t(1), int64_t(1) << 40));
   cmd->add_option("--log-every", c->log_every, "Progress line every N iterations")
       ->capture_default_str()->check(CLI::Range(int64_t(1), int64_t(1) << 40));
+  cmd->add_flag("--eval-only", c->eval_only, "Only evaluate the weights of --init (else --out) on --eval-split");
   cmd->add_flag("--no-augment", c->no_augment, "Train on the letterboxed images as they are");
   cmd->add_flag("--quiet", c->quiet, "No progress lines");
   cmd->callback([c] { run_train_detector(*c); });

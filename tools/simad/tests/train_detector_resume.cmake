@@ -48,6 +48,11 @@ if(rc EQUAL 0 OR NOT err MATCHES "none.weights.state")
   message(FATAL_ERROR "--resume without a state must fail naming it (${rc}):\n${err}")
 endif()
 
+run_simad(train-detector ${common} --out ${WORK}/straight.weights --eval-only)
+if(NOT out MATCHES "eval \\(train, .*straight.weights'\\): mAP@0.5")
+  message(FATAL_ERROR "--eval-only printed no mAP line:\n${out}")
+endif()
+
 file(GLOB images ${WORK}/ads/images/*)
 list(GET images 0 image)
 run_simad(detect --cfg ${WORK}/tiny.cfg --weights ${WORK}/straight.weights ${image})
