@@ -39,6 +39,7 @@
 #include <nlohmann/json.hpp>
 
 #include "simad/core/error.hpp"
+#include "simad/data/box_json.hpp"
 #include "simad/core/parallel.hpp"
 #include "simad/core/progress.hpp"
 #include "simad/image/decode.hpp"
@@ -135,19 +136,8 @@ inline bool read_string(const nlohmann::json& row, const char* key, std::string&
 // One box; coordinates may be fractional (the smallest pixel box covering them is kept).
 inline bool read_box(const nlohmann::json& j, size_t index, BoxRecord& box, std::string& why) {
   const std::string where = "boxes[" + std::to_string(index) + "]";
-  if (!j.is_object()) return why = where + " must be an object", false;
-  constexpr double kLimit = 1e7;  // pixels: far beyond any decodable image, and x + w fits an int
   double v[4];
-  const char* keys[4] = {"x", "y", "w", "h"};
-  for (int k = 0; k < 4; ++k) {
-    const auto it = j.find(keys[k]);
-    if (it == j.end() || !it->is_number()) return why = where + " needs a number \"" + keys[k] + "\"", false;
-    v[k] = it->get<double>();
-    if (!std::isfinite(v[k]) || std::abs(v[k]) > kLimit || (k >= 2 && v[k] < 0))
-      return why = where + ": \"" + keys[k] + "\" = " + it->dump() + " is out of range" +
-                   (k >= 2 ? " (a size is >= 0)" : ""),
-             false;
-  }
+  if (!read_box_xywh(j, where, v, why)) return false;
   const double x0 = std::floor(v[0]), y0 = std::floor(v[1]);
   box.x = int(x0), box.y = int(y0);
   box.w = int(std::ceil(v[0] + v[2]) - x0), box.h = int(std::ceil(v[1] + v[3]) - y0);

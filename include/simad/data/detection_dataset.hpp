@@ -66,6 +66,7 @@
 
 #include "simad/core/error.hpp"
 #include "simad/core/rng.hpp"
+#include "simad/data/box_json.hpp"
 #include "simad/image/decode.hpp"
 #include "simad/image/image.hpp"
 #include "simad/image/letterbox.hpp"
@@ -122,19 +123,8 @@ inline bool parse_detection_row(std::string_view line, DetectionRecord& r, std::
   for (size_t i = 0; i < boxes->size(); ++i) {
     const nlohmann::json& j = (*boxes)[i];
     const std::string where = "boxes[" + std::to_string(i) + "]";
-    if (!j.is_object()) return why = where + " must be an object", false;
-    constexpr double kLimit = 1e7;  // pixels: far beyond any decodable image
     double v[4];
-    const char* keys[4] = {"x", "y", "w", "h"};
-    for (int k = 0; k < 4; ++k) {
-      const auto it = j.find(keys[k]);
-      if (it == j.end() || !it->is_number()) return why = where + " needs a number \"" + keys[k] + "\"", false;
-      v[k] = it->get<double>();
-      if (!std::isfinite(v[k]) || std::abs(v[k]) > kLimit || (k >= 2 && v[k] < 0))
-        return why = where + ": \"" + keys[k] + "\" = " + it->dump() + " is out of range" +
-                     (k >= 2 ? " (a size is >= 0)" : ""),
-               false;
-    }
+    if (!detail::read_box_xywh(j, where, v, why)) return false;
     const auto role = j.find("role");
     if (role == j.end() || !role->is_string())
       return why = where + " needs a string \"role\" (\"product\" or \"distractor\")", false;
