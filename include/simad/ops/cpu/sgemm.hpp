@@ -396,11 +396,10 @@ inline void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
 // bf16 GEMM: op(A) and op(B) rounded to bf16 (nearest even) as they are packed, products summed in
 // fp32, C fp32: the same thread split and per-element order on any thread count (bit-identical).
 // Kernels, best first:
-//   amx          AMX-BF16 tiles (Intel Sapphire Rapids and later): measured ~4x the fp32 FMA rate of a
-//                core on L1-resident tiles
-//   avx512_bf16  vdpbf16ps: on the Intel Xeon it was measured at half the fp32 FMA rate (so slower
-//                than sgemm there); kept for CPUs with AVX512-BF16 and no AMX, and as the reference
-//                the AMX path is tested beside
+//   amx          AMX-BF16 tiles (Intel Sapphire Rapids and later): simad bench's "gemm bf16" rows
+//   avx512_bf16  vdpbf16ps: slower per flop than fp32 FMAs on the Intel Xeon it was tried on (so
+//                slower than sgemm there); kept for CPUs with AVX512-BF16 and no AMX, and as the
+//                second implementation the AMX path is tested beside
 enum class Bf16Kernel { none, avx512_bf16, amx };
 
 namespace detail {
