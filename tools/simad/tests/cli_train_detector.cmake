@@ -13,3 +13,10 @@ add_test(NAME "cli/train-detector: trains a tiny cfg, resumes bit-identically, d
     -P ${CMAKE_CURRENT_SOURCE_DIR}/tests/train_detector_resume.cmake)
 set_tests_properties("cli/train-detector: trains a tiny cfg, resumes bit-identically, detect reads the weights"
   PROPERTIES TIMEOUT 300)
+
+add_test(NAME "cli/train-detector: the shipped detector on a fresh SynthAds seed, mAP and product found"
+  COMMAND ${CMAKE_COMMAND} -DSIMAD=$<TARGET_FILE:simad_cli> -DWORK=${CMAKE_CURRENT_BINARY_DIR}/cli-shipped-detector
+    -DCFG=${PROJECT_SOURCE_DIR}/configs/synthads-detector.cfg -DWEIGHTS=${PROJECT_SOURCE_DIR}/configs/synthads-detector.weights
+    -P ${CMAKE_CURRENT_SOURCE_DIR}/tests/shipped_detector.cmake)
+set_tests_properties("cli/train-detector: the shipped detector on a fresh SynthAds seed, mAP and product found"
+  PROPERTIES TIMEOUT 300)
