@@ -1,9 +1,11 @@
 // Tests of nn/darknet_train.hpp: the whole tiny network's gradient against finite differences in
 // double (parameters and input), inference agreement with nn::DarknetNetwork through a .weights
-// file, and the safetensors round trip.
+// file, the safetensors round trip, and the per-layer timing hook (same numbers, every layer timed).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <memory>
 #include <vector>
 
 #include "nn/tiny_detector.hpp"
@@ -168,4 +170,57 @@ TEST_CASE("nn/darknet_train: safetensors round trip keeps parameters, running st
   const dk::Config yolo_tiny = dk::yolov3_tiny(32, 32, 2);
   nn::DarknetTrainNetwork<float> wrong(yolo_tiny);
   CHECK_THROWS(wrong.load_safetensors(path));
+}
+
+TEST_CASE("nn/darknet_train: layer timing changes no number and times every layer and part") {
+  Rng rng = testing::test_rng();
+  const dk::Config cfg = testing::tiny_detector_cfg(16, 16);
+  std::vector<float> x;
+  std::vector<std::vector<nn::YoloTruth>> truths;
+  testing::synthetic_detection_batch(rng, 2, 16, 16, x, truths);
+  // Two forward / backward passes each (running statistics move), one network timed, one not.
+  auto run = [&](nn::DarknetLayerTimes* times) {
+    auto net = std::make_unique<nn::DarknetTrainNetwork<float>>(cfg);
+    net->init_random(5);
+    net->set_layer_times(times);
+    net->params().zero_grad();
+    for (int k = 0; k < 2; ++k) {
+      net->forward(x.data(), 2, true);
+      net->backward(truths);
+    }
+    net->forward(x.data(), 2, false);
+    return net;
+  };
+  nn::DarknetLayerTimes times;
+  const auto plain = run(nullptr), timed = run(&times);
+  CHECK(timed->layer_times() == &times);
+  auto same = [](const Tensor<float>& a, const Tensor<float>& b) { return std::equal(a.data(), a.data() + a.numel(), b.data()); };
+  CHECK(same(plain->params().grads(), timed->params().grads()));
+  CHECK(same(plain->state().params(), timed->state().params()));
+  for (size_t s = 0; s < plain->yolo_count(); ++s) CHECK(plain->yolo_output(s) == timed->yolo_output(s));
+
+  CHECK(times.forwards == 3);
+  CHECK(times.backwards == 2);
+  REQUIRE(times.layers.size() == cfg.layers.size());
+  double layers_forward = 0, layers_backward = 0;
+  for (size_t i = 0; i < cfg.layers.size(); ++i) {
+    const nn::DarknetLayerTimes::Layer& t = times.layers[i];
+    CHECK_MESSAGE(t.forward > 0, "layer ", i);
+    CHECK_MESSAGE(t.backward > 0, "layer ", i);
+    layers_forward += t.forward, layers_backward += t.backward;
+    const auto* c = cfg.layers[i].as<dk::Convolutional>();
+    CHECK_MESSAGE((t.conv_forward > 0 && t.conv_backward > 0) == (c != nullptr), "layer ", i);
+    CHECK_MESSAGE((t.bn_forward > 0 && t.bn_backward > 0) == (c && c->batch_normalize), "layer ", i);
+    CHECK_MESSAGE(t.conv_forward + t.bn_forward + t.act_forward <= t.forward, "layer ", i);
+    CHECK_MESSAGE(t.conv_backward + t.bn_backward + t.act_backward <= t.backward, "layer ", i);
+  }
+  CHECK(times.loss > 0);
+  CHECK(layers_forward <= times.forward_total);
+  CHECK(layers_backward + times.loss + times.clear_gradients <= times.backward_total);
+
+  // Off again: nothing more is added.
+  const double before = times.forward_total;
+  timed->set_layer_times(nullptr);
+  timed->forward(x.data(), 2, true);
+  CHECK(times.forward_total == before);
 }

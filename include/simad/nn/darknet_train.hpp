@@ -30,7 +30,14 @@
 // nn::yolo_loss over the [yolo] layers, each with its cfg's ignore_thresh / truth_thresh, and walks
 // the layers in reverse; every gradient is ADDED (simad's rule), so zero params().grads() first
 // and gradients of several sub-batches accumulate (Darknet's subdivisions).
+//
+// set_layer_times(&times) (off by default) adds the wall time of every layer's forward and backward
+// to a nn::DarknetLayerTimes, each convolutional layer's split into the convolution, batch norm and
+// activation (`simad bench detector` prints it by layer type). It runs the same ops in the same
+// order, so the results are identical; off, it costs one null test per layer and part.
 #pragma once
+
+#include <chrono>
 
 #include <cmath>
 #include <cstdint>
@@ -60,6 +67,40 @@
 namespace simad::nn {
 
 inline constexpr const char* kDarknetSafetensorsFormat = "simad.darknet";
+
+// Wall seconds of DarknetTrainNetwork's passes (set_layer_times), ADDED up over calls.
+struct DarknetLayerTimes {
+  struct Layer {
+    double forward = 0, backward = 0;            // the whole layer (includes the parts below)
+    double conv_forward = 0, conv_backward = 0;  // ops::conv2d_forward / conv2d_backward (a conv without
+                                                 // batch norm: with its fused bias and activation)
+    double bn_forward = 0, bn_backward = 0;      // batch norm (training statistics, or inference)
+    double act_forward = 0, act_backward = 0;    // the activation after batch norm, and its gradient
+  };
+  std::vector<Layer> layers;        // by cfg layer index (set_layer_times sizes it)
+  double forward_total = 0;         // whole forward() calls (layers + the copy of the input)
+  double backward_total = 0;        // whole backward() calls (layers + loss + clearing)
+  double loss = 0;                  // backward: the [yolo] losses and their output gradients
+  double clear_gradients = 0;       // backward: zeroing every layer's output gradient first
+  int64_t forwards = 0, backwards = 0;  // calls timed
+
+  // Adds the wall seconds between its construction and its end to *into; nothing when into is null.
+  class Lap {
+   public:
+    explicit Lap(double* into) : into_(into) {
+      if (into_) t0_ = std::chrono::steady_clock::now();
+    }
+    ~Lap() {
+      if (into_) *into_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+    }
+    Lap(const Lap&) = delete;
+    Lap& operator=(const Lap&) = delete;
+
+   private:
+    double* into_;
+    std::chrono::steady_clock::time_point t0_{};
+  };
+};
 
 template <typename T>
 class DarknetTrainNetwork {
@@ -236,10 +277,13 @@ class DarknetTrainNetwork {
   // batch-normalised layer) and running-statistics update; otherwise the running statistics.
   void forward(const T* images, int64_t B, bool training) {
     SIMAD_CHECK(B >= 1, "darknet train: forward needs a batch of at least 1, got ", B);
+    const DarknetLayerTimes::Lap whole(times_ ? &times_->forward_total : nullptr);
+    if (times_) ++times_->forwards;
     B_ = B;
     training_ = training;
     input_.assign(images, images + B * input_numel());
     for (size_t i = 0; i < cfg_.layers.size(); ++i) {
+      const DarknetLayerTimes::Lap lap(lap_slot(i, &DarknetLayerTimes::Layer::forward));
       const io::darknet::Layer& l = cfg_.layers[i];
       std::vector<T>& y = out_[i];
       y.resize(size_t(B * l.out.numel()));
@@ -284,10 +328,20 @@ class DarknetTrainNetwork {
   // writes dL/dinput to input_gradient(). Needs a training forward.
   YoloLossTerms backward(std::span<const std::vector<YoloTruth>> truths) {
     SIMAD_CHECK(training_, "darknet train: backward needs a forward with training = true");
-    for (size_t i = 0; i < cfg_.layers.size(); ++i) d_[i].assign(out_[i].size(), T(0));
-    const YoloLossTerms terms = loss_impl(truths, &d_);
-    if (want_input_grad_) input_grad_.assign(input_.size(), T(0));
+    const DarknetLayerTimes::Lap whole(times_ ? &times_->backward_total : nullptr);
+    if (times_) ++times_->backwards;
+    YoloLossTerms terms;
+    {
+      const DarknetLayerTimes::Lap lap(times_ ? &times_->clear_gradients : nullptr);
+      for (size_t i = 0; i < cfg_.layers.size(); ++i) d_[i].assign(out_[i].size(), T(0));
+      if (want_input_grad_) input_grad_.assign(input_.size(), T(0));
+    }
+    {
+      const DarknetLayerTimes::Lap lap(times_ ? &times_->loss : nullptr);
+      terms = loss_impl(truths, &d_);
+    }
     for (size_t i = cfg_.layers.size(); i-- > 0;) {
+      const DarknetLayerTimes::Lap lap(lap_slot(i, &DarknetLayerTimes::Layer::backward));
       const io::darknet::Layer& l = cfg_.layers[i];
       const std::vector<T>& g = d_[i];
       T* dprev = i == 0 ? (want_input_grad_ ? input_grad_.data() : nullptr) : d_[i - 1].data();
@@ -318,6 +372,14 @@ class DarknetTrainNetwork {
   }
 
   void set_input_gradient(bool on) { want_input_grad_ = on; }
+
+  // Times every later forward and backward into *times (sized here to the cfg's layers; its sums
+  // are added to, not reset); null turns timing off. *times must outlive its use.
+  void set_layer_times(DarknetLayerTimes* times) {
+    times_ = times;
+    if (times_) times_->layers.resize(cfg_.layers.size());
+  }
+  DarknetLayerTimes* layer_times() const { return times_; }
   const std::vector<T>& input_gradient() const { return input_grad_; }
 
   // Frees the cached activations and gradients (they are rebuilt by the next forward).
@@ -335,6 +397,9 @@ class DarknetTrainNetwork {
     int biases = -1, scales = -1, weights = -1;  // slices of params_
     int rolling_mean = -1, rolling_variance = -1;  // slices of state_
   };
+
+  // Where layer i's part `m` adds its time, or null when timing is off.
+  double* lap_slot(size_t i, double DarknetLayerTimes::Layer::*m) const { return times_ ? &(times_->layers[i].*m) : nullptr; }
 
   static void copy_out(const Tensor<T>& src, std::vector<float>& dst) {
     dst.resize(size_t(src.numel()));
@@ -356,26 +421,35 @@ class DarknetTrainNetwork {
     std::vector<T>& y = out_[i];
     const T* W = params_.param(s.weights).data();
     const T* b = params_.param(s.biases).data();
+    using Part = DarknetLayerTimes::Layer;
     if (!s.bn) {
+      const DarknetLayerTimes::Lap lap(lap_slot(i, &Part::conv_forward));
       ops::conv2d_forward(y.data(), x, W, b, shape, conv_activation(s.act), workspace_.data());
       return;
     }
     const T* gamma = params_.param(s.scales).data();
     T* rm = state_.param(s.rolling_mean).data();
     T* rv = state_.param(s.rolling_variance).data();
+    T* pre = y.data();  // inference normalises in place
     if (training_) {
-      std::vector<T>& pre = pre_[i];
-      pre.resize(y.size());
+      pre_[i].resize(y.size());
       mean_[i].resize(size_t(shape.O)), var_[i].resize(size_t(shape.O));
-      ops::conv2d_forward(pre.data(), x, W, static_cast<const T*>(nullptr), shape, ops::ConvActivation::linear,
-                          workspace_.data());
-      ops::batchnorm_forward_train(y.data(), mean_[i].data(), var_[i].data(), rm, rv, pre.data(), gamma, b, B_, shape.O,
-                                   HW, variant_);
-    } else {
-      ops::conv2d_forward(y.data(), x, W, static_cast<const T*>(nullptr), shape, ops::ConvActivation::linear,
-                          workspace_.data());
-      ops::batchnorm_forward_inference(y.data(), y.data(), gamma, b, rm, rv, B_, shape.O, HW, variant_);
+      pre = pre_[i].data();
     }
+    {
+      const DarknetLayerTimes::Lap lap(lap_slot(i, &Part::conv_forward));
+      ops::conv2d_forward(pre, x, W, static_cast<const T*>(nullptr), shape, ops::ConvActivation::linear,
+                          workspace_.data());
+    }
+    {
+      const DarknetLayerTimes::Lap lap(lap_slot(i, &Part::bn_forward));
+      if (training_)
+        ops::batchnorm_forward_train(y.data(), mean_[i].data(), var_[i].data(), rm, rv, pre, gamma, b, B_, shape.O, HW,
+                                     variant_);
+      else
+        ops::batchnorm_forward_inference(y.data(), y.data(), gamma, b, rm, rv, B_, shape.O, HW, variant_);
+    }
+    const DarknetLayerTimes::Lap lap(lap_slot(i, &Part::act_forward));
     activate(y.data(), int64_t(y.size()), s.act);
   }
 
@@ -388,7 +462,9 @@ class DarknetTrainNetwork {
     // g = dL/d(pre-activation), computed from the output (leaky keeps the sign, logistic y (1 - y)).
     std::vector<T>& g = d_[i];
     const int64_t n = int64_t(g.size());
+    using Part = DarknetLayerTimes::Layer;
     if (s.act != io::darknet::Activation::linear) {
+      const DarknetLayerTimes::Lap lap(lap_slot(i, &Part::act_backward));
       T* gd = g.data();
       const T* yd = y.data();
       const bool leaky = s.act == io::darknet::Activation::leaky;
@@ -401,12 +477,17 @@ class DarknetTrainNetwork {
     T* dW = params_.grad(s.weights).data();
     T* db = params_.grad(s.biases).data();
     if (!s.bn) {
+      const DarknetLayerTimes::Lap lap(lap_slot(i, &Part::conv_backward));
       ops::conv2d_backward(dprev, dW, db, g.data(), x, W, shape, workspace_.data());
       return;
     }
-    dbn_.assign(g.size(), T(0));
-    ops::batchnorm_backward(dbn_.data(), params_.grad(s.scales).data(), db, g.data(), pre_[i].data(), mean_[i].data(),
-                            var_[i].data(), params_.param(s.scales).data(), B_, shape.O, HW, variant_);
+    {
+      const DarknetLayerTimes::Lap lap(lap_slot(i, &Part::bn_backward));
+      dbn_.assign(g.size(), T(0));
+      ops::batchnorm_backward(dbn_.data(), params_.grad(s.scales).data(), db, g.data(), pre_[i].data(), mean_[i].data(),
+                              var_[i].data(), params_.param(s.scales).data(), B_, shape.O, HW, variant_);
+    }
+    const DarknetLayerTimes::Lap lap(lap_slot(i, &Part::conv_backward));
     ops::conv2d_backward(dprev, dW, static_cast<T*>(nullptr), dbn_.data(), x, W, shape, workspace_.data());
   }
 
@@ -446,6 +527,7 @@ class DarknetTrainNetwork {
   std::vector<YoloLossOptions> yolo_options_;
   int64_t B_ = 0;
   bool training_ = false, want_input_grad_ = false;
+  DarknetLayerTimes* times_ = nullptr;  // set_layer_times; null: not timed
   std::vector<T> input_, input_grad_, workspace_, dbn_;
   std::vector<std::vector<T>> out_;   // per layer: (B, C, H, W) output (raw for [yolo])
   std::vector<std::vector<T>> pre_;   // per batch-normalised conv: (B, O, H, W) before batch norm
