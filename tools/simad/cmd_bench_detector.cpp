@@ -216,19 +216,23 @@ void run_bench_detector(const BenchDetectorOptions& opt) {
 
   const double n = double(step_s.size());
   const double ips = double(o.batch) * n / total;
+  // Shares of the accounted time: the clamps above (timer noise under load can make a difference
+  // slightly negative) would otherwise let the shares stray from adding up to 1.
+  double accounted = 0;
+  for (const Part& p : parts) accounted += p.seconds();
   auto ms = [&](double s) { return s / n * 1e3; };
   std::printf("\n%-30s %11s %12s %9s %8s\n", "part (per iteration)", "forward ms", "backward ms", "total ms", "share");
   nlohmann::json parts_json = nlohmann::json::array();
   double fwd_sum = 0, bwd_sum = 0;
   for (const Part& p : parts) {
     std::printf("%-30s %11.2f %12.2f %9.2f %7.1f%%\n", p.name.c_str(), ms(p.forward), ms(p.backward), ms(p.seconds()),
-                100.0 * p.seconds() / total);
+                100.0 * p.seconds() / accounted);
     fwd_sum += p.forward, bwd_sum += p.backward;
     parts_json.push_back({{"part", p.name}, {"forward_s", p.forward / n}, {"backward_s", p.backward / n},
-                          {"seconds", p.seconds() / n}, {"share", p.seconds() / total}});
+                          {"seconds", p.seconds() / n}, {"share", p.seconds() / accounted}});
   }
   std::printf("%-30s %11.2f %12.2f %9.2f %7.1f%%\n", "iteration", ms(fwd_sum), ms(bwd_sum), ms(total), 100.0);
-  const double conv_fwd_share = conv.forward / total, conv_bwd_share = conv.backward / total;
+  const double conv_fwd_share = conv.forward / accounted, conv_bwd_share = conv.backward / accounted;
   const double fwd_gflops = conv.forward > 0 ? conv_fwd_flop * n / conv.forward * 1e-9 : 0.0;
   const double bwd_gflops = conv.backward > 0 ? conv_bwd_flop * n / conv.backward * 1e-9 : 0.0;
   std::printf("\nconvolutions: forward %.1f%% of the iteration (%.1f GFLOP/s), backward %.1f%% (%.1f GFLOP/s), "

@@ -25,8 +25,9 @@ function(to_micro value var)
   endif()
   set(int "${CMAKE_MATCH_1}")
   string(SUBSTRING "${CMAKE_MATCH_3}000000" 0 6 frac)
-  string(REGEX REPLACE "^0+([0-9])" "\\1" frac "${frac}")
-  math(EXPR micro "${int} * 1000000 + ${frac}")
+  # "1" in front keeps the leading zeros of the fraction digits (REGEX REPLACE "^0+" would strip
+  # them again after each match: CMake applies ^ anew to what is left).
+  math(EXPR micro "${int} * 1000000 + 1${frac} - 1000000")
   set(${var} ${micro} PARENT_SCOPE)
 endfunction()
 
