@@ -8,7 +8,7 @@
 #include <string>
 
 #include "commands.hpp"
-#include "model_pipeline.hpp"
+#include "model_options.hpp"
 #include "simad/core/parallel.hpp"
 #include "simad/io/vectors.hpp"
 
@@ -16,7 +16,7 @@ namespace simad::cli {
 namespace {
 
 struct EmbedCommand {
-  std::string model, data, out, ids, cache;
+  std::string model, data, out, ids, cache, detector_cfg, detector_weights;
   int threads = 0;
   bool quiet = false;
 };
@@ -27,8 +27,11 @@ void run_embed(const EmbedCommand& c) {
   const text::Tokenizer tok = text::Tokenizer::load();
   data::AdRecords rows = data::read_ad_records(c.data);
   pipeline::print_problems(c.data, rows.problems, "are not valid ads and were skipped");
-  const models::DataConfig& cfg = saved.data;
-  const data::AdDatasetOptions options = pipeline::dataset_options(cfg, c.cache, !c.quiet);
+  models::DataConfig cfg = saved.data;
+  if (!c.detector_cfg.empty()) cfg.detector_cfg = c.detector_cfg;
+  if (!c.detector_weights.empty()) cfg.detector_weights = c.detector_weights;
+  const data::AdDatasetOptions options =
+      pipeline::dataset_options(cfg, c.cache, !c.quiet, pipeline::attach_detector(cfg));
   data::AdDatasetLoad load = data::load_ad_examples(
       rows.records, std::filesystem::path(c.data).parent_path().string(), tok, saved.words, saved.tags,
       [&cfg](int32_t category) { return cfg.class_of(category); }, options);
@@ -64,6 +67,8 @@ void register_embed(CLI::App& app) {
       ->required()->type_name("FILE");
   cmd->add_option("--ids", c->ids, "Where the ad ids go (default: OUT.ids.txt)")->type_name("FILE");
   cmd->add_option("--cache", c->cache, "Region cache folder (default: none)")->type_name("DIR");
+  add_detector_options(cmd, c->detector_cfg, c->detector_weights,
+                                 "The model's detector, where its recorded files moved (checked by fingerprint)");
   cmd->add_option("--threads", c->threads, "Threads")->type_name("N")->check(CLI::Range(1, 1024));
   cmd->add_flag("--quiet", c->quiet, "No progress bars");
   cmd->callback([c] { run_embed(*c); });

@@ -6,14 +6,14 @@
 #include <string>
 
 #include "commands.hpp"
-#include "model_pipeline.hpp"
+#include "model_options.hpp"
 #include "simad/core/parallel.hpp"
 
 namespace simad::cli {
 namespace {
 
 struct EvalCommand {
-  std::string model, data, cache, json;
+  std::string model, data, cache, json, detector_cfg, detector_weights;
   int threads = 0;
   bool quiet = false;
 };
@@ -22,7 +22,9 @@ void run_eval(const EvalCommand& c) {
   if (c.threads > 0) set_num_threads(c.threads);
   models::SavedModel saved = models::load_model(c.model);
   const text::Tokenizer tok = text::Tokenizer::load();
-  pipeline::PreparedData d = pipeline::prepare_data(c.data, saved.data, tok, !c.quiet, c.cache, &saved);
+  models::DataConfig overrides;  // prepare_data takes only the detector's files from it
+  overrides.detector_cfg = c.detector_cfg, overrides.detector_weights = c.detector_weights;
+  pipeline::PreparedData d = pipeline::prepare_data(c.data, overrides, tok, !c.quiet, c.cache, &saved);
   const pipeline::Evaluation ev = pipeline::evaluate(saved.model, d.config, d.test.ads, !c.quiet);
   const train::RetrievalMetrics& r = ev.retrieval;
   std::printf("%s on %s/test.jsonl\n", saved.model.kind().c_str(), c.data.c_str());
@@ -50,6 +52,8 @@ void register_eval(CLI::App& app) {
   cmd->add_option("--data", c->data, "Data folder with test.jsonl")->required()->type_name("DIR");
   cmd->add_option("--json", c->json, "Also write the numbers as JSON")->type_name("FILE");
   cmd->add_option("--cache", c->cache, "Region cache folder (default: DATA/.simad-cache)")->type_name("DIR");
+  add_detector_options(cmd, c->detector_cfg, c->detector_weights,
+                       "The model's detector, where its recorded files moved (checked by fingerprint)");
   cmd->add_option("--threads", c->threads, "Threads")->type_name("N")->check(CLI::Range(1, 1024));
   cmd->add_flag("--quiet", c->quiet, "No progress bars");
   cmd->callback([c] { run_eval(*c); });

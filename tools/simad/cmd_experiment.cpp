@@ -14,6 +14,7 @@
 #include "commands.hpp"
 #include "expand_run.hpp"
 #include "experiment_specs.hpp"
+#include "model_options.hpp"
 #include "model_pipeline.hpp"
 #include "report_html.hpp"
 #include "simad/core/parallel.hpp"
@@ -30,6 +31,8 @@ using pipeline::ModelSpec;
 
 struct ExperimentCommand {
   std::string data, out, set = "quick", only;
+  std::string regions = "oracle";  // oracle: SynthAds' boxes; detector: the trained detector's regions
+  std::string detector_cfg, detector_weights, region_features = models::DataConfig{}.region_features;
   train::TrainerOptions trainer;
   int64_t d_model = 128, layers = 0;
   int threads = 0;
@@ -170,9 +173,15 @@ void run_experiment(const ExperimentCommand& c, const std::string& command_line)
   for (size_t k = 0; k < specs.size(); ++k) {
     ModelSpec s = specs[k];
     s.d_model = c.d_model, s.layers = c.layers > 0 ? c.layers : s.layers;
+    if (c.regions == "detector") {  // the same rows on the detector's regions and its pooled map
+      if (s.region_source == "grid") s.region_source.assign("detector-grid");
+      else if (s.region_source == "oracle") s.region_source.assign("detector");
+    }
     if (!data.count(s.region_source)) {
       models::DataConfig base;
       base.region_source = s.region_source;
+      base.detector_cfg = c.detector_cfg, base.detector_weights = c.detector_weights;
+      base.region_features = c.region_features;
       std::cerr << "experiment: loading " << c.data << " with " << s.region_source << " regions\n";
       data.emplace(s.region_source, pipeline::prepare_data(c.data, base, tok, !c.quiet));
     }
@@ -231,7 +240,8 @@ void run_experiment(const ExperimentCommand& c, const std::string& command_line)
   r.tables.push_back(table);
   report::Series text{"text-guided (ToTYEmb)", {}, {}}, conf{"detector confidence (Trans+YOLO)", {}, {}};
   for (const Row& row : rows) {
-    if (row.spec.kind != "totyemb" || row.spec.region_source != "oracle" || row.spec.fusion != "fused" || !row.spec.pointer)
+    const bool grid = row.spec.region_source == "grid" || row.spec.region_source == "detector-grid";
+    if (row.spec.kind != "totyemb" || grid || row.spec.fusion != "fused" || !row.spec.pointer)
       continue;
     report::Series& series = row.spec.ranking == "text" ? text : conf;
     series.xs.push_back(double(row.spec.K)), series.ys.push_back(row.ev.retrieval.p_all[2]);
@@ -261,6 +271,12 @@ void add_experiment_options(CLI::App* cmd, ExperimentCommand& c) {
       ->capture_default_str()->check(CLI::Range(0, 48));
   cmd->add_option("--queries", c.report_queries, "Sample queries shown in the report")
       ->capture_default_str()->check(CLI::Range(0, 100));
+  cmd->add_option("--regions", c.regions,
+                  "Regions of every model: oracle (SynthAds' object boxes and grid cells, pixel descriptors) or "
+                  "detector (the shipped detector's detections, --region-features; the grid row pools its map)")
+      ->capture_default_str()->check(CLI::IsMember({"detector", "oracle"}));
+  add_detector_options(cmd, c.detector_cfg, c.detector_weights);
+  add_region_feature_option(cmd, c.region_features);
   cmd->add_option("--threads", c.threads, "Threads")->type_name("N")->check(CLI::Range(1, 1024));
   cmd->add_flag("--quiet", c.quiet, "No progress bars");
 }
@@ -294,7 +310,8 @@ void register_experiment(CLI::App& app) {
   add_experiment_options(cmd, *c);
   cmd->callback([c, cmd] {
     std::string line = "simad experiment --data " + c->data + " --out " + c->out + " --set " + c->set +
-                       " --epochs " + std::to_string(c->trainer.epochs) + " --seed " + std::to_string(c->trainer.seed);
+                       " --epochs " + std::to_string(c->trainer.epochs) + " --seed " + std::to_string(c->trainer.seed) +
+                       " --regions " + c->regions + " --region-features " + c->region_features;
     if (!c->only.empty()) line += " --only \"" + c->only + "\"";
     (void)cmd;
     run_experiment(*c, line);
@@ -311,7 +328,8 @@ void register_demo(CLI::App& app) {
   cmd->footer(
       "Steps: `simad synth` (SynthAds, OUT/data), then `simad experiment --set quick` into OUT, then\n"
       "`simad expand` with ION's embeddings on the 8 lowest-CTR test packages into OUT/lookalike.\n"
-      "Regions come from SynthAds' object boxes (a trained detector is not shipped yet).\n"
+      "Regions: SynthAds' object boxes with pixel descriptors; --regions detector takes the shipped\n"
+      "SynthAds detector's detections instead (configs/synthads-detector.*, docs/models.md).\n"
       "Example:\n"
       "  simad demo --out simad-demo        # then open simad-demo/report.html");
   cmd->add_option("--out", c->exp.out, "Output folder")->capture_default_str()->type_name("DIR");
@@ -337,7 +355,8 @@ void register_demo(CLI::App& app) {
     c->exp.set = "quick";
     if (c->lookalike) c->exp.ion_embeddings = (fs::path(c->exp.out) / "ion_embeddings.npy").string();
     run_experiment(c->exp, "simad demo --out " + c->exp.out + " --ads " + std::to_string(c->ads) + " --epochs " +
-                               std::to_string(c->exp.trainer.epochs));
+                               std::to_string(c->exp.trainer.epochs) + " --regions " + c->exp.regions +
+                               " --region-features " + c->exp.region_features);
     if (!c->lookalike) return;
     expand::ExpandCommand e;
     e.emb = c->exp.ion_embeddings;

@@ -12,7 +12,7 @@ namespace simad::cli {
 namespace {
 
 struct TrainCommand {
-  std::string data, out, cache;
+  std::string data, out, cache, detector_cfg, detector_weights, region_features = models::DataConfig{}.region_features;
   pipeline::ModelSpec spec;
   train::TrainerOptions trainer;
   int grid = 7;
@@ -26,6 +26,8 @@ void run_train(TrainCommand& c) {
   const text::Tokenizer tok = text::Tokenizer::load();
   models::DataConfig base;
   base.region_source = c.spec.region_source, base.grid = c.grid, base.max_words = c.max_words;
+  base.detector_cfg = c.detector_cfg, base.detector_weights = c.detector_weights;
+  base.region_features = c.region_features;
   pipeline::PreparedData d = pipeline::prepare_data(c.data, base, tok, !c.quiet, c.cache);
   std::cerr << "train: " << d.train.ads.size() << " train, " << d.validation.ads.size() << " validation, "
             << d.test.ads.size() << " test ads; " << d.words.size() << " words, "
@@ -62,7 +64,9 @@ void register_train(CLI::App& app) {
   cmd->add_option("--out", c->out, "Model folder to write")->required()->type_name("DIR");
   add_model_options(cmd, c->spec);
   add_trainer_options(cmd, c->trainer);
-  cmd->add_option("--grid", c->grid, "G for --regions grid")->capture_default_str()->check(CLI::Range(1, 64));
+  add_detector_options(cmd, c->detector_cfg, c->detector_weights);
+  add_region_feature_option(cmd, c->region_features);
+  cmd->add_option("--grid", c->grid, "G for --regions grid and detector-grid")->capture_default_str()->check(CLI::Range(1, 64));
   cmd->add_option("--max-words", c->max_words, "Texts are cut to this many words")
       ->capture_default_str()->check(CLI::Range(1, 4096));
   cmd->add_option("--cache", c->cache, "Region cache folder (default: DATA/.simad-cache)")->type_name("DIR");

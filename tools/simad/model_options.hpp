@@ -13,8 +13,10 @@ inline void add_model_options(CLI::App* cmd, pipeline::ModelSpec& s) {
   cmd->add_option("--model", s.kind, "Which model: ion (ACL paper) or totyemb (thesis)")
       ->capture_default_str()->check(CLI::IsMember({"ion", "totyemb"}))->group(g);
   cmd->add_option("--regions", s.region_source,
-                  "Region inputs: oracle (SynthAds' object boxes) or grid (a G x G grid, the Trans+VGG16 baseline)")
-      ->capture_default_str()->check(CLI::IsMember({"oracle", "grid"}))->group(g);
+                  "Region inputs: oracle (SynthAds' object boxes) or grid (G x G cells, the Trans+VGG16 baseline), "
+                  "both with pixel descriptors; detector (a trained YOLOv3's top detections, MODELS.md; "
+                  "--region-features) or detector-grid (its deepest map pooled to G x G cells)")
+      ->capture_default_str()->check(CLI::IsMember({"oracle", "grid", "detector", "detector-grid"}))->group(g);
   cmd->add_option("--ranking", s.ranking,
                   "Which regions are kept: text (text-guided: ToTYEmb eq. 11, ION's SCA), confidence (the detector's: "
                   "'w/o text clue' / 'w/o SCA'), all (in order; use with --regions grid)")
@@ -47,6 +49,23 @@ inline void add_model_options(CLI::App* cmd, pipeline::ModelSpec& s) {
   cmd->add_option("--embedding-dim", s.embedding_dim, "Size of the ad embedding")
       ->capture_default_str()->check(CLI::Range(1, 65536))->group(g);
   cmd->add_option("--dropout", s.dropout, "Encoder dropout")->capture_default_str()->check(CLI::Range(0.0, 0.9))->group(g);
+}
+
+// --detector-cfg / --detector-weights: the detector of the detector region sources.
+inline void add_detector_options(CLI::App* cmd, std::string& cfg, std::string& weights,
+                                 const char* what = "The detector of --regions detector / detector-grid "
+                                                    "(default: the shipped configs/synthads-detector.*)") {
+  cmd->add_option("--detector-cfg", cfg, std::string(what) + ": Darknet cfg")->type_name("FILE")->group("Regions");
+  cmd->add_option("--detector-weights", weights, std::string(what) + ": Darknet .weights")
+      ->type_name("FILE")->group("Regions");
+}
+
+// --region-features: what describes a detector region (models/detector_regions.hpp).
+inline void add_region_feature_option(CLI::App* cmd, std::string& features) {
+  cmd->add_option("--region-features", features,
+                  "Features of the detector's regions: map (its hidden map at the box's cell, MODELS.md), pixels "
+                  "(the box's pixel descriptor) or map+pixels")
+      ->capture_default_str()->check(CLI::IsMember({"map", "pixels", "map+pixels"}))->group("Regions");
 }
 
 inline void add_trainer_options(CLI::App* cmd, train::TrainerOptions& o) {

@@ -18,6 +18,7 @@
 #include "simad/core/error.hpp"
 #include "simad/core/progress.hpp"
 #include "simad/data/ad_dataset.hpp"
+#include "simad/models/detector_regions.hpp"
 #include "simad/models/model_file.hpp"
 #include "simad/models/regions.hpp"
 #include "simad/models/text_pretrain.hpp"
@@ -80,13 +81,60 @@ inline Split load_split(const fs::path& file, const PreparedData& d, const text:
   return s;
 }
 
-inline data::AdDatasetOptions dataset_options(const models::DataConfig& cfg, const std::string& cache_dir, bool progress) {
+// The shipped detector's files (configs/ of the source tree): $SIMAD_CONFIGS_DIR, else
+// <prefix>/share/simad/configs beside an installed program, else the source tree it was built from.
+inline fs::path shipped_config(const std::string& name) {
+  std::vector<fs::path> dirs;
+  if (const char* env = std::getenv("SIMAD_CONFIGS_DIR"); env && *env) dirs.emplace_back(env);
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) dirs.push_back(exe.parent_path().parent_path() / "share" / "simad" / "configs");
+#ifdef SIMAD_SOURCE_CONFIGS_DIR
+  dirs.emplace_back(SIMAD_SOURCE_CONFIGS_DIR);
+#endif
+  for (const fs::path& d : dirs)
+    if (fs::exists(d / name, ec)) return d / name;
+  std::string tried;
+  for (const fs::path& d : dirs) tried.append(" ").append((d / name).string());
+  ::simad::detail::throw_error(
+      ::simad::detail::concat("the shipped detector file '", name, "' was not found (tried:", tried,
+                              "); set SIMAD_CONFIGS_DIR to the configs/ folder of simad's source, or pass "
+                              "--detector-cfg and --detector-weights"),
+      ::simad::SourceLocation::current());
+}
+
+// Fills the detector's paths of a detector region source (the shipped detector where they are
+// empty), loads it and checks it against the fingerprint the config recorded (a trained model's),
+// or records its fingerprint (a new one). nullptr for the pixel-descriptor sources.
+inline std::shared_ptr<const models::RegionDetector> attach_detector(models::DataConfig& cfg) {
+  if (!models::uses_detector(models::parse_region_source(cfg.region_source))) return nullptr;
+  if (cfg.detector_cfg.empty()) cfg.detector_cfg = shipped_config("synthads-detector.cfg").string();
+  if (cfg.detector_weights.empty()) cfg.detector_weights = shipped_config("synthads-detector.weights").string();
+  std::error_code ec;
+  for (std::string* p : {&cfg.detector_cfg, &cfg.detector_weights}) {
+    const fs::path abs = fs::absolute(*p, ec);
+    if (!ec) *p = abs.lexically_normal().string();
+  }
+  models::RegionDetectorOptions options;
+  options.features = models::parse_region_feature_kind(cfg.region_features);
+  auto det = models::RegionDetector::load(cfg.detector_cfg, cfg.detector_weights, options);
+  SIMAD_CHECK(cfg.detector_fingerprint.empty() || cfg.detector_fingerprint == det->fingerprint(),
+              "the model's regions came from a detector with fingerprint ", cfg.detector_fingerprint, "; '",
+              cfg.detector_cfg, "' with '", cfg.detector_weights, "' is another (fingerprint ", det->fingerprint(),
+              "): pass the model's detector with --detector-cfg and --detector-weights");
+  cfg.detector_fingerprint = det->fingerprint();
+  return det;
+}
+
+inline data::AdDatasetOptions dataset_options(const models::DataConfig& cfg, const std::string& cache_dir, bool progress,
+                                              std::shared_ptr<const models::RegionDetector> detector = nullptr) {
   data::AdDatasetOptions o;
   o.source = models::parse_region_source(cfg.region_source);
   o.grid = cfg.grid;
   o.max_words = cfg.max_words;
   o.progress = progress;
   o.cache_dir = cache_dir;
+  o.detector = std::move(detector);
   return o;
 }
 
@@ -102,10 +150,14 @@ inline PreparedData prepare_data(const fs::path& dir, const models::DataConfig& 
   if (cache_dir.empty()) cache_dir = (dir / ".simad-cache").string();
   SIMAD_CHECK(fs::is_directory(dir), "data: ", dir.string(), " is not a folder (make one with `simad synth --out DIR`)");
   if (trained) {
+    const std::string cfg_override = base.detector_cfg, weights_override = base.detector_weights;
     d.config = trained->data;
+    if (!cfg_override.empty()) d.config.detector_cfg = cfg_override;
+    if (!weights_override.empty()) d.config.detector_weights = weights_override;
     d.words = trained->words;
     d.tags = trained->tags;
-    d.test = load_split(dir / "test.jsonl", d, tok, dataset_options(d.config, cache_dir, progress), true);
+    auto detector = attach_detector(d.config);
+    d.test = load_split(dir / "test.jsonl", d, tok, dataset_options(d.config, cache_dir, progress, detector), true);
     return d;
   }
   const fs::path train_file = dir / "train.jsonl";
@@ -118,7 +170,11 @@ inline PreparedData prepare_data(const fs::path& dir, const models::DataConfig& 
   const std::map<int32_t, int32_t> classes = data::category_labels(train_rows.records);
   d.config.class_categories.assign(classes.size(), -1);
   for (const auto& [category, label] : classes) d.config.class_categories[size_t(label)] = category;
-  const data::AdDatasetOptions options = dataset_options(d.config, cache_dir, progress);
+  auto detector = attach_detector(d.config);
+  if (detector)
+    std::cerr << "data: regions from the detector " << d.config.detector_weights << " (" << d.config.detector_cfg
+              << "), features: " << d.config.region_features << "\n";
+  const data::AdDatasetOptions options = dataset_options(d.config, cache_dir, progress, detector);
   d.train = load_split(train_file, d, tok, options, true);
   d.validation = load_split(dir / "validation.jsonl", d, tok, options, false);
   d.test = load_split(dir / "test.jsonl", d, tok, options, false);
@@ -133,7 +189,7 @@ inline PreparedData prepare_data(const fs::path& dir, const models::DataConfig& 
 struct ModelSpec {
   std::string name = "ION";
   std::string kind = "ion";              // ion | totyemb
-  std::string region_source = "oracle";  // oracle | grid
+  std::string region_source = "oracle";  // oracle | grid | detector | detector-grid (models/regions.hpp)
   std::string ranking = "text";          // text | confidence | all
   std::string fusion = "fused";          // fused | concat | text_only | image_only
   // ION

@@ -45,6 +45,8 @@
 #include "simad/image/decode.hpp"
 #include "simad/io/atomic_file.hpp"
 #include "simad/models/batch.hpp"
+#include "simad/core/hash.hpp"
+#include "simad/models/detector_regions.hpp"
 #include "simad/models/regions.hpp"
 #include "simad/text/tokenizer.hpp"
 #include "simad/text/utf8.hpp"
@@ -86,17 +88,9 @@ struct AdRecords {
 
 namespace detail {
 
-inline constexpr uint64_t kFnvOffset = 1469598103934665603ull, kFnvPrime = 1099511628211ull;
-
-// 64-bit FNV-1a, continuing from h.
-inline uint64_t fnv1a(std::string_view bytes, uint64_t h = kFnvOffset) {
-  for (char c : bytes) h = (h ^ uint8_t(c)) * kFnvPrime;
-  return h;
-}
-inline uint64_t fnv1a_u64(uint64_t v, uint64_t h) {
-  for (int i = 0; i < 8; ++i) h = (h ^ uint8_t(v >> (8 * i))) * kFnvPrime;
-  return h;
-}
+using ::simad::fnv1a;
+using ::simad::fnv1a_u64;
+using ::simad::kFnvOffset;
 
 // A JSON integer field within [lo, hi]; false (with *why set) when it is there but not such an
 // integer. Absent: *present = false.
@@ -283,6 +277,8 @@ struct AdDatasetOptions {
   int64_t max_words = 32;    // words kept per text (make_batch would cut the rest anyway)
   bool progress = false;     // a progress bar on stderr
   std::string cache_dir;     // region cache folder; empty = no cache
+  // The detector of the detector and detector-grid sources (its fingerprint keys the cache).
+  std::shared_ptr<const models::RegionDetector> detector;
 };
 
 struct AdDatasetLoad {
@@ -365,6 +361,7 @@ inline fs::path image_path(const std::string& jsonl_dir, const std::string& imag
 
 struct CacheKey {
   uint64_t rows = 0, options = 0;
+  int64_t dim = models::kPixelDescriptorDim;  // floats per region feature
   fs::path file;
 };
 
@@ -379,9 +376,12 @@ inline CacheKey cache_key(std::span<const AdRecord> records, const std::string& 
   if (ec) dir = jsonl_dir;
   std::string opts = "simad regions v1; descriptor=pixel" + std::to_string(models::kPixelDescriptorDim) +
                      "; source=" + models::to_string(o.source);
-  if (o.source == models::RegionSource::grid) opts += "; grid=" + std::to_string(o.grid);
+  if (o.source == models::RegionSource::grid || o.source == models::RegionSource::detector_grid)
+    opts += "; grid=" + std::to_string(o.grid);
+  if (models::uses_detector(o.source)) opts += "; detector=" + o.detector->fingerprint();
   opts += "; dir=" + dir.string();
   k.options = fnv1a(opts);
+  k.dim = models::uses_detector(o.source) ? o.detector->feature_dim() : models::kPixelDescriptorDim;
   k.file = fs::path(o.cache_dir) / ("regions-" + hex64(k.rows) + "-" + hex64(k.options) + ".bin");
   return k;
 }
@@ -411,7 +411,7 @@ inline std::vector<models::AdExample> read_region_cache(const CacheKey& key, std
   const uint64_t version = r.u(4), dim = r.u(4), rows_sum = r.u(8), options_sum = r.u(8), count = r.u(8);
   if (version != kCacheVersion) return bad("version " + std::to_string(version) + ", expected " +
                                            std::to_string(kCacheVersion));
-  if (dim != uint64_t(models::kPixelDescriptorDim)) return bad("descriptor size " + std::to_string(dim));
+  if (dim != uint64_t(key.dim)) return bad("descriptor size " + std::to_string(dim));
   if (rows_sum != key.rows || options_sum != key.options) return bad("made for other rows or options");
   if (count != records.size()) return bad("holds " + std::to_string(count) + " ads, expected " +
                                           std::to_string(records.size()));
@@ -438,7 +438,7 @@ inline std::vector<models::AdExample> read_region_cache(const CacheKey& key, std
 inline void write_region_cache(const CacheKey& key, const std::vector<models::AdExample>& rows) {
   std::string out(kCacheMagic, 8);
   put_u32(out, kCacheVersion);
-  put_u32(out, uint32_t(models::kPixelDescriptorDim));
+  put_u32(out, uint32_t(key.dim));
   put_u64(out, key.rows), put_u64(out, key.options), put_u64(out, rows.size());
   for (const models::AdExample& a : rows) {
     put_u64(out, uint64_t(a.id)), put_u64(out, uint64_t(a.regions)), put_u64(out, a.regions ? uint64_t(a.region_dim) : 0);
@@ -458,6 +458,14 @@ inline std::string row_regions(const AdRecord& rec, const std::string& jsonl_dir
   try {
     std::error_code ec;
     if (!fs::exists(path, ec)) return "image '" + path.string() + "' does not exist";
+    if (o.source == models::RegionSource::detector) {
+      o.detector->detection_regions(image::load(path), ex);
+      return "";
+    }
+    if (o.source == models::RegionSource::detector_grid) {
+      o.detector->grid_regions(image::load(path), o.grid, ex);
+      return "";
+    }
     const models::RgbImage rgb = models::to_rgb8(image::load(path));
     std::vector<models::RegionBox> boxes;
     boxes.reserve(rec.boxes.size());
@@ -485,8 +493,10 @@ inline AdDatasetLoad load_ad_examples(std::span<const AdRecord> records, const s
                                       const std::function<int32_t(int32_t)>& label_of_category,
                                       const AdDatasetOptions& options = {}) {
   SIMAD_CHECK(options.max_words >= 1, "load_ad_examples: max_words must be >= 1, got ", options.max_words);
-  SIMAD_CHECK(options.source != models::RegionSource::grid || (options.grid >= 1 && options.grid <= 64),
-              "load_ad_examples: grid ", options.grid, " must be in [1, 64]");
+  SIMAD_CHECK(options.grid >= 1 && options.grid <= 64, "load_ad_examples: grid ", options.grid, " must be in [1, 64]");
+  SIMAD_CHECK(!models::uses_detector(options.source) || options.detector,
+              "load_ad_examples: the ", models::to_string(options.source), " region source needs a detector "
+              "(AdDatasetOptions::detector)");
   const size_t n = records.size();
   AdDatasetLoad load;
 

@@ -29,20 +29,28 @@ namespace simad::models {
 
 // How raw ads become model inputs; saved with the model so that embedding uses the same rules.
 struct DataConfig {
-  std::string region_source = "oracle";  // oracle | grid (models/regions.hpp)
+  std::string region_source = "oracle";  // oracle | grid | detector | detector-grid (models/regions.hpp)
   int grid = 7;                          // G for grid regions
+  // The detector of the detector sources: its files ("": the shipped one) and its fingerprint
+  // (RegionDetector::fingerprint(), recorded in training so that embedding checks it is the same).
+  std::string detector_cfg, detector_weights, detector_fingerprint;
+  std::string region_features = "map+pixels";  // of the detector's regions: map | pixels | map+pixels
   int64_t max_words = 32;                // texts are cut to this many words
   std::vector<int32_t> class_categories; // training class c = category class_categories[c]
 
   nlohmann::json to_json() const {
     return {{"region_source", region_source}, {"grid", grid}, {"max_words", max_words},
-            {"class_categories", class_categories}};
+            {"class_categories", class_categories}, {"detector_cfg", detector_cfg},
+            {"detector_weights", detector_weights}, {"detector_fingerprint", detector_fingerprint},
+            {"region_features", region_features}};
   }
   static DataConfig from_json(const nlohmann::json& j) {
     DataConfig d;
     JsonReader r(j, "data config");
     r.get("region_source", d.region_source), r.get("grid", d.grid), r.get("max_words", d.max_words);
     r.get("class_categories", d.class_categories);
+    r.get("detector_cfg", d.detector_cfg), r.get("detector_weights", d.detector_weights);
+    r.get("detector_fingerprint", d.detector_fingerprint), r.get("region_features", d.region_features);
     SIMAD_CHECK(d.grid >= 1 && d.max_words >= 1, "data config: grid and max_words must be >= 1");
     return d;
   }

@@ -1,6 +1,7 @@
-// simad/models/regions.hpp: image regions for the ad models until a trained detector exists.
+// simad/models/regions.hpp: image regions described by pixel descriptors, without a detector.
 // The regions come from SynthAds' ground-truth ("oracle") object boxes or from a G x G grid, and
-// each is described by a cheap pixel descriptor instead of detector features:
+// each is described by a cheap pixel descriptor instead of detector features (a trained detector's
+// regions: models/detector_regions.hpp):
 //
 //   pixel_descriptor()  kPixelDescriptorDim = 181 floats per box:
 //                         [0, 64)    4x4x4 RGB colour histogram, fractions of the box's pixels (sum 1)
@@ -59,22 +60,30 @@ struct RegionBox {
 };
 
 enum class RegionSource {
-  oracle,  // ground-truth object boxes (SynthAds), a stand-in for a detector
-  grid,    // G x G cells
+  oracle,         // ground-truth object boxes (SynthAds), a stand-in for a detector
+  grid,           // G x G cells
+  detector,       // a trained detector's top detections, its hidden map as features (detector_regions.hpp)
+  detector_grid,  // the detector's deepest hidden map pooled to G x G cells
 };
+
+// Whether the source needs a RegionDetector (models/detector_regions.hpp).
+inline bool uses_detector(RegionSource s) { return s == RegionSource::detector || s == RegionSource::detector_grid; }
 
 inline const char* to_string(RegionSource s) {
   switch (s) {
     case RegionSource::oracle: return "oracle";
     case RegionSource::grid: return "grid";
+    case RegionSource::detector: return "detector";
+    case RegionSource::detector_grid: return "detector-grid";
   }
   return "?";
 }
 inline RegionSource parse_region_source(const std::string& s) {
-  for (RegionSource r : {RegionSource::oracle, RegionSource::grid})
+  for (RegionSource r : {RegionSource::oracle, RegionSource::grid, RegionSource::detector, RegionSource::detector_grid})
     if (s == to_string(r)) return r;
   // throw_error rather than fail(): clang sees that a [[noreturn]] function ends the path.
-  ::simad::detail::throw_error(::simad::detail::concat("unknown region source '", s, "' (expected oracle or grid)"),
+  ::simad::detail::throw_error(::simad::detail::concat("unknown region source '", s,
+                                                       "' (expected oracle, grid, detector or detector-grid)"),
                                ::simad::SourceLocation::current());
 }
 
@@ -270,8 +279,11 @@ inline void grid_regions(const RgbImage& image, int grid, AdExample& out) {
 inline void grid_regions(const image::Image& image, int grid, AdExample& out) { grid_regions(to_rgb8(image), grid, out); }
 
 // The regions `source` gives (grid: `grid` x `grid` cells; boxes and ad_id matter only for oracle).
+// The detector's sources are RegionDetector's (models/detector_regions.hpp), not this function's.
 inline void image_regions(const RgbImage& image, RegionSource source, int grid, std::span<const RegionBox> boxes,
                           int64_t ad_id, AdExample& out) {
+  SIMAD_CHECK(!uses_detector(source), "image_regions: the ", to_string(source),
+              " source needs a RegionDetector (models/detector_regions.hpp)");
   if (source == RegionSource::grid) grid_regions(image, grid, out);
   else oracle_regions(image, boxes, ad_id, out);
 }

@@ -73,3 +73,8 @@ add_test(NAME "cli/models: synth, train, eval, embed broken rows, search end to 
   COMMAND ${CMAKE_COMMAND} -DSIMAD=$<TARGET_FILE:simad_cli> -DWORK=${CMAKE_CURRENT_BINARY_DIR}/cli-models-test
     -P ${CMAKE_CURRENT_SOURCE_DIR}/tests/cli_models.cmake)
 set_tests_properties("cli/models: synth, train, eval, embed broken rows, search end to end" PROPERTIES TIMEOUT 600)
+add_test(NAME "cli/train: regions from the shipped detector, fingerprint kept by eval and embed"
+  COMMAND ${CMAKE_COMMAND} -DSIMAD=$<TARGET_FILE:simad_cli> -DWORK=${CMAKE_CURRENT_BINARY_DIR}/cli-detector-regions
+    -DCONFIGS=${PROJECT_SOURCE_DIR}/configs -P ${CMAKE_CURRENT_SOURCE_DIR}/tests/detector_regions_cli.cmake)
+set_tests_properties("cli/train: regions from the shipped detector, fingerprint kept by eval and embed"
+  PROPERTIES TIMEOUT 300)
