@@ -91,6 +91,37 @@ TEST_CASE("train/detector_trainer: the cfg's [net] training keys set the options
   CHECK(train::detector_sgd_options(with("batch=8\nsubdivisions=2\nburn_in=10")).burn_in == 10);
 }
 
+TEST_CASE("train/detector_trainer: the cfg's augmentation keys set data::Augment, bad ones are errors") {
+  auto with = [](const std::string& net, const std::string& yolo) {
+    return dk::parse_cfg("[net]\nwidth=16\nheight=16\nchannels=3\n" + net +
+                             "\n[convolutional]\nfilters=7\nsize=1\nactivation=linear\n"
+                             "[yolo]\nmask=0\nanchors=4,4\nclasses=2\nnum=1\njitter=.1\n"
+                             "[route]\nlayers=-2\n[convolutional]\nfilters=7\nsize=1\nactivation=linear\n"
+                             "[yolo]\nmask=0\nanchors=4,4\nclasses=2\nnum=1\n" + yolo + "\n",
+                         "aug.cfg");
+  };
+  // Silent cfg: the base comes back unchanged (a base unlike the defaults, so a reset would show).
+  data::Augment base;
+  base.hue = 0.11, base.saturation = 1.7, base.exposure = 1.9, base.jitter = 0.27, base.flip = false;
+  const data::Augment same = train::detector_augment(with("", ""), base);
+  CHECK(same.hue == 0.11);
+  CHECK(same.saturation == 1.7);
+  CHECK(same.exposure == 1.9);
+  CHECK(same.jitter == 0.27);  // the first [yolo]'s jitter is not Darknet's: only the last one counts
+  CHECK(!same.flip);
+  const data::Augment a = train::detector_augment(with("hue=.03\nsaturation=1.25\nexposure=2\nflip=1", "jitter=.35"), base);
+  CHECK(a.hue == doctest::Approx(0.03));
+  CHECK(a.saturation == doctest::Approx(1.25));
+  CHECK(a.exposure == doctest::Approx(2.0));
+  CHECK(a.jitter == doctest::Approx(0.35));
+  CHECK(a.flip);
+  CHECK(a.min_scale == base.min_scale);
+  CHECK_THROWS_WITH(train::detector_augment(with("hue=.7", "")), doctest::Contains("hue"));
+  CHECK_THROWS_WITH(train::detector_augment(with("saturation=0.5", "")), doctest::Contains("aug.cfg"));
+  CHECK_THROWS_WITH(train::detector_augment(with("flip=2", "")), doctest::Contains("flip"));
+  CHECK_THROWS_WITH(train::detector_augment(with("", "jitter=lots")), doctest::Contains("jitter"));
+}
+
 TEST_CASE("train/detector_trainer: loss decreases when overfitting a few synthetic images") {
   Rng rng = testing::test_rng();
   const dk::Config cfg = testing::tiny_detector_cfg(32, 32, 4);

@@ -118,7 +118,7 @@ void run_bench_detector(const BenchDetectorOptions& opt) {
   train::DetectorSgdOptions sgd = train::detector_sgd_options(cfg);
   sgd.batch = o.batch, sgd.subdivisions = 1;
   train::DetectorTrainer trainer(net, sgd, o.seed);
-  data::DetectionLoader loader(ds, o.batch, cfg.net.width, cfg.net.height, data::Augment{}, o.seed, o.loader_threads);
+  data::DetectionLoader loader(ds, o.batch, cfg.net.width, cfg.net.height, train::detector_augment(cfg), o.seed, o.loader_threads);
   bool timing = false;
   double data_s = 0;
   auto next = [&](std::vector<float>& x, std::vector<std::vector<nn::YoloTruth>>& t) {

@@ -104,7 +104,7 @@ void run_train_detector(const TrainDetectorCommand& c) {
   } else {
     net.init_random(c.seed);
   }
-  data::Augment aug;
+  data::Augment aug = train::detector_augment(cfg);  // [net] hue / saturation / exposure / flip, [yolo] jitter
   aug.enabled = !c.no_augment;
   data::DetectionLoader loader(train_set, trainer.mini_batch(), cfg.net.width, cfg.net.height, aug, c.seed,
                                c.loader_threads);

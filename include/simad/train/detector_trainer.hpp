@@ -44,6 +44,7 @@
 #include <filesystem>
 #include <functional>
 #include <limits>
+#include <map>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -95,18 +96,23 @@ struct DetectorSgdOptions {
   }
 };
 
+namespace detail {
+// A training key's value (kept as text by the cfg parser) as a finite number; `what` names the section.
+inline double cfg_number(const std::string& what, const std::string& key, const std::string& text) {
+  double v = 0;
+  const auto r = std::from_chars(text.data(), text.data() + text.size(), v);
+  SIMAD_CHECK(r.ec == std::errc() && r.ptr == text.data() + text.size() && !text.empty() && std::isfinite(v), what,
+              ": ", key, "='", text, "' is not a number");
+  return v;
+}
+}  // namespace detail
+
 // The [net] training keys of a cfg (kept as text by the parser), with Darknet's defaults.
 inline DetectorSgdOptions detector_sgd_options(const io::darknet::Config& cfg) {
   DetectorSgdOptions o;
   const auto& keys = cfg.net.ignored_keys;
   const std::string what = "darknet cfg '" + cfg.source + "' [net]";
-  auto number = [&](const std::string& key, const std::string& text) {
-    double v = 0;
-    const auto r = std::from_chars(text.data(), text.data() + text.size(), v);
-    SIMAD_CHECK(r.ec == std::errc() && r.ptr == text.data() + text.size() && !text.empty() && std::isfinite(v), what,
-                ": ", key, "='", text, "' is not a number");
-    return v;
-  };
+  auto number = [&](const std::string& key, const std::string& text) { return detail::cfg_number(what, key, text); };
   auto integer = [&](const std::string& key, const std::string& text) {
     const double v = number(key, text);
     SIMAD_CHECK(v == std::floor(v) && std::abs(v) < 1e15, what, ": ", key, "='", text, "' is not an integer");
@@ -146,6 +152,34 @@ inline DetectorSgdOptions detector_sgd_options(const io::darknet::Config& cfg) {
   o.batch = cfg.net.batch;
   o.check(what);
   return o;
+}
+
+// The augmentation keys of a cfg over `base` (simad's defaults where the cfg is silent: Darknet's
+// would be no hue, saturation or exposure jitter): [net] hue, saturation, exposure, flip (0 / 1) and
+// the last [yolo] layer's jitter, as Darknet's detector training reads them.
+inline data::Augment detector_augment(const io::darknet::Config& cfg, data::Augment base = {}) {
+  auto read = [&](const std::map<std::string, std::string>& keys, const std::string& what, const char* key,
+                  double& v, double lo, double hi) {
+    const auto it = keys.find(key);
+    if (it == keys.end()) return;
+    v = detail::cfg_number(what, key, it->second);
+    SIMAD_CHECK(v >= lo && v <= hi, what, ": ", key, "=", it->second, " is outside [", lo, ", ", hi, "]");
+  };
+  const std::string net = "darknet cfg '" + cfg.source + "' [net]";
+  read(cfg.net.ignored_keys, net, "hue", base.hue, 0.0, 0.5);
+  read(cfg.net.ignored_keys, net, "saturation", base.saturation, 1.0, 100.0);
+  read(cfg.net.ignored_keys, net, "exposure", base.exposure, 1.0, 100.0);
+  double flip = base.flip ? 1.0 : 0.0;
+  read(cfg.net.ignored_keys, net, "flip", flip, 0.0, 1.0);
+  SIMAD_CHECK(flip == 0.0 || flip == 1.0, net, ": flip must be 0 or 1");
+  base.flip = flip == 1.0;
+  const std::vector<int> yolo = cfg.yolo_layers();
+  if (!yolo.empty()) {
+    const auto& layer = cfg.layers[size_t(yolo.back())];
+    read(layer.ignored_keys, "darknet cfg '" + cfg.source + "' [yolo] layer " + std::to_string(yolo.back()), "jitter",
+         base.jitter, 0.0, 0.9);
+  }
+  return base;
 }
 
 // Darknet's get_current_rate at iteration t (1 for the first update).
