@@ -10,7 +10,8 @@
 //
 // Backward (training, conv2d_backward) is unfused: it takes the gradient with respect to the
 // convolution's pre-activation output (the caller runs the activation's and the batch norm's
-// backward first) and ADDS to dinp, dweight and dbias, per image:
+// backward first) and ADDS to dinp, dweight and dbias, per image (small maps of a batch: the
+// images side by side in one matrix, as the forward):
 //   dweight += dout (O, Ho*Wo) x columns^T,   dbias[o] += sum of dout[o, :],
 //   dinp    += col2im(weight^T (C*K*K, O) x dout)   (col2im: each column entry added back to the
 //              input element it was copied from; padding entries are dropped).
@@ -120,12 +121,16 @@ void col2im_add(T* inp, const T* cols, int64_t ld, const Conv2dShape& s) {
 
 }  // namespace detail
 
+// Whether a batch's small maps (Ho*Wo < 1024) go through one joint GEMM, images side by side:
+// per image, their GEMMs would be too narrow to run well (YOLOv3-tiny's 13x13 and 8x8 layers).
+inline bool conv2d_joint_images(const Conv2dShape& s) { return s.out_h() * s.out_w() < 1024 && s.B > 1; }
+
 // Scratch elements conv2d_forward needs for shape s (0 for a 1x1 stride-1 unpadded convolution at
 // batch 1).
 inline int64_t conv2d_workspace_size(const Conv2dShape& s) {
   const int64_t HWo = s.out_h() * s.out_w(), rows = s.C * s.K * s.K;
   const bool direct = s.K == 1 && s.stride == 1 && s.pad == 0;
-  if (HWo < 1024 && s.B > 1) return rows * HWo * s.B + s.O * HWo * s.B;  // joint columns + joint output
+  if (conv2d_joint_images(s)) return rows * HWo * s.B + s.O * HWo * s.B;  // joint columns + joint output
   return direct ? 0 : rows * HWo;
 }
 
@@ -166,7 +171,7 @@ void conv2d_forward(T* out,           // (B, O, Ho, Wo)
       }
     }
   };
-  if (HWo < 1024 && s.B > 1) {
+  if (conv2d_joint_images(s)) {
     // Small maps: all images' columns side by side, one GEMM (O, B*HWo), then scatter to NCHW.
     const int64_t ld = s.B * HWo;
     T* cols = workspace;
@@ -203,11 +208,14 @@ void conv2d_forward(T* out,           // (B, O, Ho, Wo)
   }
 }
 
-// Scratch elements conv2d_backward needs for shape s: one image's columns (0 for a 1x1 stride-1
-// unpadded convolution, which uses the input and dinp as they are).
+// Scratch elements conv2d_backward needs for shape s: small maps of a batch, every image's columns
+// and the joint output gradient; else one image's columns (0 for a 1x1 stride-1 unpadded
+// convolution, which uses the input and dinp as they are).
 inline int64_t conv2d_backward_workspace_size(const Conv2dShape& s) {
+  const int64_t HWo = s.out_h() * s.out_w(), rows = s.C * s.K * s.K;
+  if (conv2d_joint_images(s)) return rows * HWo * s.B + s.O * HWo * s.B;
   const bool direct = s.K == 1 && s.stride == 1 && s.pad == 0;
-  return direct ? 0 : s.C * s.K * s.K * s.out_h() * s.out_w();
+  return direct ? 0 : rows * HWo;
 }
 
 // Gradients of out = conv(inp, weight) + bias (no activation: dout is the gradient with respect to
@@ -243,6 +251,50 @@ void conv2d_backward(T* dinp,          // (B, C, H, W) or null
     });
   }
   if (!dinp && !dweight) return;
+  if (conv2d_joint_images(s)) {
+    // Small maps: the batch as one matrix, as the forward: the output gradient gathered to
+    // (O, B*HWo), the columns of every image side by side (rows, B*HWo), two GEMMs.
+    const int64_t ld = s.B * HWo;
+    T* cols = workspace;
+    T* joint = workspace + rows * ld;
+    parallel_for(s.O * s.B, 8, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        const int64_t b = i / s.O, o = i % s.O;
+        std::copy_n(dout + (b * s.O + o) * HWo, HWo, joint + o * ld + b * HWo);
+      }
+    });
+    if (dweight) {
+      for (int64_t b = 0; b < s.B; ++b) {
+        const T* img = inp + b * s.C * s.H * s.W;
+        if (direct) {
+          parallel_for(s.C, 16, [&](int64_t c0, int64_t c1) {
+            for (int64_t c = c0; c < c1; ++c) std::copy_n(img + c * HWo, HWo, cols + c * ld + b * HWo);
+          });
+        } else {
+          detail::im2col(cols, ld, b * HWo, img, s);
+        }
+      }
+      gemm(false, true, s.O, rows, ld, T(1), joint, ld, cols, ld, T(1), dweight, rows);
+    }
+    if (dinp) {  // the columns are no longer needed: the buffer takes their gradient
+      gemm(true, false, rows, ld, s.O, T(1), weight, rows, joint, ld, T(0), cols, ld);
+      for (int64_t b = 0; b < s.B; ++b) {
+        T* dimg = dinp + b * s.C * s.H * s.W;
+        if (direct) {
+          parallel_for(s.C, 16, [&](int64_t c0, int64_t c1) {
+            for (int64_t c = c0; c < c1; ++c) {
+              const T* src = cols + c * ld + b * HWo;
+              T* dst = dimg + c * HWo;
+              for (int64_t i = 0; i < HWo; ++i) dst[i] += src[i];
+            }
+          });
+        } else {
+          detail::col2im_add(dimg, cols + b * HWo, ld, s);
+        }
+      }
+    }
+    return;
+  }
   for (int64_t b = 0; b < s.B; ++b) {
     const T* img = inp + b * s.C * s.H * s.W;
     const T* g = dout + b * s.O * HWo;
