@@ -119,6 +119,24 @@ void col2im_add(T* inp, const T* cols, int64_t ld, const Conv2dShape& s) {
   });
 }
 
+// The columns of every image of the batch side by side: cols (C*K*K, B*Ho*Wo), image b's at column
+// b*Ho*Wo (a 1x1 stride-1 unpadded convolution's columns are its input planes, copied).
+template <typename T>
+void joint_columns(T* cols, const T* inp, const Conv2dShape& s) {
+  const int64_t HWo = s.out_h() * s.out_w(), ld = s.B * HWo;
+  const bool direct = s.K == 1 && s.stride == 1 && s.pad == 0;
+  for (int64_t b = 0; b < s.B; ++b) {
+    const T* img = inp + b * s.C * s.H * s.W;
+    if (direct) {
+      parallel_for(s.C, 16, [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c) std::copy_n(img + c * HWo, HWo, cols + c * ld + b * HWo);
+      });
+    } else {
+      im2col(cols, ld, b * HWo, img, s);
+    }
+  }
+}
+
 }  // namespace detail
 
 // Whether a batch's small maps (Ho*Wo < 1024) go through one joint GEMM, images side by side:
@@ -176,16 +194,7 @@ void conv2d_forward(T* out,           // (B, O, Ho, Wo)
     const int64_t ld = s.B * HWo;
     T* cols = workspace;
     T* joint = workspace + rows * ld;
-    for (int64_t b = 0; b < s.B; ++b) {
-      const T* img = inp + b * s.C * s.H * s.W;
-      if (direct) {
-        parallel_for(s.C, 16, [&](int64_t c0, int64_t c1) {
-          for (int64_t c = c0; c < c1; ++c) std::copy_n(img + c * HWo, HWo, cols + c * ld + b * HWo);
-        });
-      } else {
-        detail::im2col(cols, ld, b * HWo, img, s);
-      }
-    }
+    detail::joint_columns(cols, inp, s);
     gemm(false, false, s.O, ld, rows, T(1), weight, rows, cols, ld, T(0), joint, ld);
     parallel_for(s.O * s.B, 8, [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) {
@@ -264,16 +273,7 @@ void conv2d_backward(T* dinp,          // (B, C, H, W) or null
       }
     });
     if (dweight) {
-      for (int64_t b = 0; b < s.B; ++b) {
-        const T* img = inp + b * s.C * s.H * s.W;
-        if (direct) {
-          parallel_for(s.C, 16, [&](int64_t c0, int64_t c1) {
-            for (int64_t c = c0; c < c1; ++c) std::copy_n(img + c * HWo, HWo, cols + c * ld + b * HWo);
-          });
-        } else {
-          detail::im2col(cols, ld, b * HWo, img, s);
-        }
-      }
+      detail::joint_columns(cols, inp, s);
       gemm(false, true, s.O, rows, ld, T(1), joint, ld, cols, ld, T(1), dweight, rows);
     }
     if (dinp) {  // the columns are no longer needed: the buffer takes their gradient
