@@ -4,7 +4,9 @@
 // concat: ops/concat.hpp with outer = B). Each: central finite differences in double, gradients
 // that start non-zero (backward adds), forward outputs poisoned with NaN first.
 #include <cmath>
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <string>
 #include <vector>
@@ -88,6 +90,112 @@ TEST_CASE("ops/maxpool2d: ties go to the first element in window order") {
   CHECK(out[1] == 5);
   CHECK(arg[0] == 1);
   CHECK(arg[1] == 2);
+}
+
+namespace {
+
+// The forward as a plain loop over every window position, clipped to the input: with argmax the
+// first element inside is taken unconditionally and later ones on a strict '>'; without, best
+// starts at -max and is max(best, v) in row-major window order.
+template <typename T>
+void maxpool2d_reference(std::vector<T>& out, std::vector<int32_t>* arg, const std::vector<T>& x, int64_t planes,
+                         int64_t H, int64_t W, int64_t size, int64_t stride, int64_t padding) {
+  const int64_t Ho = ops::maxpool2d_out_size(H, size, stride, padding);
+  const int64_t Wo = ops::maxpool2d_out_size(W, size, stride, padding);
+  const int64_t off = -(padding / 2);
+  for (int64_t p = 0; p < planes; ++p)
+    for (int64_t y = 0; y < Ho; ++y)
+      for (int64_t xo = 0; xo < Wo; ++xo) {
+        T best = -std::numeric_limits<T>::max();
+        int64_t at = -1;
+        for (int64_t wy = 0; wy < size; ++wy)
+          for (int64_t wx = 0; wx < size; ++wx) {
+            const int64_t iy = y * stride + off + wy, ix = xo * stride + off + wx;
+            if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+            const T v = x[size_t((p * H + iy) * W + ix)];
+            if (arg) {
+              if (at < 0 || v > best) best = v, at = iy * W + ix;
+            } else {
+              best = best < v ? v : best;
+            }
+          }
+        const size_t k = size_t((p * Ho + y) * Wo + xo);
+        out[k] = best;
+        if (arg) (*arg)[k] = int32_t(at);
+      }
+}
+
+template <typename T>
+bool same_value(T a, T b) {
+  return (std::isnan(a) && std::isnan(b)) || (a == b && std::signbit(a) == std::signbit(b));
+}
+
+template <typename T>
+void check_maxpool2d_against_reference(Rng& rng) {
+  struct Case {
+    int64_t B, C, H, W, size, stride, padding;
+  };
+  // size 2 stride 2 (padding 1 = Darknet's default, 0), size 2 stride 1 (yolov3-tiny's last),
+  // the generic path (size 3, 1, 4; stride 2, 3; left / top padding; windows wholly outside), odd
+  // and tiny sizes, and enough planes to be split across threads.
+  const Case cases[] = {{3, 5, 16, 16, 2, 2, 1}, {2, 3, 17, 23, 2, 2, 1}, {2, 3, 17, 23, 2, 2, 0},
+                        {1, 2, 1, 1, 2, 2, 1},   {1, 3, 2, 5, 2, 2, 0},   {2, 7, 64, 66, 2, 2, 1},
+                        {2, 3, 13, 13, 2, 1, 1}, {1, 4, 8, 31, 2, 1, 0},  {1, 2, 1, 7, 2, 1, 1},
+                        {2, 3, 11, 9, 3, 1, 2},  {2, 2, 12, 13, 3, 2, 2}, {1, 2, 9, 10, 1, 1, 0},
+                        {1, 3, 10, 11, 2, 3, 0}, {1, 2, 9, 8, 4, 2, 3},   {1, 2, 5, 6, 2, 1, 4},
+                        {1, 2, 7, 7, 3, 3, 5},   {40, 16, 9, 7, 2, 2, 1}};
+  for (const Case c : cases) {
+    for (const bool specials : {false, true}) {
+      CAPTURE(c.B);
+      CAPTURE(c.C);
+      CAPTURE(c.H);
+      CAPTURE(c.W);
+      CAPTURE(c.size);
+      CAPTURE(c.stride);
+      CAPTURE(c.padding);
+      CAPTURE(specials);
+      const int64_t Ho = ops::maxpool2d_out_size(c.H, c.size, c.stride, c.padding);
+      const int64_t Wo = ops::maxpool2d_out_size(c.W, c.size, c.stride, c.padding);
+      const size_t n_in = size_t(c.B * c.C * c.H * c.W), n_out = size_t(c.B * c.C * Ho * Wo);
+      // Values from a small set (ties everywhere, signed zeros); with specials also NaN, +-inf
+      // and -max.
+      std::vector<T> x(n_in);
+      for (T& v : x) {
+        const int64_t k = int64_t(rng.next_uniform() * (specials ? 10 : 5));
+        const T table[] = {T(-1), T(0), T(-0.0), T(1), T(2), std::numeric_limits<T>::quiet_NaN(),
+                           std::numeric_limits<T>::infinity(), -std::numeric_limits<T>::infinity(),
+                           -std::numeric_limits<T>::max(), T(-2)};
+        v = table[std::min<int64_t>(k, 9)];
+      }
+      std::vector<T> want(n_out), want_plain(n_out), out(n_out), plain(n_out);
+      std::vector<int32_t> want_arg(n_out), arg(n_out);
+      maxpool2d_reference(want, &want_arg, x, c.B * c.C, c.H, c.W, c.size, c.stride, c.padding);
+      maxpool2d_reference(want_plain, nullptr, x, c.B * c.C, c.H, c.W, c.size, c.stride, c.padding);
+      simad::testing::poison(std::span<T>(out));
+      simad::testing::poison(std::span<T>(plain));
+      simad::testing::poison(std::span<int32_t>(arg));
+      ops::maxpool2d_forward(out.data(), x.data(), c.B, c.C, c.H, c.W, c.size, c.stride, c.padding, arg.data());
+      ops::maxpool2d_forward(plain.data(), x.data(), c.B, c.C, c.H, c.W, c.size, c.stride, c.padding);
+      size_t bad = 0, bad_plain = 0, bad_arg = 0;
+      for (size_t k = 0; k < n_out; ++k) {
+        bad += !same_value(out[k], want[k]);
+        bad_plain += !same_value(plain[k], want_plain[k]);
+        bad_arg += arg[k] != want_arg[k];
+      }
+      CHECK(bad == 0);
+      CHECK(bad_plain == 0);
+      CHECK(bad_arg == 0);
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("ops/maxpool2d: outputs and argmax equal a plain reference loop (ties, NaN, inf, every path)") {
+  Rng rng = simad::testing::test_rng();
+  MESSAGE("seed " << simad::testing::test_seed());
+  SUBCASE("float") { check_maxpool2d_against_reference<float>(rng); }
+  SUBCASE("double") { check_maxpool2d_against_reference<double>(rng); }
 }
 
 TEST_CASE("ops/upsample: backward matches finite differences") {
