@@ -47,7 +47,7 @@ constexpr Case kCases[] = {
     {3, 4, 5, 3, 2, 1, 1, 0},  // 1x1 direct, batch 3
     {2, 3, 5, 7, 2, 1, 2, 0},  // 1x1 stride 2 (im2col)
     {1, 2, 4, 5, 2, 3, 1, 2},  // padding larger than K / 2
-    {2, 2, 33, 32, 3, 3, 1, 1},  // a map of 1056 >= 1024 cells at batch 2: image by image
+    {2, 2, 33, 32, 3, 3, 1, 1},  // a map of 1056 >= 1024 cells at batch 2: the forward image by image
     {2, 2, 32, 33, 2, 1, 1, 0},  // the same, 1x1 direct
 };
 

@@ -10,8 +10,7 @@
 //
 // Backward (training, conv2d_backward) is unfused: it takes the gradient with respect to the
 // convolution's pre-activation output (the caller runs the activation's and the batch norm's
-// backward first) and ADDS to dinp, dweight and dbias, per image (small maps of a batch: the
-// images side by side in one matrix, as the forward):
+// backward first) and ADDS to dinp, dweight and dbias, per image:
 //   dweight += dout (O, Ho*Wo) x columns^T,   dbias[o] += sum of dout[o, :],
 //   dinp    += col2im(weight^T (C*K*K, O) x dout)   (col2im: each column entry added back to the
 //              input element it was copied from; padding entries are dropped).
@@ -217,14 +216,13 @@ void conv2d_forward(T* out,           // (B, O, Ho, Wo)
   }
 }
 
-// Scratch elements conv2d_backward needs for shape s: small maps of a batch, every image's columns
-// and the joint output gradient; else one image's columns (0 for a 1x1 stride-1 unpadded
-// convolution, which uses the input and dinp as they are).
+// Scratch elements conv2d_backward needs for shape s: one image's columns (0 for a 1x1 stride-1
+// unpadded convolution, which uses the input and dinp as they are). The backward stays per image:
+// the joint form of the forward, tried for the backward's small maps, measured no faster in
+// `simad bench detector` (conv backward 165 ms per iteration against 162).
 inline int64_t conv2d_backward_workspace_size(const Conv2dShape& s) {
-  const int64_t HWo = s.out_h() * s.out_w(), rows = s.C * s.K * s.K;
-  if (conv2d_joint_images(s)) return rows * HWo * s.B + s.O * HWo * s.B;
   const bool direct = s.K == 1 && s.stride == 1 && s.pad == 0;
-  return direct ? 0 : rows * HWo;
+  return direct ? 0 : s.C * s.K * s.K * s.out_h() * s.out_w();
 }
 
 // Gradients of out = conv(inp, weight) + bias (no activation: dout is the gradient with respect to
@@ -260,41 +258,6 @@ void conv2d_backward(T* dinp,          // (B, C, H, W) or null
     });
   }
   if (!dinp && !dweight) return;
-  if (conv2d_joint_images(s)) {
-    // Small maps: the batch as one matrix, as the forward: the output gradient gathered to
-    // (O, B*HWo), the columns of every image side by side (rows, B*HWo), two GEMMs.
-    const int64_t ld = s.B * HWo;
-    T* cols = workspace;
-    T* joint = workspace + rows * ld;
-    parallel_for(s.O * s.B, 8, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) {
-        const int64_t b = i / s.O, o = i % s.O;
-        std::copy_n(dout + (b * s.O + o) * HWo, HWo, joint + o * ld + b * HWo);
-      }
-    });
-    if (dweight) {
-      detail::joint_columns(cols, inp, s);
-      gemm(false, true, s.O, rows, ld, T(1), joint, ld, cols, ld, T(1), dweight, rows);
-    }
-    if (dinp) {  // the columns are no longer needed: the buffer takes their gradient
-      gemm(true, false, rows, ld, s.O, T(1), weight, rows, joint, ld, T(0), cols, ld);
-      for (int64_t b = 0; b < s.B; ++b) {
-        T* dimg = dinp + b * s.C * s.H * s.W;
-        if (direct) {
-          parallel_for(s.C, 16, [&](int64_t c0, int64_t c1) {
-            for (int64_t c = c0; c < c1; ++c) {
-              const T* src = cols + c * ld + b * HWo;
-              T* dst = dimg + c * HWo;
-              for (int64_t i = 0; i < HWo; ++i) dst[i] += src[i];
-            }
-          });
-        } else {
-          detail::col2im_add(dimg, cols + b * HWo, ld, s);
-        }
-      }
-    }
-    return;
-  }
   for (int64_t b = 0; b < s.B; ++b) {
     const T* img = inp + b * s.C * s.H * s.W;
     const T* g = dout + b * s.O * HWo;
