@@ -222,14 +222,17 @@ TEST_CASE("nn/darknet: conv2d matches the naive double reference for float and d
     int64_t B, C, H, W, O, K, S, P;
     ops::ConvActivation act;
   };
-  // 1x1 direct; 3x3 stride 1 and 2; odd sizes; batch > 1 on small maps (joint GEMM) and large ones.
+  // 1x1 direct; 3x3 stride 1 and 2; odd sizes; batch > 1 on small maps (joint GEMM) and large ones; a
+  // 1x1 input under a 3x3 stride-2 kernel (every column of some taps in the padding).
   const Case cases[] = {{1, 5, 7, 9, 4, 1, 1, 0, ops::ConvActivation::linear},
                         {2, 3, 11, 13, 6, 3, 1, 1, ops::ConvActivation::leaky},
                         {3, 4, 9, 10, 5, 3, 2, 1, ops::ConvActivation::leaky},
                         {2, 6, 5, 5, 3, 1, 1, 0, ops::ConvActivation::logistic},
                         {2, 2, 40, 36, 3, 3, 1, 1, ops::ConvActivation::leaky},
                         {1, 1, 1, 1, 1, 1, 1, 0, ops::ConvActivation::leaky},
-                        {2, 3, 6, 7, 2, 5, 3, 2, ops::ConvActivation::linear}};
+                        {2, 3, 6, 7, 2, 5, 3, 2, ops::ConvActivation::linear},
+                        {1, 2, 1, 1, 3, 3, 2, 1, ops::ConvActivation::leaky},      // taps right of the input
+                        {1, 3, 40, 41, 17, 3, 2, 1, ops::ConvActivation::leaky}};  // stride 2, odd width
   for (const Case& c : cases) {
     const ops::Conv2dShape s{c.B, c.C, c.H, c.W, c.O, c.K, c.S, c.P};
     const auto in = testing::random_vector<double>(rng, size_t(c.B * c.C * c.H * c.W));

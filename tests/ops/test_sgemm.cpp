@@ -5,6 +5,7 @@
 // in C's), alpha/beta, beta == 0 with NaN in C. Also the properties the driver promises: the result
 // is bit-identical on 1 and 2 threads, and a row of C does not depend on the other rows of A.
 // ops::gemm's own tests (test_gemm.cpp) run the default level through the public entry point.
+// The bias + leaky epilogue (SgemmEpilogue, ops::gemm_bias_activation) is checked on every kernel too.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -290,4 +291,110 @@ TEST_CASE("ops/sgemm: bf16 results are bit-identical on 1 and 2 threads and ops:
   }
   set_num_threads(saved_threads);
   ops::cpu::set_bf16_kernel_cap(ops::cpu::Bf16Kernel::amx);
+}
+
+namespace {
+
+// The epilogue applied to the plain GEMM's output in float: C = act(C + bias[i]), element by element.
+std::vector<float> epilogue_after(std::vector<float> C, const Problem& p, const std::vector<float>& bias, bool leaky) {
+  for (int64_t i = 0; i < p.M; ++i)
+    for (int64_t j = 0; j < p.N; ++j) {
+      float& x = C[size_t(i * p.ldc + j)];
+      if (!bias.empty()) x += bias[size_t(i)];
+      if (leaky) x = x > 0.0f ? x : 0.1f * x;
+    }
+  return C;
+}
+
+// C against the double reference act(sum_k a b + bias), within check_result's bound (with |bias| in
+// the magnitude), padding untouched.
+void check_epilogue(const Problem& p, const std::vector<float>& C, const std::vector<float>& bias, bool leaky,
+                    const std::string& what, bool bf16_inputs = false) {
+  auto in = [&](float v) { return bf16_inputs ? double(bf16_to_float(float_to_bf16(v))) : double(v); };
+  int64_t bad = 0;
+  for (int64_t i = 0; i < p.M; ++i)
+    for (int64_t j = 0; j < p.ldc; ++j) {
+      const float got = C[size_t(i * p.ldc + j)];
+      if (j >= p.N) {
+        if (std::memcmp(&got, &kSentinel, sizeof got) != 0) ++bad;
+        continue;
+      }
+      double acc = bias.empty() ? 0.0 : double(bias[size_t(i)]), mag = std::fabs(acc);
+      for (int64_t k = 0; k < p.K; ++k) {
+        const double a = in(p.ta ? p.A[size_t(k * p.lda + i)] : p.A[size_t(i * p.lda + k)]);
+        const double b = in(p.tb ? p.B[size_t(j * p.ldb + k)] : p.B[size_t(k * p.ldb + j)]);
+        acc += a * b;
+        mag += std::fabs(a * b);
+      }
+      const double want = leaky && acc <= 0.0 ? 0.1 * acc : acc;
+      const double tol = (double(p.K) + 3.0) * 0x1p-23 * mag + 1e-30;
+      if (!(std::fabs(double(got) - want) <= tol)) {
+        if (bad < 3) FAIL_CHECK(what, ": C[", i, ", ", j, "] = ", got, " expected ", want, " (tolerance ", tol, ")");
+        ++bad;
+      }
+    }
+  CHECK_MESSAGE(bad == 0, what, ": ", bad, " wrong elements; seed ", testing::test_seed());
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("ops/sgemm: the bias and leaky epilogue matches the reference, and the unfused pass bit for bit") {
+  Rng rng = testing::test_rng();
+  struct Dims {
+    int64_t M, N, K;
+  };
+  // Tile edges (14 x 32, 6 x 16, AMX 32 x 32), a second KC block (fp32 256, bf16 512 values: the
+  // epilogue must act on the finished sums only), a split by rows and one by columns on 2 threads.
+  const Dims dims[] = {{1, 1, 1}, {15, 33, 27}, {29, 70, 300}, {64, 3000, 9}, {200, 40, 600}};
+  for (int config = 0; config < 2; ++config)
+    for (const Dims& d : dims) {
+      const bool ta = (d.M + config) % 2 == 1, tb = d.K % 2 == 1;  // every transpose across the cases
+      const Problem p = make_problem(rng, ta, tb, d.M, d.N, d.K, 1 + config, 1.0f, 0.0f);
+      std::vector<float> bias;
+      if (config == 0 || d.M > 20) {
+        bias.resize(size_t(d.M));
+        for (float& b : bias) b = float(rng.next_uniform(-2.0, 2.0));
+      }
+      const bool leaky = config == 0 || d.K % 2 == 0;
+      const ops::cpu::SgemmEpilogue epi{bias.empty() ? nullptr : bias.data(), leaky};
+      const std::string shape = " M=" + std::to_string(d.M) + " N=" + std::to_string(d.N) + " K=" +
+                                std::to_string(d.K) + (bias.empty() ? "" : " bias") + (leaky ? " leaky" : "");
+      for (cpu::Isa isa : kernel_levels()) {
+        cpu::IsaScope scope(isa);
+        std::vector<float> fused = p.C;
+        ops::cpu::sgemm(p.ta, p.tb, p.M, p.N, p.K, 1.0f, p.A.data(), p.lda, p.B.data(), p.ldb, 0.0f, fused.data(),
+                        p.ldc, epi);
+        const std::string what = std::string("sgemm ") + cpu::isa_name(isa) + shape;
+        check_epilogue(p, fused, bias, leaky, what);
+        CHECK_MESSAGE(same_bits(fused, epilogue_after(run(p), p, bias, leaky)), what, ": not the unfused bits");
+      }
+      for (ops::cpu::Bf16Kernel kernel : bf16_kernels()) {
+        ops::cpu::set_bf16_kernel_cap(kernel);
+        std::vector<float> fused = p.C;
+        ops::cpu::gemm_bf16(p.ta, p.tb, p.M, p.N, p.K, 1.0f, p.A.data(), p.lda, p.B.data(), p.ldb, 0.0f, fused.data(),
+                            p.ldc, epi);
+        const std::string what = std::string(ops::cpu::bf16_kernel_name(kernel)) + shape;
+        check_epilogue(p, fused, bias, leaky, what, true);
+        CHECK_MESSAGE(same_bits(fused, epilogue_after(run_bf16(p), p, bias, leaky)), what, ": not the unfused bits");
+      }
+      ops::cpu::set_bf16_kernel_cap(ops::cpu::Bf16Kernel::amx);
+      // The public entry point on each library, and in double (a pass after the GEMM).
+      for (ops::CpuGemm choice : {ops::CpuGemm::simad, ops::CpuGemm::openblas}) {
+        ops::set_cpu_gemm(choice);
+        std::vector<float> c = p.C;
+        ops::gemm_bias_activation(p.ta, p.tb, p.M, p.N, p.K, p.A.data(), p.lda, p.B.data(), p.ldb, c.data(), p.ldc,
+                                  epi.row_bias, leaky);
+        check_epilogue(p, c, bias, leaky, "gemm_bias_activation " + ops::cpu_gemm_name() + shape);
+      }
+      ops::set_cpu_gemm(ops::CpuGemm::simad);
+      std::vector<double> A(p.A.begin(), p.A.end()), B(p.B.begin(), p.B.end()), C(p.C.begin(), p.C.end()),
+          bias_d(bias.begin(), bias.end());
+      ops::gemm_bias_activation(p.ta, p.tb, p.M, p.N, p.K, A.data(), p.lda, B.data(), p.ldb, C.data(), p.ldc,
+                                bias.empty() ? nullptr : bias_d.data(), leaky);
+      check_epilogue(p, std::vector<float>(C.begin(), C.end()), bias, leaky, "gemm_bias_activation double" + shape);
+    }
 }

@@ -5,8 +5,8 @@
 // weight (O, C*K*K) x columns (C*K*K, Ho*Wo). A 1x1 stride-1 unpadded convolution is a GEMM on the
 // input as it is (no im2col); others unfold the input first (im2col, parallel over rows). Small
 // maps (Ho*Wo < 1024: YOLOv3's 13x13 and 26x26 layers) of a batch are unfolded side by side into one
-// wider GEMM, which keeps OpenBLAS efficient at batch 8. The epilogue adds the bias and applies the
-// activation in one pass.
+// wider GEMM, which keeps OpenBLAS efficient at batch 8. The bias and a linear or leaky activation are
+// applied as the GEMM stores its results (ops::gemm_bias_activation), not in a pass over the output.
 //
 // Backward (training, conv2d_backward) is unfused: it takes the gradient with respect to the
 // convolution's pre-activation output (the caller runs the activation's and the batch norm's
@@ -81,10 +81,15 @@ void im2col(T* cols, int64_t ld, int64_t col0, const T* inp, const Conv2dShape& 
           std::copy(src + x_lo - s.pad + j, src + x_hi - s.pad + j, row + x_lo);
           std::fill(row + x_hi, row + Wo, T(0));
         } else {
-          for (int64_t x = 0; x < Wo; ++x) {
-            const int64_t ix = x * s.stride - s.pad + j;
-            row[x] = (ix >= 0 && ix < s.W) ? src[ix] : T(0);
-          }
+          // x range where ix = x * stride - pad + j is inside [0, W): a strided copy without tests
+          const int64_t S = s.stride, first = s.pad - j;  // ix >= 0  <=>  x * S >= first
+          const int64_t x_lo = std::clamp<int64_t>(first <= 0 ? 0 : (first + S - 1) / S, 0, Wo);
+          const int64_t last = s.W - 1 + s.pad - j;  // ix <= W - 1  <=>  x * S <= last
+          const int64_t x_hi = last < 0 ? x_lo : std::clamp<int64_t>(last / S + 1, x_lo, Wo);
+          std::fill_n(row, x_lo, T(0));
+          const T* from = src - s.pad + j;
+          for (int64_t x = x_lo; x < x_hi; ++x) row[x] = from[x * S];
+          std::fill(row + x_hi, row + Wo, T(0));
         }
       }
     }
@@ -167,25 +172,28 @@ void conv2d_forward(T* out,           // (B, O, Ho, Wo)
     own.resize(size_t(conv2d_workspace_size(s)));
     workspace = own.data();
   }
-  auto epilogue = [&](T* dst, const T* src, int64_t src_ld, int64_t o0, int64_t o1) {
+  // Bias and a linear or leaky activation ride in the GEMM's stores (gemm_bias_activation); the
+  // logistic (rare in Darknet cfgs) is a pass after it.
+  const bool fused = act != ConvActivation::logistic;
+  auto conv_gemm = [&](const T* cols, int64_t ld, T* dst) {
+    if (fused)
+      gemm_bias_activation(false, false, s.O, ld, rows, weight, rows, cols, ld, dst, ld, bias,
+                           act == ConvActivation::leaky);
+    else
+      gemm(false, false, s.O, ld, rows, T(1), weight, rows, cols, ld, T(0), dst, ld);
+  };
+  // Rows o0..o1 of one image's output from the GEMM's result (src, row stride src_ld): copied where
+  // the epilogue ran in the GEMM, else with the bias and activation.
+  auto finish_rows = [&](T* dst, const T* src, int64_t src_ld, int64_t o0, int64_t o1) {
     for (int64_t o = o0; o < o1; ++o) {
-      const T b = bias ? bias[o] : T(0);
       const T* in_row = src + o * src_ld;
       T* out_row = dst + o * HWo;
-      switch (act) {  // one branch per row: the inner loops vectorise
-        case ConvActivation::linear:
-          for (int64_t i = 0; i < HWo; ++i) out_row[i] = in_row[i] + b;
-          break;
-        case ConvActivation::leaky:
-          for (int64_t i = 0; i < HWo; ++i) {
-            const T v = in_row[i] + b;
-            out_row[i] = v > T(0) ? v : T(0.1) * v;
-          }
-          break;
-        case ConvActivation::logistic:
-          for (int64_t i = 0; i < HWo; ++i) out_row[i] = detail::conv_activate(in_row[i] + b, act);
-          break;
+      if (fused) {
+        if (in_row != out_row) std::copy_n(in_row, HWo, out_row);
+        continue;
       }
+      const T b = bias ? bias[o] : T(0);
+      for (int64_t i = 0; i < HWo; ++i) out_row[i] = detail::conv_activate(in_row[i] + b, act);
     }
   };
   if (conv2d_joint_images(s)) {
@@ -194,11 +202,11 @@ void conv2d_forward(T* out,           // (B, O, Ho, Wo)
     T* cols = workspace;
     T* joint = workspace + rows * ld;
     detail::joint_columns(cols, inp, s);
-    gemm(false, false, s.O, ld, rows, T(1), weight, rows, cols, ld, T(0), joint, ld);
+    conv_gemm(cols, ld, joint);
     parallel_for(s.O * s.B, 8, [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) {
         const int64_t b = i / s.O, o = i % s.O;
-        epilogue(out + b * s.O * HWo, joint + b * HWo, ld, o, o + 1);
+        finish_rows(out + b * s.O * HWo, joint + b * HWo, ld, o, o + 1);
       }
     });
     return;
@@ -211,8 +219,8 @@ void conv2d_forward(T* out,           // (B, O, Ho, Wo)
       detail::im2col(workspace, HWo, 0, img, s);
       cols = workspace;
     }
-    gemm(false, false, s.O, HWo, rows, T(1), weight, rows, cols, HWo, T(0), dst, HWo);
-    parallel_for(s.O, 8, [&](int64_t o0, int64_t o1) { epilogue(dst, dst, HWo, o0, o1); });
+    conv_gemm(cols, HWo, dst);
+    if (!fused) parallel_for(s.O, 8, [&](int64_t o0, int64_t o1) { finish_rows(dst, dst, HWo, o0, o1); });
   }
 }
 

@@ -117,6 +117,42 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
   detail::cblas_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+// C = act(op(A) op(B) + row_bias), act the identity or (leaky) x > 0 ? x : 0.1 x; row_bias (M) may be
+// null. A convolution's GEMM with its folded batch-norm bias and activation: on simad's CPU kernels
+// (float) they are applied in registers as C is stored; elsewhere (double, OpenBLAS) in one pass over C
+// after the GEMM. Both give the same bits: the same float operations in the same order.
+template <typename T>
+void gemm_bias_activation(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
+                          const T* B, int64_t ldb, T* C, int64_t ldc, const T* row_bias, bool leaky) {
+  detail::check_gemm_dims(trans_a, trans_b, M, N, K, lda, ldb, ldc);
+  if (M == 0 || N == 0) return;
+  if constexpr (std::is_same_v<T, float>) {
+    const CpuGemm choice = cpu_gemm();
+    const cpu::SgemmEpilogue epi{row_bias, leaky};
+    if (K > 0 && choice == CpuGemm::bf16 && cpu::gemm_bf16_available()) {
+      cpu::gemm_bf16(trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc, epi);
+      return;
+    }
+    if (K > 0 && choice != CpuGemm::openblas && cpu::sgemm_available()) {
+      cpu::sgemm(trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc, epi);
+      return;
+    }
+  }
+  gemm(trans_a, trans_b, M, N, K, T(1), A, lda, B, ldb, T(0), C, ldc);
+  if (!row_bias && !leaky) return;
+  parallel_for(M, std::max<int64_t>(1, 4096 / N), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      T* row = C + i * ldc;
+      if (row_bias) {
+        const T b = row_bias[i];
+        for (int64_t j = 0; j < N; ++j) row[j] += b;
+      }
+      if (leaky)
+        for (int64_t j = 0; j < N; ++j) row[j] = row[j] > T(0) ? row[j] : T(0.1) * row[j];
+    }
+  });
+}
+
 // A batch of GEMMs; matrix b of each operand starts at X + b * stride_x. Small matrices run one per
 // thread (BLAS single-threaded); large ones, and batches whose C matrices overlap (stride_c == 0
 // accumulates every product into one C with beta == 1), one after another in batch order.

@@ -298,7 +298,7 @@ struct AmxKernel : Tiles {
 template <class Kernel>
 void packed_sgemm_serial(const SgemmBlocking& blk, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
                          float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-                         int64_t ldc) {
+                         int64_t ldc, const SgemmEpilogue& epi) {
   constexpr int64_t MR = Kernel::MR, NR = Kernel::NR;
   const int64_t a_panels = (M + MR - 1) / MR, group = std::max<int64_t>(1, blk.mc / MR);
   float* b_pack = thread_b_buffer().get(blk.kc * ((std::min(N, blk.nc) + NR - 1) / NR * NR));
@@ -308,6 +308,7 @@ void packed_sgemm_serial(const SgemmBlocking& blk, bool trans_a, bool trans_b, i
     for (int64_t pc = 0; pc < K; pc += blk.kc) {
       const int64_t kc = std::min(blk.kc, K - pc);
       const float beta_block = pc == 0 ? beta : 1.0f;  // later blocks add to the partial sums in C
+      const bool last_block = pc + kc >= K;            // the epilogue acts on finished sums only
       const int64_t depth = Kernel::packed_depth(kc);
       Kernel::pack_b(b_pack, trans_b, B, ldb, N, jc, 0, b_panels, pc, kc);
       for (int64_t p0 = 0; p0 < a_panels; p0 += group) {
@@ -318,8 +319,9 @@ void packed_sgemm_serial(const SgemmBlocking& blk, bool trans_a, bool trans_b, i
           const float* bp = b_pack + q * NR * depth;
           for (int64_t p = p0; p < p1; ++p) {
             const int64_t i = p * MR, rows = std::min<int64_t>(MR, M - i);
+            const SgemmEpilogue tile_epi{epi.row_bias ? epi.row_bias + i : nullptr, epi.leaky};
             Kernel::tile(rows)(depth, a_pack + (p - p0) * MR * depth, bp, C + i * ldc + j, ldc, alpha, beta_block,
-                               cols);
+                               cols, last_block && epi.active() ? &tile_epi : nullptr);
           }
         }
       }
@@ -333,7 +335,8 @@ void packed_sgemm_serial(const SgemmBlocking& blk, bool trans_a, bool trans_b, i
 // barrier per block.
 template <class Kernel>
 void packed_sgemm(const SgemmBlocking& blk, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                  const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+                  const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
+                  const SgemmEpilogue& epi) {
   constexpr int64_t MR = Kernel::MR, NR = Kernel::NR;
   // Small products run on the calling thread: waking the pool costs more than it saves.
   const bool serial = simad::detail::in_parallel_region || num_threads() == 1 ||
@@ -341,7 +344,7 @@ void packed_sgemm(const SgemmBlocking& blk, bool trans_a, bool trans_b, int64_t 
   const int64_t a_panels = (M + MR - 1) / MR, b_panels = (N + NR - 1) / NR;
   const int64_t threads = serial ? 1 : num_threads();
   if (threads == 1 || (a_panels < 2 && b_panels < 2)) {
-    packed_sgemm_serial<Kernel>(blk, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    packed_sgemm_serial<Kernel>(blk, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epi);
     return;
   }
   // Splitting rows makes every thread pack all of op(B) (K x N), splitting columns all of op(A)
@@ -355,11 +358,12 @@ void packed_sgemm(const SgemmBlocking& blk, bool trans_a, bool trans_b, int64_t 
     if (by_rows) {
       const int64_t i0 = q0 * MR, i1 = std::min(M, q1 * MR);
       packed_sgemm_serial<Kernel>(blk, trans_a, trans_b, i1 - i0, N, K, alpha, trans_a ? A + i0 : A + i0 * lda, lda,
-                                  B, ldb, beta, C + i0 * ldc, ldc);
+                                  B, ldb, beta, C + i0 * ldc, ldc,
+                                  SgemmEpilogue{epi.row_bias ? epi.row_bias + i0 : nullptr, epi.leaky});
     } else {
       const int64_t j0 = q0 * NR, j1 = std::min(N, q1 * NR);
       packed_sgemm_serial<Kernel>(blk, trans_a, trans_b, M, j1 - j0, K, alpha, A, lda, trans_b ? B + j0 * ldb : B + j0,
-                                  ldb, beta, C + j0, ldc);
+                                  ldb, beta, C + j0, ldc, epi);
     }
   });
 }
@@ -381,16 +385,18 @@ inline SgemmBlocking sgemm_blocking(simad::cpu::Isa isa) {
 inline bool sgemm_available() { return simad::cpu::isa() >= simad::cpu::Isa::avx2; }
 
 // C = alpha op(A) op(B) + beta C, M, N, K >= 1; needs sgemm_available(). Arguments as ops::gemm.
+// epi: a bias and activation stored with the results (SgemmEpilogue; none by default).
 inline void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
+                  const SgemmEpilogue& epi = {}) {
   const simad::cpu::Isa isa = simad::cpu::isa();
   SIMAD_CHECK(isa >= simad::cpu::Isa::avx2, "sgemm: needs AVX2 + FMA, this CPU level is ", simad::cpu::isa_name(isa));
   if (isa == simad::cpu::Isa::avx512)
     detail::packed_sgemm<SgemmAvx512>(sgemm_blocking(isa), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta,
-                                      C, ldc);
+                                      C, ldc, epi);
   else
     detail::packed_sgemm<SgemmAvx2>(sgemm_blocking(isa), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C,
-                                    ldc);
+                                    ldc, epi);
 }
 
 // bf16 GEMM: op(A) and op(B) rounded to bf16 (nearest even) as they are packed, products summed in
@@ -436,17 +442,18 @@ inline const char* bf16_kernel_name(Bf16Kernel k) {
 inline bool gemm_bf16_available() { return bf16_kernel() != Bf16Kernel::none; }
 
 inline void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                      int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+                      int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
+                      const SgemmEpilogue& epi = {}) {
   const Bf16Kernel kernel = bf16_kernel();
   SIMAD_CHECK(kernel != Bf16Kernel::none, "gemm_bf16: needs AVX512-BF16 or AMX-BF16 (CPU '",
               simad::cpu::features().brand, "', level ", simad::cpu::isa_name(simad::cpu::isa()), ")");
   // KC counts k values: 512 = 256 pairs, the same bytes per packed panel as fp32's 256 values.
   if (kernel == Bf16Kernel::amx)
     detail::packed_sgemm<GemmAmxBf16>(SgemmBlocking{GemmAmxBf16::MR * 8, 512, 4096}, trans_a, trans_b, M, N, K, alpha,
-                                      A, lda, B, ldb, beta, C, ldc);
+                                      A, lda, B, ldb, beta, C, ldc, epi);
   else
     detail::packed_sgemm<GemmAvx512Bf16>(SgemmBlocking{GemmAvx512Bf16::MR * 16, 512, 4096}, trans_a, trans_b, M, N,
-                                         K, alpha, A, lda, B, ldb, beta, C, ldc);
+                                         K, alpha, A, lda, B, ldb, beta, C, ldc, epi);
 }
 
 }  // namespace simad::ops::cpu

@@ -5,6 +5,8 @@
 // A tile computes an m x NR block of C (m <= MR rows, `cols` <= NR columns valid) from packed panels:
 //   acc[r][c] = sum_k Ap[k * MR + r] * Bp[k * NR + c]       (k in order, one FMA per term)
 //   C[r][c]   = alpha * acc[r][c] + beta * C[r][c]           (beta == 0: C is not read)
+// then, with an epilogue (the driver passes one on the last block of K only):
+//   C[r][c]   = act(C[r][c] + row_bias[r])                    (act: identity or leaky ReLU)
 // Ap is an MR-row panel of op(A) stored k-major (MR values per k), Bp an NR-column panel of op(B)
 // (NR values per k), both zero-padded by the packing. The columns past `cols` are neither read nor
 // written (masked loads and stores), the rows past m not computed: a tile at C's edge does the same
@@ -34,24 +36,41 @@ namespace simad::ops::cpu {
 #define SIMAD_TARGET_AVX512_BF16 \
   __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,avx2,fma")))
 
+// What a tile does to each result after alpha and beta: a convolution's folded batch-norm bias and its
+// leaky ReLU, applied in registers as C is stored (the same operations, in the same order, as a pass
+// over C after the GEMM: the results are bit-identical to it). row_bias points at the tile's first row.
+struct SgemmEpilogue {
+  const float* row_bias = nullptr;  // added to every column of a row, or null
+  bool leaky = false;               // x > 0 ? x : 0.1f * x
+  bool active() const { return row_bias != nullptr || leaky; }
+};
+
 using SgemmTileFn = void (*)(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, float alpha,
-                             float beta, int64_t cols);
+                             float beta, int64_t cols, const SgemmEpilogue* epi);
 
 // The store every AVX-512 tile ends with: lanes of x in mask m into p as alpha x + beta p (beta == 0:
 // p is not read); mask of the columns left of 16 (all, some or none).
 SIMAD_TARGET_AVX512 inline __mmask16 avx512_column_mask(int64_t left) {
   return left >= 16 ? __mmask16(0xffff) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1u);
 }
-SIMAD_TARGET_AVX512 inline void avx512_store_scaled(float* p, __m512 x, __mmask16 m, float alpha, float beta) {
+// epi (or null) applies row r's part of an epilogue. max(0.1 x, x) is x > 0 ? x : 0.1 x bit for bit:
+// max returns its second operand on equal values, on signed zeros and on NaN. (maskz_max, not max:
+// GCC 12's _mm512_max_ps passes an undefined vector and warns -Wmaybe-uninitialized.)
+SIMAD_TARGET_AVX512 inline void avx512_store_scaled(float* p, __m512 x, __mmask16 m, float alpha, float beta,
+                                                    const SgemmEpilogue* epi = nullptr, int r = 0) {
   if (alpha != 1.0f) x = _mm512_mul_ps(x, _mm512_set1_ps(alpha));
   if (beta != 0.0f) x = _mm512_add_ps(x, _mm512_mul_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(m, p)));
+  if (epi) {
+    if (epi->row_bias) x = _mm512_add_ps(x, _mm512_set1_ps(epi->row_bias[r]));
+    if (epi->leaky) x = _mm512_maskz_max_ps(__mmask16(0xffff), _mm512_mul_ps(_mm512_set1_ps(0.1f), x), x);
+  }
   _mm512_mask_storeu_ps(p, m, x);
 }
 
 // AVX-512: MR rows of the panel, M of them computed, NV vectors of 16 columns.
 template <int MR, int NV, int M>
 SIMAD_TARGET_AVX512 void sgemm_tile_avx512(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc,
-                                           float alpha, float beta, int64_t cols) {
+                                           float alpha, float beta, int64_t cols, const SgemmEpilogue* epi) {
   __m512 acc[M][NV];
 #pragma GCC unroll 64
   for (int r = 0; r < M; ++r)
@@ -76,13 +95,13 @@ SIMAD_TARGET_AVX512 void sgemm_tile_avx512(int64_t kc, const float* Ap, const fl
 #pragma GCC unroll 64
   for (int r = 0; r < M; ++r)
 #pragma GCC unroll 8
-    for (int v = 0; v < NV; ++v) avx512_store_scaled(C + r * ldc + 16 * v, acc[r][v], mask[v], alpha, beta);
+    for (int v = 0; v < NV; ++v) avx512_store_scaled(C + r * ldc + 16 * v, acc[r][v], mask[v], alpha, beta, epi, r);
 }
 
 // AVX2 + FMA: the same with 8-column vectors.
 template <int MR, int NV, int M>
 SIMAD_TARGET_AVX2 void sgemm_tile_avx2(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc,
-                                       float alpha, float beta, int64_t cols) {
+                                       float alpha, float beta, int64_t cols, const SgemmEpilogue* epi) {
   __m256 acc[M][NV];
 #pragma GCC unroll 64
   for (int r = 0; r < M; ++r)
@@ -118,6 +137,10 @@ SIMAD_TARGET_AVX2 void sgemm_tile_avx2(int64_t kc, const float* Ap, const float*
       __m256 x = acc[r][v];
       if (alpha != 1.0f) x = _mm256_mul_ps(x, va);
       if (beta != 0.0f) x = _mm256_add_ps(x, _mm256_mul_ps(vb, _mm256_maskload_ps(p, mask[v])));
+      if (epi) {  // as avx512_store_scaled
+        if (epi->row_bias) x = _mm256_add_ps(x, _mm256_set1_ps(epi->row_bias[r]));
+        if (epi->leaky) x = _mm256_max_ps(_mm256_mul_ps(_mm256_set1_ps(0.1f), x), x);
+      }
       _mm256_maskstore_ps(p, mask[v], x);
     }
 }
@@ -127,7 +150,8 @@ SIMAD_TARGET_AVX2 void sgemm_tile_avx2(int64_t kc, const float* Ap, const float*
 // vdpbf16ps adds both products of a pair to the fp32 accumulator. kc counts pairs here.
 template <int MR, int NV, int M>
 SIMAD_TARGET_AVX512_BF16 void gemm_tile_avx512_bf16(int64_t kc, const float* Ap_, const float* Bp_, float* C,
-                                                    int64_t ldc, float alpha, float beta, int64_t cols) {
+                                                    int64_t ldc, float alpha, float beta, int64_t cols,
+                                                    const SgemmEpilogue* epi) {
   const uint32_t* Ap = reinterpret_cast<const uint32_t*>(Ap_);  // the packing wrote uint32 words there
   const uint32_t* Bp = reinterpret_cast<const uint32_t*>(Bp_);
   __m512 acc[M][NV];
@@ -154,7 +178,7 @@ SIMAD_TARGET_AVX512_BF16 void gemm_tile_avx512_bf16(int64_t kc, const float* Ap_
 #pragma GCC unroll 64
   for (int r = 0; r < M; ++r)
 #pragma GCC unroll 8
-    for (int v = 0; v < NV; ++v) avx512_store_scaled(C + r * ldc + 16 * v, acc[r][v], mask[v], alpha, beta);
+    for (int v = 0; v < NV; ++v) avx512_store_scaled(C + r * ldc + 16 * v, acc[r][v], mask[v], alpha, beta, epi, r);
 }
 
 // AMX-BF16: a 32 x 32 block of C in four 16 x 16 fp32 tile registers (tmm0-3), from two A tiles
@@ -183,7 +207,7 @@ SIMAD_TARGET_AMX inline void amx_configure_thread() {
 
 template <int MR, int NV, int M>
 SIMAD_TARGET_AMX void gemm_tile_amx_bf16(int64_t kc, const float* Ap_, const float* Bp_, float* C, int64_t ldc,
-                                         float alpha, float beta, int64_t cols) {
+                                         float alpha, float beta, int64_t cols, const SgemmEpilogue* epi) {
   static_assert(MR == 32 && NV == 2, "the AMX tile is 32 x 32");
   amx_configure_thread();
   const uint32_t* Ap = reinterpret_cast<const uint32_t*>(Ap_);
@@ -212,7 +236,8 @@ SIMAD_TARGET_AMX void gemm_tile_amx_bf16(int64_t kc, const float* Ap_, const flo
   const __mmask16 mask[2] = {avx512_column_mask(cols), avx512_column_mask(cols - 16)};
   for (int r = 0; r < M; ++r)
     for (int v = 0; v < 2; ++v)
-      avx512_store_scaled(C + r * ldc + 16 * v, _mm512_load_ps(block + r * 32 + 16 * v), mask[v], alpha, beta);
+      avx512_store_scaled(C + r * ldc + 16 * v, _mm512_load_ps(block + r * 32 + 16 * v), mask[v], alpha, beta, epi,
+                          r);
 }
 
 // A kernel family: its tile shape and the tile for each row count 1..MR (the last panel of A may
