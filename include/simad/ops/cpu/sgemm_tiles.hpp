@@ -47,6 +47,9 @@ struct SgemmEpilogue {
 
 using SgemmTileFn = void (*)(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, float alpha,
                              float beta, int64_t cols, const SgemmEpilogue* epi);
+// The fp32 tiles with B read in place: row k of the kc rows at B + offs[k] (alpha 1).
+using DirectTileFn = void (*)(int64_t kc, const float* Ap, const float* B, const int32_t* offs, float* C, int64_t ldc,
+                              float beta, int64_t cols, const SgemmEpilogue* epi);
 
 // The store every AVX-512 tile ends with: lanes of x in mask m into p as alpha x + beta p (beta == 0:
 // p is not read); mask of the columns left of 16 (all, some or none).
@@ -67,10 +70,16 @@ SIMAD_TARGET_AVX512 inline void avx512_store_scaled(float* p, __m512 x, __mmask1
   _mm512_mask_storeu_ps(p, m, x);
 }
 
-// AVX-512: MR rows of the panel, M of them computed, NV vectors of 16 columns.
-template <int MR, int NV, int M>
-SIMAD_TARGET_AVX512 void sgemm_tile_avx512(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc,
-                                           float alpha, float beta, int64_t cols, const SgemmEpilogue* epi) {
+// AVX-512: MR rows of the panel, M of them computed, NV vectors of 16 columns. Packed (Direct false):
+// B row k is Bp + k * NR. Direct: B row k is Bp + offs[k], read in place with masked loads (an
+// implicit-GEMM convolution's input, ops/cpu/conv2d_direct.hpp); the arithmetic is the same.
+template <int MR, int NV, int M, bool Direct>
+SIMAD_TARGET_AVX512 inline __attribute__((always_inline)) void tile_avx512_body(
+    int64_t kc, const float* Ap, const float* Bp, const int32_t* offs, float* C, int64_t ldc, float alpha, float beta,
+    int64_t cols, const SgemmEpilogue* epi) {
+  __mmask16 mask[NV];
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; ++v) mask[v] = avx512_column_mask(cols - 16 * v);
   __m512 acc[M][NV];
 #pragma GCC unroll 64
   for (int r = 0; r < M; ++r)
@@ -78,8 +87,15 @@ SIMAD_TARGET_AVX512 void sgemm_tile_avx512(int64_t kc, const float* Ap, const fl
     for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
     __m512 b[NV];
+    if constexpr (Direct) {
+      const float* row = Bp + offs[k];
 #pragma GCC unroll 8
-    for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_ps(Bp + 16 * v);
+      for (int v = 0; v < NV; ++v) b[v] = _mm512_maskz_loadu_ps(mask[v], row + 16 * v);
+    } else {
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_ps(Bp + 16 * v);
+      Bp += 16 * NV;
+    }
 #pragma GCC unroll 64
     for (int r = 0; r < M; ++r) {
       const __m512 a = _mm512_set1_ps(Ap[r]);
@@ -87,39 +103,31 @@ SIMAD_TARGET_AVX512 void sgemm_tile_avx512(int64_t kc, const float* Ap, const fl
       for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(a, b[v], acc[r][v]);
     }
     Ap += MR;
-    Bp += 16 * NV;
   }
-  __mmask16 mask[NV];
-#pragma GCC unroll 8
-  for (int v = 0; v < NV; ++v) mask[v] = avx512_column_mask(cols - 16 * v);
 #pragma GCC unroll 64
   for (int r = 0; r < M; ++r)
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) avx512_store_scaled(C + r * ldc + 16 * v, acc[r][v], mask[v], alpha, beta, epi, r);
 }
 
-// AVX2 + FMA: the same with 8-column vectors.
 template <int MR, int NV, int M>
-SIMAD_TARGET_AVX2 void sgemm_tile_avx2(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc,
-                                       float alpha, float beta, int64_t cols, const SgemmEpilogue* epi) {
-  __m256 acc[M][NV];
-#pragma GCC unroll 64
-  for (int r = 0; r < M; ++r)
-#pragma GCC unroll 8
-    for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_setzero_ps();
-  for (int64_t k = 0; k < kc; ++k) {
-    __m256 b[NV];
-#pragma GCC unroll 8
-    for (int v = 0; v < NV; ++v) b[v] = _mm256_loadu_ps(Bp + 8 * v);
-#pragma GCC unroll 64
-    for (int r = 0; r < M; ++r) {
-      const __m256 a = _mm256_broadcast_ss(Ap + r);
-#pragma GCC unroll 8
-      for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(a, b[v], acc[r][v]);
-    }
-    Ap += MR;
-    Bp += 8 * NV;
-  }
+SIMAD_TARGET_AVX512 void sgemm_tile_avx512(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc,
+                                           float alpha, float beta, int64_t cols, const SgemmEpilogue* epi) {
+  tile_avx512_body<MR, NV, M, false>(kc, Ap, Bp, nullptr, C, ldc, alpha, beta, cols, epi);
+}
+template <int MR, int NV, int M>
+SIMAD_TARGET_AVX512 void direct_tile_avx512(int64_t kc, const float* Ap, const float* B, const int32_t* offs, float* C,
+                                            int64_t ldc, float beta, int64_t cols, const SgemmEpilogue* epi) {
+  tile_avx512_body<MR, NV, M, true>(kc, Ap, B, offs, C, ldc, 1.0f, beta, cols, epi);
+}
+
+// AVX2 + FMA: the same with 8-column vectors.
+template <int MR, int NV, int M, bool Direct>
+SIMAD_TARGET_AVX2 inline __attribute__((always_inline)) void tile_avx2_body(int64_t kc, const float* Ap,
+                                                                            const float* Bp, const int32_t* offs,
+                                                                            float* C, int64_t ldc, float alpha,
+                                                                            float beta, int64_t cols,
+                                                                            const SgemmEpilogue* epi) {
   __m256i mask[NV];
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
 #pragma GCC unroll 8
@@ -127,6 +135,30 @@ SIMAD_TARGET_AVX2 void sgemm_tile_avx2(int64_t kc, const float* Ap, const float*
     const int64_t left = cols - 8 * v;
     const int n = left >= 8 ? 8 : left <= 0 ? 0 : int(left);
     mask[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane);
+  }
+  __m256 acc[M][NV];
+#pragma GCC unroll 64
+  for (int r = 0; r < M; ++r)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    __m256 b[NV];
+    if constexpr (Direct) {
+      const float* row = Bp + offs[k];
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) b[v] = _mm256_maskload_ps(row + 8 * v, mask[v]);
+    } else {
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) b[v] = _mm256_loadu_ps(Bp + 8 * v);
+      Bp += 8 * NV;
+    }
+#pragma GCC unroll 64
+    for (int r = 0; r < M; ++r) {
+      const __m256 a = _mm256_broadcast_ss(Ap + r);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(a, b[v], acc[r][v]);
+    }
+    Ap += MR;
   }
   const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
 #pragma GCC unroll 64
@@ -143,6 +175,17 @@ SIMAD_TARGET_AVX2 void sgemm_tile_avx2(int64_t kc, const float* Ap, const float*
       }
       _mm256_maskstore_ps(p, mask[v], x);
     }
+}
+
+template <int MR, int NV, int M>
+SIMAD_TARGET_AVX2 void sgemm_tile_avx2(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc,
+                                       float alpha, float beta, int64_t cols, const SgemmEpilogue* epi) {
+  tile_avx2_body<MR, NV, M, false>(kc, Ap, Bp, nullptr, C, ldc, alpha, beta, cols, epi);
+}
+template <int MR, int NV, int M>
+SIMAD_TARGET_AVX2 void direct_tile_avx2(int64_t kc, const float* Ap, const float* B, const int32_t* offs, float* C,
+                                        int64_t ldc, float beta, int64_t cols, const SgemmEpilogue* epi) {
+  tile_avx2_body<MR, NV, M, true>(kc, Ap, B, offs, C, ldc, 1.0f, beta, cols, epi);
 }
 
 // AVX512-BF16: the same tile over bf16 pairs. Ap holds, per k pair, MR 32-bit words (row r's values
@@ -245,10 +288,12 @@ SIMAD_TARGET_AMX void gemm_tile_amx_bf16(int64_t kc, const float* Ap_, const flo
 template <int MR_, int NV, int M>
 struct Avx512Tile {
   static constexpr SgemmTileFn fn = &sgemm_tile_avx512<MR_, NV, M>;
+  static constexpr DirectTileFn direct = &direct_tile_avx512<MR_, NV, M>;
 };
 template <int MR_, int NV, int M>
 struct Avx2Tile {
   static constexpr SgemmTileFn fn = &sgemm_tile_avx2<MR_, NV, M>;
+  static constexpr DirectTileFn direct = &direct_tile_avx2<MR_, NV, M>;
 };
 
 template <int MR_, int NV, int M>
@@ -267,6 +312,12 @@ struct SgemmTiles {
   static SgemmTileFn tile(int64_t rows) {  // rows in 1..MR
     static constexpr auto table = []<size_t... I>(std::index_sequence<I...>) {
       return std::array<SgemmTileFn, MR_>{Tile<MR_, NV, int(I) + 1>::fn...};
+    }(std::make_index_sequence<MR_>{});
+    return table[size_t(rows - 1)];
+  }
+  static DirectTileFn direct_tile(int64_t rows) {  // the fp32 families only
+    static constexpr auto table = []<size_t... I>(std::index_sequence<I...>) {
+      return std::array<DirectTileFn, MR_>{Tile<MR_, NV, int(I) + 1>::direct...};
     }(std::make_index_sequence<MR_>{});
     return table[size_t(rows - 1)];
   }

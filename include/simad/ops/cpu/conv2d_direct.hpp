@@ -1,0 +1,133 @@
+// simad/ops/cpu/conv2d_direct.hpp: a convolution as an implicit GEMM on simad's fp32 tiles
+// (ops/cpu/sgemm_tiles.hpp), with no im2col matrix:
+//   out[o, y, x] = act(bias[o] + sum_k weight[o, k] * P[k, y, x]),   k = (c, i, j),
+//   P[k, y, x]   = inp[c, y*S - pad + i, x*S - pad + j]   (0 outside the input)
+// The K input rows an output row reads are copied, zero-padded, into a small ring (in cache), split by
+// column phase for a stride S > 1 (phase ph holds the padded columns S*u + ph), so that for a fixed k
+// and output row y the values P[k, y, x] of consecutive x are consecutive floats: row k of a tile's B
+// (the tile covers NR columns x0.. of one output row) starts at ring + x0 + offs[k], and the tiles
+// read it in place with masked loads.
+// Weights are packed as sgemm packs A. The sums run in the same order as sgemm's over the im2col
+// matrix (k in KC blocks, each in order; a block's partial sums added to C), so the results are
+// bit-identical to im2col + ops::gemm_bias_activation on simad's kernels: the tests compare them so.
+//
+// It pays where the im2col matrix is large and the GEMM has few rows (YOLOv3's early layers: 16-64
+// filters over 208x208 to 416x416 maps): im2col and B packing moved that matrix through memory twice.
+// ops::conv2d_forward decides when to use it (conv2d_direct_suits).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "simad/core/cpu_features.hpp"
+#include "simad/core/error.hpp"
+#include "simad/core/parallel.hpp"
+#include "simad/ops/cpu/sgemm.hpp"
+
+namespace simad::ops::cpu {
+
+struct DirectConvShape {
+  int64_t C = 1, H = 1, W = 1, O = 1, K = 1, stride = 1, pad = 0;  // one image (C, H, W), weights (O, C, K, K)
+  int64_t out_h() const { return (H + 2 * pad - K) / stride + 1; }
+  int64_t out_w() const { return (W + 2 * pad - K) / stride + 1; }
+  int64_t phase_w() const { return (W + 2 * pad + stride - 1) / stride; }  // columns of one phase row
+};
+
+namespace detail {
+
+// Padded input row r (rows -pad.. of the image, zero outside it) of every channel into ring slot
+// r % K, phase ph at ring + ph * C*K*Wph + (c*K + slot) * Wph: column u = inp[c, r - pad, S*u + ph - pad].
+inline void conv2d_direct_pad_row(float* ring, const float* img, const DirectConvShape& s, int64_t r) {
+  const int64_t Wph = s.phase_w(), S = s.stride, phase = s.C * s.K * Wph, iy = r - s.pad;
+  for (int64_t c = 0; c < s.C; ++c)
+    for (int64_t ph = 0; ph < S; ++ph) {
+      float* dst = ring + ph * phase + (c * s.K + r % s.K) * Wph;
+      if (iy < 0 || iy >= s.H) {
+        std::fill_n(dst, Wph, 0.0f);
+        continue;
+      }
+      // ix = S*u + ph - pad is inside [0, W) for u in [u_lo, u_hi): a strided copy between zeros
+      const float* src = img + (c * s.H + iy) * s.W + ph - s.pad;
+      const int64_t first = s.pad - ph, last = s.W - 1 + s.pad - ph;
+      const int64_t u_lo = std::min(Wph, first <= 0 ? 0 : (first + S - 1) / S);
+      const int64_t u_hi = last < 0 ? u_lo : std::clamp<int64_t>(last / S + 1, u_lo, Wph);
+      std::fill_n(dst, u_lo, 0.0f);
+      if (S == 1)
+        std::copy(src + u_lo, src + u_hi, dst + u_lo);
+      else
+        for (int64_t u = u_lo; u < u_hi; ++u) dst[u] = src[S * u];
+      std::fill(dst + u_hi, dst + Wph, 0.0f);
+    }
+}
+
+template <class Kernel>
+void conv2d_direct_run(float* out, const float* inp, int64_t batch, const float* weight, const float* bias, bool leaky,
+                       const DirectConvShape& s) {
+  constexpr int64_t MR = Kernel::MR, NR = Kernel::NR;
+  const int64_t Ho = s.out_h(), Wo = s.out_w(), HWo = Ho * Wo, depth = s.C * s.K * s.K, K = s.K, S = s.stride;
+  const int64_t Wph = s.phase_w(), phase = s.C * K * Wph, kc_max = sgemm_blocking(simad::cpu::isa()).kc;
+  const int64_t panels = (s.O + MR - 1) / MR;
+  SIMAD_CHECK(S * phase < (int64_t(1) << 31), "conv2d_direct: rows too large for 32-bit offsets");
+  // Weights packed block by block of KC depth (sgemm's A panels), once for every image and row.
+  std::vector<float> a_pack(static_cast<size_t>(panels * MR * depth));
+  for (int64_t pc = 0; pc < depth; pc += kc_max) {
+    const int64_t kc = std::min(kc_max, depth - pc);
+    pack_a_panels<MR>(a_pack.data() + panels * MR * pc, false, weight, depth, s.O, 0, panels, pc, kc,
+                      simad::cpu::isa() == simad::cpu::Isa::avx512);
+  }
+  for (int64_t b = 0; b < batch; ++b) {
+    const float* img = inp + b * s.C * s.H * s.W;
+    float* img_out = out + b * s.O * HWo;
+    // Each task takes consecutive output rows and keeps the K padded input rows they read in a ring
+    // (in cache): every input row is copied once per task, never the whole padded image.
+    parallel_for(Ho, 4, [&](int64_t y0, int64_t y1) {
+      std::vector<float> ring(static_cast<size_t>(S * phase));
+      std::vector<int32_t> offs(static_cast<size_t>(depth));  // B row k in the ring, for output row y
+      int64_t next_row = y0 * S;                               // the first padded row not in the ring yet
+      for (int64_t y = y0; y < y1; ++y) {
+        for (int64_t r = std::max(next_row, y * S); r < y * S + K; ++r) conv2d_direct_pad_row(ring.data(), img, s, r);
+        next_row = y * S + K;
+        for (int64_t c = 0; c < s.C; ++c)
+          for (int64_t i = 0; i < K; ++i)
+            for (int64_t j = 0; j < K; ++j)
+              offs[size_t((c * K + i) * K + j)] =
+                  int32_t((j % S) * phase + (c * K + (y * S + i) % K) * Wph + j / S);
+        for (int64_t pc = 0; pc < depth; pc += kc_max) {
+          const int64_t kc = std::min(kc_max, depth - pc);
+          const bool last = pc + kc >= depth;
+          for (int64_t x0 = 0; x0 < Wo; x0 += NR) {  // B's columns outer: they stay in L1 for every panel
+            const int64_t cols = std::min(NR, Wo - x0);
+            for (int64_t p = 0; p < panels; ++p) {
+              const int64_t o = p * MR, rows = std::min(MR, s.O - o);
+              const SgemmEpilogue epi{bias ? bias + o : nullptr, leaky};
+              Kernel::direct_tile(rows)(kc, a_pack.data() + panels * MR * pc + p * MR * kc, ring.data() + x0,
+                                        offs.data() + pc, img_out + o * HWo + y * Wo + x0, HWo, pc == 0 ? 0.0f : 1.0f,
+                                        cols, last && epi.active() ? &epi : nullptr);
+            }
+          }
+        }
+      }
+    });
+  }
+}
+
+}  // namespace detail
+
+// True when conv2d_direct has tiles for this CPU (the fp32 GEMM's: AVX2 + FMA or AVX-512).
+inline bool conv2d_direct_available() { return sgemm_available(); }
+
+// out (batch, O, Ho, Wo) = act(conv(inp (batch, C, H, W), weight (O, C, K, K)) + bias), act the identity
+// or leaky ReLU; bias may be null.
+inline void conv2d_direct(float* out, const float* inp, int64_t batch, const float* weight, const float* bias,
+                          bool leaky, const DirectConvShape& s) {
+  const simad::cpu::Isa isa = simad::cpu::isa();
+  SIMAD_CHECK(isa >= simad::cpu::Isa::avx2, "conv2d_direct: needs AVX2 + FMA, this CPU level is ",
+              simad::cpu::isa_name(isa));
+  if (isa == simad::cpu::Isa::avx512)
+    detail::conv2d_direct_run<SgemmAvx512>(out, inp, batch, weight, bias, leaky, s);
+  else
+    detail::conv2d_direct_run<SgemmAvx2>(out, inp, batch, weight, bias, leaky, s);
+}
+
+}  // namespace simad::ops::cpu

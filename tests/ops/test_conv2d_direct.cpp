@@ -1,0 +1,150 @@
+// Tests of the implicit-GEMM convolution (include/simad/ops/cpu/conv2d_direct.hpp) on every ISA level
+// this CPU has a tile for, each forced with cpu::IsaScope: against a naive double convolution written
+// here, within the GEMM's bound (depth + 3) 2^-23 sum |w x| (each product and sum rounds once), and
+// bit for bit against im2col + simad's GEMM with the same epilogue (the sums must run in the same
+// order). Shapes: stride 1 and 2, odd widths (a tile's masked columns), kernels 1, 3 and 5, padding 0
+// to 2, depth past one KC block (256), filter counts off the tile's rows, batch 2, no bias. Outputs
+// are NaN-poisoned. Also: ops::conv2d_forward takes this path where conv2d_direct_suits says so, and
+// its result on OpenBLAS (im2col) agrees.
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "simad/core/cpu_features.hpp"
+#include "simad/ops/conv2d.hpp"
+#include "simad/ops/cpu/conv2d_direct.hpp"
+#include "testing.hpp"
+
+using namespace simad;
+
+namespace {
+
+struct Case {
+  int64_t B, C, H, W, O, K, S, P;
+  bool bias, leaky;
+};
+
+ops::Conv2dShape shape_of(const Case& c) { return ops::Conv2dShape{c.B, c.C, c.H, c.W, c.O, c.K, c.S, c.P}; }
+
+std::string name_of(const Case& c) {
+  return "B" + std::to_string(c.B) + " C" + std::to_string(c.C) + " " + std::to_string(c.H) + "x" +
+         std::to_string(c.W) + " O" + std::to_string(c.O) + " K" + std::to_string(c.K) + " S" + std::to_string(c.S) +
+         " P" + std::to_string(c.P) + (c.bias ? " bias" : "") + (c.leaky ? " leaky" : "");
+}
+
+// Checks out against act(bias + sum w x) computed in double, each element within the sum's bound.
+void check_reference(const Case& c, const std::vector<float>& in, const std::vector<float>& w,
+                     const std::vector<float>& bias, const std::vector<float>& out, const std::string& what) {
+  const ops::Conv2dShape s = shape_of(c);
+  const int64_t Ho = s.out_h(), Wo = s.out_w(), depth = c.C * c.K * c.K;
+  int64_t bad = 0;
+  for (int64_t b = 0; b < c.B; ++b)
+    for (int64_t o = 0; o < c.O; ++o)
+      for (int64_t y = 0; y < Ho; ++y)
+        for (int64_t x = 0; x < Wo; ++x) {
+          double acc = c.bias ? double(bias[size_t(o)]) : 0.0, mag = std::fabs(acc);
+          for (int64_t ch = 0; ch < c.C; ++ch)
+            for (int64_t i = 0; i < c.K; ++i)
+              for (int64_t j = 0; j < c.K; ++j) {
+                const int64_t iy = y * c.S - c.P + i, ix = x * c.S - c.P + j;
+                if (iy < 0 || iy >= c.H || ix < 0 || ix >= c.W) continue;
+                const double term = double(w[size_t(((o * c.C + ch) * c.K + i) * c.K + j)]) *
+                                    double(in[size_t(((b * c.C + ch) * c.H + iy) * c.W + ix)]);
+                acc += term;
+                mag += std::fabs(term);
+              }
+          const double want = c.leaky && acc <= 0.0 ? 0.1 * acc : acc;
+          const double got = out[size_t(((b * c.O + o) * Ho + y) * Wo + x)];
+          const double tol = (double(depth) + 3.0) * 0x1p-23 * mag + 1e-30;
+          if (!(std::fabs(got - want) <= tol)) {
+            if (bad < 3) FAIL_CHECK(what, ": out[", b, ", ", o, ", ", y, ", ", x, "] = ", got, " expected ", want);
+            ++bad;
+          }
+        }
+  CHECK_MESSAGE(bad == 0, what, ": ", bad, " wrong elements; seed ", testing::test_seed());
+}
+
+// The same convolution as im2col + simad's GEMM with the epilogue, image by image.
+std::vector<float> im2col_conv(const Case& c, const std::vector<float>& in, const std::vector<float>& w,
+                               const float* bias) {
+  const ops::Conv2dShape s = shape_of(c);
+  const int64_t HWo = s.out_h() * s.out_w(), depth = c.C * c.K * c.K;
+  std::vector<float> cols(static_cast<size_t>(depth * HWo)), out(static_cast<size_t>(c.B * c.O * HWo));
+  for (int64_t b = 0; b < c.B; ++b) {
+    ops::detail::im2col(cols.data(), HWo, 0, in.data() + b * c.C * c.H * c.W, s);
+    ops::cpu::sgemm(false, false, c.O, HWo, depth, 1.0f, w.data(), depth, cols.data(), HWo, 0.0f,
+                    out.data() + b * c.O * HWo, HWo, ops::cpu::SgemmEpilogue{bias, c.leaky});
+  }
+  return out;
+}
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+const Case kCases[] = {
+    {1, 3, 9, 70, 17, 3, 1, 1, true, true},    // 3 channels (an image), rows off the 14-row tile
+    {2, 5, 11, 131, 30, 3, 2, 1, true, true},  // stride 2, odd width: masked columns, batch 2
+    {1, 40, 6, 40, 15, 3, 1, 1, true, false},  // depth 360: two KC blocks, linear
+    {1, 4, 8, 33, 9, 5, 1, 2, false, true},    // 5x5, padding 2, no bias
+    {1, 6, 7, 37, 7, 3, 1, 0, true, true},     // unpadded 3x3
+    {1, 8, 5, 50, 20, 1, 2, 0, true, true},    // 1x1 stride 2
+    {2, 2, 3, 3, 3, 3, 2, 1, true, true},      // a map narrower than one vector
+};
+
+}  // namespace
+
+TEST_CASE("ops/conv2d_direct: every ISA level matches the double reference and im2col + GEMM bit for bit") {
+  Rng rng = testing::test_rng();
+  std::vector<cpu::Isa> levels;
+  for (cpu::Isa isa : {cpu::Isa::avx2, cpu::Isa::avx512})
+    if (int(isa) <= int(cpu::best_isa())) levels.push_back(isa);
+  if (levels.empty()) {
+    MESSAGE("skipped: this CPU has no AVX2 + FMA");
+    CHECK_FALSE(ops::cpu::conv2d_direct_available());
+    return;
+  }
+  for (const Case& c : kCases) {
+    const ops::Conv2dShape s = shape_of(c);
+    const auto in = testing::random_vector<float>(rng, size_t(c.B * c.C * c.H * c.W));
+    const auto w = testing::random_vector<float>(rng, size_t(c.O * c.C * c.K * c.K));
+    const auto bias = testing::random_vector<float>(rng, size_t(c.O), -2.0, 2.0);
+    const float* bias_ptr = c.bias ? bias.data() : nullptr;
+    for (cpu::Isa isa : levels) {
+      cpu::IsaScope scope(isa);
+      const std::string what = std::string(cpu::isa_name(isa)) + " " + name_of(c);
+      std::vector<float> out(static_cast<size_t>(c.B * c.O * s.out_h() * s.out_w()));
+      testing::poison(std::span<float>(out));
+      ops::cpu::conv2d_direct(out.data(), in.data(), c.B, w.data(), bias_ptr, c.leaky,
+                              ops::cpu::DirectConvShape{c.C, c.H, c.W, c.O, c.K, c.S, c.P});
+      check_reference(c, in, w, bias, out, what);
+      CHECK_MESSAGE(same_bits(out, im2col_conv(c, in, w, bias_ptr)), what, ": not im2col + GEMM's bits");
+    }
+  }
+}
+
+TEST_CASE("ops/conv2d_direct: conv2d_forward runs it where it suits, and OpenBLAS's im2col path agrees") {
+  Rng rng = testing::test_rng();
+  const Case c{2, 3, 20, 67, 16, 3, 1, 1, true, true};  // 67 columns out: the direct path
+  const ops::Conv2dShape s = shape_of(c);
+  REQUIRE(ops::conv2d_direct_suits(s));
+  CHECK_FALSE(ops::conv2d_direct_suits(ops::Conv2dShape{1, 256, 26, 26, 512, 3, 1, 1}));  // deep: im2col
+  CHECK_FALSE(ops::conv2d_direct_suits(ops::Conv2dShape{1, 3, 64, 64, 8, 1, 1, 0}));      // 1x1: a plain GEMM
+  const auto in = testing::random_vector<float>(rng, size_t(c.B * c.C * c.H * c.W));
+  const auto w = testing::random_vector<float>(rng, size_t(c.O * c.C * c.K * c.K));
+  const auto bias = testing::random_vector<float>(rng, size_t(c.O));
+  const size_t n = static_cast<size_t>(c.B * c.O * s.out_h() * s.out_w());
+  std::vector<float> simad_out(n), blas_out(n);
+  testing::poison(std::span<float>(simad_out));
+  testing::poison(std::span<float>(blas_out));
+  ops::conv2d_forward(simad_out.data(), in.data(), w.data(), bias.data(), s, ops::ConvActivation::leaky);
+  check_reference(c, in, w, bias, simad_out, "conv2d_forward " + ops::cpu_gemm_name());
+  if (ops::cpu::conv2d_direct_available())
+    CHECK_MESSAGE(same_bits(simad_out, im2col_conv(c, in, w, bias.data())), "conv2d_forward: not the direct bits");
+  ops::set_cpu_gemm(ops::CpuGemm::openblas);
+  ops::conv2d_forward(blas_out.data(), in.data(), w.data(), bias.data(), s, ops::ConvActivation::leaky);
+  ops::set_cpu_gemm(ops::CpuGemm::simad);
+  check_reference(c, in, w, bias, blas_out, "conv2d_forward OpenBLAS");
+}
