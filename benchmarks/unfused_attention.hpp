@@ -6,13 +6,18 @@
 //   UnfusedAttention: per (sequence, head) S = Q K^T / sqrt(hs) (B, NH, N, N), masked row softmax, O = P V;
 //     backward: dP = dO V^T, dV += P^T dO, dS = softmax_backward, dQ += dS K scale, dK += dS^T Q scale.
 //   UnfusedFusion: per ad S = G V^T and S^T = V G^T (G = H W_f), row softmaxes of both (A and P^T),
-//     H~ = A V, V~ = P^T H; backward by the same products and softmax_backward.
+//     H~ = A V, V~ = P^T H; backward by the same products and softmax_backward. W_f goes through the
+//     words (G: 2 B N D^2 flops), not through the regions as in simad's op: different algebra.
+//   BlasFusion: the same algebra as ops/fusion_attention.hpp (U = V W_f^T, S = H U^T: 2 B K D^2 for
+//     W_f), written as a C++ user without simad would: OpenBLAS cblas_sgemm and plain loops for the
+//     masked softmaxes, none of simad's ops.
 // Small per-head / per-ad GEMMs run in parallel over heads or ads with OpenBLAS on one thread each.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "simad/core/parallel.hpp"
@@ -148,6 +153,119 @@ struct UnfusedFusion {
     if (!Wf) return;
     ops::gemm(false, true, B * N, D, D, 1.0f, dG.data(), D, Wf, D, 1.0f, dH, D);
     if (dWf) ops::gemm(true, false, D, D, B * N, 1.0f, H, D, dG.data(), D, 1.0f, dWf, D);
+  }
+};
+
+// The fusion attention of ops/fusion_attention.hpp in its own algebra, from OpenBLAS and loops:
+//   forward  U = V W_f^T (all ads at once; U = V without W_f); per ad S = H U^T (N, K), A = row
+//            softmax of S, P = column softmax of S (kept as P^T, (K, N)), H~ = A V, V~ = P^T H;
+//   backward per ad dA = dH~ V^T, dV += A^T dH~, dP^T = dV~ H^T, dH += P dV~,
+//            dS = A o (dA - rowsum(A o dA)) + P o (dP - colsum(P o dP)), dH += dS U, dU = dS^T H;
+//            then for all ads dV += dU W_f and dW_f += dU^T V (dV += dU without W_f).
+// Dense like a framework: padded words and regions are computed, then masked (simad skips them).
+// U is kept from the forward (simad's backward recomputes it). Per-ad GEMMs run in parallel over
+// ads with OpenBLAS on one thread each, the all-ads GEMMs on simad's thread count.
+struct BlasFusion {
+  int64_t B, N, K, D;
+  std::vector<float> U, dU, A, Pt, dA, dPt;  // U, dU (B, K, D); A, dA (B, N, K); Pt, dPt (B, K, N)
+  std::vector<uint8_t> keep;                 // (B, N, K): word i and region j both real
+
+  BlasFusion(int64_t B_, int64_t N_, int64_t K_, int64_t D_, const uint8_t* hm, const uint8_t* vm)
+      : B(B_), N(N_), K(K_), D(D_), U(size_t(B_ * K_ * D_)), dU(U.size()), A(size_t(B_ * N_ * K_)), Pt(A.size()),
+        dA(A.size()), dPt(A.size()), keep(A.size()) {
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t i = 0; i < N; ++i)
+        for (int64_t j = 0; j < K; ++j) keep[size_t((b * N + i) * K + j)] = uint8_t(hm[b * N + i] && vm[b * K + j]);
+  }
+
+  // C = alpha op(A) op(B) + beta C, row-major, straight to OpenBLAS.
+  static void sgemm(bool ta, bool tb, int64_t M, int64_t Nc, int64_t Kd, const float* a, int64_t lda,
+                    const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(M), int(Nc),
+                int(Kd), 1.0f, a, int(lda), b, int(ldb), beta, c, int(ldc));
+  }
+
+  template <typename F>
+  void per_ad(F&& fn) {
+    blas::BlasThreadsScope single(1);
+    parallel_for(B, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) fn(b);
+    });
+  }
+
+  void forward(float* h_out, float* v_out, const float* H, const float* V, const float* Wf) {
+    const float* u = V;
+    if (Wf) {
+      blas::match_simad_threads();
+      sgemm(false, true, B * K, D, D, V, D, Wf, D, 0.0f, U.data(), D);
+      u = U.data();
+    }
+    per_ad([&](int64_t b) {
+      float* a = A.data() + b * N * K;
+      float* pt = Pt.data() + b * N * K;
+      const uint8_t* m = keep.data() + b * N * K;
+      sgemm(false, true, N, K, D, H + b * N * D, D, u + b * K * D, D, 0.0f, a, K);  // S
+      for (int64_t j = 0; j < K; ++j) {  // P^T: softmax of each column of S over the words
+        float mx = -std::numeric_limits<float>::infinity();
+        for (int64_t i = 0; i < N; ++i)
+          if (m[i * K + j]) mx = std::max(mx, a[i * K + j]);
+        float sum = 0.0f;
+        for (int64_t i = 0; i < N; ++i) {
+          const float e = m[i * K + j] ? std::exp(a[i * K + j] - mx) : 0.0f;
+          pt[j * N + i] = e;
+          sum += e;
+        }
+        for (int64_t i = 0; i < N; ++i) pt[j * N + i] = sum > 0.0f ? pt[j * N + i] / sum : 0.0f;
+      }
+      for (int64_t i = 0; i < N; ++i) {  // A: softmax of each row of S over the regions, in place
+        float* row = a + i * K;
+        float mx = -std::numeric_limits<float>::infinity();
+        for (int64_t j = 0; j < K; ++j)
+          if (m[i * K + j]) mx = std::max(mx, row[j]);
+        float sum = 0.0f;
+        for (int64_t j = 0; j < K; ++j) {
+          row[j] = m[i * K + j] ? std::exp(row[j] - mx) : 0.0f;
+          sum += row[j];
+        }
+        for (int64_t j = 0; j < K; ++j) row[j] = sum > 0.0f ? row[j] / sum : 0.0f;
+      }
+      sgemm(false, false, N, D, K, a, K, V + b * K * D, D, 0.0f, h_out + b * N * D, D);   // H~ = A V
+      sgemm(false, false, K, D, N, pt, N, H + b * N * D, D, 0.0f, v_out + b * K * D, D);  // V~ = P^T H
+    });
+  }
+
+  // After forward. dH, dV, dWf accumulate (dWf only with Wf).
+  void backward(float* dH, float* dV, float* dWf, const float* dh_out, const float* dv_out, const float* H,
+                const float* V, const float* Wf) {
+    const float* u = Wf ? U.data() : V;
+    per_ad([&](int64_t b) {
+      const int64_t o = b * N * K;
+      const float *a = A.data() + o, *pt = Pt.data() + o, *hb = H + b * N * D, *vb = V + b * K * D;
+      float *da = dA.data() + o, *dpt = dPt.data() + o;
+      sgemm(false, true, N, K, D, dh_out + b * N * D, D, vb, D, 0.0f, da, K);           // dA = dH~ V^T
+      sgemm(true, false, K, D, N, a, K, dh_out + b * N * D, D, 1.0f, dV + b * K * D, D);  // dV += A^T dH~
+      sgemm(false, true, K, N, D, dv_out + b * K * D, D, hb, D, 0.0f, dpt, N);           // dP^T = dV~ H^T
+      sgemm(true, false, N, D, K, pt, N, dv_out + b * K * D, D, 1.0f, dH + b * N * D, D);  // dH += P dV~
+      for (int64_t i = 0; i < N; ++i) {  // dS = A o (dA - rowsum(A o dA)), into dA
+        float dot = 0.0f;
+        for (int64_t j = 0; j < K; ++j) dot += a[i * K + j] * da[i * K + j];
+        for (int64_t j = 0; j < K; ++j) da[i * K + j] = a[i * K + j] * (da[i * K + j] - dot);
+      }
+      for (int64_t j = 0; j < K; ++j) {  // dS += P o (dP - colsum(P o dP))
+        float dot = 0.0f;
+        for (int64_t i = 0; i < N; ++i) dot += pt[j * N + i] * dpt[j * N + i];
+        for (int64_t i = 0; i < N; ++i) da[i * K + j] += pt[j * N + i] * (dpt[j * N + i] - dot);
+      }
+      sgemm(false, false, N, D, K, da, K, u + b * K * D, D, 1.0f, dH + b * N * D, D);  // dH += dS U
+      sgemm(true, false, K, D, N, da, K, hb, D, 0.0f, dU.data() + b * K * D, D);       // dU = dS^T H
+    });
+    if (!Wf) {
+      for (size_t e = 0; e < dU.size(); ++e) dV[e] += dU[e];
+      return;
+    }
+    blas::match_simad_threads();
+    sgemm(false, false, B * K, D, D, dU.data(), D, Wf, D, 1.0f, dV, D);            // dV += dU W_f
+    if (dWf) sgemm(true, false, D, D, B * K, dU.data(), D, V, D, 1.0f, dWf, D);   // dW_f += dU^T V
   }
 };
 

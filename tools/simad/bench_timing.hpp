@@ -4,7 +4,9 @@
 // simad and of the peer (pairs A B or B A in random order; a trial calls its side for ~5 ms, at least
 // once), so load hits both sides alike. Each pair gives one ratio (peer time / simad time per call);
 // the row's ratio is their median, with a ~95% confidence half-width, and trials go on past min_time
-// until that is tight (or a time cap).
+// until that is tight (or a time cap). time_pair_trials is the same loop for sides that time
+// themselves (a peer in another process reports the seconds its own calls took, so neither the pipe
+// nor the interpreter counts).
 #pragma once
 
 #include <algorithm>
@@ -73,18 +75,25 @@ struct PairTiming {
   }
 };
 
+// A side of a pair that runs and times its own trial: calls for at least `seconds` (at least once)
+// and returns the seconds they took and their count.
+using TrialFn = std::function<Trial(double seconds)>;
+
 // Interleaves trials of simad and the peer, each pair A B or B A in random order (so periodic noise
 // cannot lock onto one side). The two trials of a pair run back to back, so slow drifts and bursts
 // of load mostly hit both; the pair's ratio cancels them, and the median over pairs discards the
 // bursts that hit only one. Runs until each side has >= min_time seconds and >= min_trials trials
 // AND the median is known to +-target (relative), or until each side has run max_time seconds.
-inline PairTiming time_pair(const std::function<void()>& simad_fn, const std::function<void()>& peer_fn,
-                            double min_time, int min_trials, double target, double max_time) {
+// warm_up = false skips the warm-up trials, for sides whose single call takes seconds and that the
+// caller has already run.
+inline PairTiming time_pair_trials(const TrialFn& simad_trial, const TrialFn& peer_trial, double min_time,
+                                   int min_trials, double target, double max_time, bool warm_up = true) {
   constexpr double kTrialSeconds = 5e-3;  // long against the clock's resolution, short against noise
   PairTiming r;
   SideTiming* side[2] = {&r.simad, &r.peer};
-  const std::function<void()>* fn[2] = {&simad_fn, &peer_fn};
-  for (int k = 0; k < 2; ++k) run_trial(*fn[k], 4 * kTrialSeconds);  // warm-up: caches, pages, thread pools
+  const TrialFn* fn[2] = {&simad_trial, &peer_trial};
+  if (warm_up)
+    for (int k = 0; k < 2; ++k) (*fn[k])(4 * kTrialSeconds);  // caches, pages, thread pools
   const auto start = Clock::now();
   simad::Rng order(42);
   for (int trial = 0;; ++trial) {
@@ -92,8 +101,8 @@ inline PairTiming time_pair(const std::function<void()>& simad_fn, const std::fu
     const int first = int(order.next_u32() >> 31);
     for (int j = 0; j < 2; ++j) {
       const int k = j == 0 ? first : 1 - first;
-      const Trial one = run_trial(*fn[k], kTrialSeconds);
-      t[k] = one.seconds / double(one.calls);
+      const Trial one = (*fn[k])(kTrialSeconds);
+      t[k] = one.seconds / double(std::max<int64_t>(1, one.calls));
       side[k]->per_call.push_back(t[k]);
       side[k]->total += one.seconds;
       side[k]->calls += one.calls;
@@ -111,6 +120,13 @@ inline PairTiming time_pair(const std::function<void()>& simad_fn, const std::fu
   }
   r.update(target);
   return r;
+}
+
+// time_pair_trials for two functions timed here: each trial calls its function for ~5 ms.
+inline PairTiming time_pair(const std::function<void()>& simad_fn, const std::function<void()>& peer_fn,
+                            double min_time, int min_trials, double target, double max_time) {
+  return time_pair_trials([&](double s) { return run_trial(simad_fn, s); },
+                          [&](double s) { return run_trial(peer_fn, s); }, min_time, min_trials, target, max_time);
 }
 
 }  // namespace simad::cli

@@ -1,11 +1,14 @@
 // tools/simad/cmd_bench_attention.cpp: `simad bench attention`, simad's fused CPU attention and
-// fusion attention beside the unfused composition of simad's own GEMM + softmax ops
-// (benchmarks/unfused_attention.hpp), forward and forward + backward, at the models' shapes (256 ads,
-// 32 words, 10 regions, d = 128, 4 heads) and at 512 words. Each row prints both times per call,
-// unfused / fused (the speed-up: median of interleaved trial pairs, bench_timing.hpp, so machine
-// noise hits both sides alike), the fused path's GFLOP/s and that rate as a fraction of the sgemm peak measured at the start
-// of the run (OpenBLAS through ops::gemm, 1024^3, the same threads). Before timing, one call of
-// each side is compared with the other (max |difference|), so a broken fast path cannot hide.
+// fusion attention beside unfused peers (benchmarks/unfused_attention.hpp), forward and forward +
+// backward, at the models' shapes (256 ads, 32 words, 10 regions, d = 128, 4 heads) and at 512 words.
+// Peers: "ops" composes simad's own GEMM + softmax ops; for fusion with W_f it computes the scores as
+// (H W_f) V^T, simad as H (V W_f^T), which is N / K times fewer flops for W_f: different algebra. So
+// every fusion row also has "blas", the same algebra as simad (U = V W_f^T) from OpenBLAS cblas_sgemm
+// and plain loops. Each row prints both times per call, peer / fused (the speed-up: median of
+// interleaved trial pairs, bench_timing.hpp, so machine noise hits both sides alike), the fused
+// path's GFLOP/s and that rate as a fraction of the sgemm peak measured at the start of the run
+// (ops::gemm, 1024^3, the same threads). Before timing, one call of each side is compared with the
+// other (max |difference|), so a broken fast path cannot hide.
 //   simad bench attention [--quick] [--threads N] [--min-time S]
 #include <CLI/CLI.hpp>
 
@@ -76,11 +79,12 @@ double sgemm_peak_gflops(int64_t n, double seconds) {
   return 2.0 * double(n) * double(n) * double(n) / best * 1e-9;
 }
 
-void print_row(const char* op, const std::string& shape, bool backward, const Timing& t, double flops, double peak,
-               double diff) {
+void print_row(const char* op, const std::string& shape, bool backward, const char* peer, const Timing& t,
+               double flops, double peak, double diff) {
   const double gf = flops / t.fused * 1e-9;
-  std::printf("%-17s %-28s %-8s %10.3f %10.3f %8.2fx %9.1f %7.1f%% %10.1e\n", op, shape.c_str(),
-              backward ? "fwd+bwd" : "fwd", t.fused * 1e3, t.unfused * 1e3, t.ratio, gf, 100.0 * gf / peak, diff);
+  std::printf("%-17s %-28s %-8s %-5s %10.3f %10.3f %8.2fx %9.1f %7.1f%% %10.1e\n", op, shape.c_str(),
+              backward ? "fwd+bwd" : "fwd", peer, t.fused * 1e3, t.unfused * 1e3, t.ratio, gf, 100.0 * gf / peak,
+              diff);
   std::fflush(stdout);
 }
 
@@ -112,7 +116,8 @@ void bench_attention(int64_t B, int64_t N, int64_t C, int64_t NH, double peak, d
   const double fwd_flops = 4.0 * double(B) * double(N) * double(N) * double(C);  // Q K^T and P V
   auto fused_fwd = [&] { ops::attention_forward(out_f.data(), lse.data(), qkv.data(), mask.data(), B, N, C, NH); };
   auto unfused_fwd = [&] { unfused.forward(out_u.data(), qkv.data()); };
-  print_row("attention", shape, false, time_fused_unfused(fused_fwd, unfused_fwd, min_time), fwd_flops, peak, diff_fwd);
+  print_row("attention", shape, false, "ops", time_fused_unfused(fused_fwd, unfused_fwd, min_time), fwd_flops, peak,
+            diff_fwd);
   auto fused_both = [&] {
     fused_fwd();
     ops::attention_backward(g_f.data(), dout.data(), qkv.data(), out_f.data(), lse.data(), mask.data(), B, N, C, NH);
@@ -122,7 +127,8 @@ void bench_attention(int64_t B, int64_t N, int64_t C, int64_t NH, double peak, d
     unfused.backward(g_u.data(), dout.data(), qkv.data());
   };
   // Backward: dP, dV, dQ, dK products (2 N^2 hs each per head) on top of the forward's.
-  print_row("attention", shape, true, time_fused_unfused(fused_both, unfused_both, min_time), 3.0 * fwd_flops, peak, diff_bwd);
+  print_row("attention", shape, true, "ops", time_fused_unfused(fused_both, unfused_both, min_time), 3.0 * fwd_flops,
+            peak, diff_bwd);
 }
 
 void bench_fusion(int64_t B, int64_t N, int64_t K, int64_t D, bool with_w, double peak, double min_time) {
@@ -134,7 +140,9 @@ void bench_fusion(int64_t B, int64_t N, int64_t K, int64_t D, bool with_w, doubl
   const float* wf = with_w ? W.data() : nullptr;
   std::vector<float> ho_f(H.size()), vo_f(V.size()), ho_u(H.size()), vo_u(V.size()), A(size_t(B * N * K)), P(A.size());
   std::vector<float> dH_f(H.size()), dV_f(V.size()), dW_f(W.size()), dH_u(H.size()), dV_u(V.size()), dW_u(W.size());
+  std::vector<float> ho_b(H.size()), vo_b(V.size()), dH_b(H.size()), dV_b(V.size()), dW_b(W.size());
   bench::UnfusedFusion unfused(B, N, K, D, hm.data(), vm.data());
+  bench::BlasFusion same(B, N, K, D, hm.data(), vm.data());
   auto fused_fwd = [&] {
     ops::fusion_attention_forward(ho_f.data(), vo_f.data(), A.data(), P.data(), H.data(), V.data(), wf, hm.data(),
                                   vm.data(), B, N, K, D);
@@ -147,12 +155,21 @@ void bench_fusion(int64_t B, int64_t N, int64_t K, int64_t D, bool with_w, doubl
   auto unfused_bwd = [&] {
     unfused.backward(dH_u.data(), dV_u.data(), dW_u.data(), gh.data(), gv.data(), H.data(), V.data(), wf);
   };
+  auto same_fwd = [&] { same.forward(ho_b.data(), vo_b.data(), H.data(), V.data(), wf); };
+  auto same_bwd = [&] {
+    same.backward(dH_b.data(), dV_b.data(), dW_b.data(), gh.data(), gv.data(), H.data(), V.data(), wf);
+  };
   fused_fwd();
   unfused_fwd();
+  same_fwd();
   const double diff_fwd = std::max(max_abs_diff(ho_f, ho_u), max_abs_diff(vo_f, vo_u));
+  const double diff_fwd_b = std::max(max_abs_diff(ho_f, ho_b), max_abs_diff(vo_f, vo_b));
   fused_bwd();
   unfused_bwd();
+  same_bwd();
   const double diff_bwd = std::max({max_abs_diff(dH_f, dH_u), max_abs_diff(dV_f, dV_u), max_abs_diff(dW_f, dW_u)});
+  const double diff_bwd_b =
+      std::max({max_abs_diff(dH_f, dH_b), max_abs_diff(dV_f, dV_b), with_w ? max_abs_diff(dW_f, dW_b) : 0.0});
   const std::string shape = "B=" + std::to_string(B) + " N=" + std::to_string(N) + " K=" + std::to_string(K) +
                             " D=" + std::to_string(D) + (with_w ? " Wf" : "");
   // The fused path's products: S, H~, V~ (6 B N K D) forward; dA, dP, dH, dV, dU and the rest (12 B N K D)
@@ -160,7 +177,10 @@ void bench_fusion(int64_t B, int64_t N, int64_t K, int64_t D, bool with_w, doubl
   const double bnkd = double(B) * double(N) * double(K) * double(D), bkdd = double(B) * double(K) * double(D * D);
   const double fwd_flops = 6.0 * bnkd + (with_w ? 2.0 * bkdd : 0.0);
   const double bwd_flops = 12.0 * bnkd + (with_w ? 6.0 * bkdd : 0.0);  // incl. recomputing U
-  print_row("fusion_attention", shape, false, time_fused_unfused(fused_fwd, unfused_fwd, min_time), fwd_flops, peak, diff_fwd);
+  print_row("fusion_attention", shape, false, "ops", time_fused_unfused(fused_fwd, unfused_fwd, min_time), fwd_flops,
+            peak, diff_fwd);
+  print_row("fusion_attention", shape, false, "blas", time_fused_unfused(fused_fwd, same_fwd, min_time), fwd_flops,
+            peak, diff_fwd_b);
   auto fused_both = [&] {
     fused_fwd();
     fused_bwd();
@@ -169,8 +189,14 @@ void bench_fusion(int64_t B, int64_t N, int64_t K, int64_t D, bool with_w, doubl
     unfused_fwd();
     unfused_bwd();
   };
-  print_row("fusion_attention", shape, true, time_fused_unfused(fused_both, unfused_both, min_time), fwd_flops + bwd_flops,
-            peak, diff_bwd);
+  auto same_both = [&] {
+    same_fwd();
+    same_bwd();
+  };
+  print_row("fusion_attention", shape, true, "ops", time_fused_unfused(fused_both, unfused_both, min_time),
+            fwd_flops + bwd_flops, peak, diff_bwd);
+  print_row("fusion_attention", shape, true, "blas", time_fused_unfused(fused_both, same_both, min_time),
+            fwd_flops + bwd_flops, peak, diff_bwd_b);
 }
 
 void run(const AttentionBenchOptions& o) {
@@ -182,17 +208,23 @@ void run(const AttentionBenchOptions& o) {
               num_threads(), blas::core_name().c_str(), core ? core : "unset");
   std::printf("sgemm peak (ops::gemm %dx%dx%d): %.1f GFLOP/s\n", o.quick ? 512 : 1024, o.quick ? 512 : 1024,
               o.quick ? 512 : 1024, peak);
-  std::printf("%-17s %-28s %-8s %10s %10s %9s %9s %8s %10s\n", "op", "shape", "pass", "fused ms", "unfused ms",
-              "speedup", "GFLOP/s", "of peak", "max|diff|");
+  std::printf("peers: ops = unfused composition of simad's own ops (%s GEMM, simad softmax); fusion with W_f\n"
+              "       as (H W_f) V^T: 2 B N D^2 flops for W_f, a different algebra from simad's H (V W_f^T);\n"
+              "       blas = fusion in simad's algebra (U = V W_f^T, 2 B K D^2) from OpenBLAS %s cblas_sgemm and\n"
+              "       plain loops (dense: padding computed, then masked)\n",
+              ops::cpu_gemm_name().c_str(), blas::core_name().c_str());
+  std::printf("%-17s %-28s %-8s %-5s %10s %10s %9s %9s %8s %10s\n", "op", "shape", "pass", "peer", "fused ms",
+              "peer ms", "speedup", "GFLOP/s", "of peak", "max|diff|");
   const int64_t B = o.quick ? 64 : 256, B512 = o.quick ? 4 : 16;
   bench_attention(B, 32, 128, 4, peak, min_time);
   bench_attention(B512, 512, 128, 4, peak, min_time);
   bench_fusion(B, 32, 10, 128, true, peak, min_time);
   bench_fusion(B, 32, 10, 128, false, peak, min_time);
   bench_fusion(B, 512, 10, 128, true, peak, min_time);
-  std::printf("speedup = unfused time / fused time (median of interleaved trial pairs); GFLOP/s counts the fused\n"
+  std::printf("speedup = peer time / fused time (median of interleaved trial pairs); GFLOP/s counts the fused\n"
               "path's useful products (attention: 4 B N^2 C forward, 12 B N^2 C forward+backward; fusion: 6 B N K D\n"
-              "forward, 18 B N K D forward+backward, plus 2 and 8 B K D^2 with W_f, which goes through U = V W_f^T).\n");
+              "forward, 18 B N K D forward+backward, plus 2 and 8 B K D^2 with W_f, which goes through\n"
+              "U = V W_f^T).\n");
 }
 
 void register_bench_attention(CLI::App& bench) {
