@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -28,6 +29,7 @@
 
 #include "bench_timing.hpp"
 #include "commands.hpp"
+#include "machine.hpp"
 #include "simad/core/parallel.hpp"
 #include "simad/core/rng.hpp"
 #include "simad/core/tensor.hpp"
@@ -144,14 +146,17 @@ class DnnlConv {
 
 void run_bench_darknet(const BenchDarknetOptions& o) {
   const double min_time = o.min_time > 0 ? o.min_time : (o.quick ? 0.2 : 0.6);
-  std::printf("simad bench darknet: %d threads, GEMM %s (SIMAD_GEMM=bf16: bf16), oneDNN %s\n", simad::num_threads(),
-              ops::cpu_gemm_name().c_str(),
+  const Machine machine = read_machine();
+  const char* omp_wait = std::getenv("OMP_WAIT_POLICY");
+  std::printf("simad bench darknet: %s, %d cores, load %.2f, %d threads, GEMM %s (SIMAD_GEMM=bf16: bf16), oneDNN %s, "
+              "OMP_WAIT_POLICY %s\n",
+              machine.cpu.c_str(), machine.cores, load_average(), simad::num_threads(), ops::cpu_gemm_name().c_str(),
 #if defined(SIMAD_HAVE_DNNL)
-              "2.x (fp32, format_tag::any, execution only)"
+              "2.x (fp32, format_tag::any, execution only)",
 #else
-              "not built (libdnnl-dev missing)"
+              "not built (libdnnl-dev missing)",
 #endif
-  );
+              omp_wait ? omp_wait : "unset");
   std::printf("%-28s %5s %4s %9s %9s %9s %8s %9s\n", "conv (CxHxW kK/S oO)", "batch", "uses", "GFLOP", "simad", "oneDNN",
               "ratio", "max err");
   std::printf("%-28s %5s %4s %9s %9s %9s %8s %9s\n", "", "", "v3/t", "", "GFLOP/s", "GFLOP/s", "s/1DNN", "");

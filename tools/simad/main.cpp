@@ -20,10 +20,15 @@ int main(int argc, char** argv) {
   // `simad bench` alternates simad's and OpenBLAS's trials. OpenBLAS's threads spin 2^28 cycles (~0.1 s)
   // after each call by default and would take the cores from simad's next trial; they read how long
   // from OPENBLAS_THREAD_TIMEOUT once, when the library loads. So bench runs itself again with 2^18
-  // cycles (~0.1 ms, as long as simad's own pool spins) unless the user chose a value.
-  if (argc > 1 && std::string(argv[1]) == "bench" && !std::getenv("OPENBLAS_THREAD_TIMEOUT")) {
-    ::setenv("OPENBLAS_THREAD_TIMEOUT", "18", 1);
-    ::execv("/proc/self/exe", argv);  // returns only on failure: then run with OpenBLAS's default
+  // cycles (~0.1 ms, as long as simad's own pool spins) unless the user chose a value. oneDNN's
+  // OpenMP threads (GNU libgomp) spin likewise after each primitive and slowed simad's next trial by up
+  // to 1.5x on 2 cores (`simad bench darknet`); OMP_WAIT_POLICY=passive puts them to sleep instead,
+  // which measured no slower for oneDNN itself. Both are read once at load, hence the new process.
+  const bool bench = argc > 1 && std::string(argv[1]) == "bench";
+  if (bench && (!std::getenv("OPENBLAS_THREAD_TIMEOUT") || !std::getenv("OMP_WAIT_POLICY"))) {
+    ::setenv("OPENBLAS_THREAD_TIMEOUT", "18", 0);  // 0: a value the user set stays
+    ::setenv("OMP_WAIT_POLICY", "passive", 0);
+    ::execv("/proc/self/exe", argv);  // returns only on failure: then run with the libraries' defaults
   }
   CLI::App app{"simad: similar ads. Trains and runs ad-similarity models, searches embeddings and benchmarks its "
                "kernels, without an ML framework.",
