@@ -36,9 +36,20 @@ struct DirectConvShape {
 
 namespace detail {
 
+// dst[u] = src[2u] for u in [0, n), 16 at a time (two loads, one permute) while the loads stay inside
+// src[0, 2n - 1); the rest one by one. Stride-2 rows are split into their two phases with it.
+SIMAD_TARGET_AVX512 inline void copy_every_second_avx512(float* dst, const float* src, int64_t n) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  int64_t u = 0;
+  for (; u + 16 < n; u += 16)  // reads src[2u .. 2u + 31], all below 2(n - 1)
+    _mm512_storeu_ps(dst + u, _mm512_permutex2var_ps(_mm512_loadu_ps(src + 2 * u), even,
+                                                     _mm512_loadu_ps(src + 2 * u + 16)));
+  for (; u < n; ++u) dst[u] = src[2 * u];
+}
+
 // Padded input row r (rows -pad.. of the image, zero outside it) of every channel into ring slot
 // r % K, phase ph at ring + ph * C*K*Wph + (c*K + slot) * Wph: column u = inp[c, r - pad, S*u + ph - pad].
-inline void conv2d_direct_pad_row(float* ring, const float* img, const DirectConvShape& s, int64_t r) {
+inline void conv2d_direct_pad_row(float* ring, const float* img, const DirectConvShape& s, int64_t r, bool avx512) {
   const int64_t Wph = s.phase_w(), S = s.stride, phase = s.C * s.K * Wph, iy = r - s.pad;
   for (int64_t c = 0; c < s.C; ++c)
     for (int64_t ph = 0; ph < S; ++ph) {
@@ -55,6 +66,8 @@ inline void conv2d_direct_pad_row(float* ring, const float* img, const DirectCon
       std::fill_n(dst, u_lo, 0.0f);
       if (S == 1)
         std::copy(src + u_lo, src + u_hi, dst + u_lo);
+      else if (S == 2 && avx512)
+        copy_every_second_avx512(dst + u_lo, src + 2 * u_lo, u_hi - u_lo);
       else
         for (int64_t u = u_lo; u < u_hi; ++u) dst[u] = src[S * u];
       std::fill(dst + u_hi, dst + Wph, 0.0f);
@@ -68,13 +81,14 @@ void conv2d_direct_run(float* out, const float* inp, int64_t batch, const float*
   const int64_t Ho = s.out_h(), Wo = s.out_w(), HWo = Ho * Wo, depth = s.C * s.K * s.K, K = s.K, S = s.stride;
   const int64_t Wph = s.phase_w(), phase = s.C * K * Wph, kc_max = sgemm_blocking(simad::cpu::isa()).kc;
   const int64_t panels = (s.O + MR - 1) / MR;
+  const bool avx512 = simad::cpu::isa() == simad::cpu::Isa::avx512;
   SIMAD_CHECK(S * phase < (int64_t(1) << 31), "conv2d_direct: rows too large for 32-bit offsets");
   // Weights packed block by block of KC depth (sgemm's A panels), once for every image and row.
   std::vector<float> a_pack(static_cast<size_t>(panels * MR * depth));
   for (int64_t pc = 0; pc < depth; pc += kc_max) {
     const int64_t kc = std::min(kc_max, depth - pc);
     pack_a_panels<MR>(a_pack.data() + panels * MR * pc, false, weight, depth, s.O, 0, panels, pc, kc,
-                      simad::cpu::isa() == simad::cpu::Isa::avx512);
+                      avx512);
   }
   for (int64_t b = 0; b < batch; ++b) {
     const float* img = inp + b * s.C * s.H * s.W;
@@ -86,8 +100,16 @@ void conv2d_direct_run(float* out, const float* inp, int64_t batch, const float*
       std::vector<int32_t> offs(static_cast<size_t>(depth));  // B row k in the ring, for output row y
       int64_t next_row = y0 * S;                               // the first padded row not in the ring yet
       for (int64_t y = y0; y < y1; ++y) {
-        for (int64_t r = std::max(next_row, y * S); r < y * S + K; ++r) conv2d_direct_pad_row(ring.data(), img, s, r);
+        for (int64_t r = std::max(next_row, y * S); r < y * S + K; ++r) conv2d_direct_pad_row(ring.data(), img, s, r, avx512);
         next_row = y * S + K;
+        // The input rows the next output row adds to the ring, fetched while this row computes (the
+        // copy otherwise waits on memory: a sixth of the time on a 32x416x416 input).
+        for (int64_t r = next_row; r < std::min(next_row + S, s.H + s.pad); ++r)
+          if (r >= s.pad)
+            for (int64_t c = 0; c < s.C; ++c) {
+              const char* row = reinterpret_cast<const char*>(img + (c * s.H + r - s.pad) * s.W);
+              for (int64_t byte = 0; byte < s.W * int64_t(sizeof(float)); byte += 64) __builtin_prefetch(row + byte);
+            }
         for (int64_t c = 0; c < s.C; ++c)
           for (int64_t i = 0; i < K; ++i)
             for (int64_t j = 0; j < K; ++j)
