@@ -381,6 +381,7 @@ TEST_CASE("nn/darknet: dog.jpg through yolov3-tiny has the right shapes and is f
   CHECK(out.yolo[1].shape() == Shape{2, 255, 16, 16});
   CHECK(out.hidden[0].shape() == Shape{2, 512, 8, 8});
   CHECK(out.hidden[1].shape() == Shape{2, 256, 16, 16});
+  CHECK(net.hidden_channels() == std::vector<int64_t>{512, 256});
   for (const auto& t : out.yolo) {
     int64_t bad = 0;
     for (float v : t.span()) bad += std::isfinite(v) ? 0 : 1;

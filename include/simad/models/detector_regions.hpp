@@ -25,11 +25,13 @@
 // image on one thread (simad's pool runs nested parallel_for calls inline).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -131,13 +133,8 @@ class RegionDetector {
   }
 
   int64_t map_dim() const {
-    int64_t d = 0;
-    const io::darknet::Config& cfg = net_.config();
-    for (int y : cfg.yolo_layers()) {
-      const int hidden = y >= 2 && cfg.layers[size_t(y - 1)].as<io::darknet::Convolutional>() ? y - 2 : y - 1;
-      d = std::max<int64_t>(d, hidden >= 0 ? cfg.layers[size_t(hidden)].out.c : cfg.net.channels);
-    }
-    return d;
+    const std::vector<int64_t> channels = net_.hidden_channels();
+    return channels.empty() ? 0 : *std::max_element(channels.begin(), channels.end());
   }
 
   // The top k1 detections of `im` as regions (replaces ex's regions).
@@ -161,10 +158,11 @@ class RegionDetector {
   nn::DarknetNetwork::Output forward(const image::Image& im, image::LetterboxGeometry* geometry) const {
     SIMAD_CHECK(im.width >= 1 && im.height >= 1 && im.channels >= 1 && im.channels <= 4,
                 "region detector: image ", im.width, "x", im.height, "x", im.channels, " is not a 1-4 channel picture");
-    const image::Image boxed = image::letterbox(rgb(im), net_.input_width(), net_.input_height(),
-                                                image::ResizeMode::letterbox, geometry);
-    Tensor<float> input = Tensor<float>::empty({1, 3, boxed.height, boxed.width});
-    std::copy(boxed.data.begin(), boxed.data.end(), input.data());
+    const image::Image picture = rgb(im);
+    std::vector<image::LetterboxGeometry> geometries;
+    const Tensor<float> input = image::letterbox_batch(std::span(&picture, 1), net_.input_width(),
+                                                       net_.input_height(), image::ResizeMode::letterbox, &geometries);
+    if (geometry) *geometry = geometries.at(0);
     return net_.forward(input);
   }
 

@@ -119,6 +119,12 @@ class DarknetNetwork {
   }
 
   const io::darknet::Config& config() const { return cfg_; }
+  // Channels of each scale's hidden map (Output::hidden, in [yolo] order): the input of its prediction conv.
+  std::vector<int64_t> hidden_channels() const {
+    std::vector<int64_t> channels;
+    for (int h : hidden_) channels.push_back(h >= 0 ? cfg_.layers[size_t(h)].out.c : cfg_.net.channels);
+    return channels;
+  }
   int input_width() const { return cfg_.net.width; }
   int input_height() const { return cfg_.net.height; }
   int input_channels() const { return cfg_.net.channels; }
