@@ -5,16 +5,21 @@
 // - check_close(): |actual - expected| <= atol + rtol * |expected| per element, against a reference
 //   computed in double; reports the worst element and the count of failures.
 // - numeric_gradient() / gradient_relative_error(): central finite differences in double.
+// - TempDir: a fresh temporary directory, removed with its contents when it goes out of scope.
 #pragma once
 
 #include <doctest/doctest.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <limits>
 #include <span>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "simad/core/rng.hpp"
@@ -127,6 +132,32 @@ inline double gradient_relative_error(std::span<const double> analytic, std::spa
 inline double gradient_relative_error(const std::vector<double>& analytic, const std::vector<double>& numeric) {
   return gradient_relative_error(std::span<const double>(analytic), std::span<const double>(numeric));
 }
+
+// A fresh, empty directory <tmp>/<name>-<pid>-<test seed>-<n>, n counting the TempDirs of this process (so two
+// never collide, in one process or across concurrent ones), removed with everything in it on destruction.
+class TempDir {
+ public:
+  const std::filesystem::path path;
+
+  explicit TempDir(const std::string& name) : path(unique_path(name)) {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);  // a leftover of a crashed run that had the same pid and seed
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+ private:
+  static std::filesystem::path unique_path(const std::string& name) {
+    static std::atomic<uint64_t> counter{0};
+    return std::filesystem::temp_directory_path() / (name + "-" + std::to_string(::getpid()) + "-" +
+                                                     std::to_string(test_seed()) + "-" + std::to_string(counter++));
+  }
+};
 
 // Asserts the gradient check: relative error below 1e-6 (the foundation's bound for double).
 #define SIMAD_CHECK_GRADIENT(analytic, numeric, what)                                       \

@@ -2,7 +2,6 @@
 // checked against the pixels it produces, HSV jitter, the box dropping rule and the loader's
 // determinism (thread count, seek).
 #include <doctest/doctest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -21,20 +20,6 @@ using namespace simad;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() /
-           ("simad_test_detection_" + std::to_string(::getpid()) + "_" + std::to_string(testing::test_seed()));
-    fs::remove_all(path);
-    fs::create_directories(path / "images");
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 void write_text(const fs::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
@@ -87,7 +72,8 @@ PixelBox coloured_pixels(const std::vector<float>& im, int w, int h) {
 }  // namespace
 
 TEST_CASE("data/detection_dataset: rows parse, image paths resolve and splits filter") {
-  TempDir dir;
+  testing::TempDir dir("simad_test_detection");
+  fs::create_directories(dir.path / "images");
   const std::string jsonl = (dir.path / "ads.jsonl").string();
   write_text(jsonl,
              "{\"id\": 4, \"text\": \"a\", \"image\": \"images/000004.png\", \"split\": \"train\", \"boxes\": [" +
@@ -134,7 +120,8 @@ TEST_CASE("data/detection_dataset: rows parse, image paths resolve and splits fi
 }
 
 TEST_CASE("data/detection_dataset: a bad row is an error naming the file and the line") {
-  TempDir dir;
+  testing::TempDir dir("simad_test_detection");
+  fs::create_directories(dir.path / "images");
   const std::string good = "{\"id\": 1, \"image\": \"a.png\", \"boxes\": [" + box_json(0, 0, 4, 4, "product") + "]}";
   const std::vector<std::string> bad = {
       "not json",
@@ -167,7 +154,8 @@ TEST_CASE("data/detection_dataset: a bad row is an error naming the file and the
 }
 
 TEST_CASE("data/detection_dataset: without augmentation the input is the inference letterbox") {
-  TempDir dir;
+  testing::TempDir dir("simad_test_detection");
+  fs::create_directories(dir.path / "images");
   Rng rng = testing::test_rng();
   image::Image im(100, 60, 3);
   for (float& v : im.data) v = float(rng.next_below(256)) / 255.0f;
@@ -205,7 +193,8 @@ TEST_CASE("data/detection_dataset: without augmentation the input is the inferen
 }
 
 TEST_CASE("data/detection_dataset: augmented truth boxes follow the rectangle in the pixels") {
-  TempDir dir;
+  testing::TempDir dir("simad_test_detection");
+  fs::create_directories(dir.path / "images");
   const int W = 96, H = 72, net_w = 64, net_h = 64;
   const int rx0 = 4, ry0 = 20, rx1 = 44, ry1 = 50;  // near the left edge: large scales crop it
   const image::Image im = rectangle_image(W, H, rx0, ry0, rx1, ry1);
@@ -259,7 +248,8 @@ TEST_CASE("data/detection_dataset: augmented truth boxes follow the rectangle in
 }
 
 TEST_CASE("data/detection_dataset: flip mirrors the input and maps x to 1 - x") {
-  TempDir dir;
+  testing::TempDir dir("simad_test_detection");
+  fs::create_directories(dir.path / "images");
   Rng pixels = testing::test_rng();
   image::Image im(40, 30, 3);
   for (float& v : im.data) v = pixels.next_float();
@@ -365,7 +355,8 @@ TEST_CASE("data/detection_dataset: boxes under a pixel or mostly cropped away ar
 }
 
 TEST_CASE("data/detection_dataset: loader batches depend only on the seed and the batch index") {
-  TempDir dir;
+  testing::TempDir dir("simad_test_detection");
+  fs::create_directories(dir.path / "images");
   std::string rows;
   const int n = 5;
   for (int i = 0; i < n; ++i) {
@@ -467,7 +458,8 @@ TEST_CASE("data/detection_dataset: loader batches depend only on the seed and th
 }
 
 TEST_CASE("data/detection_dataset: a missing image is an error from next naming the file") {
-  TempDir dir;
+  testing::TempDir dir("simad_test_detection");
+  fs::create_directories(dir.path / "images");
   write_text(dir.path / "ads.jsonl", "{\"id\": 1, \"image\": \"images/missing.png\"}\n");
   const auto ds = data::DetectionDataset::open((dir.path / "ads.jsonl").string());
   for (int threads : {0, 2}) {

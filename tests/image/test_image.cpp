@@ -2,7 +2,6 @@
 // corrupt files, Darknet's letterbox and bilinear resize (exact pixels and an independent double
 // reference), stretching, batches, and writing PNG/JPEG.
 #include <stb_image_write.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <cstring>
@@ -22,20 +21,6 @@ namespace fs = std::filesystem;
 namespace {
 
 using Bytes = std::vector<uint8_t>;
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() /
-           ("simad_test_image_" + std::to_string(::getpid()) + "_" + std::to_string(testing::test_seed()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 void append(void* context, void* data, int size) {
   auto* out = static_cast<Bytes*>(context);
@@ -156,7 +141,7 @@ TEST_CASE("image/decode: corrupt empty and oversized images are errors naming th
   expect_error(bmp, "huge.bmp", "exceeds the limits");
 
   // Files: the path is named.
-  TempDir dir;
+  testing::TempDir dir("simad_test_image");
   CHECK_THROWS_AS(load(dir.path / "missing.jpg"), simad::Error);
 }
 
@@ -269,7 +254,7 @@ TEST_CASE("image/letterbox: stretch and batches") {
 
 TEST_CASE("image/write: PNG round trips exactly and JPEG closely") {
   Rng rng = testing::test_rng();
-  TempDir dir;
+  testing::TempDir dir("simad_test_image");
   Image im(11, 6, 3);
   for (auto& v : im.data) v = float(rng.next_below(256)) / 255.0f;
   write(im, dir.path / "out.png");
@@ -313,7 +298,7 @@ TEST_CASE("image/encode: PNG bytes of 1-4 channel pixels decode exactly, JPEG is
   CHECK_THROWS_AS(encode(rgb.data(), 20, 10, 5, ImageFormat::png), simad::Error);
   CHECK_THROWS_AS(encode(rgb.data(), 20, 10, 3, ImageFormat::jpeg, 0), simad::Error);
   // write goes through a temporary renamed over the target: only the target is left.
-  TempDir dir;
+  testing::TempDir dir("simad_test_image");
   Image im(5, 4, 3, 0.25f);
   write(im, dir.path / "a.png");
   int files = 0;

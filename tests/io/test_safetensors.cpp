@@ -2,8 +2,6 @@
 // conversions), the writer's byte layout (known answers from the Rust crate's tests and a fixture
 // written by Python's `safetensors` package: tests/data/make_safetensors_fixture.py), atomic
 // writes, load errors, and every malformed-file case the parser must reject with simad::Error.
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -48,21 +46,10 @@ void write_all(const fs::path& path, const Bytes& b) {
   f.write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
 }
 
-// A scratch directory per test, removed afterwards.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() /
-           ("simad_test_safetensors_" + std::to_string(::getpid()) + "_" + std::to_string(testing::test_seed()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  size_t count() const { return size_t(std::distance(fs::directory_iterator(path), fs::directory_iterator())); }
-};
+// The number of entries in `dir` (a testing::TempDir per test): atomic writes leave no temporary behind.
+size_t count(const fs::path& dir) {
+  return size_t(std::distance(fs::directory_iterator(dir), fs::directory_iterator()));
+}
 
 fs::path fixture_path() {
   return fs::path(__FILE__).parent_path().parent_path() / "data" / "safetensors_fixture.safetensors";
@@ -110,7 +97,7 @@ static std::string entry(const std::string& name, const std::string& dtype, cons
 // ------------------------------------------------------------------------------------------------
 TEST_CASE("io/safetensors: F32 and F64 stores round trip bit for bit") {
   auto rng = testing::test_rng();
-  TempDir dir;
+  testing::TempDir dir("simad_test_safetensors");
   {
     ParamStore<float> a = make_store<float>(), b = make_store<float>();
     randomize(a, rng);
@@ -145,12 +132,12 @@ TEST_CASE("io/safetensors: F32 and F64 stores round trip bit for bit") {
     for (const ParamSlice& s : f)
       for (int64_t i = 0; i < s.numel; ++i) REQUIRE(b.param(s.name).data()[i] == double(f.param(s.name).data()[i]));
   }
-  CHECK(dir.count() == 2);  // no temporary files left behind
+  CHECK(count(dir.path) == 2);  // no temporary files left behind
 }
 
 TEST_CASE("io/safetensors: BF16 and F16 storage round to nearest even and convert back") {
   auto rng = testing::test_rng();
-  TempDir dir;
+  testing::TempDir dir("simad_test_safetensors");
   ParamStore<float> a = make_store<float>();
   randomize(a, rng);
   a.param("encoder.layer0.bq")(0) = 1.0f + 0x1p-8f;  // a bf16 tie: rounds to even (1.0)
@@ -259,7 +246,7 @@ TEST_CASE("io/safetensors: a file written by Python's safetensors package") {
   const Bytes ours = st::serialize(tensors, {{"note", note}});
   CHECK(header_of(ours) == header_of(fixture));
   CHECK(ours == fixture);
-  TempDir dir;
+  testing::TempDir dir("simad_test_safetensors");
   st::write_file(dir.path / "same.safetensors", tensors, {{"note", note}});
   CHECK(read_all(dir.path / "same.safetensors") == fixture);
 }
@@ -311,14 +298,14 @@ TEST_CASE("io/safetensors: writer layout matches the reference implementation") 
 
 TEST_CASE("io/safetensors: writes are atomic (temporary file + rename)") {
   auto rng = testing::test_rng();
-  TempDir dir;
+  testing::TempDir dir("simad_test_safetensors");
   ParamStore<float> a = make_store<float>();
   randomize(a, rng);
   const fs::path path = dir.path / "model.safetensors";
   write_all(path, Bytes{1, 2, 3});
   st::save(path, a);  // replaces the old file
   CHECK(fs::file_size(path) > 3);
-  CHECK(dir.count() == 1);
+  CHECK(count(dir.path) == 1);
   // A failing save leaves the previous file as it was and no temporary behind.
   const Bytes before = read_all(path);
   st::NamedTensors<float> bad = {{"ok", a.param("head.w")}, {"ok", a.param("head.w")}};
@@ -328,15 +315,15 @@ TEST_CASE("io/safetensors: writes are atomic (temporary file + rename)") {
   fs::create_directory(dir.path / "a_directory");
   CHECK_THROWS_WITH_AS(st::save(dir.path / "a_directory", a), doctest::Contains("cannot rename"), Error);
   CHECK(fs::is_directory(dir.path / "a_directory"));
-  CHECK(dir.count() == 2);
+  CHECK(count(dir.path) == 2);
   // No such directory: nothing is created.
   CHECK_THROWS_WITH_AS(st::save(dir.path / "missing" / "m.safetensors", a), doctest::Contains("cannot create"), Error);
-  CHECK(dir.count() == 2);
+  CHECK(count(dir.path) == 2);
 }
 
 TEST_CASE("io/safetensors: load checks names, shapes and dtypes before writing anything") {
   auto rng = testing::test_rng();
-  TempDir dir;
+  testing::TempDir dir("simad_test_safetensors");
   ParamStore<float> a = make_store<float>();
   randomize(a, rng);
   const fs::path path = dir.path / "model.safetensors";
@@ -524,7 +511,7 @@ TEST_CASE("io/safetensors: malformed files are rejected with an error naming the
 }
 
 TEST_CASE("io/safetensors: the file reader rejects the same files") {
-  TempDir dir;
+  testing::TempDir dir("simad_test_safetensors");
   const fs::path path = dir.path / "bad.safetensors";
   auto reader_error = [&](const Bytes& b) -> std::string {
     write_all(path, b);

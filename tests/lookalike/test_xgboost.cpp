@@ -1,8 +1,6 @@
 // tests/lookalike/test_xgboost.cpp: AUC / top-M selection (lookalike/auc.hpp) against hand-computed
 // values and a naive pairwise reference, and the XGBoost C API wrapper (lookalike/xgboost.hpp):
 // training on a separable set, save/load equality, our AUC against XGBoost's own eval AUC, errors.
-#include <unistd.h>
-
 #include <cmath>
 #include <filesystem>
 #include <string>
@@ -49,20 +47,6 @@ std::vector<uint8_t> as_labels(const std::vector<float>& y) {
   for (size_t i = 0; i < y.size(); ++i) l[i] = y[i] > 0.5f;
   return l;
 }
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() /
-           ("simad_test_xgboost_" + std::to_string(::getpid()) + "_" + std::to_string(testing::test_seed()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 TEST_CASE("lookalike/auc: a hand-computed case with ties") {
   // Positives 0.35, 0.8, 0.4 against negatives 0.1, 0.4: pairs won 1+0, 1+1, 1+0.5 of 6 -> 0.75.
@@ -158,7 +142,7 @@ TEST_CASE("lookalike/xgboost: save/load (file and buffer) gives identical predic
   p.rounds = 10, p.nthread = 2;
   const xgb::Booster model = xgb::Booster::train(d, p);
   const std::vector<float> before = model.predict(d);
-  TempDir dir;
+  testing::TempDir dir("simad_test_xgboost");
   for (const char* name : {"model.json", "model.ubj"}) {
     model.save(dir.path / name);
     const xgb::Booster again = xgb::Booster::load(dir.path / name);

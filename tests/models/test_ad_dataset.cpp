@@ -5,8 +5,6 @@
 // damaged cache is rebuilt; the result does not depend on the thread count.
 #include <doctest/doctest.h>
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
@@ -28,19 +26,6 @@ using namespace simad;
 using namespace simad::data;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& name)
-      : path(fs::temp_directory_path() / ("simad-" + name + "-" + std::to_string(::getpid()))) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 std::string read_file(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -71,7 +56,7 @@ const text::Tokenizer* tokenizer() {
 
 // A 40-ad SynthAds world (64 x 64 images), written once per test program.
 const fs::path& world() {
-  static TempDir dir("ad-dataset");
+  static testing::TempDir dir("simad-ad-dataset");
   static bool written = [] {
     synthads::SynthConfig cfg;
     cfg.ads = 40, cfg.image_size = 64, cfg.seed = 11;
@@ -128,7 +113,7 @@ bool has_reason(const std::vector<RowProblem>& v, int64_t line, const std::strin
 }  // namespace
 
 TEST_CASE("models/ad_dataset: records are read with every field and bad rows are reported by line") {
-  TempDir dir("ad-records");
+  testing::TempDir dir("simad-ad-records");
   const std::string rows =
       "{\"id\": 1, \"text\": \"a\", \"image\": \"i.jpg\", \"category\": 4, \"industry\": 1, \"split\": \"train\","
       " \"boxes\": [{\"x\": 2, \"y\": 3, \"w\": 4, \"h\": 5, \"role\": \"product\", \"category\": 4},"
@@ -326,7 +311,7 @@ TEST_CASE("models/ad_dataset: the region cache is reused only for the same rows 
     return;
   }
   const Loaded l = train_side(*tok);
-  TempDir cache("ad-cache");
+  testing::TempDir cache("simad-ad-cache");
   AdDatasetOptions o;
   o.cache_dir = (cache.path / "regions").string();
   const fs::path ads = world() / "ads.jsonl";

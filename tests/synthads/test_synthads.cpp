@@ -49,34 +49,26 @@ std::map<std::string, std::string> tree(const fs::path& dir) {
   return files;
 }
 
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& name)
-      : path(fs::temp_directory_path() / (name + "-" + std::to_string(::getpid()))) {
-    fs::remove_all(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
-
 }  // namespace
 
 TEST_CASE("synthads/determinism: the same seed writes the same bytes on 1 and 2 threads") {
   SynthConfig cfg = small_config(24, 64);
-  TempDir a("synthads-a"), b("synthads-b");
+  // write_synthads creates its directory: a, b and c do not exist before it runs.
+  simad::testing::TempDir tmp("simad_test_synthads");
+  const fs::path a = tmp.path / "a", b = tmp.path / "b", c = tmp.path / "c";
   simad::set_num_threads(2);
-  const SynthSummary sa = write_synthads(a.path, cfg);
+  const SynthSummary sa = write_synthads(a, cfg);
   simad::set_num_threads(1);
-  const SynthSummary sb = write_synthads(b.path, cfg);
+  const SynthSummary sb = write_synthads(b, cfg);
   simad::set_num_threads(2);
-  const auto ta = tree(a.path), tb = tree(b.path);
+  const auto ta = tree(a), tb = tree(b);
   CHECK(ta.size() == 24 + 9);  // images + 4 jsonl splits/all + categories + users + packages + impressions + json
   CHECK(ta == tb);
   CHECK(sa.clicks == sb.clicks);
   // Another seed changes the world.
   cfg.seed += 1;
-  TempDir c("synthads-c");
-  write_synthads(c.path, cfg);
-  CHECK(read_file(c.path / "ads.jsonl") != ta.at("ads.jsonl"));
+  write_synthads(c, cfg);
+  CHECK(read_file(c / "ads.jsonl") != ta.at("ads.jsonl"));
 }
 
 TEST_CASE("synthads/splits: held-out categories appear only in test and split shares hold") {

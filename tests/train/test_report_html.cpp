@@ -1,8 +1,6 @@
 // Tests of tools/simad/report_html.hpp (the HTML report of `simad experiment`): escaping of hostile
 // text, the table's bold best values, well-formed markup (a small tag-balance checker below), the
 // plot's axis mapping, the sample-query figures, and the atomic write.
-#include <unistd.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -231,24 +229,12 @@ std::vector<double> attribute_values(const std::string& svg, const std::string& 
   return out;
 }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() /
-           ("simad_test_report_html_" + std::to_string(::getpid()) + "_" + std::to_string(testing::test_seed()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::vector<std::string> names() const {
-    std::vector<std::string> v;
-    for (const auto& e : fs::directory_iterator(path)) v.push_back(e.path().filename().string());
-    return v;
-  }
-};
+// The names of the entries in `dir`.
+std::vector<std::string> names(const fs::path& dir) {
+  std::vector<std::string> v;
+  for (const auto& e : fs::directory_iterator(dir)) v.push_back(e.path().filename().string());
+  return v;
+}
 
 }  // namespace
 
@@ -426,7 +412,7 @@ TEST_CASE("cli/report_html: sample queries draw the image, the boxes and the mat
 }
 
 TEST_CASE("cli/report_html: write_report writes the page atomically and leaves no temporary") {
-  TempDir dir;
+  testing::TempDir dir("simad_test_report_html");
   const fs::path path = dir.path / "report.html";
   const report::Report r = report_with("run 1");
   report::write_report(path.string(), r);
@@ -435,16 +421,16 @@ TEST_CASE("cli/report_html: write_report writes the page atomically and leaves n
     return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
   };
   CHECK(read(path) == report::render_report(r));
-  CHECK(dir.names() == std::vector<std::string>{"report.html"});
+  CHECK(names(dir.path) == std::vector<std::string>{"report.html"});
   // Rewriting replaces the page, still with nothing beside it.
   const report::Report r2 = report_with("run 2");
   report::write_report(path.string(), r2);
   CHECK(read(path) == report::render_report(r2));
-  CHECK(dir.names() == std::vector<std::string>{"report.html"});
+  CHECK(names(dir.path) == std::vector<std::string>{"report.html"});
   // A folder that does not exist: an error naming the file, nothing written.
   CHECK_THROWS_WITH_AS(report::write_report((dir.path / "missing" / "report.html").string(), r),
                        doctest::Contains("report.html"), Error);
-  CHECK(dir.names() == std::vector<std::string>{"report.html"});
+  CHECK(names(dir.path) == std::vector<std::string>{"report.html"});
   // The whole page is well formed.
   std::string e;
   check_markup(read(path), e);

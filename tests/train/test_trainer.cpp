@@ -4,8 +4,6 @@
 // and determinism, checkpoint round trips and their errors, learning, bit-identical resume
 // (mid-epoch and at an epoch end, float and double, plain and P x K batches), the best-epoch
 // restore, the option checks of a resume, and the metrics log.
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -33,20 +31,6 @@ using train::TrainResult;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() /
-           ("simad_test_trainer_" + std::to_string(::getpid()) + "_" + std::to_string(testing::test_seed()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 // ------------------------------------------------------------------------------------------------
 // The fake model: x = [mean region feature | mean word embedding] (B, F), dropout on x in training,
@@ -384,7 +368,7 @@ train::CheckpointState sample_state() {
 
 TEST_CASE_TEMPLATE("train/checkpoint: round trip restores parameters, Adam moments and state bit for bit", T, float,
                    double) {
-  TempDir dir;
+  testing::TempDir dir("simad_test_trainer");
   const fs::path path = dir.path / "run.ckpt";
   Rng rng = testing::test_rng();
   train::ParamStore<T> store = checkpoint_store<T>();
@@ -444,7 +428,7 @@ TEST_CASE_TEMPLATE("train/checkpoint: round trip restores parameters, Adam momen
 }
 
 TEST_CASE("train/checkpoint: a missing tensor, a wrong shape or dtype, an extra tensor are named") {
-  TempDir dir;
+  testing::TempDir dir("simad_test_trainer");
   const fs::path path = dir.path / "run.ckpt";
   train::ParamStore<float> store = checkpoint_store<float>();
   train::Adam<float> adam(store);
@@ -554,7 +538,7 @@ TEST_CASE_TEMPLATE("train/trainer: a resumed run equals the uninterrupted one bi
     for (const bool at_epoch_end : {false, true}) {
       CAPTURE(pk);
       CAPTURE(at_epoch_end);
-      TempDir dir;
+      testing::TempDir dir("simad_test_trainer");
       FakeConfig c;
       c.pk = pk, c.classes = pk ? 8 : 4;
       const std::vector<AdExample> train_ads = make_ads(150, c, 3), val_ads = make_ads(40, c, 4, 1000);
@@ -606,7 +590,7 @@ TEST_CASE_TEMPLATE("train/trainer: a resumed run equals the uninterrupted one bi
 }
 
 TEST_CASE("train/trainer: the parameters of the best epoch are kept") {
-  TempDir dir;
+  testing::TempDir dir("simad_test_trainer");
   const FakeConfig c;
   // The validation labels are shifted: the better the model learns the training labels, the worse
   // its validation loss, so the first epoch is the best.
@@ -651,7 +635,7 @@ TEST_CASE("train/trainer: the parameters of the best epoch are kept") {
 }
 
 TEST_CASE("train/trainer: a resume checks the model, the options and the data") {
-  TempDir dir;
+  testing::TempDir dir("simad_test_trainer");
   const FakeConfig c;
   const std::vector<AdExample> train_ads = make_ads(64, c, 7), val_ads = make_ads(20, c, 8, 1000);
   TrainerOptions o;
@@ -718,7 +702,7 @@ TEST_CASE("train/trainer: a resume checks the model, the options and the data") 
 }
 
 TEST_CASE("train/trainer: every metrics log line is JSON with the loss terms, lr and throughput") {
-  TempDir dir;
+  testing::TempDir dir("simad_test_trainer");
   const FakeConfig c;
   const std::vector<AdExample> train_ads = make_ads(50, c, 9), val_ads = make_ads(20, c, 10, 1000);
   TrainerOptions o;
