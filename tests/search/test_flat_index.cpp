@@ -8,6 +8,10 @@
 //   norm expansion lose digits near 0); returned ids are a valid top-k of the true distances.
 // - Exclusion of self, batch invariance (bit-identical alone / in a batch / on 1 or 2 threads), add
 //   and remove, bad input.
+// - Every kernel the CPU has (AVX-512, AVX2 + FMA, portable), each forced with cpu::IsaScope: exact
+//   on integer data, and bit-identical to each other on random data for every tile shape (query
+//   counts 1-3 take the AVX-512 few-query tile, others the 14-row tile and its remainders; base sizes
+//   not a multiple of the 8- and 2-block steps).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -16,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "simad/core/cpu_features.hpp"
 #include "simad/core/error.hpp"
 #include "simad/core/parallel.hpp"
 #include "simad/search/flat_index.hpp"
@@ -312,4 +317,87 @@ TEST_CASE("search/flat_index: bad input throws with the row") {
   v[1 * d + 3] = -std::numeric_limits<float>::infinity();
   CHECK_THROWS_WITH_AS(index.search(v.data(), 2, 2, dist.data(), lab.data()), doctest::Contains("row 1"),
                        simad::Error);
+}
+
+namespace {
+
+// The kernel levels this CPU runs, lowest first (the portable one always).
+std::vector<simad::cpu::Isa> kernel_levels() {
+  std::vector<simad::cpu::Isa> levels;
+  for (simad::cpu::Isa isa : {simad::cpu::Isa::generic, simad::cpu::Isa::avx2, simad::cpu::Isa::avx512})
+    if (int(isa) <= int(simad::cpu::best_isa())) levels.push_back(isa);
+  return levels;
+}
+
+}  // namespace
+
+TEST_CASE("search/flat_index: every kernel level matches brute force exactly on integer data with ties") {
+  auto rng = t::test_rng();
+  for (const simad::cpu::Isa isa : kernel_levels()) {
+    simad::cpu::IsaScope scope(isa);
+    CAPTURE(simad::cpu::isa_name(isa));
+    REQUIRE(simad::cpu::isa() == isa);
+    for (const Metric metric : {Metric::L2, Metric::InnerProduct}) {
+      // n: one block, 8 blocks + 1 (the few-query tile's 8-block step and its remainder), 2 blocks + 5.
+      for (const int64_t n : {int64_t(7), int64_t(129), int64_t(37)}) {
+        const int64_t d = 19;
+        CAPTURE(n);
+        const auto base = integer_vectors<float>(rng, n, d);
+        const auto ids = scrambled_ids(rng, n);
+        FlatIndex<float> index(d, metric);
+        index.add(base.data(), ids.data(), n);
+        // 1, 2, 3 queries (few-query tile), 4, 15 (one full 14-row tile + 1) and 31 (2 tiles + 3).
+        for (const int64_t nq : {1, 2, 3, 4, 15, 31}) {
+          auto q = integer_vectors<float>(rng, nq, d);
+          std::copy_n(base.begin() + (n / 2) * d, d, q.begin());  // a stored copy: distance 0, its duplicates tie
+          std::vector<int64_t> ex(size_t(nq), -1);
+          ex[0] = ids[size_t(n / 2)];
+          for (const int64_t k : {int64_t(1), int64_t(10), n + 2}) {
+            check_exact(index, base, ids, q, d, k);
+            check_exact(index, base, ids, q, d, k, &ex);
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("search/flat_index: every kernel level gives the same bits, alone and in batches, on 1 or 2 threads") {
+  auto rng = t::test_rng();
+  const int64_t n = 1000, d = 37, nq = 45, k = 9;  // n: 62.5 blocks, spread over 2 threads unevenly
+  const auto base = t::random_vector<float>(rng, size_t(n * d));
+  const auto q = t::random_vector<float>(rng, size_t(nq * d));
+  const int saved = simad::num_threads();
+  for (const Metric metric : {Metric::L2, Metric::InnerProduct}) {
+    FlatIndex<float> index(d, metric);
+    index.add_sequential(base.data(), n, 7);
+    FlatIndex<float>::Result want;
+    {
+      simad::cpu::IsaScope scope(simad::cpu::Isa::generic);
+      simad::set_num_threads(1);
+      want = index.search(q.data(), nq, k);
+    }
+    for (const simad::cpu::Isa isa : kernel_levels()) {
+      simad::cpu::IsaScope scope(isa);
+      CAPTURE(simad::cpu::isa_name(isa));
+      for (const int threads : {1, 2}) {
+        simad::set_num_threads(threads);
+        const auto batch = index.search(q.data(), nq, k);
+        CHECK(std::memcmp(batch.distances.data(), want.distances.data(), want.distances.size() * sizeof(float)) == 0);
+        CHECK(batch.labels == want.labels);
+        // Alone and in groups of 2 and 3 (the few-query tile) and of 17 (14-row tile + 3).
+        int64_t differ = 0;
+        for (const int64_t group : {1, 2, 3, 17}) {
+          for (int64_t i = 0; i < nq; i += group) {
+            const int64_t m = std::min(group, nq - i);
+            const auto part = index.search(q.data() + i * d, m, k);
+            differ += std::memcmp(part.distances.data(), want.distances.data() + i * k, size_t(m * k) * sizeof(float)) != 0;
+            differ += !std::equal(part.labels.begin(), part.labels.end(), want.labels.begin() + i * k);
+          }
+        }
+        CHECK_MESSAGE(differ == 0, differ, " query groups differ from the batch (", threads, " threads)");
+      }
+    }
+  }
+  simad::set_num_threads(saved);
 }

@@ -39,6 +39,7 @@
 #include "commands.hpp"
 #include "faiss_peer_script.hpp"
 #include "peer_process.hpp"
+#include "simad/core/cpu_features.hpp"
 #include "simad/core/parallel.hpp"
 #include "simad/core/rng.hpp"
 #include "simad/ops/blas.hpp"
@@ -211,13 +212,8 @@ void run_search_bench(const SearchBenchOptions& o) {
   const int64_t d = 128;
   std::printf("simad bench search: d=%lld, random uniform [-1, 1) data, %d threads; OpenBLAS core %s\n",
               static_cast<long long>(d), threads, simad::blas::core_name().c_str());
-#if defined(__AVX512F__)
-  std::printf("simad micro-kernel: AVX-512 (8 queries x 32 vectors)\n");
-#elif defined(__AVX2__) && defined(__FMA__)
-  std::printf("simad micro-kernel: AVX2+FMA (6 queries x 16 vectors)\n");
-#else
-  std::printf("simad micro-kernel: portable C++\n");
-#endif
+  std::printf("simad micro-kernel: %s, chosen at run time; CPU %s\n", simad::search::FlatIndex<float>::kernel_name(),
+              simad::cpu::features().brand.c_str());
 #if defined(SIMAD_HAVE_FAISS)
   // get_compile_options() names the SIMD level FAISS was built for ("GENERIC" or empty: baseline x86-64).
   std::string faiss_simd = faiss::get_compile_options();
