@@ -391,7 +391,8 @@ TEST_CASE("search/flat_index: every kernel level gives the same bits, alone and 
           for (int64_t i = 0; i < nq; i += group) {
             const int64_t m = std::min(group, nq - i);
             const auto part = index.search(q.data() + i * d, m, k);
-            differ += std::memcmp(part.distances.data(), want.distances.data() + i * k, size_t(m * k) * sizeof(float)) != 0;
+            const size_t bytes = size_t(m * k) * sizeof(float);
+            differ += std::memcmp(part.distances.data(), want.distances.data() + i * k, bytes) != 0;
             differ += !std::equal(part.labels.begin(), part.labels.end(), want.labels.begin() + i * k);
           }
         }

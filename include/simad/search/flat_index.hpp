@@ -295,7 +295,9 @@ class FlatIndex {
   void scan(const T* q, const T* qnorm, int64_t nb, const int64_t* ex, int64_t b0, int64_t b1, KSelect<T>* sel,
             cpu::Isa isa) const {
     std::vector<T> thr(size_t(nb), std::numeric_limits<T>::infinity());
-    const auto at = [&](int64_t r0) { return Rows{q + r0 * dim_, qnorm + r0, ex ? ex + r0 : nullptr, sel + r0, thr.data() + r0}; };
+    const auto at = [&](int64_t r0) {
+      return Rows{q + r0 * dim_, qnorm + r0, ex ? ex + r0 : nullptr, sel + r0, thr.data() + r0};
+    };
 #if defined(SIMAD_SEARCH_X86)
     if constexpr (std::is_same_v<T, float>) {
       if (isa == cpu::Isa::avx512 && nb <= kFewRows) {
@@ -506,9 +508,8 @@ class FlatIndex {
         const __m512 dot = _mm512_load_ps(dots + (r * NB + h) * 16);
         const __m512 dot2 = _mm512_add_ps(dot, dot);
         // (maskz_max: plain _mm512_max_ps trips GCC 12's -Wmaybe-uninitialized on its passthrough)
-        const __m512 key = metric_ == Metric::L2
-                               ? _mm512_maskz_max_ps(0xFFFF, _mm512_sub_ps(_mm512_add_ps(_mm512_set1_ps(t.qn[r]), bn), dot2), zero)
-                               : _mm512_sub_ps(zero, dot);
+        const __m512 l2 = _mm512_sub_ps(_mm512_add_ps(_mm512_set1_ps(t.qn[r]), bn), dot2);
+        const __m512 key = metric_ == Metric::L2 ? _mm512_maskz_max_ps(0xFFFF, l2, zero) : _mm512_sub_ps(zero, dot);
         const uint32_t mask = _mm512_cmp_ps_mask(key, _mm512_set1_ps(t.thr[r]), _CMP_LE_OQ);
         if (mask) {
           _mm512_store_ps(keys, key);
