@@ -121,6 +121,15 @@ TEST_CASE("ops/conv2d_direct: every ISA level matches the double reference and i
                               ops::cpu::DirectConvShape{c.C, c.H, c.W, c.O, c.K, c.S, c.P});
       check_reference(c, in, w, bias, out, what);
       CHECK_MESSAGE(same_bits(out, im2col_conv(c, in, w, bias_ptr)), what, ": not im2col + GEMM's bits");
+      // Weights packed beforehand (a network's way) give the same bits.
+      const int64_t depth = c.C * c.K * c.K;
+      const ops::cpu::SgemmPackedA packed(w.data(), depth, c.O, depth);
+      REQUIRE(packed.usable_for(c.O, depth));
+      std::vector<float> again(out.size());
+      testing::poison(std::span<float>(again));
+      ops::cpu::conv2d_direct(again.data(), in.data(), c.B, w.data(), bias_ptr, c.leaky,
+                              ops::cpu::DirectConvShape{c.C, c.H, c.W, c.O, c.K, c.S, c.P}, &packed);
+      CHECK_MESSAGE(same_bits(out, again), what, ": prepacked weights change the bits");
     }
   }
 }

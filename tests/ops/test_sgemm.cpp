@@ -398,3 +398,41 @@ TEST_CASE("ops/sgemm: the bias and leaky epilogue matches the reference, and the
       check_epilogue(p, std::vector<float>(C.begin(), C.end()), bias, leaky, "gemm_bias_activation double" + shape);
     }
 }
+
+TEST_CASE("ops/sgemm: A packed beforehand (SgemmPackedA) gives the same bits, and is skipped on another ISA level") {
+  Rng rng = testing::test_rng();
+  struct Dims {
+    int64_t M, N, K;
+  };
+  // A second KC block, rows off the tile, splits by rows (M large) and by columns (N large).
+  const Dims dims[] = {{1, 5, 3}, {29, 70, 300}, {200, 40, 600}, {17, 3000, 40}};
+  for (const Dims& d : dims)
+    for (cpu::Isa isa : kernel_levels()) {
+      cpu::IsaScope scope(isa);
+      const Problem p = make_problem(rng, false, d.N % 2 == 0, d.M, d.N, d.K, 1, 1.0f, 0.0f);
+      const std::vector<float> bias = testing::random_vector<float>(rng, size_t(d.M));
+      const ops::cpu::SgemmEpilogue epi{bias.data(), true};
+      const ops::cpu::SgemmPackedA packed(p.A.data(), p.lda, d.M, d.K);
+      REQUIRE(packed.usable_for(d.M, d.K));
+      CHECK_FALSE(packed.usable_for(d.M + 1, d.K));
+      std::vector<float> plain = p.C, pre = p.C;
+      ops::cpu::sgemm(false, p.tb, d.M, d.N, d.K, 1.0f, p.A.data(), p.lda, p.B.data(), p.ldb, 0.0f, plain.data(), p.ldc,
+                      epi);
+      // A itself is not read when the packed panels are used: pass a pointer to NaN instead.
+      const std::vector<float> nan_a(p.A.size(), std::numeric_limits<float>::quiet_NaN());
+      ops::cpu::sgemm(false, p.tb, d.M, d.N, d.K, 1.0f, nan_a.data(), p.lda, p.B.data(), p.ldb, 0.0f, pre.data(), p.ldc,
+                      epi, &packed);
+      const std::string what = std::string(cpu::isa_name(isa)) + " M=" + std::to_string(d.M) +
+                               " N=" + std::to_string(d.N) + " K=" + std::to_string(d.K);
+      CHECK_MESSAGE(same_bits(plain, pre), what, ": prepacked A changes the bits");
+      check_epilogue(p, pre, bias, true, what + " prepacked");
+      if (isa == cpu::Isa::avx512) {  // packed for AVX-512, called at AVX2: packs A itself again
+        cpu::IsaScope lower(cpu::Isa::avx2);
+        CHECK_FALSE(packed.usable_for(d.M, d.K));
+        std::vector<float> low = p.C;
+        ops::cpu::sgemm(false, p.tb, d.M, d.N, d.K, 1.0f, p.A.data(), p.lda, p.B.data(), p.ldb, 0.0f, low.data(),
+                        p.ldc, epi, &packed);
+        check_epilogue(p, low, bias, true, what + " packed at avx512, run at avx2");
+      }
+    }
+}

@@ -18,6 +18,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -43,6 +44,9 @@ struct FoldedConv {
   ops::ConvActivation activation = ops::ConvActivation::linear;
   std::vector<float> weight;  // (O, C, K, K)
   std::vector<float> bias;    // (O)
+  // weight packed once for simad's fp32 GEMM kernel (as oneDNN reorders its weights once): every forward
+  // would pack it again otherwise. Empty where the CPU has no such kernel; twice the weights' memory.
+  ops::cpu::SgemmPackedA packed;
 };
 
 inline FoldedConv fold_batch_norm(const io::darknet::ConvWeights& w, const io::darknet::Convolutional& c,
@@ -55,15 +59,15 @@ inline FoldedConv fold_batch_norm(const io::darknet::ConvWeights& w, const io::d
                                                                    : ops::ConvActivation::logistic;
   f.weight = w.weights;
   f.bias = w.biases;
-  if (!w.batch_normalize) return f;
   const size_t per_filter = size_t(w.channels) * size_t(w.size) * size_t(w.size);
-  for (size_t o = 0; o < size_t(w.filters); ++o) {
+  for (size_t o = 0; w.batch_normalize && o < size_t(w.filters); ++o) {
     const double var = double(w.rolling_variance[o]);
     const double denom = ops::batchnorm_denominator(var, variant);
     const double s = double(w.scales[o]) / denom;
     for (size_t i = 0; i < per_filter; ++i) f.weight[o * per_filter + i] = float(double(w.weights[o * per_filter + i]) * s);
     f.bias[o] = float(double(w.biases[o]) - double(w.rolling_mean[o]) * s);
   }
+  f.packed = ops::cpu::SgemmPackedA(f.weight.data(), int64_t(per_filter), w.filters, int64_t(per_filter));
   return f;
 }
 
@@ -138,7 +142,8 @@ class DarknetNetwork {
     const int64_t B = input.dim(0);
     const size_t n = cfg_.layers.size();
     std::vector<Tensor<float>> out(n);
-    std::vector<float> workspace;
+    std::unique_ptr<float[]> workspace;  // im2col scratch: never read before written, so not zeroed
+    size_t workspace_size = 0;
     for (size_t i = 0; i < n; ++i) {
       const io::darknet::Layer& l = cfg_.layers[i];
       const Tensor<float>& prev = i == 0 ? input : out[i - 1];
@@ -147,9 +152,9 @@ class DarknetNetwork {
         ops::Conv2dShape s = convs_[i].shape;
         s.B = B, s.H = l.in.h, s.W = l.in.w;
         const auto need = size_t(ops::conv2d_workspace_size(s));
-        if (workspace.size() < need) workspace.resize(need);
+        if (workspace_size < need) workspace.reset(new float[need]), workspace_size = need;
         ops::conv2d_forward(y.data(), prev.data(), convs_[i].weight.data(), convs_[i].bias.data(), s,
-                            convs_[i].activation, workspace.data());
+                            convs_[i].activation, workspace.get(), &convs_[i].packed);
       } else if (const auto* sc = l.as<io::darknet::Shortcut>()) {
         const float* a = prev.data();
         const float* b = out[size_t(sc->from)].data();

@@ -171,13 +171,15 @@ inline int64_t conv2d_workspace_size(const Conv2dShape& s) {
 
 // out = act(conv(inp, weight) + bias). bias may be null (no bias). workspace: at least
 // conv2d_workspace_size(s) elements, or null to allocate it here (the implicit GEMM, where it runs,
-// does not use it).
+// does not use it). packed_weight: for float, the weights packed once for simad's fp32 kernel
+// (cpu::SgemmPackedA of (O, C*K*K)), used where that kernel runs, or null (same results either way).
 template <typename T>
 void conv2d_forward(T* out,           // (B, O, Ho, Wo)
                     const T* inp,     // (B, C, H, W)
                     const T* weight,  // (O, C, K, K)
                     const T* bias,    // (O) or null
-                    const Conv2dShape& s, ConvActivation act, T* workspace = nullptr) {
+                    const Conv2dShape& s, ConvActivation act, T* workspace = nullptr,
+                    const cpu::SgemmPackedA* packed_weight = nullptr) {
   s.check();
   const int64_t Ho = s.out_h(), Wo = s.out_w(), HWo = Ho * Wo, rows = s.C * s.K * s.K;
   const bool direct = s.K == 1 && s.stride == 1 && s.pad == 0;
@@ -187,7 +189,7 @@ void conv2d_forward(T* out,           // (B, O, Ho, Wo)
   if constexpr (std::is_same_v<T, float>) {
     if (fused && conv2d_direct_suits(s) && cpu_gemm() == CpuGemm::simad && cpu::conv2d_direct_available()) {
       cpu::conv2d_direct(out, inp, s.B, weight, bias, act == ConvActivation::leaky,
-                         cpu::DirectConvShape{s.C, s.H, s.W, s.O, s.K, s.stride, s.pad});
+                         cpu::DirectConvShape{s.C, s.H, s.W, s.O, s.K, s.stride, s.pad}, packed_weight);
       return;
     }
   }
@@ -199,7 +201,7 @@ void conv2d_forward(T* out,           // (B, O, Ho, Wo)
   auto conv_gemm = [&](const T* cols, int64_t ld, T* dst) {
     if (fused)
       gemm_bias_activation(false, false, s.O, ld, rows, weight, rows, cols, ld, dst, ld, bias,
-                           act == ConvActivation::leaky);
+                           act == ConvActivation::leaky, packed_weight);
     else
       gemm(false, false, s.O, ld, rows, T(1), weight, rows, cols, ld, T(0), dst, ld);
   };

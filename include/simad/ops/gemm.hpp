@@ -120,10 +120,12 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
 // C = act(op(A) op(B) + row_bias), act the identity or (leaky) x > 0 ? x : 0.1 x; row_bias (M) may be
 // null. A convolution's GEMM with its folded batch-norm bias and activation: on simad's CPU kernels
 // (float) they are applied in registers as C is stored; elsewhere (double, OpenBLAS) in one pass over C
-// after the GEMM. Both give the same bits: the same float operations in the same order.
+// after the GEMM. Both give the same bits: the same float operations in the same order. packed_a: A
+// packed beforehand for simad's fp32 kernel (a layer's weights), used where it applies; may be null.
 template <typename T>
 void gemm_bias_activation(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
-                          const T* B, int64_t ldb, T* C, int64_t ldc, const T* row_bias, bool leaky) {
+                          const T* B, int64_t ldb, T* C, int64_t ldc, const T* row_bias, bool leaky,
+                          const cpu::SgemmPackedA* packed_a = nullptr) {
   detail::check_gemm_dims(trans_a, trans_b, M, N, K, lda, ldb, ldc);
   if (M == 0 || N == 0) return;
   if constexpr (std::is_same_v<T, float>) {
@@ -134,7 +136,7 @@ void gemm_bias_activation(bool trans_a, bool trans_b, int64_t M, int64_t N, int6
       return;
     }
     if (K > 0 && choice != CpuGemm::openblas && cpu::sgemm_available()) {
-      cpu::sgemm(trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc, epi);
+      cpu::sgemm(trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc, epi, packed_a);
       return;
     }
   }

@@ -76,19 +76,25 @@ inline void conv2d_direct_pad_row(float* ring, const float* img, const DirectCon
 
 template <class Kernel>
 void conv2d_direct_run(float* out, const float* inp, int64_t batch, const float* weight, const float* bias, bool leaky,
-                       const DirectConvShape& s) {
+                       const DirectConvShape& s, const SgemmPackedA* packed_weight) {
   constexpr int64_t MR = Kernel::MR, NR = Kernel::NR;
   const int64_t Ho = s.out_h(), Wo = s.out_w(), HWo = Ho * Wo, depth = s.C * s.K * s.K, K = s.K, S = s.stride;
   const int64_t Wph = s.phase_w(), phase = s.C * K * Wph, kc_max = sgemm_blocking(simad::cpu::isa()).kc;
   const int64_t panels = (s.O + MR - 1) / MR;
   const bool avx512 = simad::cpu::isa() == simad::cpu::Isa::avx512;
   SIMAD_CHECK(S * phase < (int64_t(1) << 31), "conv2d_direct: rows too large for 32-bit offsets");
-  // Weights packed block by block of KC depth (sgemm's A panels), once for every image and row.
-  std::vector<float> a_pack(static_cast<size_t>(panels * MR * depth));
-  for (int64_t pc = 0; pc < depth; pc += kc_max) {
-    const int64_t kc = std::min(kc_max, depth - pc);
-    pack_a_panels<MR>(a_pack.data() + panels * MR * pc, false, weight, depth, s.O, 0, panels, pc, kc,
-                      avx512);
+  // Weights packed block by block of KC depth (sgemm's A panels, SgemmPackedA's layout), once for every
+  // image and row, unless the caller packed them already.
+  std::vector<float> own_pack;
+  const float* a_pack = nullptr;
+  if (packed_weight && packed_weight->usable_for(s.O, depth)) {
+    a_pack = packed_weight->panels().data;
+  } else {
+    own_pack.resize(static_cast<size_t>(panels * MR * depth));
+    for (int64_t pc = 0; pc < depth; pc += kc_max)
+      pack_a_panels<MR>(own_pack.data() + panels * MR * pc, false, weight, depth, s.O, 0, panels, pc,
+                        std::min(kc_max, depth - pc), avx512);
+    a_pack = own_pack.data();
   }
   for (int64_t b = 0; b < batch; ++b) {
     const float* img = inp + b * s.C * s.H * s.W;
@@ -123,7 +129,7 @@ void conv2d_direct_run(float* out, const float* inp, int64_t batch, const float*
             for (int64_t p = 0; p < panels; ++p) {
               const int64_t o = p * MR, rows = std::min(MR, s.O - o);
               const SgemmEpilogue epi{bias ? bias + o : nullptr, leaky};
-              Kernel::direct_tile(rows)(kc, a_pack.data() + panels * MR * pc + p * MR * kc, ring.data() + x0,
+              Kernel::direct_tile(rows)(kc, a_pack + panels * MR * pc + p * MR * kc, ring.data() + x0,
                                         offs.data() + pc, img_out + o * HWo + y * Wo + x0, HWo, pc == 0 ? 0.0f : 1.0f,
                                         cols, last && epi.active() ? &epi : nullptr);
             }
@@ -140,16 +146,17 @@ void conv2d_direct_run(float* out, const float* inp, int64_t batch, const float*
 inline bool conv2d_direct_available() { return sgemm_available(); }
 
 // out (batch, O, Ho, Wo) = act(conv(inp (batch, C, H, W), weight (O, C, K, K)) + bias), act the identity
-// or leaky ReLU; bias may be null.
+// or leaky ReLU; bias may be null. packed_weight: the weights as an SgemmPackedA (O x C*K*K), used where
+// usable, or null.
 inline void conv2d_direct(float* out, const float* inp, int64_t batch, const float* weight, const float* bias,
-                          bool leaky, const DirectConvShape& s) {
+                          bool leaky, const DirectConvShape& s, const SgemmPackedA* packed_weight = nullptr) {
   const simad::cpu::Isa isa = simad::cpu::isa();
   SIMAD_CHECK(isa >= simad::cpu::Isa::avx2, "conv2d_direct: needs AVX2 + FMA, this CPU level is ",
               simad::cpu::isa_name(isa));
   if (isa == simad::cpu::Isa::avx512)
-    detail::conv2d_direct_run<SgemmAvx512>(out, inp, batch, weight, bias, leaky, s);
+    detail::conv2d_direct_run<SgemmAvx512>(out, inp, batch, weight, bias, leaky, s, packed_weight);
   else
-    detail::conv2d_direct_run<SgemmAvx2>(out, inp, batch, weight, bias, leaky, s);
+    detail::conv2d_direct_run<SgemmAvx2>(out, inp, batch, weight, bias, leaky, s, packed_weight);
 }
 
 }  // namespace simad::ops::cpu

@@ -25,6 +25,7 @@
 #include <unistd.h>
 #endif
 #include <memory>
+#include <vector>
 
 #include "simad/core/cpu_features.hpp"
 #include "simad/core/dtype.hpp"
@@ -294,15 +295,23 @@ struct AmxKernel : Tiles {
   }
 };
 
+// A's panels packed before the call (SgemmPackedA): `panels` MR-row panels per KC block, blocks one
+// after the other (block pc at data + panels * MR * pc, panel p of it at + p * MR * kc); this call's
+// rows start at panel panel0.
+struct PrepackedPanels {
+  const float* data = nullptr;
+  int64_t panels = 0, panel0 = 0;
+};
+
 // The blocked GEMM on the calling thread.
 template <class Kernel>
 void packed_sgemm_serial(const SgemmBlocking& blk, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
                          float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-                         int64_t ldc, const SgemmEpilogue& epi) {
+                         int64_t ldc, const SgemmEpilogue& epi, const PrepackedPanels& pre = {}) {
   constexpr int64_t MR = Kernel::MR, NR = Kernel::NR;
   const int64_t a_panels = (M + MR - 1) / MR, group = std::max<int64_t>(1, blk.mc / MR);
   float* b_pack = thread_b_buffer().get(blk.kc * ((std::min(N, blk.nc) + NR - 1) / NR * NR));
-  float* a_pack = thread_a_buffer().get(std::min(a_panels, group) * MR * blk.kc);
+  float* a_pack = pre.data ? nullptr : thread_a_buffer().get(std::min(a_panels, group) * MR * blk.kc);
   for (int64_t jc = 0; jc < N; jc += blk.nc) {
     const int64_t nc = std::min(blk.nc, N - jc), b_panels = (nc + NR - 1) / NR;
     for (int64_t pc = 0; pc < K; pc += blk.kc) {
@@ -313,14 +322,18 @@ void packed_sgemm_serial(const SgemmBlocking& blk, bool trans_a, bool trans_b, i
       Kernel::pack_b(b_pack, trans_b, B, ldb, N, jc, 0, b_panels, pc, kc);
       for (int64_t p0 = 0; p0 < a_panels; p0 += group) {
         const int64_t p1 = std::min(a_panels, p0 + group);
-        Kernel::pack_a(a_pack, trans_a, A, lda, M, p0, p1, pc, kc);
+        const float* a_panels_now = a_pack;
+        if (pre.data)
+          a_panels_now = pre.data + pre.panels * MR * pc + (pre.panel0 + p0) * MR * kc;
+        else
+          Kernel::pack_a(a_pack, trans_a, A, lda, M, p0, p1, pc, kc);
         for (int64_t q = 0; q < b_panels; ++q) {  // B panel outer: it stays in L1 while the A panels pass
           const int64_t j = jc + q * NR, cols = std::min<int64_t>(NR, N - j);
           const float* bp = b_pack + q * NR * depth;
           for (int64_t p = p0; p < p1; ++p) {
             const int64_t i = p * MR, rows = std::min<int64_t>(MR, M - i);
             const SgemmEpilogue tile_epi{epi.row_bias ? epi.row_bias + i : nullptr, epi.leaky};
-            Kernel::tile(rows)(depth, a_pack + (p - p0) * MR * depth, bp, C + i * ldc + j, ldc, alpha, beta_block,
+            Kernel::tile(rows)(depth, a_panels_now + (p - p0) * MR * depth, bp, C + i * ldc + j, ldc, alpha, beta_block,
                                cols, last_block && epi.active() ? &tile_epi : nullptr);
           }
         }
@@ -336,7 +349,7 @@ void packed_sgemm_serial(const SgemmBlocking& blk, bool trans_a, bool trans_b, i
 template <class Kernel>
 void packed_sgemm(const SgemmBlocking& blk, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                   const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
-                  const SgemmEpilogue& epi) {
+                  const SgemmEpilogue& epi, const PrepackedPanels& pre = {}) {
   constexpr int64_t MR = Kernel::MR, NR = Kernel::NR;
   // Small products run on the calling thread: waking the pool costs more than it saves.
   const bool serial = simad::detail::in_parallel_region || num_threads() == 1 ||
@@ -344,7 +357,7 @@ void packed_sgemm(const SgemmBlocking& blk, bool trans_a, bool trans_b, int64_t 
   const int64_t a_panels = (M + MR - 1) / MR, b_panels = (N + NR - 1) / NR;
   const int64_t threads = serial ? 1 : num_threads();
   if (threads == 1 || (a_panels < 2 && b_panels < 2)) {
-    packed_sgemm_serial<Kernel>(blk, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epi);
+    packed_sgemm_serial<Kernel>(blk, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epi, pre);
     return;
   }
   // Splitting rows makes every thread pack all of op(B) (K x N), splitting columns all of op(A)
@@ -359,11 +372,12 @@ void packed_sgemm(const SgemmBlocking& blk, bool trans_a, bool trans_b, int64_t 
       const int64_t i0 = q0 * MR, i1 = std::min(M, q1 * MR);
       packed_sgemm_serial<Kernel>(blk, trans_a, trans_b, i1 - i0, N, K, alpha, trans_a ? A + i0 : A + i0 * lda, lda,
                                   B, ldb, beta, C + i0 * ldc, ldc,
-                                  SgemmEpilogue{epi.row_bias ? epi.row_bias + i0 : nullptr, epi.leaky});
+                                  SgemmEpilogue{epi.row_bias ? epi.row_bias + i0 : nullptr, epi.leaky},
+                                  PrepackedPanels{pre.data, pre.panels, pre.panel0 + q0});
     } else {
       const int64_t j0 = q0 * NR, j1 = std::min(N, q1 * NR);
       packed_sgemm_serial<Kernel>(blk, trans_a, trans_b, M, j1 - j0, K, alpha, A, lda, trans_b ? B + j0 * ldb : B + j0,
-                                  ldb, beta, C + j0, ldc, epi);
+                                  ldb, beta, C + j0, ldc, epi, pre);
     }
   });
 }
@@ -384,19 +398,59 @@ inline SgemmBlocking sgemm_blocking(simad::cpu::Isa isa) {
 // True when sgemm() has a kernel for this process' ISA level (AVX2 + FMA or better).
 inline bool sgemm_available() { return simad::cpu::isa() >= simad::cpu::Isa::avx2; }
 
+// A (M x K, not transposed) packed once for many products with it: a layer's weights. At batch 1
+// packing them is no small part of a product (a 13x13 YOLOv3 layer packs 1024 x 4608 weights for a
+// GEMM 169 columns wide). The panels are those the fp32 kernel of the ISA level current at
+// construction packs per call, so results are bit-identical; sgemm and conv2d_direct use them while
+// that level is still current (usable_for) and pack as usual otherwise. Empty where there is no
+// fp32 kernel.
+class SgemmPackedA {
+ public:
+  SgemmPackedA() = default;
+  SgemmPackedA(const float* A, int64_t lda, int64_t M, int64_t K) : M_(M), K_(K), isa_(simad::cpu::isa()) {
+    if (!sgemm_available() || M < 1 || K < 1) return;
+    if (isa_ == simad::cpu::Isa::avx512)
+      pack<SgemmAvx512>(A, lda, true);
+    else
+      pack<SgemmAvx2>(A, lda, false);
+  }
+  bool usable_for(int64_t M, int64_t K) const {
+    return !data_.empty() && M == M_ && K == K_ && simad::cpu::isa() == isa_;
+  }
+  detail::PrepackedPanels panels() const { return {data_.data(), panels_, 0}; }
+
+ private:
+  template <class Kernel>
+  void pack(const float* A, int64_t lda, bool avx512) {
+    constexpr int64_t MR = Kernel::MR;
+    const int64_t kc_max = sgemm_blocking(isa_).kc;
+    panels_ = (M_ + MR - 1) / MR;
+    data_.resize(static_cast<size_t>(panels_ * MR * K_));
+    for (int64_t pc = 0; pc < K_; pc += kc_max)
+      detail::pack_a_panels<MR>(data_.data() + panels_ * MR * pc, false, A, lda, M_, 0, panels_, pc,
+                                std::min(kc_max, K_ - pc), avx512);
+  }
+  int64_t M_ = 0, K_ = 0, panels_ = 0;
+  simad::cpu::Isa isa_ = simad::cpu::Isa::generic;
+  std::vector<float> data_;
+};
+
 // C = alpha op(A) op(B) + beta C, M, N, K >= 1; needs sgemm_available(). Arguments as ops::gemm.
-// epi: a bias and activation stored with the results (SgemmEpilogue; none by default).
+// epi: a bias and activation stored with the results (SgemmEpilogue; none by default). packed_a: A
+// packed beforehand (A itself is then not read) where it is usable for this call, else null.
 inline void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                   int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
-                  const SgemmEpilogue& epi = {}) {
+                  const SgemmEpilogue& epi = {}, const SgemmPackedA* packed_a = nullptr) {
   const simad::cpu::Isa isa = simad::cpu::isa();
   SIMAD_CHECK(isa >= simad::cpu::Isa::avx2, "sgemm: needs AVX2 + FMA, this CPU level is ", simad::cpu::isa_name(isa));
+  const detail::PrepackedPanels pre =
+      packed_a && !trans_a && packed_a->usable_for(M, K) ? packed_a->panels() : detail::PrepackedPanels{};
   if (isa == simad::cpu::Isa::avx512)
     detail::packed_sgemm<SgemmAvx512>(sgemm_blocking(isa), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta,
-                                      C, ldc, epi);
+                                      C, ldc, epi, pre);
   else
     detail::packed_sgemm<SgemmAvx2>(sgemm_blocking(isa), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C,
-                                    ldc, epi);
+                                    ldc, epi, pre);
 }
 
 // bf16 GEMM: op(A) and op(B) rounded to bf16 (nearest even) as they are packed, products summed in
