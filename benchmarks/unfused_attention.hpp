@@ -27,6 +27,15 @@
 
 namespace simad::bench {
 
+// fn(b) for each ad b of a batch, ads spread over simad's threads, BLAS single-threaded inside them.
+template <typename F>
+void run_per_ad(int64_t batch, F& fn) {
+  blas::BlasThreadsScope single(1);
+  parallel_for(batch, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) fn(b);
+  });
+}
+
 struct UnfusedAttention {
   int64_t B, N, C, NH, hs;
   std::vector<float> P, dS;      // (B, NH, N, N)
@@ -102,10 +111,7 @@ struct UnfusedFusion {
 
   template <typename F>
   void per_ad(F&& fn) {
-    blas::BlasThreadsScope single(1);
-    parallel_for(B, 1, [&](int64_t b0, int64_t b1) {
-      for (int64_t b = b0; b < b1; ++b) fn(b);
-    });
+    run_per_ad(B, fn);
   }
 
   void forward(float* h_out, float* v_out, const float* H, const float* V, const float* Wf) {
@@ -187,10 +193,7 @@ struct BlasFusion {
 
   template <typename F>
   void per_ad(F&& fn) {
-    blas::BlasThreadsScope single(1);
-    parallel_for(B, 1, [&](int64_t b0, int64_t b1) {
-      for (int64_t b = b0; b < b1; ++b) fn(b);
-    });
+    run_per_ad(B, fn);
   }
 
   void forward(float* h_out, float* v_out, const float* H, const float* V, const float* Wf) {
