@@ -174,8 +174,8 @@ inline int64_t attention_heads_per_item(int64_t N, int64_t NH) { return N <= kAt
 template <typename T>
 struct AttentionPack {
   std::vector<int64_t> keys;  // (nk) indices of the kept keys
-  std::vector<T> q, go;       // (G, Np, hsp) Q, dO rows
-  std::vector<T> qt, got;     // (G, hsp, Np) Q^T, dO^T
+  std::vector<T> q, dout_rows;     // (G, Np, hsp) Q, dO rows
+  std::vector<T> qt, dout_rows_t;  // (G, hsp, Np) Q^T, dO^T
   std::vector<T> k, v;        // (G, nkp, hsp) K, V rows of the kept keys
   std::vector<T> D, lse;      // (G, Np) D_i = dO_i . O_i and lse_i (+inf past N: no probability)
   int64_t nk = 0, nkp = 0, hs = 0, hsp = 0, Np = 0;
@@ -223,8 +223,8 @@ struct AttentionPack {
   void pack_backward(const T* seq, const T* dout, const T* out, const T* lse_b, int64_t C, int64_t N, int64_t h0,
                      int64_t G, const T* next_qkv, const T* next_dout, const T* next_out, const T* next_dqkv) {
     pack_forward(seq, C, N, h0, G, next_qkv);
-    go.resize(size_t(G * Np * hsp));
-    got.resize(size_t(G * hsp * Np));
+    dout_rows.resize(size_t(G * Np * hsp));
+    dout_rows_t.resize(size_t(G * hsp * Np));
     D.assign(size_t(G * Np), T(0));
     lse.assign(size_t(G * Np), std::numeric_limits<T>::infinity());
     for (int64_t i = 0; i < N; ++i) {
@@ -237,14 +237,14 @@ struct AttentionPack {
       }
       for (int64_t e = 0; e < G; ++e) {
         const int64_t c = (h0 + e) * hs;
-        put_row(go, Np, e, i, grow + c);
+        put_row(dout_rows, Np, e, i, grow + c);
         D[size_t(e * Np + i)] = dot_lanes(grow + c, orow + c, hs);
         lse[size_t(e * Np + i)] = lse_b[(h0 + e) * N + i];
       }
     }
     for (int64_t e = 0; e < G; ++e) {
-      pad_rows(go, Np, e, N);
-      attention_transpose(got.data() + e * hsp * Np, Np, go.data() + e * Np * hsp, hsp, Np, hsp);
+      pad_rows(dout_rows, Np, e, N);
+      attention_transpose(dout_rows_t.data() + e * hsp * Np, Np, dout_rows.data() + e * Np * hsp, hsp, Np, hsp);
     }
   }
 
@@ -441,7 +441,7 @@ void attention_backward(T* dqkv,              // (B, N, 3C) accumulated
     detail::AttentionPack<T> pk(hs, N);
     const int64_t hsp = pk.hsp, Np = pk.Np;
     std::vector<T> dq(size_t(QB * hsp)), dk, dv;
-    std::vector<T> pt(size_t(KB * QB)), dst(size_t(KB * QB));
+    std::vector<T> pt(size_t(KB * QB)), ds_t(size_t(KB * QB));  // P^T; dP^T, then dS^T in place
     for (int64_t item = begin; item < end; ++item) {
       const int64_t b = item / groups, h0 = item % groups * G;
       const T* seq = qkv + b * N * 3 * C;
@@ -457,9 +457,9 @@ void attention_backward(T* dqkv,              // (B, N, 3C) accumulated
       for (int64_t e = 0; e < G; ++e) {
         const int64_t h = h0 + e;
         const T* q = pk.q.data() + e * Np * hsp;
-        const T* go = pk.go.data() + e * Np * hsp;
+        const T* dout_rows = pk.dout_rows.data() + e * Np * hsp;
         const T* qt = pk.qt.data() + e * hsp * Np;
-        const T* got = pk.got.data() + e * hsp * Np;
+        const T* dout_rows_t = pk.dout_rows_t.data() + e * hsp * Np;
         const T* k = pk.k.data() + e * nkp * hsp;
         const T* v = pk.v.data() + e * nkp * hsp;
         std::fill(dk.begin(), dk.end(), T(0));
@@ -475,28 +475,28 @@ void attention_backward(T* dqkv,              // (B, N, 3C) accumulated
             // S^T = K Q^T and dP^T = V dO^T for the block (keys x queries; key rows past n are padding).
             for (int64_t c0 = 0; c0 < nr; c0 += RT) {
               detail::attention_tile_products(pt.data() + c0 * QB, QB, k + (j0 + c0) * hsp, hsp, qt + i0, Np, hs, QB);
-              detail::attention_tile_products(dst.data() + c0 * QB, QB, v + (j0 + c0) * hsp, hsp, got + i0, Np, hs,
-                                              QB);
+              detail::attention_tile_products(ds_t.data() + c0 * QB, QB, v + (j0 + c0) * hsp, hsp, dout_rows_t + i0,
+                                              Np, hs, QB);
             }
             // P^T = exp(scale S^T - lse) and dS^T = scale P^T o (dP^T - D), elementwise over query rows;
             // no probability for queries past N. Key rows n .. nr stay finite (zero keys): they only
             // reach the padding rows of dk and dv.
             for (int64_t c = 0; c < nr; ++c) {
               T* pc = pt.data() + c * QB;
-              T* dc = dst.data() + c * QB;
+              T* dc = ds_t.data() + c * QB;
               for (int64_t r = 0; r < QB; ++r) pc[r] = detail::softmax_exp_arg(pc[r] * scale - li[r]);
               for (int64_t r = 0; r < QB; ++r) pc[r] = detail::softmax_exp(pc[r]) * alive[r];
               for (int64_t r = 0; r < QB; ++r) dc[r] = pc[r] * (dc[r] - Di[r]) * scale;
             }
             // dQ += dS K (key rows j0 .. j0 + n), dS read from dS^T.
             for (int64_t r0 = 0; r0 < QB; r0 += RT)
-              detail::attention_tile_accumulate(dq.data() + r0 * hsp, hsp, dst.data() + r0, 1, QB, k + j0 * hsp, hsp,
+              detail::attention_tile_accumulate(dq.data() + r0 * hsp, hsp, ds_t.data() + r0, 1, QB, k + j0 * hsp, hsp,
                                                 n, hsp);
             // dV += P^T dO and dK += dS^T Q over the block's query rows.
             for (int64_t c0 = 0; c0 < nr; c0 += RT) {
               detail::attention_tile_accumulate(dv.data() + (j0 + c0) * hsp, hsp, pt.data() + c0 * QB, QB, 1,
-                                                go + i0 * hsp, hsp, QB, hsp);
-              detail::attention_tile_accumulate(dk.data() + (j0 + c0) * hsp, hsp, dst.data() + c0 * QB, QB, 1,
+                                                dout_rows + i0 * hsp, hsp, QB, hsp);
+              detail::attention_tile_accumulate(dk.data() + (j0 + c0) * hsp, hsp, ds_t.data() + c0 * QB, QB, 1,
                                                 q + i0 * hsp, hsp, QB, hsp);
             }
           }

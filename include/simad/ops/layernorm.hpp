@@ -173,11 +173,11 @@ void layernorm_backward(T* dinp,          // (N, C)
   // then added into the chunk's double partials: fixed row groups, so still thread-count independent.
   constexpr int64_t kFlush = 32;
   parallel_for(chunks, std::max<int64_t>(1, detail::layernorm_grain(C) / rows), [&](int64_t c0, int64_t c1) {
-    std::vector<T> fwb(want_wb ? size_t(2 * C) : 0, T(0));
-    T* fw = fwb.data();
-    T* fb = want_wb ? fw + C : nullptr;
+    std::vector<T> flush_dwdb(want_wb ? size_t(2 * C) : 0, T(0));  // dweight, dbias terms since the last flush
+    T* flush_dw = flush_dwdb.data();
+    T* flush_db = want_wb ? flush_dw + C : nullptr;
     for (int64_t c = c0; c < c1; ++c) {
-      double* pw = want_wb ? partial.data() + size_t(c) * size_t(2 * C) : nullptr;  // then pb = pw + C
+      double* chunk_dwdb = want_wb ? partial.data() + size_t(c) * size_t(2 * C) : nullptr;  // dbias at + C
       for (int64_t i = c * rows, i_end = std::min(N, (c + 1) * rows); i < i_end; ++i) {
         const T* x = inp + i * C;
         const T* dy = dout + i * C;
@@ -195,14 +195,14 @@ void layernorm_backward(T* dinp,          // (N, C)
           }
         }
         if (dweight)
-          for (int64_t j = 0; j < C; ++j) fw[j] += dy[j] * ((x[j] - m) * s);
+          for (int64_t j = 0; j < C; ++j) flush_dw[j] += dy[j] * ((x[j] - m) * s);
         if (dbias)
-          for (int64_t j = 0; j < C; ++j) fb[j] += dy[j];
+          for (int64_t j = 0; j < C; ++j) flush_db[j] += dy[j];
         // Every kFlush rows of the chunk (and at its end): the T partials into the double ones.
         if (want_wb && ((i - c * rows) % kFlush == kFlush - 1 || i + 1 == i_end)) {
           for (int64_t j = 0; j < 2 * C; ++j) {
-            pw[j] += double(fw[j]);
-            fw[j] = T(0);
+            chunk_dwdb[j] += double(flush_dw[j]);
+            flush_dw[j] = T(0);
           }
         }
       }
