@@ -157,3 +157,23 @@ TEST_CASE("ops/conv2d_direct: conv2d_forward runs it where it suits, and OpenBLA
   ops::set_cpu_gemm(ops::CpuGemm::simad);
   check_reference(c, in, w, bias, blas_out, "conv2d_forward OpenBLAS");
 }
+
+TEST_CASE("ops/conv2d_direct: with SIMAD_GEMM=bf16 the shallowest wide layers stay on the exact fp32 path") {
+  Rng rng = testing::test_rng();
+  const Case wide{1, 3, 5, 130, 9, 3, 1, 1, true, true};  // 130 columns out, depth 27: the fp32 implicit GEMM
+  REQUIRE(ops::conv2d_direct_suits_bf16(shape_of(wide)));
+  CHECK_FALSE(ops::conv2d_direct_suits_bf16(ops::Conv2dShape{1, 3, 20, 67, 16, 3, 1, 1}));   // narrower: bf16
+  CHECK_FALSE(ops::conv2d_direct_suits_bf16(ops::Conv2dShape{1, 64, 20, 208, 8, 3, 1, 1}));  // deeper: bf16
+  const auto in = testing::random_vector<float>(rng, size_t(wide.C * wide.H * wide.W));
+  const auto w = testing::random_vector<float>(rng, size_t(wide.O * wide.C * 9));
+  const auto bias = testing::random_vector<float>(rng, size_t(wide.O));
+  const ops::Conv2dShape s = shape_of(wide);
+  std::vector<float> out(static_cast<size_t>(wide.O * s.out_h() * s.out_w()));
+  testing::poison(std::span<float>(out));
+  ops::set_cpu_gemm(ops::CpuGemm::bf16);
+  ops::conv2d_forward(out.data(), in.data(), w.data(), bias.data(), s, ops::ConvActivation::leaky);
+  ops::set_cpu_gemm(ops::CpuGemm::simad);
+  check_reference(wide, in, w, bias, out, "conv2d_forward bf16 setting, shallow wide layer");
+  if (ops::cpu::conv2d_direct_available())
+    CHECK_MESSAGE(same_bits(out, im2col_conv(wide, in, w, bias.data())), "not the fp32 implicit GEMM's bits");
+}

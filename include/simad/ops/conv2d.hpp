@@ -160,6 +160,13 @@ inline bool conv2d_direct_suits(const Conv2dShape& s) {
   return (s.K > 1 || s.stride > 1) && s.C * s.K * s.K <= 576 && s.out_w() >= 64;
 }
 
+// With SIMAD_GEMM=bf16: the shallowest wide layers still run as the fp32 implicit GEMM, which beats
+// im2col + the AMX GEMM there (`simad bench darknet`: YOLOv3's 3- to 32-channel layers at 208-416 px,
+// 1.1-1.6x), and is exact in fp32. Everything else goes through the bf16 GEMM.
+inline bool conv2d_direct_suits_bf16(const Conv2dShape& s) {
+  return conv2d_direct_suits(s) && s.C * s.K * s.K <= 288 && s.out_w() >= 128;
+}
+
 // Scratch elements conv2d_forward needs for shape s (0 for a 1x1 stride-1 unpadded convolution at
 // batch 1).
 inline int64_t conv2d_workspace_size(const Conv2dShape& s) {
@@ -187,7 +194,10 @@ void conv2d_forward(T* out,           // (B, O, Ho, Wo)
   // logistic (rare in Darknet cfgs) is a pass after it.
   const bool fused = act != ConvActivation::logistic;
   if constexpr (std::is_same_v<T, float>) {
-    if (fused && conv2d_direct_suits(s) && cpu_gemm() == CpuGemm::simad && cpu::conv2d_direct_available()) {
+    const bool implicit = cpu_gemm() == CpuGemm::simad  ? conv2d_direct_suits(s)
+                          : cpu_gemm() == CpuGemm::bf16 ? conv2d_direct_suits_bf16(s)
+                                                        : false;
+    if (fused && implicit && cpu::conv2d_direct_available()) {
       cpu::conv2d_direct(out, inp, s.B, weight, bias, act == ConvActivation::leaky,
                          cpu::DirectConvShape{s.C, s.H, s.W, s.O, s.K, s.stride, s.pad}, packed_weight);
       return;
