@@ -17,7 +17,7 @@
 //          .tensor_call = [](auto& io) { simad::ops::softmax_forward(io.t("y"), io.t("x")); }}
 // SIMAD_OP_CALL's body is compiled three times: against simad::ops::reference, simad::ops and (float
 // only, when the kernels are built) simad::cuda::kernels, which share the op's name and arguments; io's
-// pointers are those of the tier's device. Rows whose tiers differ write the lambda out with `tier`.
+// pointers are those of the tier's device; T_ names the tier's element type (float or double). Rows whose tiers differ write the lambda out with `tier`.
 #pragma once
 
 #include <cstdint>
