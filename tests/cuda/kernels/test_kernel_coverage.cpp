@@ -8,7 +8,8 @@
 //   4. every Tensor-level op of include/simad/ops/dispatch/*.hpp (a function declared at the start of a
 //      line outside namespace detail, or one a dispatch macro defines) is called in a harness row, or
 //      in tests/ops/test_dispatch.cpp or tests/cuda/kernels/test_*.cpp while its family waits for conversion.
-// Plain string scanning (no std::regex: GCC 12 -O2 + ASan warns inside <regex>). The files are found from this file's path (__FILE__), so the test needs the source tree.
+// Plain string scanning (no std::regex: GCC 12 -O2 + ASan warns inside <regex>). The files are found from
+// this file's path (__FILE__), so the test needs the source tree.
 #include <doctest/doctest.h>
 
 #include <algorithm>
