@@ -1,7 +1,7 @@
-// tests/ops/test_weighted_mean.cpp: the small set ops ION is built from, against independent
-// references in double:
-//   weighted_mean (ops/weighted_mean.hpp): the forward against the formula; both gradients (dx and
-//     the weights' dw, in the regimes sum w > 1 and <= 1) against central finite differences of a
+// tests/ops/test_weighted_mean.cpp: the small set ops ION is built from, against the reference tier
+// (ops/reference/) in double:
+//   weighted_mean (ops/weighted_mean.hpp): forward and backward against the tier; both gradients (dx
+//     and the weights' dw, in the regimes sum w > 1 and <= 1) against central finite differences of a
 //     random linear loss, in double, relative error < 1e-7; the mask special case equals a plain
 //     masked mean; accumulation onto random values.
 //   broadcast_add (ops/broadcast_add.hpp): forward and backward against index loops.
@@ -14,6 +14,7 @@
 
 #include "simad/ops/broadcast_add.hpp"
 #include "simad/ops/keyword_gate.hpp"
+#include "simad/ops/reference/weighted_mean.hpp"
 #include "simad/ops/weighted_mean.hpp"
 #include "testing.hpp"
 
@@ -34,16 +35,12 @@ TEST_CASE("weighted_mean: forward is sum w x / max(1, sum w), and the mask case 
   for (int64_t s = 0; s < S; ++s) w[size_t(3 * S + s)] = 0.0;                 // set 3: no member
   std::vector<double> out(size_t(B * C), std::nan("")), den(size_t(B), std::nan(""));
   ops::weighted_mean_forward(out.data(), den.data(), x.data(), w.data(), B, S, C);
+  std::vector<double> want(out.size()), want_den(den.size());
+  ops::reference::weighted_mean_forward(want.data(), want_den.data(), x.data(), w.data(), B, S, C);
   for (int64_t b = 0; b < B; ++b) {
-    double L = 0;
-    for (int64_t s = 0; s < S; ++s) L += w[size_t(b * S + s)];
-    CHECK(den[size_t(b)] == doctest::Approx(std::max(1.0, L)).epsilon(1e-14));
-    for (int64_t c = 0; c < C; ++c) {
-      double want = 0;
-      for (int64_t s = 0; s < S; ++s) want += w[size_t(b * S + s)] * x[size_t((b * S + s) * C + c)];
-      want /= std::max(1.0, L);
-      CHECK(out[size_t(b * C + c)] == doctest::Approx(want).epsilon(1e-13));
-    }
+    CHECK(den[size_t(b)] == doctest::Approx(want_den[size_t(b)]).epsilon(1e-14));
+    for (int64_t c = 0; c < C; ++c)
+      CHECK(out[size_t(b * C + c)] == doctest::Approx(want[size_t(b * C + c)]).epsilon(1e-13));
   }
   CHECK(out[size_t(3 * C)] == 0.0);
   // The mask case: a plain mean over the real members.
@@ -79,6 +76,11 @@ TEST_CASE("weighted_mean: dx and dw match central finite differences in double, 
   const std::vector<double> dx0 = random_vector<double>(rng, x.size()), dw0 = random_vector<double>(rng, w.size());
   std::vector<double> dx = dx0, dw = dw0;
   ops::weighted_mean_backward(dx.data(), dw.data(), r.data(), x.data(), w.data(), out.data(), den.data(), B, S, C);
+  std::vector<double> rdx = dx0, rdw = dw0;
+  ops::reference::weighted_mean_backward(rdx.data(), rdw.data(), r.data(), x.data(), w.data(), out.data(), den.data(),
+                                         B, S, C);
+  simad::testing::check_close(dx, rdx, 1e-14, 1e-13, "weighted_mean dx vs the reference tier");
+  simad::testing::check_close(dw, rdw, 1e-14, 1e-13, "weighted_mean dw vs the reference tier");
   for (size_t i = 0; i < dx.size(); ++i) dx[i] -= dx0[i];
   for (size_t i = 0; i < dw.size(); ++i) dw[i] -= dw0[i];
   const std::vector<double> nx = simad::testing::numeric_gradient(std::span<double>(x), loss);
