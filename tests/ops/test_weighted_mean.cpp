@@ -4,7 +4,7 @@
 //     and the weights' dw, in the regimes sum w > 1 and <= 1) against central finite differences of a
 //     random linear loss, in double, relative error < 1e-7; the mask special case equals a plain
 //     masked mean; accumulation onto random values.
-//   broadcast_add (ops/broadcast_add.hpp): forward and backward against index loops.
+//   broadcast_add (ops/broadcast_add.hpp): forward and backward against the tier.
 //   keyword_gate (ops/keyword_gate.hpp): hard and soft weights, and the soft backward against finite
 //     differences through a 2-way softmax.
 #include <cmath>
@@ -14,6 +14,7 @@
 
 #include "simad/ops/broadcast_add.hpp"
 #include "simad/ops/keyword_gate.hpp"
+#include "simad/ops/reference/broadcast_add.hpp"
 #include "simad/ops/reference/weighted_mean.hpp"
 #include "simad/ops/weighted_mean.hpp"
 #include "testing.hpp"
@@ -95,21 +96,17 @@ TEST_CASE("broadcast_add: every member gets its set's vector, and dv sums the me
   const std::vector<float> a = random_vector<float>(rng, size_t(B * S * C)), v = random_vector<float>(rng, size_t(B * C));
   std::vector<float> out(a.size(), std::nanf(""));
   ops::broadcast_add_forward(out.data(), a.data(), v.data(), B, S, C);
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t s = 0; s < S; ++s)
-      for (int64_t c = 0; c < C; ++c)
-        REQUIRE(out[size_t((b * S + s) * C + c)] == a[size_t((b * S + s) * C + c)] + v[size_t(b * C + c)]);
+  std::vector<float> want(a.size());
+  ops::reference::broadcast_add_forward(want.data(), a.data(), v.data(), B, S, C);
+  for (size_t i = 0; i < out.size(); ++i) REQUIRE(out[i] == want[i]);
   const std::vector<float> g = random_vector<float>(rng, a.size());
   std::vector<float> da = random_vector<float>(rng, a.size()), dv = random_vector<float>(rng, v.size());
   const std::vector<float> da0 = da, dv0 = dv;
   ops::broadcast_add_backward(da.data(), dv.data(), g.data(), B, S, C);
-  for (size_t i = 0; i < da.size(); ++i) REQUIRE(da[i] == da0[i] + g[i]);
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t c = 0; c < C; ++c) {
-      double want = dv0[size_t(b * C + c)];
-      for (int64_t s = 0; s < S; ++s) want += g[size_t((b * S + s) * C + c)];
-      CHECK(dv[size_t(b * C + c)] == doctest::Approx(want).epsilon(1e-6));
-    }
+  std::vector<float> want_da = da0, want_dv = dv0;
+  ops::reference::broadcast_add_backward(want_da.data(), want_dv.data(), g.data(), B, S, C);
+  for (size_t i = 0; i < da.size(); ++i) REQUIRE(da[i] == want_da[i]);
+  for (size_t i = 0; i < dv.size(); ++i) CHECK(dv[i] == doctest::Approx(want_dv[i]).epsilon(1e-6));
 }
 
 TEST_CASE("keyword_gate: hard and soft weights at real words, and the soft backward matches finite differences") {
