@@ -23,28 +23,21 @@ find_package(Threads REQUIRED)
 
 set(_simad_emu_fiber_libs)
 if(NOT SIMAD_CUDA_EMU_UCONTEXT)
-  # Debian's libboost-context-dev ships a CMake config (boost_context-config.cmake -> Boost::context).
-  find_package(boost_context CONFIG QUIET)
-  if(TARGET Boost::context)
-    set(_simad_emu_fiber_libs Boost::context)
-  else()
-    find_path(SIMAD_BOOST_CONTEXT_INCLUDE_DIR boost/context/detail/fcontext.hpp)
-    find_library(SIMAD_BOOST_CONTEXT_LIBRARY boost_context)
-    if(NOT SIMAD_BOOST_CONTEXT_INCLUDE_DIR OR NOT SIMAD_BOOST_CONTEXT_LIBRARY)
-      message(FATAL_ERROR "SIMAD_CUDA_EMULATION needs boost::context (apt-get install libboost-context-dev), "
-                          "or -DSIMAD_CUDA_EMU_UCONTEXT=ON for the slower ucontext fibers")
-    endif()
-    add_library(simad_boost_context UNKNOWN IMPORTED)
-    set_target_properties(simad_boost_context PROPERTIES IMPORTED_LOCATION ${SIMAD_BOOST_CONTEXT_LIBRARY}
-                                                         INTERFACE_INCLUDE_DIRECTORIES ${SIMAD_BOOST_CONTEXT_INCLUDE_DIR})
-    set(_simad_emu_fiber_libs simad_boost_context)
+  include(${CMAKE_CURRENT_LIST_DIR}/SimadBoostContext.cmake)
+  if(NOT TARGET simad::boost_context)
+    message(FATAL_ERROR "SIMAD_CUDA_EMULATION needs boost::context (apt-get install libboost-context-dev), "
+                        "or -DSIMAD_CUDA_EMU_UCONTEXT=ON for the slower ucontext fibers")
   endif()
+  set(_simad_emu_fiber_libs simad::boost_context)
 endif()
 
 add_library(simad_cuda_emu INTERFACE)
 add_library(simad::cuda_emu ALIAS simad_cuda_emu)
 target_include_directories(simad_cuda_emu BEFORE INTERFACE
-  $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include/simad/cuda/emu/shim>)
+  $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include/simad/cuda/emu/shim>
+  $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}/simad/cuda/emu/shim>)
+# Installed (with simad::kernels) as simad::cuda_emu.
+set_target_properties(simad_cuda_emu PROPERTIES EXPORT_NAME cuda_emu)
 target_link_libraries(simad_cuda_emu INTERFACE simad::simad Threads::Threads ${_simad_emu_fiber_libs})
 target_link_options(simad_cuda_emu INTERFACE -rdynamic)
 if(SIMAD_CUDA_EMU_SHARED_AS_STATIC)
