@@ -69,6 +69,7 @@
 #include "simad/image/write.hpp"
 #include "simad/io/darknet.hpp"
 #include "simad/nn/darknet.hpp"
+#include "simad/nn/yolov3_configs.hpp"
 #include "simad/nn/yolo.hpp"
 #include "simad/nn/yolo_loss.hpp"
 #include "simad/nn/region_features.hpp"

@@ -24,6 +24,7 @@
 #include "simad/io/darknet.hpp"
 #include "simad/nn/darknet.hpp"
 #include "simad/nn/yolo.hpp"
+#include "simad/nn/yolov3_configs.hpp"
 
 namespace simad::cli {
 namespace {
@@ -59,7 +60,7 @@ void class_colour(int cls, int classes, float rgb[3]) {
 }
 
 void run_detect(const DetectOptions& o) {
-  const io::darknet::Config cfg = io::darknet::load_config(o.cfg, o.width, o.height);
+  const io::darknet::Config cfg = nn::load_darknet_config(o.cfg, o.width, o.height);
   const auto yolo = cfg.yolo_layers();
   SIMAD_CHECK(!yolo.empty(), "cfg '", cfg.source, "' has no [yolo] layer");
   const int classes = cfg.layers[size_t(yolo[0])].as<io::darknet::Yolo>()->classes;
