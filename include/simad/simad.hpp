@@ -67,6 +67,7 @@
 #include "simad/image/decode.hpp"
 #include "simad/image/letterbox.hpp"
 #include "simad/image/write.hpp"
+#include "simad/io/class_names.hpp"
 #include "simad/io/darknet.hpp"
 #include "simad/nn/darknet.hpp"
 #include "simad/nn/yolov3_configs.hpp"
