@@ -22,6 +22,7 @@
 #include "simad/core/tensor.hpp"
 #include "simad/io/darknet.hpp"
 #include "simad/nn/darknet.hpp"
+#include "simad/nn/yolov3_configs.hpp"
 #include "simad/ops/blas.hpp"
 #include "simad/ops/conv2d.hpp"
 
@@ -35,7 +36,7 @@ using simad::ops::Conv2dShape;
 
 std::vector<Conv2dShape> distinct_convs() {
   std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>, Conv2dShape> rows;
-  for (const auto& cfg : {simad::io::darknet::yolov3(416, 416, 80), simad::io::darknet::yolov3_tiny(416, 416, 80)})
+  for (const auto& cfg : {simad::nn::yolov3_config(416, 416, 80), simad::nn::yolov3_tiny_config(416, 416, 80)})
     for (const auto& l : cfg.layers)
       if (const auto* c = l.as<simad::io::darknet::Convolutional>())
         rows[{l.in.c, l.in.h, c->filters, c->size, c->stride, c->padding}] =
@@ -114,7 +115,7 @@ void conv_onednn(benchmark::State& state, Conv2dShape s) {
 #endif
 
 void network(benchmark::State& state, bool full, int64_t B) {
-  const auto cfg = full ? simad::io::darknet::yolov3(416, 416, 80) : simad::io::darknet::yolov3_tiny(416, 416, 80);
+  const auto cfg = full ? simad::nn::yolov3_config(416, 416, 80) : simad::nn::yolov3_tiny_config(416, 416, 80);
   const simad::nn::DarknetNetwork net(cfg, simad::io::darknet::random_weights(cfg, 1));
   simad::Tensor<float> x = simad::Tensor<float>::empty({B, 3, 416, 416});
   simad::Rng(7).fill_uniform(x.span(), 0.0, 1.0);

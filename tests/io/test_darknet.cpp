@@ -1,8 +1,8 @@
-// Tests of include/simad/io/darknet_cfg.hpp and darknet_weights.hpp: the real yolov3/yolov3-tiny
-// cfgs parse and equal the in-code builders; shapes follow Darknet's rules (maxpool padding, route,
-// upsample); the cfg writer round-trips; malformed cfgs are errors with line numbers; weights
-// files round-trip bit for bit, the `seen` width follows the version, and short or long files are
-// errors naming the layer and the byte counts.
+// Tests of include/simad/io/darknet_cfg.hpp and darknet_weights.hpp: shapes follow Darknet's rules
+// (maxpool padding, route, upsample); the cfg writer round-trips; malformed cfgs are errors with
+// line numbers; weights files round-trip bit for bit, the `seen` width follows the version, and
+// short or long files are errors naming the layer and the byte counts. The YOLOv3 architectures come
+// from nn/yolov3_configs.hpp (tested in tests/nn/test_yolov3_configs.cpp).
 #include <unistd.h>
 
 #include <cstring>
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "simad/io/darknet.hpp"
+#include "simad/nn/yolov3_configs.hpp"
 #include "testing.hpp"
 
 using namespace simad;
@@ -18,8 +19,6 @@ using namespace simad::io::darknet;
 namespace fs = std::filesystem;
 
 namespace {
-
-fs::path shared_darknet() { return fs::path(SIMAD_SHARED_DATA_DIR) / "darknet"; }
 
 std::string error_of(const std::function<void()>& f) {
   try {
@@ -51,46 +50,7 @@ Config small_cfg(int first_filters = 16) {
 
 }  // namespace
 
-TEST_CASE("io/darknet: real yolov3 and yolov3-tiny cfgs equal the builders") {
-  const fs::path dir = shared_darknet();
-  if (!fs::exists(dir / "yolov3.cfg") || !fs::exists(dir / "yolov3-tiny.cfg")) {
-    MESSAGE("skipped: ", dir.string(), " has no cfgs");
-    return;
-  }
-  const Config v3 = read_cfg(dir / "yolov3.cfg");
-  CHECK(v3.layers.size() == 107);
-  CHECK(v3.net.width == 608);  // the repository's yolov3.cfg; yolov3-416 is the same at 416
-  CHECK(v3.same_architecture(yolov3(608, 608, 80)));
-  CHECK(v3.layers[83].line > 0);
-  CHECK(v3.net.ignored_keys.at("learning_rate") == "0.001");
-  const Config tiny = read_cfg(dir / "yolov3-tiny.cfg");
-  CHECK(tiny.layers.size() == 24);
-  CHECK(tiny.same_architecture(yolov3_tiny(416, 416, 80)));
-  // The same file at another size equals the builder at that size.
-  Config v3_416 = v3;
-  set_input_size(v3_416, 416, 416);
-  CHECK(v3_416.same_architecture(yolov3(416, 416, 80)));
-  CHECK_FALSE(v3_416.same_architecture(yolov3(416, 416, 20)));
-}
-
-TEST_CASE("io/darknet: builder shapes at 416 follow Darknet's rules") {
-  const Config v3 = yolov3(416, 416, 80);
-  const std::vector<int> yolo = v3.yolo_layers();
-  REQUIRE(yolo == std::vector<int>{82, 94, 106});
-  CHECK(v3.layers[82].out == Dims{255, 13, 13});
-  CHECK(v3.layers[94].out == Dims{255, 26, 26});
-  CHECK(v3.layers[106].out == Dims{255, 52, 52});
-  CHECK(v3.layers[86].out == Dims{768, 26, 26});   // route -1, 61: 256 upsampled + 512
-  CHECK(v3.layers[98].out == Dims{384, 52, 52});   // route -1, 36: 128 + 256
-  CHECK(v3.layers[80].out == Dims{1024, 13, 13});  // the hidden map of the 13x13 scale
-  const Config tiny = yolov3_tiny(416, 416, 80);
-  CHECK(tiny.layers[11].out == Dims{512, 13, 13});  // maxpool size 2 stride 1 keeps 13x13
-  CHECK(tiny.layers[20].out == Dims{384, 26, 26});
-  CHECK(tiny.yolo_layers() == std::vector<int>{16, 23});
-  // Other sizes and class counts.
-  const Config small = yolov3_tiny(96, 128, 3);
-  CHECK(small.layers[16].out == Dims{3 * 8, 4, 3});
-  CHECK(small.layers[23].out == Dims{3 * 8, 8, 6});
+TEST_CASE("io/darknet: maxpool shapes follow Darknet's padding rule") {
   // A maxpool with explicit padding 0 and odd input: out = (13 + 0 - 2) / 2 + 1 = 6.
   const Config pool = parse_cfg("[net]\nwidth=13\nheight=13\nchannels=2\n[maxpool]\nsize=2\nstride=2\npadding=0\n");
   CHECK(pool.layers[0].out == Dims{2, 6, 6});
@@ -99,7 +59,7 @@ TEST_CASE("io/darknet: builder shapes at 416 follow Darknet's rules") {
 }
 
 TEST_CASE("io/darknet: cfg text round trips through the parser") {
-  for (const Config& c : {yolov3(320, 256, 7), yolov3_tiny(416, 416, 80)}) {
+  for (const Config& c : {nn::yolov3_config(320, 256, 7), nn::yolov3_tiny_config(416, 416, 80)}) {
     const Config back = parse_cfg(to_cfg_text(c), "round-trip.cfg");
     CHECK(back.same_architecture(c));
   }
@@ -155,10 +115,10 @@ TEST_CASE("io/darknet: malformed cfgs are errors naming the file and line") {
 
 TEST_CASE("io/darknet: weights file sizes match Darknet's for yolov3 and yolov3-tiny at 416") {
   // Darknet's own count (FACTS.md 2): 62,001,757 and 8,858,734 floats after a 20-byte header.
-  CHECK(expected_file_bytes(yolov3(416, 416, 80)) == 20 + 4 * int64_t(62001757));
-  CHECK(expected_file_bytes(yolov3_tiny(416, 416, 80)) == 20 + 4 * int64_t(8858734));
+  CHECK(expected_file_bytes(nn::yolov3_config(416, 416, 80)) == 20 + 4 * int64_t(62001757));
+  CHECK(expected_file_bytes(nn::yolov3_tiny_config(416, 416, 80)) == 20 + 4 * int64_t(8858734));
   // The input size does not change the parameters.
-  CHECK(expected_file_bytes(yolov3_tiny(96, 96, 80)) == expected_file_bytes(yolov3_tiny(416, 416, 80)));
+  CHECK(expected_file_bytes(nn::yolov3_tiny_config(96, 96, 80)) == expected_file_bytes(nn::yolov3_tiny_config(416, 416, 80)));
 }
 
 TEST_CASE("io/darknet: weights round trip bit for bit and seen follows the version") {

@@ -18,6 +18,7 @@
 #include "simad/nn/darknet.hpp"
 #include "simad/nn/region_features.hpp"
 #include "simad/nn/yolo.hpp"
+#include "simad/nn/yolov3_configs.hpp"
 #include "simad/ops/conv2d.hpp"
 #include "simad/ops/maxpool2d.hpp"
 #include "simad/ops/upsample.hpp"
@@ -300,7 +301,7 @@ TEST_CASE("nn/darknet: maxpool and upsample match naive loops including Darknet'
 
 TEST_CASE("nn/darknet: whole networks match a naive double forward with either batch-norm epsilon") {
   Rng rng = testing::test_rng();
-  const std::vector<dk::Config> cfgs{dk::parse_cfg(kSmallCfg, "small.cfg"), dk::yolov3_tiny(32, 64, 2)};
+  const std::vector<dk::Config> cfgs{dk::parse_cfg(kSmallCfg, "small.cfg"), nn::yolov3_tiny_config(32, 64, 2)};
   for (const dk::Config& cfg : cfgs) {
     dk::Weights w = dk::random_weights(cfg, testing::test_seed());
     // Small variances (scales shrunk alike, so activations keep their size) make the two
@@ -357,7 +358,7 @@ TEST_CASE("nn/darknet: weights written and read back give the same output bit fo
     CHECK(std::memcmp(a.yolo[s].data(), b.yolo[s].data(), a.yolo[s].bytes()) == 0);
   }
   // Weights for another architecture are refused.
-  CHECK_THROWS_AS(nn::DarknetNetwork(dk::yolov3_tiny(96, 96, 5), w), simad::Error);
+  CHECK_THROWS_AS(nn::DarknetNetwork(nn::yolov3_tiny_config(96, 96, 5), w), simad::Error);
   // Input of the wrong size too.
   CHECK_THROWS_AS(nn::DarknetNetwork(cfg, w).forward(Tensor<float>::zeros({1, 3, 14, 21})), simad::Error);
 }
@@ -369,7 +370,7 @@ TEST_CASE("nn/darknet: dog.jpg through yolov3-tiny has the right shapes and is f
     return;
   }
   // 256x256 keeps the test fast (yolov3-tiny at 416 is 5.6 GFLOP per image).
-  const dk::Config cfg = dk::yolov3_tiny(256, 256, 80);
+  const dk::Config cfg = nn::yolov3_tiny_config(256, 256, 80);
   const nn::DarknetNetwork net(cfg, dk::random_weights(cfg, 2026));
   const image::Image im = image::load(dog);
   std::vector<image::Image> two{im, image::resize_bilinear(im, 300, 500)};

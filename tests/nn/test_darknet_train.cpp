@@ -13,6 +13,7 @@
 #include "simad/io/darknet_weights.hpp"
 #include "simad/nn/darknet.hpp"
 #include "simad/nn/darknet_train.hpp"
+#include "simad/nn/yolov3_configs.hpp"
 #include "testing.hpp"
 
 using namespace simad;
@@ -167,7 +168,7 @@ TEST_CASE("nn/darknet_train: safetensors round trip keeps parameters, running st
   // Another architecture's file is an error naming a tensor.
   nn::DarknetTrainNetwork<float> other(testing::tiny_detector_cfg(16, 16));
   other.save_safetensors(dir.path / "same.safetensors");
-  const dk::Config yolo_tiny = dk::yolov3_tiny(32, 32, 2);
+  const dk::Config yolo_tiny = nn::yolov3_tiny_config(32, 32, 2);
   nn::DarknetTrainNetwork<float> wrong(yolo_tiny);
   CHECK_THROWS(wrong.load_safetensors(path));
 }

@@ -11,6 +11,7 @@
 
 #include "simad/io/darknet_cfg.hpp"
 #include "simad/nn/yolo_loss.hpp"
+#include "simad/nn/yolov3_configs.hpp"
 #include "testing.hpp"
 
 using namespace simad;
@@ -161,7 +162,7 @@ TEST_CASE("nn/yolo_loss: two truths on one prediction - the last box and both cl
 }
 
 TEST_CASE("nn/yolo_loss: best anchor over all scales picks the layer (yolov3-tiny cfg)") {
-  const dk::Config cfg = dk::yolov3_tiny(64, 64, 3);
+  const dk::Config cfg = nn::yolov3_tiny_config(64, 64, 3);
   const std::vector<int> layers = cfg.yolo_layers();
   REQUIRE(layers.size() == 2);
   const dk::Yolo& y13 = *cfg.layers[size_t(layers[0])].as<dk::Yolo>();
@@ -191,7 +192,7 @@ TEST_CASE("nn/yolo_loss: best anchor over all scales picks the layer (yolov3-tin
 }
 
 TEST_CASE("nn/yolo_loss: gradient matches finite differences of the loss (two scales, batch 2)") {
-  const dk::Config cfg = dk::yolov3_tiny(64, 64, 3);
+  const dk::Config cfg = nn::yolov3_tiny_config(64, 64, 3);
   const std::vector<int> layers = cfg.yolo_layers();
   Rng rng = simad::testing::test_rng();
   MESSAGE("seed " << simad::testing::test_seed());

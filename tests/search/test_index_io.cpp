@@ -1,4 +1,4 @@
-// tests/search/test_index_io.cpp: .fvecs/.ivecs/.npy readers and writers (io/vectors.hpp) against
+// tests/search/test_index_io.cpp: .fvecs/.ivecs/.npy readers and writers (io/vectors.hpp; int64 ids to .ivecs) against
 // fixtures written by NumPy and Python's struct (tests/search/data/make_vector_fixtures.py; values
 // recomputed here from their formula), and the FlatIndex file format (search/index_file.hpp): round
 // trip, atomic write, and every kind of damage (truncation, bad fields, checksum, NaN, repeated id).
@@ -87,6 +87,45 @@ TEST_CASE("search/io: writers produce the fixture bytes and round-trip random da
       if (rows) CHECK(b.cols == cols);
     }
   }
+  fs::remove_all(dir);
+}
+
+TEST_CASE("search/io: int64 ids write as .ivecs when they fit int32, else an error names the file, row and column") {
+  const fs::path dir = scratch("ivecs64");
+  auto rng = t::test_rng();
+  for (const int64_t rows : {0, 1, 9}) {
+    for (const int64_t cols : {1, 5}) {
+      std::vector<int64_t> ids(size_t(rows * cols));
+      std::vector<int32_t> narrow(ids.size());
+      for (size_t i = 0; i < ids.size(); ++i) {
+        // The edges of int32, -1 (FlatIndex's "no result"), and random ids.
+        const uint32_t pick = rng.next_below(4);
+        narrow[i] = pick == 0 ? std::numeric_limits<int32_t>::min()
+                    : pick == 1 ? std::numeric_limits<int32_t>::max()
+                    : pick == 2 ? -1
+                                : int32_t(rng.next_u32());
+        ids[i] = narrow[i];
+      }
+      io::write_ivecs(dir / "wide.ivecs", ids.data(), rows, cols);
+      io::write_ivecs(dir / "narrow.ivecs", narrow.data(), rows, cols);
+      CHECK(bytes_of(dir / "wide.ivecs") == bytes_of(dir / "narrow.ivecs"));
+      const auto back = io::read_ivecs(dir / "wide.ivecs");
+      CHECK(back.rows == rows);
+      CHECK(back.data == narrow);
+    }
+  }
+  std::vector<int64_t> ids{0, 1, 2, 3, 4, int64_t(std::numeric_limits<int32_t>::max()) + 1};
+  CHECK_THROWS_WITH_AS(io::write_ivecs(dir / "big.ivecs", ids.data(), 2, 3),
+                       doctest::Contains("big.ivecs: row 1, column 2: id 2147483648 does not fit the int32"),
+                       simad::Error);
+  ids[5] = 5;
+  ids[1] = int64_t(std::numeric_limits<int32_t>::min()) - 1;
+  CHECK_THROWS_WITH_AS(io::write_ivecs(dir / "small.ivecs", ids.data(), 3, 2),
+                       doctest::Contains("row 0, column 1: id -2147483649"), simad::Error);
+  CHECK_FALSE(fs::exists(dir / "big.ivecs"));  // nothing written
+  CHECK_FALSE(fs::exists(dir / "small.ivecs"));
+  CHECK_THROWS_WITH_AS(io::write_ivecs(dir / "shape.ivecs", ids.data(), 2, 0), doctest::Contains("shape.ivecs"),
+                       simad::Error);
   fs::remove_all(dir);
 }
 

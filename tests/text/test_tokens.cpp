@@ -1,12 +1,14 @@
 // Tests of the rest of the text pipeline: UTF-8 (decode/repair against the Unicode Standard's
 // examples and a brute-force reference decoder), normalisation (NFKC facts), POS tags and keyword
-// labels (dict.txt and WordNet read independently here), vocabularies (build, save, load, errors)
-// and batch encoding (against a plain loop).
+// labels (dict.txt and WordNet read independently here), the tokenizer (its untagged words against
+// the raw segmenter on random texts), vocabularies (build, save, load, errors) and batch encoding
+// (against a plain loop).
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <set>
@@ -267,6 +269,104 @@ TEST_CASE("text/tokenizer: normalises then segments and drops whitespace") {
   CHECK(std::find_if(words.begin(), words.end(), [](const text::Word& w) { return w.text == "nike"; }) != words.end());
   CHECK(text::Tokenizer::is_whitespace_only(" \t\r\n\u3000\u00a0"));
   CHECK_FALSE(text::Tokenizer::is_whitespace_only(" x "));
+}
+
+namespace {
+
+// Random texts from pieces that exercise the segmenter's paths: dictionary words, Han the HMM
+// joins, ASCII runs, every kind of whitespace jieba knows (its own tokens), full-width forms (what
+// normalising changes) and, when `invalid`, ill-formed UTF-8.
+std::vector<std::string> random_texts(simad::Rng& rng, size_t count, bool invalid) {
+  static const char* const kPieces[] = {"新款", "牛仔裤", "我", "来到", "北京", "清华大学", "杭研", "限时特惠", "包邮",
+                                        "Nike", "abc", "123", "！", "，", "ＮＩＫＥ", " ", "  ", "\t", "\u3000",
+                                        "\u00a0", "\r", "x y"};
+  static const char* const kInvalid[] = {"\xff", "\xe4\xb8", "\xc0\xaf", "\xed\xa0\x80"};
+  std::vector<std::string> texts(count);
+  for (std::string& t : texts) {
+    const uint32_t n = rng.next_below(12);
+    for (uint32_t i = 0; i < n; ++i) {
+      if (invalid && rng.next_below(5) == 0) t += kInvalid[rng.next_below(uint32_t(std::size(kInvalid)))];
+      else t += kPieces[rng.next_below(uint32_t(std::size(kPieces)))];
+    }
+  }
+  return texts;
+}
+
+// What `simad tokenize` printed before Tokenizer::words() existed: repair (or normalise), cut with
+// the raw segmenter, drop the whitespace-only tokens.
+std::vector<std::string> reference_words(const text::Segmenter& seg, const std::string& raw, bool normalize, bool hmm,
+                                         size_t& replaced) {
+  replaced = 0;
+  const std::string clean = normalize ? text::normalize(raw, {}, &replaced) : text::repair_utf8(raw, &replaced);
+  std::vector<std::string> out;
+  for (const std::string& w : seg.cut(clean, hmm))
+    if (!text::Tokenizer::is_whitespace_only(w)) out.push_back(w);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("text/tokenizer: words() are the cut and cleaned words, in every mode, without WordNet") {
+  const text::Segmenter* seg = simad::testing::jieba_segmenter();
+  if (!seg) {
+    MESSAGE("skipped: python3-jieba's dict.txt is not installed");
+    return;
+  }
+  simad::Rng rng = simad::testing::test_rng();
+  const std::string corpus = simad::testing::slurp(simad::testing::text_data("corpus.txt"));
+  std::vector<std::string> texts = simad::testing::split_lines(corpus);
+  texts.resize(std::min<size_t>(texts.size(), 300));
+  for (std::string& t : random_texts(rng, 300, true)) texts.push_back(std::move(t));
+  texts.push_back("");
+  texts.push_back(" \t\u3000 ");
+  for (const bool normalize : {false, true}) {
+    for (const bool hmm : {false, true}) {
+      text::TokenizerOptions options;
+      options.normalize = normalize;
+      options.hmm = hmm;
+      const text::Tokenizer tok(*seg, std::nullopt, options);  // words() needs no WordNet
+      size_t mismatches = 0;
+      for (const std::string& t : texts) {
+        size_t got_replaced = 0, want_replaced = 0;
+        const std::vector<std::string> got = tok.words(t, &got_replaced);
+        const std::vector<std::string> want = reference_words(*seg, t, normalize, hmm, want_replaced);
+        if (got != want || got_replaced != want_replaced) {
+          if (++mismatches <= 3)
+            MESSAGE("normalize ", normalize, ", hmm ", hmm, ": '", t, "'\n  got:  ", simad::testing::show_tokens(got),
+                    "\n  want: ", simad::testing::show_tokens(want));
+        }
+      }
+      CHECK_MESSAGE(mismatches == 0, "normalize ", normalize, ", hmm ", hmm, ": ", mismatches, " of ", texts.size(),
+                    " texts differ; seed ", simad::testing::test_seed());
+    }
+  }
+  // An ill-formed sequence is counted and becomes U+FFFD; a whitespace-only text has no words.
+  text::TokenizerOptions raw_options;
+  raw_options.normalize = false;
+  const text::Tokenizer raw(*seg, std::nullopt, raw_options);
+  size_t replaced = 0;
+  CHECK(raw.words("我来到\xff北京", &replaced) == std::vector<std::string>{"我", "来到", "\uFFFD", "北京"});
+  CHECK(replaced == 1);
+  CHECK(raw.words(" \t\u3000 ").empty());
+  CHECK(raw.words("我来到北京清华大学") == std::vector<std::string>{"我", "来到", "北京", "清华大学"});
+}
+
+TEST_CASE("text/tokenizer: words() equal tokenize()'s words without their tags") {
+  const text::Tokenizer* tok = tokenizer();
+  if (!tok) {
+    MESSAGE("skipped: python3-jieba or wordnet-base is not installed");
+    return;
+  }
+  simad::Rng rng = simad::testing::test_rng();
+  for (const std::string& t : random_texts(rng, 200, true)) {
+    size_t replaced_words = 0, replaced_tokens = 0;
+    const std::vector<std::string> got = tok->words(t, &replaced_words);
+    std::vector<std::string> want;
+    for (const text::Word& w : tok->tokenize(t, &replaced_tokens)) want.push_back(w.text);
+    CHECK_MESSAGE(got == want, "'", t, "': ", simad::testing::show_tokens(got), " vs ",
+                  simad::testing::show_tokens(want));
+    CHECK(replaced_words == replaced_tokens);
+  }
 }
 
 TEST_CASE("text/vocab: build orders by count then bytes with min count and max size") {

@@ -35,6 +35,7 @@
 #include "simad/core/tensor.hpp"
 #include "simad/io/darknet.hpp"
 #include "simad/nn/darknet.hpp"
+#include "simad/nn/yolov3_configs.hpp"
 #include "simad/ops/blas.hpp"
 #include "simad/ops/conv2d.hpp"
 
@@ -69,7 +70,7 @@ struct ConvRow {
 std::vector<ConvRow> distinct_convs() {
   std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>, ConvRow> rows;
   for (int net = 0; net < 2; ++net) {
-    const io::darknet::Config cfg = net == 0 ? io::darknet::yolov3(416, 416, 80) : io::darknet::yolov3_tiny(416, 416, 80);
+    const io::darknet::Config cfg = net == 0 ? nn::yolov3_config(416, 416, 80) : nn::yolov3_tiny_config(416, 416, 80);
     for (const auto& l : cfg.layers)
       if (const auto* c = l.as<io::darknet::Convolutional>()) {
         ops::Conv2dShape s{1, l.in.c, l.in.h, l.in.w, c->filters, c->size, c->stride, c->padding};
@@ -219,7 +220,7 @@ void run_bench_darknet(const BenchDarknetOptions& o) {
     std::printf("\n%-14s %5s %12s %22s %22s\n", "network", "batch", "simad img/s", "conv rows simad img/s",
                 "conv rows oneDNN img/s");
     for (int net = 0; net < 2; ++net) {
-      const io::darknet::Config cfg = net == 0 ? io::darknet::yolov3(416, 416, 80) : io::darknet::yolov3_tiny(416, 416, 80);
+      const io::darknet::Config cfg = net == 0 ? nn::yolov3_config(416, 416, 80) : nn::yolov3_tiny_config(416, 416, 80);
       const char* name = net == 0 ? "yolov3-416" : "yolov3-tiny-416";
       const nn::DarknetNetwork dn(cfg, io::darknet::random_weights(cfg, 1));
       for (int B : o.batches) {

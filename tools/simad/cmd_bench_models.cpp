@@ -30,6 +30,7 @@
 #include "simad/nn/darknet.hpp"
 #include "simad/nn/region_features.hpp"
 #include "simad/nn/yolo.hpp"
+#include "simad/nn/yolov3_configs.hpp"
 #include "simad/ops/blas.hpp"
 #include "simad/text/tokenizer.hpp"
 #include "simad/train/optimizer.hpp"
@@ -257,9 +258,9 @@ void run_bench_models(const BenchModelsOptions& o) {
               ads_count, o.batch);
   std::printf("%-34s %s\n", "SynthAds detector", "not shipped yet (the detector-training issue): skipped");
   bench_oracle_pipeline(jpegs, ads, tok, o.batch);
-  bench_detector_pipeline("yolov3-tiny-416 (random weights)", io::darknet::yolov3_tiny(416, 416, 80), jpegs, texts, tok, o.batch);
+  bench_detector_pipeline("yolov3-tiny-416 (random weights)", nn::yolov3_tiny_config(416, 416, 80), jpegs, texts, tok, o.batch);
   if (!o.skip_yolov3 && !o.quick)
-    bench_detector_pipeline("yolov3-416 (random weights)", io::darknet::yolov3(416, 416, 80), jpegs, texts, tok, o.batch);
+    bench_detector_pipeline("yolov3-416 (random weights)", nn::yolov3_config(416, 416, 80), jpegs, texts, tok, o.batch);
   std::printf("\ntraining on cached regions (batch 32, 16 words, 1-5 regions of %lld features), %d steps:\n",
               static_cast<long long>(models::kPixelDescriptorDim), o.quick ? 2 : o.steps);
   {

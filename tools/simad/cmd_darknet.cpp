@@ -14,6 +14,7 @@
 
 #include "commands.hpp"
 #include "simad/io/darknet.hpp"
+#include "simad/nn/yolov3_configs.hpp"
 
 namespace simad::cli {
 
@@ -54,7 +55,7 @@ void print_summary(const io::darknet::Config& cfg) {
 void run_darknet(const DarknetOptions& o) {
   const int modes = int(o.random_weights) + int(o.write_cfg) + int(o.summary);
   SIMAD_CHECK(modes == 1, "choose one of --random-weights, --write-cfg, --summary");
-  const io::darknet::Config cfg = io::darknet::load_config(o.cfg, o.width, o.height, o.classes);
+  const io::darknet::Config cfg = nn::load_darknet_config(o.cfg, o.width, o.height, o.classes);
   if (o.random_weights) {
     SIMAD_CHECK(!o.out.empty(), "--random-weights needs --out FILE");
     io::darknet::write_weights(o.out, io::darknet::random_weights(cfg, o.seed));

@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -21,9 +20,11 @@
 #include "simad/image/decode.hpp"
 #include "simad/image/letterbox.hpp"
 #include "simad/image/write.hpp"
+#include "simad/io/class_names.hpp"
 #include "simad/io/darknet.hpp"
 #include "simad/nn/darknet.hpp"
 #include "simad/nn/yolo.hpp"
+#include "simad/nn/yolov3_configs.hpp"
 
 namespace simad::cli {
 namespace {
@@ -36,19 +37,6 @@ struct DetectOptions {
   bool stretch = false;
 };
 
-std::vector<std::string> read_names(const std::string& path, int classes) {
-  std::ifstream in(path);
-  SIMAD_CHECK(in, "cannot open names file '", path, "'");
-  std::vector<std::string> names;
-  for (std::string line; std::getline(in, line);) {
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-    if (!line.empty()) names.push_back(line);
-  }
-  SIMAD_CHECK(int(names.size()) == classes, "names file '", path, "' has ", names.size(), " names, the cfg has ",
-              classes, " classes");
-  return names;
-}
-
 // A distinct colour per class (Darknet's idea: spread classes over the hue circle).
 void class_colour(int cls, int classes, float rgb[3]) {
   const float h = float(cls) / float(std::max(classes, 1)) * 6.0f;
@@ -59,11 +47,12 @@ void class_colour(int cls, int classes, float rgb[3]) {
 }
 
 void run_detect(const DetectOptions& o) {
-  const io::darknet::Config cfg = io::darknet::load_config(o.cfg, o.width, o.height);
+  const io::darknet::Config cfg = nn::load_darknet_config(o.cfg, o.width, o.height);
   const auto yolo = cfg.yolo_layers();
   SIMAD_CHECK(!yolo.empty(), "cfg '", cfg.source, "' has no [yolo] layer");
   const int classes = cfg.layers[size_t(yolo[0])].as<io::darknet::Yolo>()->classes;
-  const std::vector<std::string> names = o.names.empty() ? std::vector<std::string>{} : read_names(o.names, classes);
+  const std::vector<std::string> names =
+      o.names.empty() ? std::vector<std::string>{} : io::read_class_names(o.names, classes);
   const io::darknet::Weights weights = io::darknet::read_weights(o.weights, cfg);
   const nn::DarknetNetwork net(cfg, weights,
                                o.bn == "alexeyab" ? nn::BatchNormVariant::alexeyab : nn::BatchNormVariant::pjreddie);

@@ -11,7 +11,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
-#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -76,13 +75,7 @@ void run_search(const SearchOptions& o) {
     }
   }
   const auto t2 = std::chrono::steady_clock::now();
-  std::vector<int32_t> ids32(ids.size());
-  for (size_t i = 0; i < ids.size(); ++i) {
-    SIMAD_CHECK(ids[i] <= std::numeric_limits<int32_t>::max(), "id ", ids[i],
-                " does not fit the int32 of .ivecs (result ", i / size_t(o.k), ")");
-    ids32[i] = int32_t(ids[i]);
-  }
-  io::write_ivecs(o.out + ".ids.ivecs", ids32.data(), q.rows, o.k);
+  io::write_ivecs(o.out + ".ids.ivecs", ids.data(), q.rows, o.k);
   io::write_fvecs(o.out + ".dist.fvecs", dist.data(), q.rows, o.k);
   const double load_s = std::chrono::duration<double>(t1 - t0).count();
   const double search_s = std::chrono::duration<double>(t2 - t1).count();

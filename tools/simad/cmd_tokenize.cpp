@@ -23,7 +23,6 @@
 #include "simad/text/pos.hpp"
 #include "simad/text/segmenter.hpp"
 #include "simad/text/tokenizer.hpp"
-#include "simad/text/utf8.hpp"
 
 namespace simad::cli {
 namespace {
@@ -73,8 +72,6 @@ void run_tokenize(const TokenizeOptions& opt) {
   std::istream& in = opt.input.empty() ? std::cin : file;
   const std::string source = opt.input.empty() ? "<stdin>" : opt.input;
 
-  text::Segmenter::Scratch scratch;
-  std::vector<text::TokenSpan> spans;
   std::string line, out;
   size_t line_no = 0, replaced_total = 0, bad_lines = 0;
   while (std::getline(in, line)) {
@@ -91,14 +88,8 @@ void run_tokenize(const TokenizeOptions& opt) {
         out += w.keyword ? "/1" : "/0";
       }
     } else {
-      const std::string raw = line_text(line, opt, source, line_no);
-      const std::string clean = opt.normalize ? text::normalize(raw, {}, &replaced) : text::repair_utf8(raw, &replaced);
-      spans.clear();
-      tok.segmenter().cut(clean, !opt.no_hmm, spans, scratch);
       bool first = true;
-      for (const text::TokenSpan& s : spans) {
-        const std::string_view w = s.in(clean);
-        if (text::Tokenizer::is_whitespace_only(w)) continue;
+      for (const std::string& w : tok.words(line_text(line, opt, source, line_no), &replaced)) {
         if (!first) out += ' ';
         first = false;
         out += w;

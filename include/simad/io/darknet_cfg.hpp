@@ -1,5 +1,6 @@
-// simad/io/darknet_cfg.hpp: Darknet network configurations (.cfg) as typed layer descriptors, and
-// builders that produce the two YOLOv3 architectures in code.
+// simad/io/darknet_cfg.hpp: Darknet network configurations (.cfg) as typed layer descriptors: the
+// parser, shape inference, and the writer (to_cfg_text). The built-in YOLOv3 architectures are
+// built in code by nn/yolov3_configs.hpp.
 //
 // The parser follows pjreddie Darknet (src/parser.c read_cfg, src/utils.c strip): every space, tab
 // and CR is removed from a line; lines starting with '#' or ';' and empty lines are skipped;
@@ -124,7 +125,7 @@ inline const char* layer_type_name(const LayerOp& op) {
 }
 
 // ------------------------------------------------------------------------------------------------
-// Shape inference (also used by the builders). Throws on a layer whose shape makes no sense.
+// Shape inference. Throws on a layer whose shape makes no sense.
 namespace detail {
 
 [[noreturn]] inline void bad_layer(const std::string& source, size_t index, int line, const std::string& what,
@@ -138,7 +139,12 @@ namespace detail {
 // Guards sizes against overflow in later products (C * H * W fits easily in int64).
 constexpr int kMaxExtent = 1 << 20;
 
+}  // namespace detail
+
+// Sets every layer's input and output shape from cfg.net and the ops (Darknet's rules, as the file
+// comment says). parse_cfg and set_input_size call it; code that builds a Config calls it last.
 inline void infer_shapes(Config& cfg) {
+  using detail::kMaxExtent;
   const Net& net = cfg.net;
   if (net.width < 1 || net.height < 1 || net.channels < 1 || net.width > 65536 || net.height > 65536 ||
       net.channels > 4096)
@@ -147,7 +153,7 @@ inline void infer_shapes(Config& cfg) {
   Dims prev{net.channels, net.height, net.width};
   for (size_t i = 0; i < cfg.layers.size(); ++i) {
     Layer& l = cfg.layers[i];
-    auto bad = [&](const std::string& what) { bad_layer(cfg.source, i, l.line, what); };
+    auto bad = [&](const std::string& what) { detail::bad_layer(cfg.source, i, l.line, what); };
     l.in = prev;
     auto check_index = [&](int j, const char* key) {
       if (j < 0 || size_t(j) >= i)
@@ -220,6 +226,8 @@ inline void infer_shapes(Config& cfg) {
     prev = l.out;
   }
 }
+
+namespace detail {
 
 // ------------------------------------------------------------------------------------------------
 // Parsing helpers. Values are parsed strictly: the whole value must be a number.
@@ -442,7 +450,7 @@ inline Config parse_cfg(std::string_view text, const std::string& source = "<mem
     r.check_all_used();
     cfg.layers.push_back(std::move(layer));
   }
-  detail::infer_shapes(cfg);
+  infer_shapes(cfg);
   return cfg;
 }
 
@@ -460,115 +468,10 @@ inline Config read_cfg(const std::filesystem::path& path) {
 inline void set_input_size(Config& cfg, int width, int height) {
   cfg.net.width = width;
   cfg.net.height = height;
-  detail::infer_shapes(cfg);
+  infer_shapes(cfg);
 }
 
 // ------------------------------------------------------------------------------------------------
-// Builders: the architectures of pjreddie's yolov3.cfg and yolov3-tiny.cfg for any input size and
-// class count, in code (the project never ships those files).
-namespace detail {
-class Builder {
- public:
-  Builder(int width, int height, int channels) {
-    cfg.source = "<builder>";
-    cfg.net.width = width;
-    cfg.net.height = height;
-    cfg.net.channels = channels;
-  }
-  int conv(int filters, int size, int stride, Activation act = Activation::leaky, bool bn = true) {
-    return add(Convolutional{filters, size, stride, size / 2, bn, act});
-  }
-  int shortcut(int from_relative) { return add(Shortcut{here() + from_relative, Activation::linear}); }
-  int route(std::vector<int> relative_or_absolute) {
-    for (int& v : relative_or_absolute) v = resolve_index(v, size_t(here()));
-    return add(Route{std::move(relative_or_absolute)});
-  }
-  int upsample(int stride) { return add(Upsample{stride, 1.0f}); }
-  int maxpool(int size, int stride) { return add(Maxpool{size, stride, size - 1}); }
-  int yolo(std::vector<int> mask, std::vector<float> anchors, int classes) {
-    const int num = int(anchors.size() / 2);
-    return add(Yolo{std::move(mask), std::move(anchors), classes, num});
-  }
-  int here() const { return int(cfg.layers.size()); }
-  Config finish() {
-    infer_shapes(cfg);
-    return std::move(cfg);
-  }
-
- private:
-  int add(LayerOp op) {
-    Layer l;
-    l.op = std::move(op);
-    cfg.layers.push_back(std::move(l));
-    return here() - 1;
-  }
-  Config cfg;
-};
-}  // namespace detail
-
-inline Config yolov3(int width = 416, int height = 416, int classes = 80) {
-  detail::Builder b(width, height, 3);
-  const std::vector<float> anchors{10, 13, 16, 30, 33, 23, 30, 61, 62, 45, 59, 119, 116, 90, 156, 198, 373, 326};
-  const int head = 3 * (5 + classes);
-  // Darknet-53: conv, then per stage a stride-2 conv and n residual blocks (1x1 half, 3x3 full).
-  b.conv(32, 3, 1);
-  int filters = 64;
-  for (int blocks : {1, 2, 8, 8, 4}) {
-    b.conv(filters, 3, 2);
-    for (int i = 0; i < blocks; ++i) {
-      b.conv(filters / 2, 1, 1);
-      b.conv(filters, 3, 1);
-      b.shortcut(-3);
-    }
-    filters *= 2;
-  }
-  // Three detection scales: 13x13 (anchors 6-8), 26x26 (3-5), 52x52 (0-2) for a 416 input.
-  const int stage4_end = 61, stage3_end = 36;  // outputs of the 26x26 and 52x52 backbone stages
-  for (int scale = 0; scale < 3; ++scale) {
-    const int f = 1024 >> scale;
-    if (scale > 0) {
-      b.route({-4});
-      b.conv(f / 2, 1, 1);
-      b.upsample(2);
-      b.route({-1, scale == 1 ? stage4_end : stage3_end});
-    }
-    for (int i = 0; i < 3; ++i) {
-      b.conv(f / 2, 1, 1);
-      b.conv(f, 3, 1);
-    }
-    b.conv(head, 1, 1, Activation::linear, false);
-    b.yolo({6 - 3 * scale, 7 - 3 * scale, 8 - 3 * scale}, anchors, classes);
-  }
-  return b.finish();
-}
-
-inline Config yolov3_tiny(int width = 416, int height = 416, int classes = 80) {
-  detail::Builder b(width, height, 3);
-  const std::vector<float> anchors{10, 14, 23, 27, 37, 58, 81, 82, 135, 169, 344, 319};
-  const int head = 3 * (5 + classes);
-  for (int i = 0, f = 16; i < 6; ++i, f *= 2) {
-    b.conv(f, 3, 1);
-    b.maxpool(2, i < 5 ? 2 : 1);  // the last pool is size 2 stride 1: 13x13 stays 13x13
-  }
-  b.conv(1024, 3, 1);
-  b.conv(256, 1, 1);
-  b.conv(512, 3, 1);
-  b.conv(head, 1, 1, Activation::linear, false);
-  b.yolo({3, 4, 5}, anchors, classes);
-  b.route({-4});
-  b.conv(128, 1, 1);
-  b.upsample(2);
-  b.route({-1, 8});
-  b.conv(256, 3, 1);
-  b.conv(head, 1, 1, Activation::linear, false);
-  b.yolo({0, 1, 2}, anchors, classes);
-  return b.finish();
-}
-
-}  // namespace simad::io::darknet
-
-namespace simad::io::darknet {
-
 // The cfg text of `cfg` (what parse_cfg reads back as the same architecture): lets the CLI write
 // the built-in architectures to files, and tests round-trip the parser.
 inline std::string to_cfg_text(const Config& cfg) {
@@ -606,31 +509,6 @@ inline std::string to_cfg_text(const Config& cfg) {
     }
   }
   return os.str();
-}
-
-}  // namespace simad::io::darknet
-
-namespace simad::io::darknet {
-
-// A cfg from a file or a built-in architecture ("builtin:yolov3", "builtin:yolov3-tiny"), as the
-// CLI takes it. width/height (> 0) set the input size (built-in default 416x416); classes (> 0)
-// the class count of a built-in (default 80; a cfg file sets its own).
-inline Config load_config(const std::string& spec, int width = 0, int height = 0, int classes = 0) {
-  const std::string prefix = "builtin:";
-  Config cfg;
-  if (spec.rfind(prefix, 0) == 0) {
-    const std::string name = spec.substr(prefix.size());
-    const int w = width > 0 ? width : 416, h = height > 0 ? height : 416, c = classes > 0 ? classes : 80;
-    if (name == "yolov3") cfg = yolov3(w, h, c);
-    else if (name == "yolov3-tiny") cfg = yolov3_tiny(w, h, c);
-    else fail("unknown built-in cfg '", name, "' (builtin:yolov3 or builtin:yolov3-tiny)");
-    cfg.source = spec;
-    return cfg;
-  }
-  SIMAD_CHECK(classes <= 0, "classes can be set for built-in cfgs only (a cfg file sets its own)");
-  cfg = read_cfg(spec);
-  if (width > 0 || height > 0) set_input_size(cfg, width > 0 ? width : cfg.net.width, height > 0 ? height : cfg.net.height);
-  return cfg;
 }
 
 }  // namespace simad::io::darknet

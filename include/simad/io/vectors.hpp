@@ -10,7 +10,7 @@
 // Writers go through a temporary file renamed over the target (io/atomic_file.hpp).
 //
 //   io::Matrix<float> m = io::read_vectors("base.fvecs");   // by extension: .fvecs .npy
-//   io::write_ivecs("out.ids.ivecs", ids_matrix);
+//   io::write_ivecs("out.ids.ivecs", ids.data(), rows, k);  // int32 ids, or int64 ones that fit int32
 #pragma once
 
 #include <bit>
@@ -127,6 +127,20 @@ inline void write_fvecs(const std::filesystem::path& path, const float* data, in
 }
 inline void write_ivecs(const std::filesystem::path& path, const int32_t* data, int64_t rows, int64_t cols) {
   detail::write_file_bytes(path, detail::serialize_xvecs(data, rows, cols));
+}
+// int64 ids (what search::FlatIndex returns) as .ivecs, which holds int32 only: an id outside int32
+// is an error naming the file, row and column, and nothing is written.
+inline void write_ivecs(const std::filesystem::path& path, const int64_t* data, int64_t rows, int64_t cols) {
+  SIMAD_CHECK(rows >= 0 && cols >= 1 && cols <= (1 << 24), "write ivecs '", path.string(), "': bad shape (", rows,
+              ", ", cols, ")");
+  std::vector<int32_t> narrow(size_t(rows) * size_t(cols));
+  for (size_t i = 0; i < narrow.size(); ++i) {
+    if (data[i] < std::numeric_limits<int32_t>::min() || data[i] > std::numeric_limits<int32_t>::max())
+      fail(path.string(), ": row ", i / size_t(cols), ", column ", i % size_t(cols), ": id ", data[i],
+           " does not fit the int32 of .ivecs");
+    narrow[i] = int32_t(data[i]);
+  }
+  write_ivecs(path, narrow.data(), rows, cols);
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -53,20 +53,34 @@ class Tokenizer {
   // The words of `text`. *replaced (if given) receives the number of invalid UTF-8 sequences that
   // became U+FFFD.
   std::vector<Word> tokenize(std::string_view text, size_t* replaced = nullptr) const {
-    const std::string clean = options_.normalize ? normalize(text, {}, replaced) : repair_utf8(text, replaced);
-    Segmenter::Scratch scratch;
-    std::vector<TokenSpan> spans;
-    seg_.cut(clean, options_.hmm, spans, scratch);
-    std::vector<Word> words;
-    words.reserve(spans.size());
+    std::string clean;
+    const std::vector<TokenSpan> spans = cut(text, clean, replaced);
+    std::vector<Word> out;
+    out.reserve(spans.size());
     for (const TokenSpan& span : spans) {
       const std::string_view w = span.in(clean);
       if (!options_.keep_whitespace && is_whitespace_only(w)) continue;
       Word word{std::string(w), std::string(tag_of(w)), 0};
       word.keyword = keyword_of(word.text, word.tag);
-      words.push_back(std::move(word));
+      out.push_back(std::move(word));
     }
-    return words;
+    return out;
+  }
+
+  // The same words as tokenize() without tags or keyword labels (no dictionary look-ups, no WordNet):
+  // what `simad tokenize` prints. With normalize off, these are jieba.cut's words less the
+  // whitespace-only ones.
+  std::vector<std::string> words(std::string_view text, size_t* replaced = nullptr) const {
+    std::string clean;
+    const std::vector<TokenSpan> spans = cut(text, clean, replaced);
+    std::vector<std::string> out;
+    out.reserve(spans.size());
+    for (const TokenSpan& span : spans) {
+      const std::string_view w = span.in(clean);
+      if (!options_.keep_whitespace && is_whitespace_only(w)) continue;
+      out.emplace_back(w);
+    }
+    return out;
   }
 
   // The tag of one word (dictionary tag, else the unknown-word rule).
@@ -95,6 +109,15 @@ class Tokenizer {
   }
 
  private:
+  // Repairs (and, as the options say, normalises) `text` into `clean` and segments it.
+  std::vector<TokenSpan> cut(std::string_view text, std::string& clean, size_t* replaced) const {
+    clean = options_.normalize ? normalize(text, {}, replaced) : repair_utf8(text, replaced);
+    Segmenter::Scratch scratch;
+    std::vector<TokenSpan> spans;
+    seg_.cut(clean, options_.hmm, spans, scratch);
+    return spans;
+  }
+
   Segmenter seg_;
   std::optional<WordNetLexicon> wordnet_;
   TokenizerOptions options_;
