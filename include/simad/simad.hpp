@@ -37,6 +37,7 @@
 #include "simad/ops/dispatch/dropout.hpp"
 #include "simad/ops/dispatch/elementwise.hpp"
 #include "simad/ops/dispatch/embedding.hpp"
+#include "simad/ops/dispatch/fusion_attention.hpp"
 #include "simad/ops/dispatch/gemm.hpp"
 #include "simad/ops/dispatch/keyword_gate.hpp"
 #include "simad/ops/dispatch/l2norm.hpp"

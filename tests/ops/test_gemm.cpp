@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "simad/core/parallel.hpp"
-#include "simad/ops/gemm.hpp"
+#include "simad/ops/dispatch/gemm.hpp"
 #include "simad/ops/reference/gemm.hpp"
 #include "testing.hpp"
 

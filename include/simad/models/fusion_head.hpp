@@ -22,9 +22,9 @@
 #include "simad/core/rng.hpp"
 #include "simad/nn/linear.hpp"
 #include "simad/ops/dispatch/activation.hpp"
-#include "simad/ops/dispatch/attention.hpp"
 #include "simad/ops/dispatch/concat.hpp"
 #include "simad/ops/dispatch/elementwise.hpp"
+#include "simad/ops/dispatch/fusion_attention.hpp"
 #include "simad/ops/dispatch/masked_max.hpp"
 #include "simad/train/param_store.hpp"
 

@@ -4,8 +4,8 @@
 // time by core/cpu_features.hpp), so its speed does not depend on OpenBLAS recognising the CPU
 // (set_cpu_gemm(CpuGemm::bf16) / SIMAD_GEMM=bf16: its bf16 variant on AMX or AVX512-BF16);
 // double, CPUs without AVX2, and set_cpu_gemm(CpuGemm::openblas) / SIMAD_GEMM=openblas go to OpenBLAS
-// (cblas_sgemm / cblas_dgemm). CUDA tensors go to cuBLAS or simad's tiled kernel. lda/ldb/ldc are the
-// row strides of the matrices as stored.
+// (cblas_sgemm / cblas_dgemm). lda/ldb/ldc are the row strides of the matrices as stored. The Tensor
+// forms (matmul, batched_matmul: CPU or CUDA tensors) are in ops/dispatch/gemm.hpp.
 // Backward of C = op(A) op(B) ACCUMULATES (simad's rule for every backward: gradients +=):
 //   dA += dC op(B)^T (transposed back if A was), dB += op(A)^T dC (likewise).
 #pragma once
@@ -23,14 +23,6 @@
 #include "simad/core/tensor.hpp"
 #include "simad/ops/blas.hpp"
 #include "simad/ops/cpu/sgemm.hpp"
-#include "simad/ops/dispatch/common.hpp"  // detail::on_device, detail::common_device
-
-// CUDA tensors: simad::kernels (real CUDA or emulated) defines SIMAD_HAVE_CUDA_KERNELS for its consumers.
-// CPU-only users see no CUDA header.
-#if defined(SIMAD_HAVE_CUDA_KERNELS)
-#include "simad/cuda/kernels/gemm.hpp"
-#include "simad/cuda/runtime.hpp"
-#endif
 
 namespace simad::ops {
 
@@ -201,30 +193,6 @@ void gemm_backward(T* dA, T* dB, const T* dC, int64_t ldc, bool trans_a, bool tr
     if (!trans_b) gemm(!trans_a, false, K, N, M, T(1), A, lda, dC, ldc, T(1), dB, ldb);
     else gemm(true, trans_a, N, K, M, T(1), dC, ldc, A, lda, T(1), dB, ldb);
   }
-}
-
-// Tensor form: C (M, N) = op(A) op(B) (+ beta C). A, B, C are rank-2 tensors, all on the CPU
-// (OpenBLAS) or all on Device::cuda (float only: cuBLAS in the real-CUDA build, simad's tiled kernel
-// under the emulator; needs simad::kernels). CUDA: asynchronous on the default stream.
-template <typename T>
-void matmul(const Tensor<T>& C, const Tensor<T>& A, const Tensor<T>& B, bool trans_a = false, bool trans_b = false,
-            T beta = T(0)) {
-  SIMAD_CHECK(A.rank() == 2 && B.rank() == 2 && C.rank() == 2, "matmul: rank-2 tensors expected, got A ",
-              A.shape(), " B ", B.shape(), " C ", C.shape());
-  const int64_t M = trans_a ? A.dim(1) : A.dim(0), K = trans_a ? A.dim(0) : A.dim(1);
-  const int64_t KB = trans_b ? B.dim(1) : B.dim(0), N = trans_b ? B.dim(0) : B.dim(1);
-  SIMAD_CHECK(K == KB, "matmul: inner dimensions differ: op(A) ", Shape{M, K}, " op(B) ", Shape{KB, N});
-  check_shape(C, {M, N}, "matmul: C");
-  // BLAS wants leading dimensions >= 1 even for an empty matrix (K == 0, or a zero-width C).
-  const int64_t lda = std::max<int64_t>(A.dim(1), 1), ldb = std::max<int64_t>(B.dim(1), 1),
-                ldc = std::max<int64_t>(N, 1);
-  detail::on_device<T>(
-      "matmul", detail::common_device("matmul", C, A, B),
-      [&] { gemm(trans_a, trans_b, M, N, K, T(1), A.data(), lda, B.data(), ldb, beta, C.data(), ldc); },
-      [&] {
-        SIMAD_CUDA_KERNEL_CALL(T, gemm(trans_a, trans_b, M, N, K, 1.0f, A.data(), lda, B.data(), ldb, beta, C.data(),
-                                       ldc));
-      });
 }
 
 }  // namespace simad::ops

@@ -17,6 +17,7 @@
 #include "simad/core/error.hpp"
 #include "simad/cuda/runtime.hpp"
 #include "simad/ops/dispatch/attention.hpp"
+#include "simad/ops/dispatch/fusion_attention.hpp"
 #include "simad/ops/dispatch/cross_entropy.hpp"
 #include "simad/ops/dispatch/embedding.hpp"
 #include "simad/ops/dispatch/layernorm.hpp"

@@ -18,7 +18,7 @@
 #include "simad/cuda/kernels/gemm.hpp"
 #include "simad/cuda/runtime.hpp"
 #include "simad/ops/dispatch/gemm.hpp"
-#include "simad/ops/gemm.hpp"
+#include "simad/ops/dispatch/gemm.hpp"
 #include "testing.hpp"
 
 namespace {

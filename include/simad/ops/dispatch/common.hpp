@@ -16,7 +16,11 @@
 //   detail::rows_cols(op, t, N, C)            a defined rank >= 1 tensor read as (N, C): C = the last
 //                                            dimension, N = the product of the others
 //   detail::check_same_shape(op, ref, t, what)  t defined with ref's shape
-// Every dispatch header uses these (ops/gemm.hpp's matmul too), so this header includes only core.
+//   detail::expect_shape(op, t, shape, what)  t defined with that shape
+//   detail::optional_mask(op, mask, shape, what)  a mask pointer as a tensor (undefined when absent),
+//                                            checked against the shape when present
+//   detail::data_or_null(t)                   t's data, nullptr when t is undefined
+// Every dispatch header uses these, so this header includes only core.
 #pragma once
 
 #include <cstdint>
@@ -59,6 +63,27 @@ template <typename A, typename B>
 void check_same_shape(const char* op, const Tensor<A>& ref, const Tensor<B>& t, const char* what) {
   SIMAD_CHECK(t.defined(), op, ": ", what, " is undefined");
   SIMAD_CHECK(t.shape() == ref.shape(), op, ": ", what, " shape ", t.shape(), ", expected ", ref.shape());
+}
+
+// t defined with exactly the shape `expected`.
+template <typename T>
+void expect_shape(const char* op, const Tensor<T>& t, const Shape& expected, const char* what) {
+  SIMAD_CHECK(t.defined(), op, ": ", what, " is undefined, expected shape ", expected);
+  SIMAD_CHECK(t.shape() == expected, op, ": ", what, " shape ", t.shape(), ", expected ", expected);
+}
+
+// A mask pointer as a tensor (undefined when absent) and its data (nullptr when absent).
+inline const Tensor<uint8_t>& optional_mask(const char* op, const Tensor<uint8_t>* mask, const Shape& expected,
+                                             const char* what) {
+  static const Tensor<uint8_t> none;
+  if (!mask || !mask->defined()) return none;
+  expect_shape(op, *mask, expected, what);
+  return *mask;
+}
+
+template <typename T>
+T* data_or_null(const Tensor<T>& t) {
+  return t.defined() ? t.data() : nullptr;
 }
 
 template <typename... Ts>
