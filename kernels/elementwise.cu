@@ -19,6 +19,9 @@ constexpr int kThreads = 256;
 // The CPU ops' constants, in float.
 constexpr float kInvSqrt2 = 0.70710678118654752440f;     // 1 / sqrt(2)
 constexpr float kInvSqrt2Pi = 0.39894228040143267794f;   // 1 / sqrt(2 pi)
+// As ops/activation.hpp computes them in float: sqrt(2) * (1 / sqrt(pi)) rounded, and 0.044715.
+constexpr float kSqrt2OverPi = 1.41421356237309504880f * 0.56418958354775628695f;
+constexpr float kGeluTanhCubic = 0.044715f;
 
 __device__ __forceinline__ float sigmoidf_stable(float x) {
   if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
@@ -67,6 +70,25 @@ __global__ void __launch_bounds__(kThreads)
     const float cdf = 0.5f * (1.0f + erff(x * kInvSqrt2));
     const float pdf = kInvSqrt2Pi * expf(-0.5f * x * x);
     dinp[i] += dout[i] * (cdf + x * pdf);
+  }
+}
+
+// gelu_tanh: the same expression and order as ops/activation.hpp's float path.
+__global__ void __launch_bounds__(kThreads) gelu_tanh_forward_kernel(float* out, const float* inp, long long n) {
+  SIMAD_GRID_STRIDE(i, n) {
+    const float x = inp[i];
+    const float t = tanhf(kSqrt2OverPi * (x + kGeluTanhCubic * x * x * x));
+    out[i] = 0.5f * x * (1.0f + t);
+  }
+}
+__global__ void __launch_bounds__(kThreads)
+    gelu_tanh_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
+                              const float* __restrict__ inp, long long n) {
+  SIMAD_GRID_STRIDE(i, n) {
+    const float x = inp[i], x2 = x * x;
+    const float t = tanhf(kSqrt2OverPi * (x + kGeluTanhCubic * x2 * x));
+    const float du = kSqrt2OverPi * (1.0f + 3.0f * kGeluTanhCubic * x2);
+    dinp[i] += dout[i] * (0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du);
   }
 }
 
@@ -162,6 +184,19 @@ void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n, 
   check_args("cuda::kernels::gelu_backward", n, dout != nullptr, inp != nullptr);
   if (n == 0 || !dinp) return;
   SIMAD_LAUNCH(gelu_backward_kernel, cuda::grid_stride_blocks(n, kThreads), dim3(kThreads), 0, stream, dinp, dout, inp, n);
+}
+
+void gelu_tanh_forward(float* out, const float* inp, int64_t n, cudaStream_t stream) {
+  check_args("cuda::kernels::gelu_tanh_forward", n, out != nullptr, inp != nullptr);
+  if (n == 0) return;
+  SIMAD_LAUNCH(gelu_tanh_forward_kernel, cuda::grid_stride_blocks(n, kThreads), dim3(kThreads), 0, stream, out, inp,
+               n);
+}
+void gelu_tanh_backward(float* dinp, const float* dout, const float* inp, int64_t n, cudaStream_t stream) {
+  check_args("cuda::kernels::gelu_tanh_backward", n, dout != nullptr, inp != nullptr);
+  if (n == 0 || !dinp) return;
+  SIMAD_LAUNCH(gelu_tanh_backward_kernel, cuda::grid_stride_blocks(n, kThreads), dim3(kThreads), 0, stream, dinp,
+               dout, inp, n);
 }
 
 void tanh_forward(float* out, const float* inp, int64_t n, cudaStream_t stream) {

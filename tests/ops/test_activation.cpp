@@ -1,4 +1,4 @@
-// Tests of include/simad/ops/activation.hpp: relu, leaky_relu, gelu, tanh, sigmoid against the reference
+// Tests of include/simad/ops/activation.hpp: relu, leaky_relu, gelu, gelu_tanh, tanh, sigmoid against the reference
 // tier (ops/reference/activation.hpp), finite-difference gradients, in-place forward, special values, bad arguments.
 #include <cmath>
 #include <cstring>
@@ -14,8 +14,8 @@ using namespace simad;
 
 namespace {
 
-enum class Act { relu, leaky_relu, gelu, tanh, sigmoid };
-constexpr Act kAll[] = {Act::relu, Act::leaky_relu, Act::gelu, Act::tanh, Act::sigmoid};
+enum class Act { relu, leaky_relu, gelu, gelu_tanh, tanh, sigmoid };
+constexpr Act kAll[] = {Act::relu, Act::leaky_relu, Act::gelu, Act::gelu_tanh, Act::tanh, Act::sigmoid};
 constexpr double kSlope = 0.1;  // leaky_relu's default, checked against this reference
 
 const char* name(Act a) {
@@ -23,6 +23,7 @@ const char* name(Act a) {
     case Act::relu: return "relu";
     case Act::leaky_relu: return "leaky_relu";
     case Act::gelu: return "gelu";
+    case Act::gelu_tanh: return "gelu_tanh";
     case Act::tanh: return "tanh";
     case Act::sigmoid: return "sigmoid";
   }
@@ -36,6 +37,7 @@ void forward(Act a, T* out, const T* inp, int64_t n) {
     case Act::relu: ops::relu_forward(out, inp, n); break;
     case Act::leaky_relu: ops::leaky_relu_forward(out, inp, n); break;
     case Act::gelu: ops::gelu_forward(out, inp, n); break;
+    case Act::gelu_tanh: ops::gelu_tanh_forward(out, inp, n); break;
     case Act::tanh: ops::tanh_forward(out, inp, n); break;
     case Act::sigmoid: ops::sigmoid_forward(out, inp, n); break;
   }
@@ -47,6 +49,7 @@ void backward(Act a, T* dinp, const T* dout, const T* inp, const T* out, int64_t
     case Act::relu: ops::relu_backward(dinp, dout, inp, n); break;
     case Act::leaky_relu: ops::leaky_relu_backward(dinp, dout, inp, n); break;
     case Act::gelu: ops::gelu_backward(dinp, dout, inp, n); break;
+    case Act::gelu_tanh: ops::gelu_tanh_backward(dinp, dout, inp, n); break;
     case Act::tanh: ops::tanh_backward(dinp, dout, out, n); break;
     case Act::sigmoid: ops::sigmoid_backward(dinp, dout, out, n); break;
   }
@@ -61,6 +64,7 @@ std::vector<double> reference_forward(Act a, const std::vector<double>& x) {
     case Act::relu: ops::reference::relu_forward(y.data(), x.data(), n); break;
     case Act::leaky_relu: ops::reference::leaky_relu_forward(y.data(), x.data(), n, kSlope); break;
     case Act::gelu: ops::reference::gelu_forward(y.data(), x.data(), n); break;
+    case Act::gelu_tanh: ops::reference::gelu_tanh_forward(y.data(), x.data(), n); break;
     case Act::tanh: ops::reference::tanh_forward(y.data(), x.data(), n); break;
     case Act::sigmoid: ops::reference::sigmoid_forward(y.data(), x.data(), n); break;
   }
@@ -74,6 +78,7 @@ std::vector<double> reference_backward(Act a, std::vector<double> dinp, const st
     case Act::relu: ops::reference::relu_backward(dinp.data(), dout.data(), x.data(), n); break;
     case Act::leaky_relu: ops::reference::leaky_relu_backward(dinp.data(), dout.data(), x.data(), n, kSlope); break;
     case Act::gelu: ops::reference::gelu_backward(dinp.data(), dout.data(), x.data(), n); break;
+    case Act::gelu_tanh: ops::reference::gelu_tanh_backward(dinp.data(), dout.data(), x.data(), n); break;
     case Act::tanh: ops::reference::tanh_backward(dinp.data(), dout.data(), y.data(), n); break;
     case Act::sigmoid: ops::reference::sigmoid_backward(dinp.data(), dout.data(), y.data(), n); break;
   }
@@ -220,6 +225,15 @@ TEST_CASE("ops/activation: special values and kinks and the leaky slope") {
   d = 0;
   ops::gelu_backward(&d, &one, &zero, 1);
   CHECK(d == 0.5);
+  d = 0;
+  ops::gelu_tanh_backward(&d, &one, &zero, 1);
+  CHECK(d == 0.5);
+  // gelu_tanh(1) = 0.5 (1 + tanh(sqrt(2 / pi) 1.044715)) in closed form, and its gap to the exact gelu.
+  double g = 0, e = 0;
+  ops::gelu_tanh_forward(&g, &one, 1);
+  ops::gelu_forward(&e, &one, 1);
+  CHECK(g == doctest::Approx(0.5 * (1 + std::tanh(std::sqrt(2 / 3.14159265358979323846) * 1.044715))).epsilon(1e-15));
+  CHECK(std::fabs(g - e) < 1e-3);
   // A null gradient is skipped.
   ops::relu_backward(static_cast<double*>(nullptr), &one, &zero, 1);
 }

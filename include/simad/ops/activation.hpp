@@ -3,6 +3,9 @@
 //   leaky_relu(x) = x > 0 ? x : slope x  (0.1 as Darknet)     leaky'(x)   = x > 0 ? 1 : slope
 //   gelu(x)       = x Phi(x) = 0.5 x (1 + erf(x / sqrt 2))  gelu'(x)    = Phi(x) + x phi(x)
 //                   (the exact erf form, PyTorch nn.GELU's default; phi(x) = exp(-x^2 / 2) / sqrt(2 pi))
+//   gelu_tanh(x)  = 0.5 x (1 + t),  t = tanh(u),  u = sqrt(2 / pi) (x + 0.044715 x^3)
+//                   (GPT-2's approximation, PyTorch nn.GELU(approximate='tanh'))
+//                 gelu_tanh'(x) = 0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2 / pi) (1 + 3 * 0.044715 x^2)
 //   tanh(x)                                                 tanh'       = 1 - y^2     (y the forward output)
 //   sigmoid(x)    = 1 / (1 + exp(-x))                       sigmoid'    = y (1 - y)   (y the forward output)
 // Forward OVERWRITES out and may run in place (out == inp). Backward ACCUMULATES: dinp += dout * f'.
@@ -136,6 +139,45 @@ void gelu_backward(T* dinp,        // (n)
     const T cdf = T(0.5) * (T(1) + std::erf(x * inv_sqrt2));
     const T pdf = inv_sqrt_2pi * std::exp(T(-0.5) * x * x);
     dinp[i] += dout[i] * (cdf + x * pdf);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// gelu_tanh: the tanh approximation of gelu.
+namespace detail {
+template <typename T>
+inline constexpr T kGeluTanhCubic = T(0.044715);
+template <typename T>
+inline constexpr T kSqrt2OverPi = std::numbers::sqrt2_v<T> * std::numbers::inv_sqrtpi_v<T>;
+}  // namespace detail
+
+template <typename T>
+void gelu_tanh_forward(T* out,        // (n)
+                       const T* inp,  // (n)
+                       int64_t n) {
+  static_assert(std::is_floating_point_v<T>, "gelu_tanh: floating-point element type");
+  detail::check_activation_args("gelu_tanh_forward", n, out != nullptr, inp != nullptr);
+  detail::activation_map(n, detail::kActivationCostlyGrain, [&](int64_t i) {
+    const T x = inp[i];
+    const T t = std::tanh(detail::kSqrt2OverPi<T> * (x + detail::kGeluTanhCubic<T> * x * x * x));
+    out[i] = T(0.5) * x * (T(1) + t);
+  });
+}
+
+// dinp += dout * gelu_tanh'(x).
+template <typename T>
+void gelu_tanh_backward(T* dinp,        // (n)
+                        const T* dout,  // (n)
+                        const T* inp,   // (n) the forward input
+                        int64_t n) {
+  static_assert(std::is_floating_point_v<T>, "gelu_tanh: floating-point element type");
+  detail::check_activation_args("gelu_tanh_backward", n, dout != nullptr, inp != nullptr);
+  if (!dinp) return;
+  detail::activation_map(n, detail::kActivationCostlyGrain, [&](int64_t i) {
+    const T x = inp[i], x2 = x * x;
+    const T t = std::tanh(detail::kSqrt2OverPi<T> * (x + detail::kGeluTanhCubic<T> * x2 * x));
+    const T du = detail::kSqrt2OverPi<T> * (T(1) + T(3) * detail::kGeluTanhCubic<T> * x2);
+    dinp[i] += dout[i] * (T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * du);
   });
 }
 

@@ -1,8 +1,8 @@
 // simad/cuda/kernels/elementwise.hpp: elementwise kernels (kernels/elementwise.cu) over n contiguous
 // floats: the activations of simad/ops/activation.hpp with the same semantics and argument order
 // (forward OVERWRITES out and may run in place; backward ACCUMULATES dinp += dout * f'; dinp may be
-// nullptr; tanh/sigmoid backward take the forward OUTPUT), plus fill / scale / axpy and the elementwise product. Pointers are
-// device pointers; bad arguments throw simad::Error; asynchronous on `stream`.
+// nullptr; tanh/sigmoid backward take the forward OUTPUT), plus fill / scale / axpy and the elementwise
+// product. Pointers are device pointers; bad arguments throw simad::Error; asynchronous on `stream`.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -20,6 +20,8 @@ void leaky_relu_backward(float* dinp, const float* dout, const float* inp, int64
 
 void gelu_forward(float* out, const float* inp, int64_t n, cudaStream_t stream = nullptr);
 void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n, cudaStream_t stream = nullptr);
+void gelu_tanh_forward(float* out, const float* inp, int64_t n, cudaStream_t stream = nullptr);
+void gelu_tanh_backward(float* dinp, const float* dout, const float* inp, int64_t n, cudaStream_t stream = nullptr);
 
 void tanh_forward(float* out, const float* inp, int64_t n, cudaStream_t stream = nullptr);
 void tanh_backward(float* dinp, const float* dout, const float* out, int64_t n, cudaStream_t stream = nullptr);

@@ -5,6 +5,8 @@
 //   leaky_relu(x) = x > 0 ? x : slope x  (0.1 as Darknet)     leaky'(x)   = x > 0 ? 1 : slope
 //   gelu(x)       = x Phi(x) = 0.5 x (1 + erf(x / sqrt 2))  gelu'(x)    = Phi(x) + x phi(x)
 //                   (the exact erf form; phi(x) = exp(-x^2 / 2) / sqrt(2 pi))
+//   gelu_tanh(x)  = 0.5 x (1 + t),  t = tanh(u),  u = sqrt(2 / pi) (x + 0.044715 x^3)   (GPT-2's form)
+//                 gelu_tanh'(x) = 0.5 (1 + t) + 0.5 x (1 - t^2) du/dx,  du/dx = sqrt(2 / pi) (1 + 3 * 0.044715 x^2)
 //   tanh(x)                                                 tanh'       = 1 - y^2     (y the forward output)
 //   sigmoid(x)    = 1 / (1 + exp(-x))                       sigmoid'    = y (1 - y)   (y the forward output)
 // Forward OVERWRITES out (out == inp is fine). Backward ACCUMULATES: dinp += dout * f'; dinp may be
@@ -58,6 +60,27 @@ void gelu_backward(T* dinp, const T* dout, const T* inp, int64_t n) {
     const double cdf = 0.5 * (1.0 + std::erf(x / std::sqrt(2.0)));  // Phi(x)
     const double pdf = std::exp(-0.5 * x * x) / std::sqrt(2.0 * pi);  // phi(x)
     dinp[i] = T(double(dinp[i]) + double(dout[i]) * (cdf + x * pdf));
+  }
+}
+
+template <typename T>
+void gelu_tanh_forward(T* out, const T* inp, int64_t n) {
+  const double c = std::sqrt(2.0 / 3.14159265358979323846);
+  for (int64_t i = 0; i < n; ++i) {
+    const double x = double(inp[i]);
+    out[i] = T(0.5 * x * (1.0 + std::tanh(c * (x + 0.044715 * x * x * x))));
+  }
+}
+
+template <typename T>
+void gelu_tanh_backward(T* dinp, const T* dout, const T* inp, int64_t n) {
+  if (!dinp) return;
+  const double c = std::sqrt(2.0 / 3.14159265358979323846);
+  for (int64_t i = 0; i < n; ++i) {
+    const double x = double(inp[i]);
+    const double t = std::tanh(c * (x + 0.044715 * x * x * x));
+    const double du = c * (1.0 + 3.0 * 0.044715 * x * x);
+    dinp[i] = T(double(dinp[i]) + double(dout[i]) * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du));
   }
 }
 
