@@ -45,7 +45,8 @@ struct FoldedConv {
   std::vector<float> weight;  // (O, C, K, K)
   std::vector<float> bias;    // (O)
   // weight packed once for simad's fp32 GEMM kernel (as oneDNN reorders its weights once): every forward
-  // would pack it again otherwise. Empty where the CPU has no such kernel; twice the weights' memory.
+  // would pack it again otherwise. Empty where the CPU has no such kernel or SIMAD_GEMM=openblas; twice
+  // the weights' memory.
   ops::cpu::SgemmPackedA packed;
 };
 
@@ -67,7 +68,9 @@ inline FoldedConv fold_batch_norm(const io::darknet::ConvWeights& w, const io::d
     for (size_t i = 0; i < per_filter; ++i) f.weight[o * per_filter + i] = float(double(w.weights[o * per_filter + i]) * s);
     f.bias[o] = float(double(w.biases[o]) - double(w.rolling_mean[o]) * s);
   }
-  f.packed = ops::cpu::SgemmPackedA(f.weight.data(), int64_t(per_filter), w.filters, int64_t(per_filter));
+  // Only simad's fp32 kernel reads the panels (under SIMAD_GEMM=bf16, the shallow layers it keeps on fp32).
+  if (ops::cpu_gemm() != ops::CpuGemm::openblas)
+    f.packed = ops::cpu::SgemmPackedA(f.weight.data(), int64_t(per_filter), w.filters, int64_t(per_filter));
   return f;
 }
 

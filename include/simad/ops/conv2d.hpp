@@ -70,6 +70,8 @@ void im2col(T* cols, int64_t ld, int64_t col0, const T* inp, const Conv2dShape& 
       const int64_t c = r / (K * K), i = (r / K) % K, j = r % K;
       const T* plane = inp + c * s.H * s.W;
       T* dst = cols + r * ld + col0;
+      // ix = x * stride - pad + j is inside [0, W) for x in [x_lo, x_hi): a copy between zeros
+      const auto [x_lo, x_hi] = cpu::inside_columns(j - s.pad, s.stride, s.W, Wo);
       for (int64_t y = 0; y < Ho; ++y) {
         const int64_t iy = y * s.stride - s.pad + i;
         T* row = dst + y * Wo;
@@ -77,24 +79,13 @@ void im2col(T* cols, int64_t ld, int64_t col0, const T* inp, const Conv2dShape& 
           std::fill_n(row, Wo, T(0));
           continue;
         }
-        const T* src = plane + iy * s.W;
-        if (s.stride == 1) {
-          // x range where ix = x - pad + j is inside [0, W)
-          const int64_t x_lo = std::clamp<int64_t>(s.pad - j, 0, Wo), x_hi = std::clamp<int64_t>(s.W + s.pad - j, x_lo, Wo);
-          std::fill_n(row, x_lo, T(0));
-          std::copy(src + x_lo - s.pad + j, src + x_hi - s.pad + j, row + x_lo);
-          std::fill(row + x_hi, row + Wo, T(0));
-        } else {
-          // x range where ix = x * stride - pad + j is inside [0, W): a strided copy without tests
-          const int64_t S = s.stride, first = s.pad - j;  // ix >= 0  <=>  x * S >= first
-          const int64_t x_lo = std::clamp<int64_t>(first <= 0 ? 0 : (first + S - 1) / S, 0, Wo);
-          const int64_t last = s.W - 1 + s.pad - j;  // ix <= W - 1  <=>  x * S <= last
-          const int64_t x_hi = last < 0 ? x_lo : std::clamp<int64_t>(last / S + 1, x_lo, Wo);
-          std::fill_n(row, x_lo, T(0));
-          const T* from = src - s.pad + j;
-          for (int64_t x = x_lo; x < x_hi; ++x) row[x] = from[x * S];
-          std::fill(row + x_hi, row + Wo, T(0));
-        }
+        const T* from = plane + iy * s.W - s.pad + j;
+        std::fill_n(row, x_lo, T(0));
+        if (s.stride == 1)
+          std::copy(from + x_lo, from + x_hi, row + x_lo);
+        else
+          for (int64_t x = x_lo; x < x_hi; ++x) row[x] = from[x * s.stride];
+        std::fill(row + x_hi, row + Wo, T(0));
       }
     }
   });

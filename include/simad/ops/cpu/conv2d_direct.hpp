@@ -27,6 +27,17 @@
 
 namespace simad::ops::cpu {
 
+// The columns u in [0, n) whose input column S*u + offset lies inside [0, W): [lo, hi), lo <= hi. A
+// padded row is zeros, then the strided copy of [lo, hi), then zeros (im2col and the direct ring).
+struct InsideColumns {
+  int64_t lo, hi;
+};
+inline InsideColumns inside_columns(int64_t offset, int64_t S, int64_t W, int64_t n) {
+  const int64_t first = -offset, last = W - 1 - offset;  // S*u >= first and S*u <= last
+  const int64_t lo = std::min(n, first <= 0 ? 0 : (first + S - 1) / S);
+  return {lo, last < 0 ? lo : std::clamp<int64_t>(last / S + 1, lo, n)};
+}
+
 struct DirectConvShape {
   int64_t C = 1, H = 1, W = 1, O = 1, K = 1, stride = 1, pad = 0;  // one image (C, H, W), weights (O, C, K, K)
   int64_t out_h() const { return (H + 2 * pad - K) / stride + 1; }
@@ -60,9 +71,7 @@ inline void conv2d_direct_pad_row(float* ring, const float* img, const DirectCon
       }
       // ix = S*u + ph - pad is inside [0, W) for u in [u_lo, u_hi): a strided copy between zeros
       const float* src = img + (c * s.H + iy) * s.W + ph - s.pad;
-      const int64_t first = s.pad - ph, last = s.W - 1 + s.pad - ph;
-      const int64_t u_lo = std::min(Wph, first <= 0 ? 0 : (first + S - 1) / S);
-      const int64_t u_hi = last < 0 ? u_lo : std::clamp<int64_t>(last / S + 1, u_lo, Wph);
+      const auto [u_lo, u_hi] = inside_columns(ph - s.pad, S, s.W, Wph);
       std::fill_n(dst, u_lo, 0.0f);
       if (S == 1)
         std::copy(src + u_lo, src + u_hi, dst + u_lo);
