@@ -58,43 +58,15 @@ void softmax_case() {
   CHECK_THROWS_AS(ops::softmax_backward(d, g, Tensor<T>::zeros({6, 19})), Error);
 }
 
+// The harness (tests/op_cases/cases_layernorm.cpp) compares the results; these are the shape errors.
 template <typename T>
 void layernorm_case() {
-  auto rng = testing::test_rng(1);
   const int64_t N = 6, C = 21;
   const Shape shape{2, 3, C};
-  const Tensor<T> x = testing::random_tensor<T>(rng, shape, -2.0, 3.0);
-  const Tensor<T> w = testing::random_tensor<T>(rng, {C}, 0.5, 1.5);
-  const Tensor<T> b = testing::random_tensor<T>(rng, {C});
-  Tensor<T> y = testing::poisoned_tensor<T>(shape), y_ref = testing::poisoned_tensor<T>(shape);
-  Tensor<T> m = testing::poisoned_tensor<T>({2, 3}), m_ref = testing::poisoned_tensor<T>({2, 3});
-  Tensor<T> r = testing::poisoned_tensor<T>({N}), r_ref = testing::poisoned_tensor<T>({N});
-  ops::layernorm_forward(y, m, r, x, w, b, T(1e-5));
-  ops::layernorm_forward(y_ref.data(), m_ref.data(), r_ref.data(), x.data(), w.data(), b.data(), N, C, T(1e-5));
-  check_equal(y, y_ref, "layernorm_forward out");
-  check_equal(m, m_ref, "layernorm_forward mean");
-  check_equal(r, r_ref, "layernorm_forward rstd");
-  Tensor<T> y2 = testing::poisoned_tensor<T>(shape);
-  ops::layernorm_forward(y2, Tensor<T>(), Tensor<T>(), x, Tensor<T>(), Tensor<T>(), T(1e-5));
-  ops::layernorm_forward(y_ref.data(), static_cast<T*>(nullptr), static_cast<T*>(nullptr), x.data(),
-                         static_cast<const T*>(nullptr), static_cast<const T*>(nullptr), N, C, T(1e-5));
-  check_equal(y2, y_ref, "layernorm_forward inference");
-
-  const Tensor<T> g = testing::random_tensor<T>(rng, shape);
-  const Tensor<T> dx = testing::random_tensor<T>(rng, shape), dw = testing::random_tensor<T>(rng, {C}),
-                  db = testing::random_tensor<T>(rng, {C});
-  const Tensor<T> dx_ref = dx.clone(), dw_ref = dw.clone(), db_ref = db.clone();
-  ops::layernorm_backward(dx, dw, db, g, x, w, m, r);
-  ops::layernorm_backward(dx_ref.data(), dw_ref.data(), db_ref.data(), g.data(), x.data(), w.data(), m.data(),
-                          r.data(), N, C);
-  check_equal(dx, dx_ref, "layernorm_backward dinp");
-  check_equal(dw, dw_ref, "layernorm_backward dweight");
-  check_equal(db, db_ref, "layernorm_backward dbias");
-  ops::layernorm_backward(Tensor<T>(), dw, Tensor<T>(), g, x, Tensor<T>(), m, r);
-  ops::layernorm_backward(static_cast<T*>(nullptr), dw_ref.data(), static_cast<T*>(nullptr), g.data(), x.data(),
-                          static_cast<const T*>(nullptr), m.data(), r.data(), N, C);
-  check_equal(dw, dw_ref, "layernorm_backward dweight only");
-
+  const Tensor<T> x = Tensor<T>::zeros(shape), y = Tensor<T>::zeros(shape), g = Tensor<T>::zeros(shape);
+  const Tensor<T> w = Tensor<T>::zeros({C}), b = Tensor<T>::zeros({C}), m = Tensor<T>::zeros({2, 3}),
+                  r = Tensor<T>::zeros({N});
+  const Tensor<T> dx = Tensor<T>::zeros(shape), dw = Tensor<T>::zeros({C}), db = Tensor<T>::zeros({C});
   CHECK_THROWS_AS(ops::layernorm_forward(y, m, r, x, Tensor<T>::zeros({C + 1}), b, T(1e-5)), Error);
   CHECK_THROWS_AS(ops::layernorm_forward(Tensor<T>::zeros({N, C}), m, r, x, w, b, T(1e-5)), Error);
   CHECK_THROWS_AS(ops::layernorm_forward(y, Tensor<T>::zeros({N + 1}), r, x, w, b, T(1e-5)), Error);
@@ -237,7 +209,7 @@ TEST_CASE("ops/dispatch: softmax Tensor overloads equal the pointer ops on the C
   softmax_case<double>();
 }
 
-TEST_CASE("ops/dispatch: layernorm Tensor overloads equal the pointer ops on the CPU") {
+TEST_CASE("ops/dispatch: layernorm Tensor overloads reject bad shapes") {
   layernorm_case<float>();
   layernorm_case<double>();
 }

@@ -85,49 +85,17 @@ TEST_CASE("cuda/dispatch: softmax Tensor calls agree on CPU and CUDA tensors") {
   CHECK_THROWS_AS(ops::softmax_forward(dy, dev(Tensor<float>::zeros({3, 5, 36}))), simad::Error);
 }
 
-TEST_CASE("cuda/dispatch: layernorm Tensor calls agree on CPU and CUDA tensors") {
-  auto rng = simad::testing::test_rng(1);
+// Results: tests/op_cases/cases_layernorm.cpp. Here the device and shape errors.
+TEST_CASE("cuda/dispatch: layernorm Tensor calls reject mixed devices and bad shapes") {
   const int64_t C = 45;
   const simad::Shape shape{4, 6, C};
-  const Tensor<float> x = simad::testing::random_tensor<float>(rng, shape, -2.0, 3.0);
-  const Tensor<float> w = simad::testing::random_tensor<float>(rng, {C}, 0.5, 1.5);
-  const Tensor<float> b = simad::testing::random_tensor<float>(rng, {C});
+  const Tensor<float> x = Tensor<float>::zeros(shape), w = Tensor<float>::zeros({C}), b = Tensor<float>::zeros({C});
   const Tensor<float> dx = dev(x), dw = dev(w), db = dev(b);
-
-  Tensor<float> y = Tensor<float>::empty(shape), mean = Tensor<float>::empty({4, 6}),
-                rstd = Tensor<float>::empty({4, 6});
-  Tensor<float> dy = dev_poisoned(shape), dmean = dev_poisoned({4, 6}), drstd = dev_poisoned({4, 6});
-  ops::layernorm_forward(y, mean, rstd, x, w, b, 1e-5f);
-  ops::layernorm_forward(dy, dmean, drstd, dx, dw, db, 1e-5f);
-  compare(dy, y, "layernorm_forward out");
-  compare(dmean, mean, "layernorm_forward mean");
-  compare(drstd, rstd, "layernorm_forward rstd");
-
-  // inference: no mean / rstd, no weight / bias
-  Tensor<float> y2 = Tensor<float>::empty(shape);
-  Tensor<float> dy2 = dev_poisoned(shape);
-  ops::layernorm_forward(y2, Tensor<float>(), Tensor<float>(), x, Tensor<float>(), Tensor<float>(), 1e-5f);
-  ops::layernorm_forward(dy2, Tensor<float>(), Tensor<float>(), dx, Tensor<float>(), Tensor<float>(), 1e-5f);
-  compare(dy2, y2, "layernorm_forward inference");
-
-  const Tensor<float> g = simad::testing::random_tensor<float>(rng, shape);
-  const Tensor<float> gin = simad::testing::random_tensor<float>(rng, shape);
-  const Tensor<float> gw = simad::testing::random_tensor<float>(rng, {C});
-  const Tensor<float> gb = simad::testing::random_tensor<float>(rng, {C});
-  const Tensor<float> dg = dev(g), dgin = dev(gin), dgw = dev(gw), dgb = dev(gb);
-  ops::layernorm_backward(gin, gw, gb, g, x, w, mean, rstd);
-  ops::layernorm_backward(dgin, dgw, dgb, dg, dx, dw, dmean, drstd);
-  compare(dgin, gin, "layernorm_backward dinp");
-  compare(dgw, gw, "layernorm_backward dweight");
-  compare(dgb, gb, "layernorm_backward dbias");
-  // only dinp, no weight
-  ops::layernorm_backward(gin, Tensor<float>(), Tensor<float>(), g, x, Tensor<float>(), mean, rstd);
-  ops::layernorm_backward(dgin, Tensor<float>(), Tensor<float>(), dg, dx, Tensor<float>(), dmean, drstd);
-  compare(dgin, gin, "layernorm_backward dinp only");
-
+  const Tensor<float> dy = dev_poisoned(shape), dmean = dev_poisoned({4, 6}), drstd = dev_poisoned({4, 6});
+  const Tensor<float> dg = dev(x), dgin = dev(x), dgw = dev(w);
   CHECK_THROWS_AS(ops::layernorm_forward(dy, dmean, drstd, x, dw, db, 1e-5f), simad::Error);
   CHECK_THROWS_AS(ops::layernorm_forward(dy, dmean, drstd, dx, w, db, 1e-5f), simad::Error);
-  CHECK_THROWS_AS(ops::layernorm_backward(dgin, dgw, gb, dg, dx, dw, dmean, drstd), simad::Error);
+  CHECK_THROWS_AS(ops::layernorm_backward(dgin, dgw, b, dg, dx, dw, dmean, drstd), simad::Error);
   CHECK_THROWS_AS(ops::layernorm_forward(dy, dmean, drstd, dx, dev(Tensor<float>::zeros({C + 1})), db, 1e-5f),
                   simad::Error);
 }
