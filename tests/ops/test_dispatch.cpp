@@ -115,68 +115,13 @@ void embedding_case() {
   CHECK_THROWS_AS(ops::embedding_forward(Tensor<T>::zeros({N, C}), bad, table), Error);
 }
 
+// The harness (tests/op_cases/cases_reduce.cpp) compares the results; these are the shape errors.
 template <typename T>
 void reduce_case() {
-  auto rng = testing::test_rng(4);
   const int64_t N = 12, C = 9;
   const Shape shape{3, 4, 9};
-  const Tensor<T> x = testing::random_tensor<T>(rng, shape);
-  const auto same_all = [&](auto tensor_fn, auto ptr_fn, const char* what) {
-    Tensor<T> o = testing::poisoned_tensor<T>({1}), o_ref = testing::poisoned_tensor<T>({1});
-    tensor_fn(o, x);
-    ptr_fn(o_ref.data(), x.data(), N * C);
-    check_equal(o, o_ref, what);
-  };
-  same_all([](auto& o, auto& i) { ops::sum_forward(o, i); },
-           [](T* o, const T* i, int64_t n) { ops::sum_forward(o, i, n); }, "sum_forward");
-  same_all([](auto& o, auto& i) { ops::mean_forward(o, i); },
-           [](T* o, const T* i, int64_t n) { ops::mean_forward(o, i, n); }, "mean_forward");
-  const Tensor<T> g1 = testing::random_tensor<T>(rng, {1});
-  {
-    const Tensor<T> d = testing::random_tensor<T>(rng, shape);
-    const Tensor<T> d_ref = d.clone();
-    ops::sum_backward(d, g1);
-    ops::sum_backward(d_ref.data(), g1.data(), N * C);
-    check_equal(d, d_ref, "sum_backward");
-    ops::mean_backward(d, g1);
-    ops::mean_backward(d_ref.data(), g1.data(), N * C);
-    check_equal(d, d_ref, "mean_backward");
-    CHECK_NOTHROW(ops::sum_backward(Tensor<T>(), g1));
-  }
-
-  const Tensor<T> gc = testing::random_tensor<T>(rng, {C});
-  const Tensor<T> gn = testing::random_tensor<T>(rng, {3, 4});
-  Tensor<T> oc = testing::poisoned_tensor<T>({C}), oc_ref = testing::poisoned_tensor<T>({C});
-  Tensor<T> on = testing::poisoned_tensor<T>({3, 4}), on_ref = testing::poisoned_tensor<T>({3, 4});
-  ops::sum_over_rows_forward(oc, x);
-  ops::sum_over_rows_forward(oc_ref.data(), x.data(), N, C);
-  check_equal(oc, oc_ref, "sum_over_rows_forward");
-  ops::mean_over_rows_forward(oc, x);
-  ops::mean_over_rows_forward(oc_ref.data(), x.data(), N, C);
-  check_equal(oc, oc_ref, "mean_over_rows_forward");
-  ops::sum_over_cols_forward(on, x);
-  ops::sum_over_cols_forward(on_ref.data(), x.data(), N, C);
-  check_equal(on, on_ref, "sum_over_cols_forward");
-  ops::mean_over_cols_forward(on, x);
-  ops::mean_over_cols_forward(on_ref.data(), x.data(), N, C);
-  check_equal(on, on_ref, "mean_over_cols_forward");
-
-  const Tensor<T> d = testing::random_tensor<T>(rng, shape);
-  const Tensor<T> d_ref = d.clone();
-  ops::sum_over_rows_backward(d, gc);
-  ops::sum_over_rows_backward(d_ref.data(), gc.data(), N, C);
-  check_equal(d, d_ref, "sum_over_rows_backward");
-  ops::mean_over_rows_backward(d, gc);
-  ops::mean_over_rows_backward(d_ref.data(), gc.data(), N, C);
-  check_equal(d, d_ref, "mean_over_rows_backward");
-  ops::sum_over_cols_backward(d, gn);
-  ops::sum_over_cols_backward(d_ref.data(), gn.data(), N, C);
-  check_equal(d, d_ref, "sum_over_cols_backward");
-  ops::mean_over_cols_backward(d, gn);
-  ops::mean_over_cols_backward(d_ref.data(), gn.data(), N, C);
-  check_equal(d, d_ref, "mean_over_cols_backward");
-  CHECK_NOTHROW(ops::mean_over_cols_backward(Tensor<T>(), gn));
-
+  const Tensor<T> x = Tensor<T>::zeros(shape), d = Tensor<T>::zeros(shape);
+  const Tensor<T> gc = Tensor<T>::zeros({C}), gn = Tensor<T>::zeros({3, 4});
   CHECK_THROWS_AS(ops::sum_forward(Tensor<T>::zeros({2}), x), Error);
   CHECK_THROWS_AS(ops::sum_backward(d, Tensor<T>::zeros({2})), Error);
   CHECK_THROWS_AS(ops::sum_over_rows_forward(Tensor<T>::zeros({C + 1}), x), Error);
@@ -207,7 +152,7 @@ TEST_CASE("ops/dispatch: embedding Tensor overloads equal the pointer ops on the
   embedding_case<double>();
 }
 
-TEST_CASE("ops/dispatch: reductions Tensor overloads equal the pointer ops on the CPU") {
+TEST_CASE("ops/dispatch: reductions Tensor overloads reject bad shapes") {
   reduce_case<float>();
   reduce_case<double>();
 }

@@ -143,73 +143,14 @@ TEST_CASE("cuda/dispatch: embedding Tensor calls agree on CPU and CUDA tensors")
   CHECK_THROWS_AS(ops::embedding_forward(dy, dev(Tensor<int32_t>::zeros({N - 1})), dtable_in), simad::Error);
 }
 
-TEST_CASE("cuda/dispatch: reductions Tensor calls agree on CPU and CUDA tensors") {
-  auto rng = simad::testing::test_rng();
+// Results: tests/op_cases/cases_reduce.cpp. Here the device and shape errors.
+TEST_CASE("cuda/dispatch: reductions Tensor calls reject mixed devices and bad shapes") {
   const simad::Shape shape{5, 7, 33};
   const simad::Shape nshape{5, 7};
   const int64_t C = 33;
-  const Tensor<float> x = simad::testing::random_tensor<float>(rng, shape);
-  const Tensor<float> dx = dev(x);
-
-  {
-    Tensor<float> o = Tensor<float>::empty({1});
-    Tensor<float> d = dev_poisoned({1});
-    ops::sum_forward(o, x);
-    ops::sum_forward(d, dx);
-    compare(d, o, "sum_forward");
-    ops::mean_forward(o, x);
-    d = dev_poisoned({1});
-    ops::mean_forward(d, dx);
-    compare(d, o, "mean_forward");
-  }
-  {
-    Tensor<float> o = Tensor<float>::empty({C});
-    Tensor<float> d = dev_poisoned({C});
-    ops::sum_over_rows_forward(o, x);
-    ops::sum_over_rows_forward(d, dx);
-    compare(d, o, "sum_over_rows_forward");
-    d = dev_poisoned({C});
-    ops::mean_over_rows_forward(o, x);
-    ops::mean_over_rows_forward(d, dx);
-    compare(d, o, "mean_over_rows_forward");
-  }
-  {
-    Tensor<float> o = Tensor<float>::empty(nshape);
-    Tensor<float> d = dev_poisoned(nshape);
-    ops::sum_over_cols_forward(o, x);
-    ops::sum_over_cols_forward(d, dx);
-    compare(d, o, "sum_over_cols_forward");
-    d = dev_poisoned(nshape);
-    ops::mean_over_cols_forward(o, x);
-    ops::mean_over_cols_forward(d, dx);
-    compare(d, o, "mean_over_cols_forward");
-  }
-
-  const Tensor<float> g1 = simad::testing::random_tensor<float>(rng, {1});
-  const Tensor<float> gc = simad::testing::random_tensor<float>(rng, {C});
-  const Tensor<float> gn = simad::testing::random_tensor<float>(rng, nshape);
-  const Tensor<float> gin = simad::testing::random_tensor<float>(rng, shape);
-  const Tensor<float> dgin = dev(gin);
-  ops::sum_backward(gin, g1);
-  ops::sum_backward(dgin, dev(g1));
-  compare(dgin, gin, "sum_backward");
-  ops::mean_backward(gin, g1);
-  ops::mean_backward(dgin, dev(g1));
-  compare(dgin, gin, "mean_backward");
-  ops::sum_over_rows_backward(gin, gc);
-  ops::sum_over_rows_backward(dgin, dev(gc));
-  compare(dgin, gin, "sum_over_rows_backward");
-  ops::mean_over_rows_backward(gin, gc);
-  ops::mean_over_rows_backward(dgin, dev(gc));
-  compare(dgin, gin, "mean_over_rows_backward");
-  ops::sum_over_cols_backward(gin, gn);
-  ops::sum_over_cols_backward(dgin, dev(gn));
-  compare(dgin, gin, "sum_over_cols_backward");
-  ops::mean_over_cols_backward(gin, gn);
-  ops::mean_over_cols_backward(dgin, dev(gn));
-  compare(dgin, gin, "mean_over_cols_backward");
-  ops::sum_over_cols_backward(Tensor<float>(), dev(gn));  // undefined dinp: skipped
-
+  const Tensor<float> x = Tensor<float>::zeros(shape), gin = Tensor<float>::zeros(shape);
+  const Tensor<float> g1 = Tensor<float>::zeros({1}), gn = Tensor<float>::zeros(nshape);
+  const Tensor<float> dx = dev(x), dgin = dev(gin);
   CHECK_THROWS_AS(ops::sum_forward(dev_poisoned({1}), x), simad::Error);
   CHECK_THROWS_AS(ops::sum_backward(dgin, g1), simad::Error);
   CHECK_THROWS_AS(ops::sum_over_rows_forward(Tensor<float>::empty({C}), dx), simad::Error);
