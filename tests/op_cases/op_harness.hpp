@@ -18,7 +18,8 @@
 // SIMAD_OP_CALL's body is compiled three times: against simad::ops::reference, simad::ops and (float
 // only, when the kernels are built) simad::cuda::kernels, which share the op's name and arguments; io's
 // pointers are those of the tier's device; T_ names the tier's element type (float or double). Rows
-// whose tiers differ write the lambda out with `tier`.
+// whose tiers differ write the lambda out with `tier`; in it, SIMAD_OP_CUDA(T, body) is body compiled
+// against simad::cuda::kernels when T is float and the kernels are built (else nothing).
 #pragma once
 
 #include <cstdint>
@@ -208,6 +209,9 @@ struct OpCase {
 #else
 #define SIMAD_OP_CALL_CUDA_(flags, T, ...)
 #endif
+
+// The CUDA tier of a row that writes its lambda out (see the top).
+#define SIMAD_OP_CUDA(T, ...) SIMAD_OP_CALL_CUDA_(::simad::testing::op_cases::kCuda, T, __VA_ARGS__)
 
 // The row's call, written once: `body` is compiled against each tier's namespace (see the top).
 #define SIMAD_OP_CALL(flags, ...)                                                                      \

@@ -42,43 +42,15 @@ void softmax_case() {
   CHECK_THROWS_AS(ops::softmax_backward(d, g, Tensor<T>::zeros({6, 19})), Error);
 }
 
+// The harness (tests/op_cases/cases_layernorm.cpp) compares the results; these are the shape errors.
 template <typename T>
 void layernorm_case() {
-  auto rng = testing::test_rng(1);
   const int64_t N = 6, C = 21;
   const Shape shape{2, 3, C};
-  const Tensor<T> x = testing::random_tensor<T>(rng, shape, -2.0, 3.0);
-  const Tensor<T> w = testing::random_tensor<T>(rng, {C}, 0.5, 1.5);
-  const Tensor<T> b = testing::random_tensor<T>(rng, {C});
-  Tensor<T> y = testing::poisoned_tensor<T>(shape), y_ref = testing::poisoned_tensor<T>(shape);
-  Tensor<T> m = testing::poisoned_tensor<T>({2, 3}), m_ref = testing::poisoned_tensor<T>({2, 3});
-  Tensor<T> r = testing::poisoned_tensor<T>({N}), r_ref = testing::poisoned_tensor<T>({N});
-  ops::layernorm_forward(y, m, r, x, w, b, T(1e-5));
-  ops::layernorm_forward(y_ref.data(), m_ref.data(), r_ref.data(), x.data(), w.data(), b.data(), N, C, T(1e-5));
-  check_equal(y, y_ref, "layernorm_forward out");
-  check_equal(m, m_ref, "layernorm_forward mean");
-  check_equal(r, r_ref, "layernorm_forward rstd");
-  Tensor<T> y2 = testing::poisoned_tensor<T>(shape);
-  ops::layernorm_forward(y2, Tensor<T>(), Tensor<T>(), x, Tensor<T>(), Tensor<T>(), T(1e-5));
-  ops::layernorm_forward(y_ref.data(), static_cast<T*>(nullptr), static_cast<T*>(nullptr), x.data(),
-                         static_cast<const T*>(nullptr), static_cast<const T*>(nullptr), N, C, T(1e-5));
-  check_equal(y2, y_ref, "layernorm_forward inference");
-
-  const Tensor<T> g = testing::random_tensor<T>(rng, shape);
-  const Tensor<T> dx = testing::random_tensor<T>(rng, shape), dw = testing::random_tensor<T>(rng, {C}),
-                  db = testing::random_tensor<T>(rng, {C});
-  const Tensor<T> dx_ref = dx.clone(), dw_ref = dw.clone(), db_ref = db.clone();
-  ops::layernorm_backward(dx, dw, db, g, x, w, m, r);
-  ops::layernorm_backward(dx_ref.data(), dw_ref.data(), db_ref.data(), g.data(), x.data(), w.data(), m.data(),
-                          r.data(), N, C);
-  check_equal(dx, dx_ref, "layernorm_backward dinp");
-  check_equal(dw, dw_ref, "layernorm_backward dweight");
-  check_equal(db, db_ref, "layernorm_backward dbias");
-  ops::layernorm_backward(Tensor<T>(), dw, Tensor<T>(), g, x, Tensor<T>(), m, r);
-  ops::layernorm_backward(static_cast<T*>(nullptr), dw_ref.data(), static_cast<T*>(nullptr), g.data(), x.data(),
-                          static_cast<const T*>(nullptr), m.data(), r.data(), N, C);
-  check_equal(dw, dw_ref, "layernorm_backward dweight only");
-
+  const Tensor<T> x = Tensor<T>::zeros(shape), y = Tensor<T>::zeros(shape), g = Tensor<T>::zeros(shape);
+  const Tensor<T> w = Tensor<T>::zeros({C}), b = Tensor<T>::zeros({C}), m = Tensor<T>::zeros({2, 3}),
+                  r = Tensor<T>::zeros({N});
+  const Tensor<T> dx = Tensor<T>::zeros(shape), dw = Tensor<T>::zeros({C}), db = Tensor<T>::zeros({C});
   CHECK_THROWS_AS(ops::layernorm_forward(y, m, r, x, Tensor<T>::zeros({C + 1}), b, T(1e-5)), Error);
   CHECK_THROWS_AS(ops::layernorm_forward(Tensor<T>::zeros({N, C}), m, r, x, w, b, T(1e-5)), Error);
   CHECK_THROWS_AS(ops::layernorm_forward(y, Tensor<T>::zeros({N + 1}), r, x, w, b, T(1e-5)), Error);
@@ -144,68 +116,13 @@ void embedding_case() {
   CHECK_THROWS_AS(ops::embedding_forward(Tensor<T>::zeros({N, C}), bad, table), Error);
 }
 
+// The harness (tests/op_cases/cases_reduce.cpp) compares the results; these are the shape errors.
 template <typename T>
 void reduce_case() {
-  auto rng = testing::test_rng(4);
   const int64_t N = 12, C = 9;
   const Shape shape{3, 4, 9};
-  const Tensor<T> x = testing::random_tensor<T>(rng, shape);
-  const auto same_all = [&](auto tensor_fn, auto ptr_fn, const char* what) {
-    Tensor<T> o = testing::poisoned_tensor<T>({1}), o_ref = testing::poisoned_tensor<T>({1});
-    tensor_fn(o, x);
-    ptr_fn(o_ref.data(), x.data(), N * C);
-    check_equal(o, o_ref, what);
-  };
-  same_all([](auto& o, auto& i) { ops::sum_forward(o, i); },
-           [](T* o, const T* i, int64_t n) { ops::sum_forward(o, i, n); }, "sum_forward");
-  same_all([](auto& o, auto& i) { ops::mean_forward(o, i); },
-           [](T* o, const T* i, int64_t n) { ops::mean_forward(o, i, n); }, "mean_forward");
-  const Tensor<T> g1 = testing::random_tensor<T>(rng, {1});
-  {
-    const Tensor<T> d = testing::random_tensor<T>(rng, shape);
-    const Tensor<T> d_ref = d.clone();
-    ops::sum_backward(d, g1);
-    ops::sum_backward(d_ref.data(), g1.data(), N * C);
-    check_equal(d, d_ref, "sum_backward");
-    ops::mean_backward(d, g1);
-    ops::mean_backward(d_ref.data(), g1.data(), N * C);
-    check_equal(d, d_ref, "mean_backward");
-    CHECK_NOTHROW(ops::sum_backward(Tensor<T>(), g1));
-  }
-
-  const Tensor<T> gc = testing::random_tensor<T>(rng, {C});
-  const Tensor<T> gn = testing::random_tensor<T>(rng, {3, 4});
-  Tensor<T> oc = testing::poisoned_tensor<T>({C}), oc_ref = testing::poisoned_tensor<T>({C});
-  Tensor<T> on = testing::poisoned_tensor<T>({3, 4}), on_ref = testing::poisoned_tensor<T>({3, 4});
-  ops::sum_over_rows_forward(oc, x);
-  ops::sum_over_rows_forward(oc_ref.data(), x.data(), N, C);
-  check_equal(oc, oc_ref, "sum_over_rows_forward");
-  ops::mean_over_rows_forward(oc, x);
-  ops::mean_over_rows_forward(oc_ref.data(), x.data(), N, C);
-  check_equal(oc, oc_ref, "mean_over_rows_forward");
-  ops::sum_over_cols_forward(on, x);
-  ops::sum_over_cols_forward(on_ref.data(), x.data(), N, C);
-  check_equal(on, on_ref, "sum_over_cols_forward");
-  ops::mean_over_cols_forward(on, x);
-  ops::mean_over_cols_forward(on_ref.data(), x.data(), N, C);
-  check_equal(on, on_ref, "mean_over_cols_forward");
-
-  const Tensor<T> d = testing::random_tensor<T>(rng, shape);
-  const Tensor<T> d_ref = d.clone();
-  ops::sum_over_rows_backward(d, gc);
-  ops::sum_over_rows_backward(d_ref.data(), gc.data(), N, C);
-  check_equal(d, d_ref, "sum_over_rows_backward");
-  ops::mean_over_rows_backward(d, gc);
-  ops::mean_over_rows_backward(d_ref.data(), gc.data(), N, C);
-  check_equal(d, d_ref, "mean_over_rows_backward");
-  ops::sum_over_cols_backward(d, gn);
-  ops::sum_over_cols_backward(d_ref.data(), gn.data(), N, C);
-  check_equal(d, d_ref, "sum_over_cols_backward");
-  ops::mean_over_cols_backward(d, gn);
-  ops::mean_over_cols_backward(d_ref.data(), gn.data(), N, C);
-  check_equal(d, d_ref, "mean_over_cols_backward");
-  CHECK_NOTHROW(ops::mean_over_cols_backward(Tensor<T>(), gn));
-
+  const Tensor<T> x = Tensor<T>::zeros(shape), d = Tensor<T>::zeros(shape);
+  const Tensor<T> gc = Tensor<T>::zeros({C}), gn = Tensor<T>::zeros({3, 4});
   CHECK_THROWS_AS(ops::sum_forward(Tensor<T>::zeros({2}), x), Error);
   CHECK_THROWS_AS(ops::sum_backward(d, Tensor<T>::zeros({2})), Error);
   CHECK_THROWS_AS(ops::sum_over_rows_forward(Tensor<T>::zeros({C + 1}), x), Error);
@@ -221,7 +138,7 @@ TEST_CASE("ops/dispatch: softmax Tensor overloads reject mismatched shapes") {
   softmax_case<double>();
 }
 
-TEST_CASE("ops/dispatch: layernorm Tensor overloads equal the pointer ops on the CPU") {
+TEST_CASE("ops/dispatch: layernorm Tensor overloads reject bad shapes") {
   layernorm_case<float>();
   layernorm_case<double>();
 }
@@ -236,7 +153,7 @@ TEST_CASE("ops/dispatch: embedding Tensor overloads equal the pointer ops on the
   embedding_case<double>();
 }
 
-TEST_CASE("ops/dispatch: reductions Tensor overloads equal the pointer ops on the CPU") {
+TEST_CASE("ops/dispatch: reductions Tensor overloads reject bad shapes") {
   reduce_case<float>();
   reduce_case<double>();
 }
