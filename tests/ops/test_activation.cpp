@@ -1,5 +1,5 @@
-// Tests of include/simad/ops/activation.hpp: relu, leaky_relu, gelu, tanh, sigmoid against naive double
-// references, finite-difference gradients, in-place forward, special values, bad arguments.
+// Tests of include/simad/ops/activation.hpp: relu, leaky_relu, gelu, tanh, sigmoid against the reference
+// tier (ops/reference/activation.hpp), finite-difference gradients, in-place forward, special values, bad arguments.
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "simad/ops/activation.hpp"
+#include "simad/ops/reference/activation.hpp"
 #include "testing.hpp"
 
 using namespace simad;
@@ -51,34 +52,32 @@ void backward(Act a, T* dinp, const T* dout, const T* inp, const T* out, int64_t
   }
 }
 
-// Naive double references, written from the definitions.
-double reference(Act a, double x) {
+// The reference tier (ops/reference/activation.hpp) in double, on inputs widened to double; leaky_relu
+// with an explicit kSlope (so the ops' default slope is checked). Backward: start + dout * f'(x).
+std::vector<double> reference_forward(Act a, const std::vector<double>& x) {
+  std::vector<double> y(x.size());
+  const auto n = int64_t(x.size());
   switch (a) {
-    case Act::relu: return x > 0 ? x : 0.0;
-    case Act::leaky_relu: return x > 0 ? x : kSlope * x;
-    case Act::gelu: return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
-    case Act::tanh: return (std::exp(x) - std::exp(-x)) / (std::exp(x) + std::exp(-x));
-    case Act::sigmoid: return 1.0 / (1.0 + std::exp(-x));
+    case Act::relu: ops::reference::relu_forward(y.data(), x.data(), n); break;
+    case Act::leaky_relu: ops::reference::leaky_relu_forward(y.data(), x.data(), n, kSlope); break;
+    case Act::gelu: ops::reference::gelu_forward(y.data(), x.data(), n); break;
+    case Act::tanh: ops::reference::tanh_forward(y.data(), x.data(), n); break;
+    case Act::sigmoid: ops::reference::sigmoid_forward(y.data(), x.data(), n); break;
   }
-  return 0;
+  return y;
 }
-double reference_derivative(Act a, double x) {
-  const double pi = 3.14159265358979323846;
+std::vector<double> reference_backward(Act a, std::vector<double> dinp, const std::vector<double>& dout,
+                                       const std::vector<double>& x) {
+  const std::vector<double> y = reference_forward(a, x);
+  const auto n = int64_t(x.size());
   switch (a) {
-    case Act::relu: return x > 0 ? 1.0 : 0.0;
-    case Act::leaky_relu: return x > 0 ? 1.0 : kSlope;
-    case Act::gelu:
-      return 0.5 * (1.0 + std::erf(x / std::sqrt(2.0))) + x * std::exp(-0.5 * x * x) / std::sqrt(2.0 * pi);
-    case Act::tanh: {
-      const double c = std::cosh(x);
-      return 1.0 / (c * c);
-    }
-    case Act::sigmoid: {
-      const double e = std::exp(-x);
-      return e / ((1.0 + e) * (1.0 + e));
-    }
+    case Act::relu: ops::reference::relu_backward(dinp.data(), dout.data(), x.data(), n); break;
+    case Act::leaky_relu: ops::reference::leaky_relu_backward(dinp.data(), dout.data(), x.data(), n, kSlope); break;
+    case Act::gelu: ops::reference::gelu_backward(dinp.data(), dout.data(), x.data(), n); break;
+    case Act::tanh: ops::reference::tanh_backward(dinp.data(), dout.data(), y.data(), n); break;
+    case Act::sigmoid: ops::reference::sigmoid_backward(dinp.data(), dout.data(), y.data(), n); break;
   }
-  return 0;
+  return dinp;
 }
 
 // Uniform in [lo, hi) with |x| > 1e-3: no element near relu's kink (finite differences use 1e-5).
@@ -99,8 +98,7 @@ void check_forward(double atol, double rtol) {
       std::vector<T> out(n);
       testing::poison(std::span<T>(out));
       forward(a, out.data(), x.data(), int64_t(n));
-      std::vector<double> expected(n);
-      for (size_t i = 0; i < n; ++i) expected[i] = reference(a, double(x[i]));
+      const std::vector<double> expected = reference_forward(a, std::vector<double>(x.begin(), x.end()));
       testing::check_close(out, expected, atol, rtol, std::string(name(a)) + " forward n=" + std::to_string(n));
       // In place: the same bits as out of place.
       std::vector<T> inplace = x;
@@ -122,9 +120,9 @@ void check_backward_reference(double atol, double rtol) {
       forward(a, out.data(), x.data(), int64_t(n));
       std::vector<T> dinp = start;
       backward(a, dinp.data(), dout.data(), x.data(), out.data(), int64_t(n));
-      std::vector<double> expected(n);
-      for (size_t i = 0; i < n; ++i)
-        expected[i] = double(start[i]) + double(dout[i]) * reference_derivative(a, double(x[i]));
+      const std::vector<double> expected =
+          reference_backward(a, std::vector<double>(start.begin(), start.end()),
+                             std::vector<double>(dout.begin(), dout.end()), std::vector<double>(x.begin(), x.end()));
       testing::check_close(dinp, expected, atol, rtol, std::string(name(a)) + " backward n=" + std::to_string(n));
     }
   }

@@ -1,7 +1,7 @@
-// Tests of include/simad/ops/embedding.hpp: lookup against a naive loop, the padding id (zeros out,
+// Tests of include/simad/ops/embedding.hpp: lookup against the reference tier, the padding id (zeros out,
 // no gradient), out-of-range ids (an Error naming the position and the value, nothing written),
 // finite-difference backward with accumulation, and the scatter-add's determinism across thread
-// counts (bitwise equal to a serial loop on both of its schedules).
+// counts (bitwise equal to the tier's serial loop on both of its schedules).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -12,6 +12,7 @@
 
 #include "simad/core/parallel.hpp"
 #include "simad/ops/embedding.hpp"
+#include "simad/ops/reference/embedding.hpp"
 #include "testing.hpp"
 
 using namespace simad;
@@ -38,11 +39,9 @@ void check_forward() {
       std::vector<T> out(size_t(d.N * d.C));
       testing::poison(std::span<T>(out));
       ops::embedding_forward(out.data(), ids.data(), table.data(), d.N, d.C, d.V, padding_id);
-      std::vector<double> expected(out.size());
-      for (int64_t i = 0; i < d.N; ++i)
-        for (int64_t j = 0; j < d.C; ++j)
-          expected[size_t(i * d.C + j)] =
-              ids[size_t(i)] == padding_id ? 0.0 : double(table[size_t(ids[size_t(i)] * d.C + j)]);
+      std::vector<T> want(out.size());
+      ops::reference::embedding_forward(want.data(), ids.data(), table.data(), d.N, d.C, d.V, padding_id);
+      const std::vector<double> expected(want.begin(), want.end());
       // A lookup copies: exact.
       testing::check_close(out, expected, 0.0, 0.0,
                            "embedding_forward N=" + std::to_string(d.N) + " C=" + std::to_string(d.C) +
@@ -134,11 +133,9 @@ TEST_CASE("ops/embedding: backward is deterministic across thread counts and equ
     const auto ids = random_ids(rng, N, V);
     const auto dout = testing::random_vector<float>(rng, size_t(N * C), -1e3, 1e3);
     const auto dtable0 = testing::random_vector<float>(rng, size_t(V * C));
-    // The serial loop in float: additions in position order.
+    // The serial loop (the reference tier): additions in position order, each rounded to float.
     std::vector<float> serial = dtable0;
-    for (int64_t i = 0; i < N; ++i)
-      if (ids[size_t(i)] != 5)
-        for (int64_t j = 0; j < C; ++j) serial[size_t(ids[size_t(i)] * C + j)] += dout[size_t(i * C + j)];
+    ops::reference::embedding_backward(serial.data(), dout.data(), ids.data(), N, C, V, 5);
     for (int threads : {1, 3, 2}) {
       set_num_threads(threads);
       auto dtable = dtable0;

@@ -1,4 +1,4 @@
-// Tests of include/simad/ops/layernorm.hpp: forward (output, mean, rstd) against a naive double reference,
+// Tests of include/simad/ops/layernorm.hpp: forward (output, mean, rstd) and backward against the reference tier,
 // finite-difference gradients for input, weight and bias, accumulation, thread-count independent
 // parameter gradients, optional pointers, bad arguments.
 #include <cmath>
@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "simad/ops/layernorm.hpp"
+#include "simad/ops/reference/layernorm.hpp"
 #include "testing.hpp"
 
 using namespace simad;
@@ -19,24 +20,17 @@ struct Reference {
   std::vector<double> out, mean, rstd;
 };
 
-// Naive double layernorm; weight/bias may be null (1 and 0).
+// The reference tier (ops/reference/layernorm.hpp) run in double on the inputs widened to double;
+// weight/bias may be null (1 and 0).
 template <typename T>
 Reference reference_layernorm(const std::vector<T>& x, const T* w, const T* b, int64_t N, int64_t C, double eps) {
   Reference r{std::vector<double>(size_t(N * C)), std::vector<double>(size_t(N)), std::vector<double>(size_t(N))};
-  for (int64_t i = 0; i < N; ++i) {
-    double sum = 0;
-    for (int64_t j = 0; j < C; ++j) sum += double(x[size_t(i * C + j)]);
-    const double mu = sum / double(C);
-    double var = 0;
-    for (int64_t j = 0; j < C; ++j) var += (double(x[size_t(i * C + j)]) - mu) * (double(x[size_t(i * C + j)]) - mu);
-    var /= double(C);
-    const double rs = 1.0 / std::sqrt(var + eps);
-    for (int64_t j = 0; j < C; ++j)
-      r.out[size_t(i * C + j)] = (double(x[size_t(i * C + j)]) - mu) * rs * (w ? double(w[j]) : 1.0) +
-                                 (b ? double(b[j]) : 0.0);
-    r.mean[size_t(i)] = mu;
-    r.rstd[size_t(i)] = rs;
-  }
+  const std::vector<double> xd(x.begin(), x.end());
+  std::vector<double> wd, bd;
+  if (w) wd.assign(w, w + C);
+  if (b) bd.assign(b, b + C);
+  ops::reference::layernorm_forward<double>(r.out.data(), r.mean.data(), r.rstd.data(), xd.data(),
+                                            w ? wd.data() : nullptr, b ? bd.data() : nullptr, N, C, eps);
   return r;
 }
 
@@ -116,6 +110,12 @@ TEST_CASE("ops/layernorm: backward matches finite differences and accumulates") 
         SIMAD_CHECK_GRADIENT(dw0, num_w, (what + " dweight"));
         SIMAD_CHECK_GRADIENT(db0, num_b, (what + " dbias"));
       }
+      std::vector<double> rdx(x.size(), 0.0), rdw(size_t(C), 0.0), rdb(size_t(C), 0.0);
+      ops::reference::layernorm_backward(rdx.data(), rdw.data(), rdb.data(), W.data(), x.data(), wp, mean.data(),
+                                         rstd.data(), N, C);
+      testing::check_close(dx0, rdx, 1e-12, 1e-12, what + " dinp vs the reference tier");
+      testing::check_close(dw0, rdw, 1e-12, 1e-12, what + " dweight vs the reference tier");
+      testing::check_close(db0, rdb, 1e-12, 1e-12, what + " dbias vs the reference tier");
 
       const std::vector<double> sx = testing::random_vector<double>(rng, x.size());
       const std::vector<double> sw = testing::random_vector<double>(rng, size_t(C));

@@ -1,5 +1,5 @@
 // Tests of include/simad/ops/reduce.hpp: sum/mean over all elements, over rows and over columns,
-// against naive double loops (float results must be the double sum rounded once), shapes that hit
+// against the reference tier in double (float results must be the double sum rounded once), shapes that hit
 // every schedule (one row chunk, several row chunks, several column blocks, empty extents),
 // finite-difference backward with accumulation, bitwise determinism across thread counts, errors.
 #include <algorithm>
@@ -11,6 +11,7 @@
 
 #include "simad/core/parallel.hpp"
 #include "simad/ops/reduce.hpp"
+#include "simad/ops/reference/reduce.hpp"
 #include "testing.hpp"
 
 using namespace simad;
@@ -23,20 +24,17 @@ struct Dims {
 
 const Dims kShapes[] = {{1, 1}, {1, 17}, {23, 1}, {37, 19}, {1000, 3}, {300, 600}, {513, 1030}, {5, 0}, {0, 5}};
 
-// Reference sums in double: all, over rows (-> C), over columns (-> N).
+// Reference sums in double, from the reference tier (ops/reference/reduce.hpp) on the input widened to
+// double: all, over rows (-> C), over columns (-> N).
 template <typename T>
 void ref_sums(const std::vector<T>& x, int64_t N, int64_t C, double& all, std::vector<double>& rows,
               std::vector<double>& cols) {
-  all = 0;
+  const std::vector<double> xd(x.begin(), x.end());
   rows.assign(size_t(C), 0.0);
   cols.assign(size_t(N), 0.0);
-  for (int64_t i = 0; i < N; ++i)
-    for (int64_t j = 0; j < C; ++j) {
-      const double v = double(x[size_t(i * C + j)]);
-      all += v;
-      rows[size_t(j)] += v;
-      cols[size_t(i)] += v;
-    }
+  ops::reference::sum_forward(&all, xd.data(), N * C);
+  ops::reference::sum_over_rows_forward(rows.data(), xd.data(), N, C);
+  ops::reference::sum_over_cols_forward(cols.data(), xd.data(), N, C);
 }
 
 template <typename T>
@@ -145,15 +143,16 @@ TEST_CASE("ops/reduce: backward matches finite differences and accumulates") {
         case 4: ops::sum_over_cols_backward(dx.data(), w.data(), N, C); break;
         default: ops::mean_over_cols_backward(dx.data(), w.data(), N, C); break;
       }
-      std::vector<double> delta(dx.size()), expected(dx.size());
-      for (int64_t i = 0; i < N; ++i)
-        for (int64_t j = 0; j < C; ++j) {
-          const size_t at = size_t(i * C + j);
-          delta[at] = dx[at] - dx0[at];
-          const double g = op == 0 ? w[0] : op == 1 ? w[0] / double(N * C) : op == 2 ? w[size_t(j)]
-                         : op == 3 ? w[size_t(j)] / double(N) : op == 4 ? w[size_t(i)] : w[size_t(i)] / double(C);
-          expected[at] = dx0[at] + g;
-        }
+      std::vector<double> delta(dx.size()), expected = dx0;  // expected: the reference tier's backward
+      for (size_t at = 0; at < dx.size(); ++at) delta[at] = dx[at] - dx0[at];
+      switch (op) {
+        case 0: ops::reference::sum_backward(expected.data(), w.data(), N * C); break;
+        case 1: ops::reference::mean_backward(expected.data(), w.data(), N * C); break;
+        case 2: ops::reference::sum_over_rows_backward(expected.data(), w.data(), N, C); break;
+        case 3: ops::reference::mean_over_rows_backward(expected.data(), w.data(), N, C); break;
+        case 4: ops::reference::sum_over_cols_backward(expected.data(), w.data(), N, C); break;
+        default: ops::reference::mean_over_cols_backward(expected.data(), w.data(), N, C); break;
+      }
       const std::string what = "reduce op " + std::to_string(op) + dims;
       SIMAD_CHECK_GRADIENT(delta, testing::numeric_gradient(std::span<double>(x), loss), what);
       testing::check_close(dx, expected, 1e-15, 1e-15, what);
