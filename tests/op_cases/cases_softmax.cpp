@@ -37,6 +37,26 @@ const OpCase kCases[] = {
      .tensors = [](const Sizes& s) { return Specs{acc("x", {s.at("N"), s.at("C")})}; },
      .call = SIMAD_OP_CALL(kDouble | kCuda, softmax_forward(io.p("x"), io.p("x"), nullptr, io.n("N"), io.n("C"))),
      .tensor_call = [](auto& io) { simad::ops::softmax_forward(io.t("x"), io.t("x")); }},
+    // Tensors of rank 3 are (A*B, C) rows; an undefined dinp is skipped.
+    {.name = "softmax on rank-3 tensors",
+     .sizes = times(sizes_of({"A", "B", "C"}, {{2, 3, 19}, {3, 5, 37}}), "masked", {0, 1}),
+     .tensors =
+         [](const Sizes& s) {
+           const simad::Shape shape{s.at("A"), s.at("B"), s.at("C")};
+           Specs v{real("x", shape, -4, 4), out("y", shape), real("dy", shape), acc("dx", shape)};
+           if (s.at("masked")) v.push_back(mask("mask", shape));
+           return v;
+         },
+     .call = SIMAD_OP_CALL(kDouble | kCuda, const int64_t N = io.n("A") * io.n("B");
+                           softmax_forward(io.p("y"), io.p("x"), io.m_or_null("mask"), N, io.n("C"));
+                           softmax_backward(io.p("dx"), io.p("dy"), io.p("y"), N, io.n("C"));
+                           softmax_backward(static_cast<T_*>(nullptr), io.p("dy"), io.p("y"), N, io.n("C"))),
+     .tensor_call =
+         [](auto& io) {
+           simad::ops::softmax_forward(io.t("y"), io.t("x"), io.tm_or_null("mask"));
+           simad::ops::softmax_backward(io.t("dx"), io.t("dy"), io.t("y"));
+           simad::ops::softmax_backward(std::remove_cvref_t<decltype(io.t("y"))>(), io.t("dy"), io.t("y"));
+         }},
 };
 
 }  // namespace

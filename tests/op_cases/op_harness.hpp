@@ -17,7 +17,8 @@
 //          .tensor_call = [](auto& io) { simad::ops::softmax_forward(io.t("y"), io.t("x")); }}
 // SIMAD_OP_CALL's body is compiled three times: against simad::ops::reference, simad::ops and (float
 // only, when the kernels are built) simad::cuda::kernels, which share the op's name and arguments; io's
-// pointers are those of the tier's device. Rows whose tiers differ write the lambda out with `tier`.
+// pointers are those of the tier's device; T_ names the tier's element type (float or double). Rows
+// whose tiers differ write the lambda out with `tier`.
 #pragma once
 
 #include <cstdint>
@@ -138,7 +139,8 @@ struct Io {
 };
 
 // Sizes from a table: sizes_of({"N", "C"}, {{1, 1}, {9, 33}}) is two cases.
-inline std::vector<Sizes> sizes_of(const std::vector<std::string>& names, const std::vector<std::vector<int64_t>>& rows) {
+inline std::vector<Sizes> sizes_of(const std::vector<std::string>& names,
+                                   const std::vector<std::vector<int64_t>>& rows) {
   std::vector<Sizes> out;
   for (const auto& row : rows) {
     SIMAD_CHECK(row.size() == names.size(), "op case: ", row.size(), " sizes for ", names.size(), " names");

@@ -28,30 +28,13 @@ void check_equal(const Tensor<T>& a, const Tensor<T>& b, const std::string& what
   CHECK_MESSAGE(std::memcmp(a.data(), b.data(), a.bytes()) == 0, what, ": results differ");
 }
 
+// The harness (tests/op_cases/cases_softmax.cpp) compares the results; these are the shape errors.
 template <typename T>
 void softmax_case() {
-  auto rng = testing::test_rng();
   const Shape shape{2, 3, 19};
-  const int64_t N = 6, C = 19;
-  const Tensor<T> x = testing::random_tensor<T>(rng, shape, -4.0, 4.0);
-  Tensor<uint8_t> mask = Tensor<uint8_t>::empty(shape);
-  for (int64_t i = 0; i < mask.numel(); ++i) mask.data()[i] = uint8_t(i % 3 != 0);
-  Tensor<T> y = testing::poisoned_tensor<T>(shape), y_ref = testing::poisoned_tensor<T>(shape);
-  ops::softmax_forward(y, x, &mask);
-  ops::softmax_forward(y_ref.data(), x.data(), mask.data(), N, C);
-  check_equal(y, y_ref, "softmax_forward masked");
-  ops::softmax_forward(y, x);
-  ops::softmax_forward(y_ref.data(), x.data(), static_cast<const uint8_t*>(nullptr), N, C);
-  check_equal(y, y_ref, "softmax_forward");
-
-  const Tensor<T> g = testing::random_tensor<T>(rng, shape);
-  const Tensor<T> d = testing::random_tensor<T>(rng, shape);
-  const Tensor<T> d_ref = d.clone();
-  ops::softmax_backward(d, g, y);
-  ops::softmax_backward(d_ref.data(), g.data(), y.data(), N, C);
-  check_equal(d, d_ref, "softmax_backward");
+  const Tensor<T> x = Tensor<T>::zeros(shape), y = Tensor<T>::zeros(shape), g = Tensor<T>::zeros(shape);
+  const Tensor<T> d = Tensor<T>::zeros(shape);
   CHECK_NOTHROW(ops::softmax_backward(Tensor<T>(), g, y));
-
   CHECK_THROWS_AS(ops::softmax_forward(Tensor<T>::zeros({2, 3, 18}), x), Error);
   const Tensor<uint8_t> flat_mask = Tensor<uint8_t>::zeros({6, 19});
   CHECK_THROWS_AS(ops::softmax_forward(y, x, &flat_mask), Error);
@@ -232,7 +215,7 @@ void reduce_case() {
 
 }  // namespace
 
-TEST_CASE("ops/dispatch: softmax Tensor overloads equal the pointer ops on the CPU") {
+TEST_CASE("ops/dispatch: softmax Tensor overloads reject mismatched shapes") {
   softmax_case<float>();
   softmax_case<double>();
 }

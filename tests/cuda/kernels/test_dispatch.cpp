@@ -49,36 +49,12 @@ void compare(const Tensor<float>& gpu, const Tensor<float>& cpu, const std::stri
 
 }  // namespace
 
-TEST_CASE("cuda/dispatch: softmax Tensor calls agree on CPU and CUDA tensors") {
-  auto rng = simad::testing::test_rng();
+// Results: tests/op_cases/cases_softmax.cpp. Here the device errors.
+TEST_CASE("cuda/dispatch: softmax Tensor calls reject mixed devices") {
   const simad::Shape shape{3, 5, 37};
-  const Tensor<float> x = simad::testing::random_tensor<float>(rng, shape, -4.0, 4.0);
-  Tensor<uint8_t> mask = Tensor<uint8_t>::empty(shape);
-  for (int64_t i = 0; i < mask.numel(); ++i) mask.data()[i] = uint8_t((i * 7 + 3) % 5 != 0);
-  for (int64_t j = 0; j < 37; ++j) mask.data()[2 * 37 + j] = 0;  // a fully padded row
-  const Tensor<float> dx = dev(x);
-  const Tensor<uint8_t> dmask = dev(mask);
-
-  Tensor<float> y = Tensor<float>::empty(shape);
-  Tensor<float> dy = dev_poisoned(shape);
-  ops::softmax_forward(y, x);
-  ops::softmax_forward(dy, dx);
-  compare(dy, y, "softmax_forward");
-
-  Tensor<float> ym = Tensor<float>::empty(shape);
-  Tensor<float> dym = dev_poisoned(shape);
-  ops::softmax_forward(ym, x, &mask);
-  ops::softmax_forward(dym, dx, &dmask);
-  compare(dym, ym, "softmax_forward masked");
-
-  const Tensor<float> g = simad::testing::random_tensor<float>(rng, shape);
-  const Tensor<float> gin = simad::testing::random_tensor<float>(rng, shape);
-  const Tensor<float> dgin = dev(gin);
-  ops::softmax_backward(gin, g, ym);
-  ops::softmax_backward(dgin, dev(g), dym);
-  compare(dgin, gin, "softmax_backward");
-  ops::softmax_backward(Tensor<float>(), dev(g), dym);  // undefined dinp: skipped
-
+  const Tensor<float> x = Tensor<float>::zeros(shape), g = Tensor<float>::zeros(shape);
+  const Tensor<uint8_t> mask = Tensor<uint8_t>::zeros(shape);
+  const Tensor<float> dx = dev(x), dy = dev_poisoned(shape), dym = dev_poisoned(shape), dgin = dev(g);
   CHECK_THROWS_AS(ops::softmax_forward(dy, x), simad::Error);
   CHECK_THROWS_AS(ops::softmax_forward(dy, dx, &mask), simad::Error);
   CHECK_THROWS_AS(ops::softmax_backward(dgin, g, dym), simad::Error);
