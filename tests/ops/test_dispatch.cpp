@@ -85,28 +85,12 @@ void layernorm_case() {
   CHECK_THROWS_AS(ops::layernorm_backward(dx, dw, db, g, x, w, Tensor<T>(), r), Error);
 }
 
+// Shape errors (the results: tests/op_cases/cases_cross_entropy.cpp).
 template <typename T>
 void cross_entropy_case() {
-  auto rng = testing::test_rng(2);
   const int64_t N = 13, C = 17;
-  const Tensor<T> logits = testing::random_tensor<T>(rng, {N, C}, -5.0, 5.0);
-  Tensor<int32_t> targets = Tensor<int32_t>::empty({N});
-  for (int64_t i = 0; i < N; ++i) targets.data()[i] = int32_t((i * 5 + 1) % C);
-  targets.data()[4] = -1;
-  Tensor<T> p = testing::poisoned_tensor<T>({N, C}), p_ref = testing::poisoned_tensor<T>({N, C});
-  const T loss = ops::cross_entropy_forward(p, logits, targets, -1);
-  const T loss_ref = ops::cross_entropy_forward(p_ref.data(), logits.data(), targets.data(), N, C, int32_t(-1));
-  CHECK(loss == loss_ref);
-  check_equal(p, p_ref, "cross_entropy_forward probs");
-  CHECK(ops::cross_entropy_forward(Tensor<T>(), logits, targets, -1) == loss_ref);
-
-  const Tensor<T> d = testing::random_tensor<T>(rng, {N, C});
-  const Tensor<T> d_ref = d.clone();
-  ops::cross_entropy_backward(d, T(0.5), p, targets, -1);
-  ops::cross_entropy_backward(d_ref.data(), T(0.5), p_ref.data(), targets.data(), N, C, int32_t(-1));
-  check_equal(d, d_ref, "cross_entropy_backward");
-  CHECK_NOTHROW(ops::cross_entropy_backward(Tensor<T>(), T(1), p, targets, -1));
-
+  const Tensor<T> logits = Tensor<T>::zeros({N, C}), p = Tensor<T>::zeros({N, C});
+  const Tensor<int32_t> targets = Tensor<int32_t>::zeros({N});
   CHECK_THROWS_AS(ops::cross_entropy_forward(p, logits, Tensor<int32_t>::zeros({N + 1}), -1), Error);
   CHECK_THROWS_AS(ops::cross_entropy_forward(Tensor<T>::zeros({N, C + 1}), logits, targets, -1), Error);
   CHECK_THROWS_AS(ops::cross_entropy_backward(Tensor<T>::zeros({N - 1, C}), T(1), p, targets, -1), Error);
@@ -225,7 +209,7 @@ TEST_CASE("ops/dispatch: layernorm Tensor overloads equal the pointer ops on the
   layernorm_case<double>();
 }
 
-TEST_CASE("ops/dispatch: cross_entropy Tensor overloads equal the pointer ops on the CPU") {
+TEST_CASE("ops/dispatch: cross_entropy Tensor overloads check their shapes") {
   cross_entropy_case<float>();
   cross_entropy_case<double>();
 }
