@@ -96,28 +96,13 @@ void cross_entropy_case() {
   CHECK_THROWS_AS(ops::cross_entropy_backward(Tensor<T>::zeros({N - 1, C}), T(1), p, targets, -1), Error);
 }
 
+// Shape and id errors (the results: tests/op_cases/cases_embedding.cpp).
 template <typename T>
 void embedding_case() {
-  auto rng = testing::test_rng(3);
   const int64_t N = 10, C = 7, V = 5;
-  const Tensor<T> table = testing::random_tensor<T>(rng, {V, C});
+  const Tensor<T> table = Tensor<T>::zeros({V, C});
   Tensor<int32_t> ids = Tensor<int32_t>::empty({2, 5});
   for (int64_t i = 0; i < N; ++i) ids.data()[i] = int32_t((i * 3 + 1) % V);
-  for (const int32_t pad : {int32_t(-1), int32_t(1)}) {
-    Tensor<T> y = testing::poisoned_tensor<T>({2, 5, C}), y_ref = testing::poisoned_tensor<T>({2, 5, C});
-    ops::embedding_forward(y, ids, table, pad);
-    ops::embedding_forward(y_ref.data(), ids.data(), table.data(), N, C, V, pad);
-    check_equal(y, y_ref, "embedding_forward");
-
-    const Tensor<T> g = testing::random_tensor<T>(rng, {N, C});
-    const Tensor<T> d = testing::random_tensor<T>(rng, {V, C});
-    const Tensor<T> d_ref = d.clone();
-    ops::embedding_backward(d, g, ids, pad);
-    ops::embedding_backward(d_ref.data(), g.data(), ids.data(), N, C, V, pad);
-    check_equal(d, d_ref, "embedding_backward");
-  }
-  CHECK_NOTHROW(ops::embedding_backward(Tensor<T>(), testing::random_tensor<T>(rng, {N, C}), ids));
-
   CHECK_THROWS_AS(ops::embedding_forward(Tensor<T>::zeros({N, C + 1}), ids, table), Error);
   CHECK_THROWS_AS(ops::embedding_forward(Tensor<T>::zeros({N + 1, C}), ids, table), Error);
   CHECK_THROWS_AS(ops::embedding_forward(Tensor<T>::zeros({N, C}), ids, Tensor<T>::zeros({V * C})), Error);
@@ -214,7 +199,7 @@ TEST_CASE("ops/dispatch: cross_entropy Tensor overloads check their shapes") {
   cross_entropy_case<double>();
 }
 
-TEST_CASE("ops/dispatch: embedding Tensor overloads equal the pointer ops on the CPU") {
+TEST_CASE("ops/dispatch: embedding Tensor overloads check their shapes and ids") {
   embedding_case<float>();
   embedding_case<double>();
 }

@@ -119,30 +119,11 @@ TEST_CASE("cuda/dispatch: cross_entropy Tensor calls refuse mixed devices") {
   CHECK_THROWS_AS(ops::cross_entropy_forward(dprobs, dlog, dev(Tensor<int32_t>::zeros({N - 1}))), simad::Error);
 }
 
-TEST_CASE("cuda/dispatch: embedding Tensor calls agree on CPU and CUDA tensors") {
-  auto rng = simad::testing::test_rng();
+// Mixed devices and bad shapes throw (the results: tests/op_cases/cases_embedding.cpp).
+TEST_CASE("cuda/dispatch: embedding Tensor calls refuse mixed devices") {
   const int64_t N = 24, C = 37, V = 11;
-  const Tensor<float> table = simad::testing::random_tensor<float>(rng, {V, C});
-  Tensor<int32_t> ids = Tensor<int32_t>::empty({4, 6});
-  for (int64_t i = 0; i < N; ++i) ids.data()[i] = int32_t((i * 5 + 2) % V);  // repeated ids
-  const Tensor<float> dtable_in = dev(table);
-  const Tensor<int32_t> dids = dev(ids);
-  for (const int32_t pad : {int32_t(-1), int32_t(2)}) {
-    Tensor<float> y = Tensor<float>::empty({4, 6, C});
-    Tensor<float> dy = dev_poisoned({4, 6, C});
-    ops::embedding_forward(y, ids, table, pad);
-    ops::embedding_forward(dy, dids, dtable_in, pad);
-    compare(dy, y, "embedding_forward");
-
-    const Tensor<float> g = simad::testing::random_tensor<float>(rng, {N, C});
-    const Tensor<float> dt = simad::testing::random_tensor<float>(rng, {V, C});
-    const Tensor<float> ddt = dev(dt);
-    ops::embedding_backward(dt, g, ids, pad);
-    ops::embedding_backward(ddt, dev(g), dids, pad);
-    compare(ddt, dt, "embedding_backward", 1e-5);
-  }
-  ops::embedding_backward(Tensor<float>(), dev(Tensor<float>::zeros({N, C})), dids);  // skipped
-
+  const Tensor<float> table = Tensor<float>::zeros({V, C}), dtable_in = dev(table);
+  const Tensor<int32_t> ids = Tensor<int32_t>::zeros({4, 6}), dids = dev(ids);
   Tensor<float> dy = dev_poisoned({N, C});
   CHECK_THROWS_AS(ops::embedding_forward(dy, ids, dtable_in), simad::Error);
   CHECK_THROWS_AS(ops::embedding_forward(dy, dids, table), simad::Error);
