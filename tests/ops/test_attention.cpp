@@ -1,5 +1,5 @@
-// Tests of include/simad/ops/attention.hpp: fused multi-head self-attention against a naive double
-// reference that builds the explicit score matrix and softmax (heads 1, 2, 4, 8; lengths 1..70, so
+// Tests of include/simad/ops/attention.hpp: fused multi-head self-attention, forward and backward,
+// against the reference tier in double (explicit score rows; heads 1, 2, 4, 8; lengths 1..70, so
 // one and several key blocks; padded batches with all-but-one and fully padded sequences), finite-
 // difference gradients in double, accumulation, thread-count independence and bad arguments.
 #include <cmath>
@@ -10,43 +10,21 @@
 #include "masks.hpp"
 #include "simad/core/parallel.hpp"
 #include "simad/ops/attention.hpp"
+#include "simad/ops/reference/attention.hpp"
 #include "testing.hpp"
 
 using namespace simad;
 
 namespace {
 
-// Explicit scores S = Q K^T / sqrt(hs) over the kept keys, softmax per row, O = P V; all in double.
+// The reference tier (ops/reference/attention.hpp) in double on qkv widened to double: explicit score
+// rows over the kept keys, softmax per row, O = P V.
 template <typename T>
 std::vector<double> reference_attention(const std::vector<T>& qkv, const uint8_t* mask, int64_t B, int64_t N, int64_t C,
                                         int64_t NH) {
-  const int64_t hs = C / NH;
-  std::vector<double> out(size_t(B * N * C), 0.0);
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t h = 0; h < NH; ++h) {
-      std::vector<double> S(size_t(N * N), -HUGE_VAL);
-      auto at = [&](int64_t i, int64_t part, int64_t d) {
-        return double(qkv[size_t((b * N + i) * 3 * C + part * C + h * hs + d)]);
-      };
-      for (int64_t i = 0; i < N; ++i)
-        for (int64_t j = 0; j < N; ++j) {
-          if (mask && !mask[b * N + j]) continue;
-          double s = 0;
-          for (int64_t d = 0; d < hs; ++d) s += at(i, 0, d) * at(j, 1, d);
-          S[size_t(i * N + j)] = s / std::sqrt(double(hs));
-        }
-      for (int64_t i = 0; i < N; ++i) {
-        double mx = -HUGE_VAL;
-        for (int64_t j = 0; j < N; ++j) mx = std::max(mx, S[size_t(i * N + j)]);
-        if (mx == -HUGE_VAL) continue;  // no kept key: zeros
-        double sum = 0;
-        for (int64_t j = 0; j < N; ++j) sum += std::exp(S[size_t(i * N + j)] - mx);
-        for (int64_t j = 0; j < N; ++j) {
-          const double p = std::exp(S[size_t(i * N + j)] - mx) / sum;
-          for (int64_t d = 0; d < hs; ++d) out[size_t((b * N + i) * C + h * hs + d)] += p * at(j, 2, d);
-        }
-      }
-    }
+  const std::vector<double> x(qkv.begin(), qkv.end());
+  std::vector<double> out(size_t(B * N * C)), lse(size_t(B * NH * N));
+  ops::reference::attention_forward(out.data(), lse.data(), x.data(), mask, B, N, C, NH);
   return out;
 }
 
@@ -116,6 +94,10 @@ TEST_CASE("ops/attention: backward matches finite differences and accumulates") 
     const auto numeric =
         testing::numeric_gradient(std::span<double>(qkv), [&] { return loss(qkv, W, mask.data(), c); });
     SIMAD_CHECK_GRADIENT(dqkv, numeric, "attention dqkv");
+    std::vector<double> want(qkv.size(), 0.0);
+    ops::reference::attention_backward(want.data(), W.data(), qkv.data(), out.data(), lse.data(), mask.data(), c.B,
+                                       c.N, c.C, c.NH);
+    testing::check_close(dqkv, want, 1e-12, 1e-10, "attention dqkv vs the reference tier");
   }
 }
 

@@ -1,13 +1,15 @@
 // Tests of include/simad/ops/batchnorm.hpp: the training forward (batch mean, unbiased variance,
 // normalisation with either fork's denominator, the running statistics' momentum update) and the
-// inference forward against naive double loops written here from Darknet's formulas; the backward
-// against central finite differences in double, accumulating into non-zero gradients; float
+// inference forward against the reference tier in double (Darknet's formulas); the backward against
+// the tier and central finite differences in double, accumulating into non-zero gradients; float
 // against double.
 #include <cmath>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "simad/ops/batchnorm.hpp"
+#include "simad/ops/reference/batchnorm.hpp"
 #include "testing.hpp"
 
 using namespace simad;
@@ -17,39 +19,19 @@ namespace {
 
 constexpr ops::BatchNormVariant kVariants[] = {ops::BatchNormVariant::pjreddie, ops::BatchNormVariant::alexeyab};
 
-double naive_denominator(double var, ops::BatchNormVariant v) {
-  return v == ops::BatchNormVariant::pjreddie ? std::sqrt(var) + 1e-6 : std::sqrt(var + 1e-5);
-}
-
 struct NaiveTrain {
   std::vector<double> out, mean, var, running_mean, running_var;
 };
 
+// The reference tier (ops/reference/batchnorm.hpp) in double, with its own momentum 0.01 and the
+// forks' denominators.
 NaiveTrain naive_train(const std::vector<double>& x, const std::vector<double>& scale, const std::vector<double>& bias,
                        std::vector<double> running_mean, std::vector<double> running_var, int64_t B, int64_t C,
                        int64_t HW, ops::BatchNormVariant v) {
-  NaiveTrain r;
-  r.out.resize(x.size());
-  for (int64_t c = 0; c < C; ++c) {
-    double sum = 0;
-    int64_t n = 0;
-    for (int64_t b = 0; b < B; ++b)
-      for (int64_t i = 0; i < HW; ++i) sum += x[size_t((b * C + c) * HW + i)], ++n;
-    const double m = sum / double(n);
-    double sq = 0;
-    for (int64_t b = 0; b < B; ++b)
-      for (int64_t i = 0; i < HW; ++i) sq += std::pow(x[size_t((b * C + c) * HW + i)] - m, 2);
-    const double var = sq / double(n - 1);  // Darknet's variance_cpu: 1 / (batch * spatial - 1)
-    r.mean.push_back(m), r.var.push_back(var);
-    running_mean[size_t(c)] = 0.99 * running_mean[size_t(c)] + 0.01 * m;
-    running_var[size_t(c)] = 0.99 * running_var[size_t(c)] + 0.01 * var;
-    for (int64_t b = 0; b < B; ++b)
-      for (int64_t i = 0; i < HW; ++i) {
-        const size_t k = size_t((b * C + c) * HW + i);
-        r.out[k] = scale[size_t(c)] * (x[k] - m) / naive_denominator(var, v) + bias[size_t(c)];
-      }
-  }
-  r.running_mean = running_mean, r.running_var = running_var;
+  NaiveTrain r{std::vector<double>(x.size()), std::vector<double>(size_t(C)), std::vector<double>(size_t(C)),
+               std::move(running_mean), std::move(running_var)};
+  ops::reference::batchnorm_forward_train(r.out.data(), r.mean.data(), r.var.data(), r.running_mean.data(),
+                                          r.running_var.data(), x.data(), scale.data(), bias.data(), B, C, HW, v);
   return r;
 }
 
@@ -107,12 +89,8 @@ TEST_CASE("ops/batchnorm: inference forward uses the running statistics") {
   const std::vector<double> rm = random_vector<double>(rng, size_t(C)), rv = random_vector<double>(rng, size_t(C), 0.1, 2.0);
   for (const ops::BatchNormVariant v : kVariants) {
     std::vector<double> want(x.size()), out(x.size());
-    for (int64_t b = 0; b < B; ++b)
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t i = 0; i < HW; ++i) {
-          const size_t k = size_t((b * C + c) * HW + i);
-          want[k] = scale[size_t(c)] * (x[k] - rm[size_t(c)]) / naive_denominator(rv[size_t(c)], v) + bias[size_t(c)];
-        }
+    ops::reference::batchnorm_forward_inference(want.data(), x.data(), scale.data(), bias.data(), rm.data(), rv.data(),
+                                                B, C, HW, v);
     simad::testing::poison(std::span<double>(out));
     ops::batchnorm_forward_inference(out.data(), x.data(), scale.data(), bias.data(), rm.data(), rv.data(), B, C, HW, v);
     simad::testing::check_close(out, want, 1e-12, 1e-12, "inference out");
@@ -149,6 +127,12 @@ TEST_CASE("ops/batchnorm: backward matches finite differences of the training fo
       std::vector<double> dx = dx0, ds = ds0, db = db0;
       ops::batchnorm_backward(dx.data(), ds.data(), db.data(), r.data(), x.data(), mean.data(), var.data(),
                               scale.data(), d.B, d.C, d.HW, v);
+      std::vector<double> want_dx = dx0, want_ds = ds0, want_db = db0;
+      ops::reference::batchnorm_backward(want_dx.data(), want_ds.data(), want_db.data(), r.data(), x.data(),
+                                         mean.data(), var.data(), scale.data(), d.B, d.C, d.HW, v);
+      simad::testing::check_close(dx, want_dx, 1e-12, 1e-11, "dinp vs the reference tier");
+      simad::testing::check_close(ds, want_ds, 1e-12, 1e-11, "dscale vs the reference tier");
+      simad::testing::check_close(db, want_db, 1e-12, 1e-11, "dbias vs the reference tier");
       for (size_t i = 0; i < n; ++i) dx[i] -= dx0[i];
       for (size_t c = 0; c < C; ++c) ds[c] -= ds0[c], db[c] -= db0[c];
       SIMAD_CHECK_GRADIENT(dx, simad::testing::numeric_gradient(std::span<double>(x), loss), "dinp");

@@ -1,5 +1,5 @@
-// Tests of include/simad/ops/concat.hpp: concat/split along an axis of row-major arrays against a
-// naive index loop, empty parts, a middle axis of a rank-3 tensor, split as concat's inverse, finite-
+// Tests of include/simad/ops/concat.hpp: concat/split along an axis of row-major arrays against the
+// reference tier, empty parts, a middle axis of a rank-3 tensor, split as concat's inverse, finite-
 // difference backward of both with accumulation and null pointers, bad arguments.
 #include <algorithm>
 #include <cmath>
@@ -9,26 +9,24 @@
 #include <vector>
 
 #include "simad/ops/concat.hpp"
+#include "simad/ops/reference/concat.hpp"
 #include "testing.hpp"
 
 using namespace simad;
 
 namespace {
 
-// Reference: whole[r, off_p + j] = part_p[r, j].
+// Reference: the tier's concat_forward, whole[r, off_p + j] = part_p[r, j], widened to double.
 template <typename T>
 std::vector<double> ref_concat(const std::vector<std::vector<T>>& parts, const std::vector<int64_t>& sizes,
                                int64_t outer) {
   int64_t total = 0;
   for (int64_t s : sizes) total += s;
-  std::vector<double> out(size_t(outer * total));
-  int64_t off = 0;
-  for (size_t p = 0; p < parts.size(); ++p) {
-    for (int64_t r = 0; r < outer; ++r)
-      for (int64_t j = 0; j < sizes[p]; ++j) out[size_t(r * total + off + j)] = double(parts[p][size_t(r * sizes[p] + j)]);
-    off += sizes[p];
-  }
-  return out;
+  std::vector<const T*> ptrs;
+  for (const auto& part : parts) ptrs.push_back(part.data());
+  std::vector<T> out(size_t(outer * total));
+  ops::reference::concat_forward(out.data(), ptrs, sizes, outer);
+  return std::vector<double>(out.begin(), out.end());
 }
 
 template <typename T>
@@ -166,9 +164,9 @@ TEST_CASE("ops/concat: concat_backward and split_backward match finite differenc
   std::vector<double> delta(dinp.size());
   for (size_t i = 0; i < delta.size(); ++i) delta[i] = dinp[i] - dinp0[i];
   SIMAD_CHECK_GRADIENT(delta, testing::numeric_gradient(std::span<double>(inp), split_loss), "split_backward");
-  // Exact: dinp0 + concat(W_p); with douts[2] null its columns get nothing.
-  std::vector<double> expected = ref_concat(Ws, sizes, outer);
-  for (size_t i = 0; i < expected.size(); ++i) expected[i] += dinp0[i];
+  // Exact: dinp0 + concat(W_p) (the tier's split_backward); with douts[2] null its columns get nothing.
+  std::vector<double> expected = dinp0;
+  ops::reference::split_backward(expected.data(), wptrs, sizes, outer);
   testing::check_close(dinp, expected, 1e-15, 1e-15, "split_backward exact");
   wptrs[2] = nullptr;
   auto dinp2 = dinp0;

@@ -2,7 +2,8 @@
 // forward, Darknet padding: size 2 stride 2, size 2 stride 1 with right/bottom padding, size 3
 // stride 1), upsample_nearest (with a scale), shortcut (linear and leaky) and route (a channel
 // concat: ops/concat.hpp with outer = B). Each: central finite differences in double, gradients
-// that start non-zero (backward adds), forward outputs poisoned with NaN first.
+// that start non-zero (backward adds), forward outputs poisoned with NaN first; maxpool2d's forward,
+// upsample and shortcut also against the reference tier (ops/reference/).
 #include <cmath>
 #include <algorithm>
 #include <cstdint>
@@ -13,6 +14,9 @@
 
 #include "simad/ops/concat.hpp"
 #include "simad/ops/maxpool2d.hpp"
+#include "simad/ops/reference/maxpool2d.hpp"
+#include "simad/ops/reference/shortcut.hpp"
+#include "simad/ops/reference/upsample.hpp"
 #include "simad/ops/shortcut.hpp"
 #include "simad/ops/upsample.hpp"
 #include "testing.hpp"
@@ -94,35 +98,14 @@ TEST_CASE("ops/maxpool2d: ties go to the first element in window order") {
 
 namespace {
 
-// The forward as a plain loop over every window position, clipped to the input: with argmax the
-// first element inside is taken unconditionally and later ones on a strict '>'; without, best
-// starts at -max and is max(best, v) in row-major window order.
+// The forward as a plain loop over every window position, clipped to the input: the reference tier
+// (ops/reference/maxpool2d.hpp). With argmax the first element inside is taken unconditionally and
+// later ones on a strict '>'; without, best starts at -max and is max(best, v) in row-major window order.
 template <typename T>
 void maxpool2d_reference(std::vector<T>& out, std::vector<int32_t>* arg, const std::vector<T>& x, int64_t planes,
                          int64_t H, int64_t W, int64_t size, int64_t stride, int64_t padding) {
-  const int64_t Ho = ops::maxpool2d_out_size(H, size, stride, padding);
-  const int64_t Wo = ops::maxpool2d_out_size(W, size, stride, padding);
-  const int64_t off = -(padding / 2);
-  for (int64_t p = 0; p < planes; ++p)
-    for (int64_t y = 0; y < Ho; ++y)
-      for (int64_t xo = 0; xo < Wo; ++xo) {
-        T best = -std::numeric_limits<T>::max();
-        int64_t at = -1;
-        for (int64_t wy = 0; wy < size; ++wy)
-          for (int64_t wx = 0; wx < size; ++wx) {
-            const int64_t iy = y * stride + off + wy, ix = xo * stride + off + wx;
-            if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-            const T v = x[size_t((p * H + iy) * W + ix)];
-            if (arg) {
-              if (at < 0 || v > best) best = v, at = iy * W + ix;
-            } else {
-              best = best < v ? v : best;
-            }
-          }
-        const size_t k = size_t((p * Ho + y) * Wo + xo);
-        out[k] = best;
-        if (arg) (*arg)[k] = int32_t(at);
-      }
+  ops::reference::maxpool2d_forward(out.data(), x.data(), planes, 1, H, W, size, stride, padding,
+                                    arg ? arg->data() : nullptr);
 }
 
 template <typename T>
@@ -222,6 +205,11 @@ TEST_CASE("ops/upsample: backward matches finite differences") {
     const std::vector<double> dx0 = random_vector<double>(rng, n_in);
     std::vector<double> dx = dx0;
     ops::upsample_nearest_backward(dx.data(), r.data(), c.B, c.C, c.H, c.W, c.S, c.scale);
+    std::vector<double> want_out(n_out), want_dx = dx0;
+    ops::reference::upsample_nearest_forward(want_out.data(), x.data(), c.B, c.C, c.H, c.W, c.S, c.scale);
+    ops::reference::upsample_nearest_backward(want_dx.data(), r.data(), c.B, c.C, c.H, c.W, c.S, c.scale);
+    CHECK(out == want_out);
+    simad::testing::check_close(dx, want_dx, 1e-15, 1e-14, "upsample dinp vs the reference tier");
     SIMAD_CHECK_GRADIENT(minus(dx, dx0), simad::testing::numeric_gradient(std::span<double>(x), loss), "dinp");
   }
 }
@@ -241,13 +229,15 @@ TEST_CASE("ops/shortcut: forward and backward, linear and leaky") {
       return dot(out, r);
     };
     loss();
-    for (size_t k = 0; k < n; ++k) {
-      const double v = a[k] + b[k];
-      CHECK(out[k] == doctest::Approx(leaky && v < 0 ? 0.1 * v : v).epsilon(1e-14));
-    }
+    std::vector<double> want(n);
+    ops::reference::shortcut_forward(want.data(), a.data(), b.data(), int64_t(n), leaky);
+    CHECK(out == want);
     const std::vector<double> da0 = random_vector<double>(rng, n), db0 = random_vector<double>(rng, n);
-    std::vector<double> da = da0, db = db0;
+    std::vector<double> da = da0, db = db0, want_da = da0, want_db = db0;
     ops::shortcut_backward(da.data(), db.data(), r.data(), out.data(), int64_t(n), leaky);
+    ops::reference::shortcut_backward(want_da.data(), want_db.data(), r.data(), out.data(), int64_t(n), leaky);
+    CHECK(da == want_da);
+    CHECK(db == want_db);
     SIMAD_CHECK_GRADIENT(minus(da, da0), simad::testing::numeric_gradient(std::span<double>(a), loss), "da");
     SIMAD_CHECK_GRADIENT(minus(db, db0), simad::testing::numeric_gradient(std::span<double>(b), loss), "db");
   }

@@ -1,6 +1,6 @@
 // Tests of include/simad/ops/dropout.hpp: the mask against the positional rule keep_i = u(offset + i) >= p,
-// independence from the thread count, the kept fraction, p == 0, finite-difference gradients and
-// accumulation, bad arguments.
+// the outputs and gradients against the reference tier applying that mask, independence from the
+// thread count, the kept fraction, p == 0, finite-difference gradients and accumulation, bad arguments.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "simad/ops/dropout.hpp"
+#include "simad/ops/reference/dropout.hpp"
 #include "testing.hpp"
 
 using namespace simad;
@@ -33,13 +34,16 @@ void check_forward(double rtol) {
         testing::poison(std::span<T>(out));
         testing::poison(std::span<uint8_t>(keep));
         ops::dropout_forward(out.data(), keep.data(), x.data(), int64_t(n), T(p), drop, offset);
-        std::vector<double> expected(n);
+        std::vector<uint8_t> want_keep(n);
         size_t mask_errors = 0;
         for (size_t i = 0; i < n; ++i) {
-          const bool k = reference_keep(drop, offset + i, double(T(p)));
-          mask_errors += keep[i] != uint8_t(k);
-          expected[i] = k ? double(x[i]) / (1.0 - double(T(p))) : 0.0;
+          want_keep[i] = uint8_t(reference_keep(drop, offset + i, double(T(p))));
+          mask_errors += keep[i] != want_keep[i];
         }
+        // The reference tier applies the expected mask (in double, on the input widened to double).
+        std::vector<double> expected(n);
+        const std::vector<double> xd(x.begin(), x.end());
+        ops::reference::dropout_forward(expected.data(), want_keep.data(), xd.data(), int64_t(n), double(T(p)));
         const std::string what = "dropout n=" + std::to_string(n) + " p=" + std::to_string(p) +
                                  " offset=" + std::to_string(offset);
         CHECK_MESSAGE(mask_errors == 0, what);
@@ -152,12 +156,10 @@ TEST_CASE("ops/dropout: backward matches finite differences and accumulates") {
     SIMAD_CHECK_GRADIENT(from_zero, numeric, "dropout dinp");
 
     const std::vector<double> start = testing::random_vector<double>(rng, n);
-    std::vector<double> acc = start, expected(n), added(n);
+    std::vector<double> acc = start, expected = start, added(n);
     ops::dropout_backward(acc.data(), W.data(), keep.data(), int64_t(n), p);
-    for (size_t i = 0; i < n; ++i) {
-      expected[i] = start[i] + (keep[i] ? W[i] / (1.0 - p) : 0.0);
-      added[i] = acc[i] - start[i];
-    }
+    ops::reference::dropout_backward(expected.data(), W.data(), keep.data(), int64_t(n), p);
+    for (size_t i = 0; i < n; ++i) added[i] = acc[i] - start[i];
     testing::check_close(acc, expected, 1e-15, 1e-15, "dropout dinp accumulates");
     SIMAD_CHECK_GRADIENT(added, numeric, "dropout dinp accumulated");
   }
@@ -169,8 +171,8 @@ TEST_CASE("ops/dropout: backward matches finite differences and accumulates") {
   std::vector<uint8_t> keep(static_cast<size_t>(n));
   ops::dropout_forward(out.data(), keep.data(), dout.data(), n, 0.25f, drop, 5);
   ops::dropout_backward(dinp.data(), dout.data(), keep.data(), n, 0.25f);
-  std::vector<double> expected(static_cast<size_t>(n));
-  for (size_t i = 0; i < size_t(n); ++i)
-    expected[i] = double(start[i]) + (keep[i] ? double(dout[i]) / 0.75 : 0.0);
+  std::vector<double> expected(start.begin(), start.end());
+  const std::vector<double> dout_d(dout.begin(), dout.end());
+  ops::reference::dropout_backward(expected.data(), dout_d.data(), keep.data(), n, 0.25);
   testing::check_close(dinp, expected, 1e-7, 1e-6, "dropout float backward");
 }

@@ -1,5 +1,5 @@
-// Tests of include/simad/ops/gemm.hpp: gemm, gemm_strided_batched, gemm_backward, matmul against a
-// naive double triple loop written here. Every transpose combination, odd and degenerate sizes
+// Tests of include/simad/ops/gemm.hpp: gemm, gemm_strided_batched, gemm_backward, matmul against the
+// reference tier's double triple loop (ops/reference/gemm.hpp). Every transpose combination, odd and degenerate sizes
 // (M, N or K of 1, K == 0), leading dimensions larger than the minimum (padding must stay untouched
 // in C and must not be read from A and B: it holds a sentinel / NaN), alpha/beta, beta == 0 with NaN
 // in C, both paths of the batched GEMM, finite-difference gradients, bad dimensions.
@@ -13,6 +13,7 @@
 
 #include "simad/core/parallel.hpp"
 #include "simad/ops/gemm.hpp"
+#include "simad/ops/reference/gemm.hpp"
 #include "testing.hpp"
 
 using namespace simad;
@@ -21,26 +22,20 @@ namespace {
 
 constexpr double kSentinel = 12345.0;  // padding of C: must survive every call bit for bit
 
-// Element (r, c) of op(X) where X is stored row-major with row stride ld.
-template <typename T>
-double op_at(const T* X, int64_t ld, bool trans, int64_t r, int64_t c) {
-  return double(trans ? X[c * ld + r] : X[r * ld + c]);
-}
-
-// The whole C buffer (ldc stride, padding included) after C = alpha op(A) op(B) + beta C, in double.
-// With beta == 0, C is not read.
+// The whole C buffer (ldc stride, padding included) after C = alpha op(A) op(B) + beta C, in double:
+// the reference tier (ops/reference/gemm.hpp) on the operands widened to double. With beta == 0, C is
+// not read.
 template <typename T>
 std::vector<double> ref_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const T* A,
                              int64_t lda, const T* B, int64_t ldb, double beta, const std::vector<T>& C,
                              int64_t ldc) {
+  // The stored extents of A and B (rows x row stride; the last row need only reach its last column).
+  const int64_t a_rows = ta ? K : M, b_rows = tb ? N : K;
+  const int64_t a_len = a_rows == 0 ? 0 : (a_rows - 1) * lda + (ta ? M : K);
+  const int64_t b_len = b_rows == 0 ? 0 : (b_rows - 1) * ldb + (tb ? K : N);
+  const std::vector<double> a(A, A + a_len), b(B, B + b_len);
   std::vector<double> out(C.begin(), C.end());
-  for (int64_t i = 0; i < M; ++i)
-    for (int64_t j = 0; j < N; ++j) {
-      double acc = 0;
-      for (int64_t k = 0; k < K; ++k) acc += op_at(A, lda, ta, i, k) * op_at(B, ldb, tb, k, j);
-      const double c = beta == 0.0 ? 0.0 : beta * double(C[size_t(i * ldc + j)]);
-      out[size_t(i * ldc + j)] = alpha * acc + c;
-    }
+  ops::reference::gemm(ta, tb, M, N, K, alpha, a.data(), lda, b.data(), ldb, beta, out.data(), ldc);
   return out;
 }
 
@@ -261,8 +256,11 @@ TEST_CASE("ops/gemm: backward matches finite differences for every transpose and
       ops::gemm_backward(dA.data(), dB.data(), W.data(), ldc, ta, tb, M, N, K, A.data(), lda, B.data(), ldb);
       const auto nA = testing::numeric_gradient(std::span<double>(A), loss);
       const auto nB = testing::numeric_gradient(std::span<double>(B), loss);
-      // Exact reference: dA[i,k] of op(A) = sum_j W[i,j] op(B)[k,j]; dB of op(B)[k,j] = sum_i op(A)[i,k] W[i,j].
+      // Exact reference (the tier): d op(A)[i,k] = sum_j W[i,j] op(B)[k,j]; d op(B)[k,j] = sum_i op(A)[i,k] W[i,j].
       std::vector<double> gA, gA_num, gA_ref, gB, gB_num, gB_ref;
+      auto refA = dA0, refB = dB0;  // the reference tier's accumulated gradients
+      ops::reference::gemm_backward(refA.data(), refB.data(), W.data(), ldc, ta, tb, M, N, K, A.data(), lda, B.data(),
+                                    ldb);
       for (int64_t r = 0; r < a_rows; ++r)
         for (int64_t c = 0; c < lda; ++c) {
           const size_t at = size_t(r * lda + c);
@@ -270,12 +268,9 @@ TEST_CASE("ops/gemm: backward matches finite differences for every transpose and
             CHECK(dA[at] == kSentinel);
             continue;
           }
-          const int64_t i = ta ? c : r, k = ta ? r : c;
-          double ref = 0;
-          for (int64_t j = 0; j < N; ++j) ref += W[size_t(i * ldc + j)] * op_at(B.data(), ldb, tb, k, j);
           gA.push_back(dA[at] - dA0[at]);
           gA_num.push_back(nA[at]);
-          gA_ref.push_back(dA0[at] + ref);
+          gA_ref.push_back(refA[at]);
         }
       for (int64_t r = 0; r < b_rows; ++r)
         for (int64_t c = 0; c < ldb; ++c) {
@@ -284,12 +279,9 @@ TEST_CASE("ops/gemm: backward matches finite differences for every transpose and
             CHECK(dB[at] == kSentinel);
             continue;
           }
-          const int64_t k = tb ? c : r, j = tb ? r : c;
-          double ref = 0;
-          for (int64_t i = 0; i < M; ++i) ref += op_at(A.data(), lda, ta, i, k) * W[size_t(i * ldc + j)];
           gB.push_back(dB[at] - dB0[at]);
           gB_num.push_back(nB[at]);
-          gB_ref.push_back(dB0[at] + ref);
+          gB_ref.push_back(refB[at]);
         }
       const std::string what = "gemm_backward ta=" + std::to_string(ta) + " tb=" + std::to_string(tb) +
                                " M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K);
@@ -326,18 +318,10 @@ TEST_CASE("ops/gemm: backward in float matches the double reference") {
     auto dA = testing::random_vector<float>(rng, size_t(M * K));
     auto dB = testing::random_vector<float>(rng, size_t(K * N));
     std::vector<double> eA(dA.begin(), dA.end()), eB(dB.begin(), dB.end());
-    for (int64_t i = 0; i < M; ++i)
-      for (int64_t k = 0; k < K; ++k) {
-        double s = 0;
-        for (int64_t j = 0; j < N; ++j) s += double(W[size_t(i * N + j)]) * op_at(B.data(), ldb, tb, k, j);
-        eA[size_t(ta ? k * lda + i : i * lda + k)] += s;
-      }
-    for (int64_t k = 0; k < K; ++k)
-      for (int64_t j = 0; j < N; ++j) {
-        double s = 0;
-        for (int64_t i = 0; i < M; ++i) s += op_at(A.data(), lda, ta, i, k) * double(W[size_t(i * N + j)]);
-        eB[size_t(tb ? j * ldb + k : k * ldb + j)] += s;
-      }
+    {  // the reference tier in double on the operands widened to double
+      const std::vector<double> a(A.begin(), A.end()), b(B.begin(), B.end()), w(W.begin(), W.end());
+      ops::reference::gemm_backward(eA.data(), eB.data(), w.data(), N, ta, tb, M, N, K, a.data(), lda, b.data(), ldb);
+    }
     ops::gemm_backward(dA.data(), dB.data(), W.data(), N, ta, tb, M, N, K, A.data(), lda, B.data(), ldb);
     testing::check_close(dA, eA, 2e-5, 1e-5, "float dA t=" + std::to_string(t));
     testing::check_close(dB, eB, 2e-5, 1e-5, "float dB t=" + std::to_string(t));

@@ -1,4 +1,4 @@
-// Tests of include/simad/ops/l2norm.hpp: y = x / max(||x||, eps) per row against a naive double loop
+// Tests of include/simad/ops/l2norm.hpp: y = x / max(||x||, eps) per row against the reference tier
 // (normal rows, zero rows, rows below eps, float rows whose squares overflow float), saved norms,
 // in place, finite-difference backward in both regimes (||x|| >= eps and clamped) with accumulation,
 // bad arguments.
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "simad/ops/l2norm.hpp"
+#include "simad/ops/reference/l2norm.hpp"
 #include "testing.hpp"
 
 using namespace simad;
@@ -30,15 +31,11 @@ std::vector<T> mixed_rows(Rng& rng, int64_t N, int64_t C, double big) {
   return x;
 }
 
+// The reference tier (ops/reference/l2norm.hpp) in double.
 void ref_l2norm(std::vector<double>& y, std::vector<double>& n, const double* x, int64_t N, int64_t C, double eps) {
   y.assign(size_t(N * C), 0.0);
   n.assign(size_t(N), 0.0);
-  for (int64_t i = 0; i < N; ++i) {
-    double ss = 0;
-    for (int64_t j = 0; j < C; ++j) ss += x[i * C + j] * x[i * C + j];
-    n[size_t(i)] = std::sqrt(ss);
-    for (int64_t j = 0; j < C; ++j) y[size_t(i * C + j)] = x[i * C + j] / std::max(n[size_t(i)], eps);
-  }
+  ops::reference::l2norm_forward(y.data(), n.data(), x, N, C, eps);
 }
 
 template <typename T>
@@ -159,22 +156,12 @@ TEST_CASE("ops/l2norm: float backward matches the double reference") {
   ops::l2norm_forward(y.data(), n.data(), x.data(), N, C);
   auto dx = dx0;
   ops::l2norm_backward(dx.data(), g.data(), y.data(), n.data(), N, C);
-  std::vector<double> expected(x.size());
+  // The reference tier in double, forward then backward, on the inputs widened to double.
   const double eps = double(1e-12f);
-  for (int64_t i = 0; i < N; ++i) {
-    double ss = 0, xg = 0;
-    for (int64_t j = 0; j < C; ++j) {
-      const double xv = x[size_t(i * C + j)];
-      ss += xv * xv;
-      xg += xv * double(g[size_t(i * C + j)]);
-    }
-    const double nn = std::sqrt(ss);
-    for (int64_t j = 0; j < C; ++j) {
-      const size_t at = size_t(i * C + j);
-      const double d = nn >= eps ? double(g[at]) / nn - double(x[at]) * (xg / nn) / (nn * nn) : double(g[at]) / eps;
-      expected[at] = double(dx0[at]) + d;
-    }
-  }
+  const std::vector<double> xd(x.begin(), x.end()), gd(g.begin(), g.end());
+  std::vector<double> yd, nd, expected(dx0.begin(), dx0.end());
+  ref_l2norm(yd, nd, xd.data(), N, C, eps);
+  ops::reference::l2norm_backward(expected.data(), gd.data(), yd.data(), nd.data(), N, C, eps);
   // Tolerance relative to each row's gradient scale (1 / n can be 1e12 for clamped rows).
   for (int64_t i = 0; i < N; ++i) {
     const double scale = 1.0 / std::max(double(n[size_t(i)]), eps);

@@ -1,4 +1,4 @@
-// Tests of include/simad/ops/linear.hpp: out = inp weight^T + bias against a naive double loop,
+// Tests of include/simad/ops/linear.hpp: out = inp weight^T + bias against the reference tier,
 // float and double, awkward shapes, finite-difference backward (accumulating, null gradients), the
 // dbias reduction's determinism across thread counts, bad sizes.
 #include <cmath>
@@ -9,6 +9,7 @@
 
 #include "simad/core/parallel.hpp"
 #include "simad/ops/linear.hpp"
+#include "simad/ops/reference/linear.hpp"
 #include "testing.hpp"
 
 using namespace simad;
@@ -19,16 +20,15 @@ struct Dims {
   int64_t N, C, OC;
 };
 
+// The reference tier (ops/reference/linear.hpp) in double, on the inputs widened to double.
 template <typename T>
 std::vector<double> ref_linear(const std::vector<T>& inp, const std::vector<T>& weight, const T* bias, int64_t N,
                                int64_t C, int64_t OC) {
+  const std::vector<double> x(inp.begin(), inp.end()), w(weight.begin(), weight.end());
+  std::vector<double> b;
+  if (bias) b.assign(bias, bias + OC);
   std::vector<double> out(size_t(N * OC));
-  for (int64_t i = 0; i < N; ++i)
-    for (int64_t o = 0; o < OC; ++o) {
-      double s = bias ? double(bias[o]) : 0.0;
-      for (int64_t c = 0; c < C; ++c) s += double(inp[size_t(i * C + c)]) * double(weight[size_t(o * C + c)]);
-      out[size_t(i * OC + o)] = s;
-    }
+  ops::reference::linear_forward(out.data(), x.data(), w.data(), bias ? b.data() : nullptr, N, C, OC);
   return out;
 }
 
@@ -92,15 +92,8 @@ TEST_CASE("ops/linear: backward matches finite differences and accumulates") {
     SIMAD_CHECK_GRADIENT(delta(dbias, dbias0), testing::numeric_gradient(std::span<double>(bias), loss), w_bias);
     // Exact accumulated values from the double reference.
     std::vector<double> e_inp = dinp0, e_weight = dweight0, e_bias = dbias0;
-    for (int64_t i = 0; i < N; ++i)
-      for (int64_t o = 0; o < OC; ++o) {
-        const double g = W[size_t(i * OC + o)];
-        e_bias[size_t(o)] += g;
-        for (int64_t c = 0; c < C; ++c) {
-          e_inp[size_t(i * C + c)] += g * weight[size_t(o * C + c)];
-          e_weight[size_t(o * C + c)] += g * inp[size_t(i * C + c)];
-        }
-      }
+    ops::reference::linear_backward(e_inp.data(), e_weight.data(), e_bias.data(), W.data(), inp.data(),
+                                    weight.data(), N, C, OC);
     testing::check_close(dinp, e_inp, 1e-12, 1e-12, w_inp);
     testing::check_close(dweight, e_weight, 1e-12, 1e-12, w_weight);
     testing::check_close(dbias, e_bias, 1e-12, 1e-12, w_bias);
@@ -127,15 +120,12 @@ TEST_CASE("ops/linear: float backward matches the double reference, dbias is thr
   const auto dbias0 = testing::random_vector<float>(rng, size_t(OC));
   std::vector<double> e_inp(dinp0.begin(), dinp0.end()), e_weight(dweight0.begin(), dweight0.end()),
       e_bias(dbias0.begin(), dbias0.end());
-  for (int64_t i = 0; i < N; ++i)
-    for (int64_t o = 0; o < OC; ++o) {
-      const double g = dout[size_t(i * OC + o)];
-      e_bias[size_t(o)] += g;
-      for (int64_t c = 0; c < C; ++c) {
-        e_inp[size_t(i * C + c)] += g * double(weight[size_t(o * C + c)]);
-        e_weight[size_t(o * C + c)] += g * double(inp[size_t(i * C + c)]);
-      }
-    }
+  {  // the reference tier in double on the inputs widened to double
+    const std::vector<double> x(inp.begin(), inp.end()), w(weight.begin(), weight.end()),
+        g(dout.begin(), dout.end());
+    ops::reference::linear_backward(e_inp.data(), e_weight.data(), e_bias.data(), g.data(), x.data(), w.data(), N, C,
+                                    OC);
+  }
   std::vector<float> dbias_by_threads[2];
   int run = 0;
   for (int threads : {1, 3}) {

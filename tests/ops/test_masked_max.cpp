@@ -1,4 +1,4 @@
-// Tests of include/simad/ops/masked_max.hpp: masked max over sets against a naive loop (ties-free
+// Tests of include/simad/ops/masked_max.hpp: masked max over sets against the reference tier (ties-free
 // inputs), explicit ties (first member wins), all-padded sets (0, argmax -1, no gradient), masks with
 // all but one member padded, several column blocks, finite-difference backward with accumulation,
 // bad arguments.
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "simad/ops/masked_max.hpp"
+#include "simad/ops/reference/masked_max.hpp"
 #include "testing.hpp"
 
 using namespace simad;
@@ -56,23 +57,15 @@ std::vector<uint8_t> make_mask(Rng& rng, const Dims& d, int kind) {
   return m;
 }
 
-// Naive reference: max over real members, first index on ties; all padded -> 0 and -1.
+// Reference: the tier (ops/reference/masked_max.hpp); max over real members, first index on ties; all
+// padded -> 0 and -1.
 template <typename T>
 void ref_masked_max(std::vector<double>& out, std::vector<int32_t>& arg, const std::vector<T>& x, const uint8_t* mask,
                     const Dims& d) {
-  out.assign(size_t(d.B * d.C), 0.0);
-  arg.assign(size_t(d.B * d.C), -1);
-  for (int64_t b = 0; b < d.B; ++b)
-    for (int64_t c = 0; c < d.C; ++c)
-      for (int64_t s = 0; s < d.S; ++s) {
-        if (mask && !mask[b * d.S + s]) continue;
-        const double v = double(x[size_t((b * d.S + s) * d.C + c)]);
-        int32_t& a = arg[size_t(b * d.C + c)];
-        if (a == -1 || v > out[size_t(b * d.C + c)]) {
-          out[size_t(b * d.C + c)] = v;
-          a = int32_t(s);
-        }
-      }
+  std::vector<T> y(size_t(d.B * d.C));
+  arg.assign(size_t(d.B * d.C), -2);
+  ops::reference::masked_max_forward(y.data(), arg.data(), x.data(), mask, d.B, d.S, d.C);
+  out.assign(y.begin(), y.end());
 }
 
 const Dims kShapes[] = {{1, 1, 1}, {3, 5, 7}, {4, 17, 300}, {2, 1, 9}, {5, 33, 1}, {1, 64, 513}};
@@ -198,15 +191,12 @@ TEST_CASE("ops/masked_max: float backward scatters dout exactly") {
   const auto dinp0 = testing::random_vector<float>(rng, x.size());
   auto dinp = dinp0;
   ops::masked_max_backward(dinp.data(), dout.data(), argmax.data(), d.B, d.S, d.C);
-  std::vector<double> expected(dinp0.begin(), dinp0.end());
   std::vector<double> e_out;
   std::vector<int32_t> e_arg;
   ref_masked_max(e_out, e_arg, x, mask.data(), d);
-  for (int64_t b = 0; b < d.B; ++b)
-    for (int64_t c = 0; c < d.C; ++c)
-      if (const int32_t a = e_arg[size_t(b * d.C + c)]; a >= 0)
-        expected[size_t((b * d.S + a) * d.C + c)] = double(dinp0[size_t((b * d.S + a) * d.C + c)] +
-                                                           dout[size_t(b * d.C + c)]);
+  std::vector<float> want = dinp0;  // the tier's scatter from its own argmax
+  ops::reference::masked_max_backward(want.data(), dout.data(), e_arg.data(), d.B, d.S, d.C);
+  const std::vector<double> expected(want.begin(), want.end());
   testing::check_close(dinp, expected, 0.0, 0.0, "float masked_max_backward");
 }
 

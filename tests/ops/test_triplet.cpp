@@ -1,6 +1,6 @@
-// tests/ops/test_triplet.cpp: batch-hard triplet loss (ops/triplet.hpp) against a brute force in
-// double written here (all pairwise distances, arg-selections with ties to the smaller index, the
-// mean hinge), and its gradient against central finite differences of the forward in double.
+// tests/ops/test_triplet.cpp: batch-hard triplet loss (ops/triplet.hpp) against the reference tier in
+// double (all pairwise distances, arg-selections with ties to the smaller index, the mean hinge), and
+// its gradient against the tier and central finite differences of the forward in double.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "simad/core/error.hpp"
+#include "simad/ops/reference/triplet.hpp"
 #include "simad/ops/triplet.hpp"
 #include "testing.hpp"
 
@@ -23,36 +24,18 @@ struct Ref {
   std::vector<double> d;  // (B, B) distances
 };
 
+// The selections, loss and skipped count from the reference tier (ops/reference/triplet.hpp) in double
+// on the embeddings widened to double; the (B, B) distance matrix (for the tie tolerance) in double too.
 template <typename T>
 Ref brute_force(const std::vector<T>& emb, const std::vector<int32_t>& labels, int64_t B, int64_t D, double margin,
                 TripletDistance dist) {
   Ref r{std::vector<int32_t>(size_t(B), -1), std::vector<int32_t>(size_t(B), -1), 0.0, 0, std::vector<double>(size_t(B * B))};
+  const std::vector<double> e(emb.begin(), emb.end());
   for (int64_t i = 0; i < B; ++i)
-    for (int64_t j = 0; j < B; ++j) {
-      double s = 0;
-      for (int64_t k = 0; k < D; ++k) {
-        const double x = double(emb[size_t(i * D + k)]) - double(emb[size_t(j * D + k)]);
-        s += x * x;
-      }
-      r.d[size_t(i * B + j)] = dist == TripletDistance::Squared ? s : std::sqrt(s);
-    }
-  int64_t valid = 0;
-  for (int64_t a = 0; a < B; ++a) {
-    for (int64_t j = 0; j < B; ++j) {
-      if (j == a) continue;
-      const double dj = r.d[size_t(a * B + j)];
-      if (labels[size_t(j)] == labels[size_t(a)]) {
-        if (r.pos[size_t(a)] < 0 || dj > r.d[size_t(a * B + r.pos[size_t(a)])]) r.pos[size_t(a)] = int32_t(j);
-      } else if (r.neg[size_t(a)] < 0 || dj < r.d[size_t(a * B + r.neg[size_t(a)])]) {
-        r.neg[size_t(a)] = int32_t(j);
-      }
-    }
-    if (r.pos[size_t(a)] < 0 || r.neg[size_t(a)] < 0) continue;
-    ++valid;
-    r.loss += std::max(0.0, r.d[size_t(a * B + r.pos[size_t(a)])] - r.d[size_t(a * B + r.neg[size_t(a)])] + margin);
-  }
-  r.skipped = B - valid;
-  r.loss = valid ? r.loss / double(valid) : 0.0;
+    for (int64_t j = 0; j < B; ++j)
+      r.d[size_t(i * B + j)] = simad::ops::reference::triplet_distance(e.data() + i * D, e.data() + j * D, D, dist);
+  simad::ops::reference::batch_hard_triplet_forward(&r.loss, r.pos.data(), r.neg.data(), &r.skipped, e.data(),
+                                                    labels.data(), B, D, margin, dist);
   return r;
 }
 
@@ -172,6 +155,10 @@ TEST_CASE("ops/triplet: backward matches finite differences and accumulates") {
       std::vector<double> analytic(g.size());
       for (size_t i = 0; i < g.size(); ++i) analytic[i] = g[i] - start[i];
       SIMAD_CHECK_GRADIENT(analytic, numeric, "batch-hard triplet");
+      std::vector<double> want = start;
+      simad::ops::reference::batch_hard_triplet_backward(want.data(), dloss, emb.data(), p.data(), n.data(), B, D,
+                                                         margin, dist);
+      t::check_close(g, want, 1e-14, 1e-12, "batch-hard triplet vs the reference tier");
     }
   }
 }

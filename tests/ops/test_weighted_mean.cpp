@@ -1,12 +1,12 @@
-// tests/ops/test_weighted_mean.cpp: the small set ops ION is built from, against independent
-// references in double:
-//   weighted_mean (ops/weighted_mean.hpp): the forward against the formula; both gradients (dx and
-//     the weights' dw, in the regimes sum w > 1 and <= 1) against central finite differences of a
+// tests/ops/test_weighted_mean.cpp: the small set ops ION is built from, against the reference tier
+// (ops/reference/) in double:
+//   weighted_mean (ops/weighted_mean.hpp): forward and backward against the tier; both gradients (dx
+//     and the weights' dw, in the regimes sum w > 1 and <= 1) against central finite differences of a
 //     random linear loss, in double, relative error < 1e-7; the mask special case equals a plain
 //     masked mean; accumulation onto random values.
-//   broadcast_add (ops/broadcast_add.hpp): forward and backward against index loops.
-//   keyword_gate (ops/keyword_gate.hpp): hard and soft weights, and the soft backward against finite
-//     differences through a 2-way softmax.
+//   broadcast_add (ops/broadcast_add.hpp): forward and backward against the tier.
+//   keyword_gate (ops/keyword_gate.hpp): hard and soft weights and the soft backward against the tier,
+//     and the soft backward against finite differences through a 2-way softmax.
 #include <cmath>
 #include <cstdint>
 #include <span>
@@ -14,6 +14,9 @@
 
 #include "simad/ops/broadcast_add.hpp"
 #include "simad/ops/keyword_gate.hpp"
+#include "simad/ops/reference/broadcast_add.hpp"
+#include "simad/ops/reference/keyword_gate.hpp"
+#include "simad/ops/reference/weighted_mean.hpp"
 #include "simad/ops/weighted_mean.hpp"
 #include "testing.hpp"
 
@@ -34,16 +37,12 @@ TEST_CASE("weighted_mean: forward is sum w x / max(1, sum w), and the mask case 
   for (int64_t s = 0; s < S; ++s) w[size_t(3 * S + s)] = 0.0;                 // set 3: no member
   std::vector<double> out(size_t(B * C), std::nan("")), den(size_t(B), std::nan(""));
   ops::weighted_mean_forward(out.data(), den.data(), x.data(), w.data(), B, S, C);
+  std::vector<double> want(out.size()), want_den(den.size());
+  ops::reference::weighted_mean_forward(want.data(), want_den.data(), x.data(), w.data(), B, S, C);
   for (int64_t b = 0; b < B; ++b) {
-    double L = 0;
-    for (int64_t s = 0; s < S; ++s) L += w[size_t(b * S + s)];
-    CHECK(den[size_t(b)] == doctest::Approx(std::max(1.0, L)).epsilon(1e-14));
-    for (int64_t c = 0; c < C; ++c) {
-      double want = 0;
-      for (int64_t s = 0; s < S; ++s) want += w[size_t(b * S + s)] * x[size_t((b * S + s) * C + c)];
-      want /= std::max(1.0, L);
-      CHECK(out[size_t(b * C + c)] == doctest::Approx(want).epsilon(1e-13));
-    }
+    CHECK(den[size_t(b)] == doctest::Approx(want_den[size_t(b)]).epsilon(1e-14));
+    for (int64_t c = 0; c < C; ++c)
+      CHECK(out[size_t(b * C + c)] == doctest::Approx(want[size_t(b * C + c)]).epsilon(1e-13));
   }
   CHECK(out[size_t(3 * C)] == 0.0);
   // The mask case: a plain mean over the real members.
@@ -79,6 +78,11 @@ TEST_CASE("weighted_mean: dx and dw match central finite differences in double, 
   const std::vector<double> dx0 = random_vector<double>(rng, x.size()), dw0 = random_vector<double>(rng, w.size());
   std::vector<double> dx = dx0, dw = dw0;
   ops::weighted_mean_backward(dx.data(), dw.data(), r.data(), x.data(), w.data(), out.data(), den.data(), B, S, C);
+  std::vector<double> rdx = dx0, rdw = dw0;
+  ops::reference::weighted_mean_backward(rdx.data(), rdw.data(), r.data(), x.data(), w.data(), out.data(), den.data(),
+                                         B, S, C);
+  simad::testing::check_close(dx, rdx, 1e-14, 1e-13, "weighted_mean dx vs the reference tier");
+  simad::testing::check_close(dw, rdw, 1e-14, 1e-13, "weighted_mean dw vs the reference tier");
   for (size_t i = 0; i < dx.size(); ++i) dx[i] -= dx0[i];
   for (size_t i = 0; i < dw.size(); ++i) dw[i] -= dw0[i];
   const std::vector<double> nx = simad::testing::numeric_gradient(std::span<double>(x), loss);
@@ -93,21 +97,17 @@ TEST_CASE("broadcast_add: every member gets its set's vector, and dv sums the me
   const std::vector<float> a = random_vector<float>(rng, size_t(B * S * C)), v = random_vector<float>(rng, size_t(B * C));
   std::vector<float> out(a.size(), std::nanf(""));
   ops::broadcast_add_forward(out.data(), a.data(), v.data(), B, S, C);
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t s = 0; s < S; ++s)
-      for (int64_t c = 0; c < C; ++c)
-        REQUIRE(out[size_t((b * S + s) * C + c)] == a[size_t((b * S + s) * C + c)] + v[size_t(b * C + c)]);
+  std::vector<float> want(a.size());
+  ops::reference::broadcast_add_forward(want.data(), a.data(), v.data(), B, S, C);
+  for (size_t i = 0; i < out.size(); ++i) REQUIRE(out[i] == want[i]);
   const std::vector<float> g = random_vector<float>(rng, a.size());
   std::vector<float> da = random_vector<float>(rng, a.size()), dv = random_vector<float>(rng, v.size());
   const std::vector<float> da0 = da, dv0 = dv;
   ops::broadcast_add_backward(da.data(), dv.data(), g.data(), B, S, C);
-  for (size_t i = 0; i < da.size(); ++i) REQUIRE(da[i] == da0[i] + g[i]);
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t c = 0; c < C; ++c) {
-      double want = dv0[size_t(b * C + c)];
-      for (int64_t s = 0; s < S; ++s) want += g[size_t((b * S + s) * C + c)];
-      CHECK(dv[size_t(b * C + c)] == doctest::Approx(want).epsilon(1e-6));
-    }
+  std::vector<float> want_da = da0, want_dv = dv0;
+  ops::reference::broadcast_add_backward(want_da.data(), want_dv.data(), g.data(), B, S, C);
+  for (size_t i = 0; i < da.size(); ++i) REQUIRE(da[i] == want_da[i]);
+  for (size_t i = 0; i < dv.size(); ++i) CHECK(dv[i] == doctest::Approx(want_dv[i]).epsilon(1e-6));
 }
 
 TEST_CASE("keyword_gate: hard and soft weights at real words, and the soft backward matches finite differences") {
@@ -129,11 +129,11 @@ TEST_CASE("keyword_gate: hard and soft weights at real words, and the soft backw
   std::vector<double> hard(size_t(N), -7), soft(size_t(N), -7);
   ops::keyword_gate_forward(hard.data(), p.data(), mask.data(), N, true);
   ops::keyword_gate_forward(soft.data(), p.data(), mask.data(), N, false);
-  for (int64_t i = 0; i < N; ++i) {
-    const double p1 = p[size_t(2 * i + 1)];
-    CHECK(hard[size_t(i)] == (mask[size_t(i)] && p1 > 0.5 ? 1.0 : 0.0));
-    CHECK(soft[size_t(i)] == (mask[size_t(i)] ? p1 : 0.0));
-  }
+  std::vector<double> want_hard(static_cast<size_t>(N)), want_soft(static_cast<size_t>(N));
+  ops::reference::keyword_gate_forward(want_hard.data(), p.data(), mask.data(), N, true);
+  ops::reference::keyword_gate_forward(want_soft.data(), p.data(), mask.data(), N, false);
+  CHECK(hard == want_hard);
+  CHECK(soft == want_soft);
   const std::vector<double> r = random_vector<double>(rng, size_t(N));  // loss = r . lambda(soft)
   const auto loss = [&]() {
     const std::vector<double> q = probs_of(logits);
@@ -145,6 +145,9 @@ TEST_CASE("keyword_gate: hard and soft weights at real words, and the soft backw
   };
   std::vector<double> dlogits(size_t(2 * N), 0.0);
   ops::keyword_gate_backward(dlogits.data(), r.data(), p.data(), mask.data(), N);
+  std::vector<double> want_dlogits(size_t(2 * N), 0.0);
+  ops::reference::keyword_gate_backward(want_dlogits.data(), r.data(), p.data(), mask.data(), N);
+  simad::testing::check_close(dlogits, want_dlogits, 1e-15, 1e-14, "keyword_gate dlogits vs the reference tier");
   const std::vector<double> num = simad::testing::numeric_gradient(std::span<double>(logits), loss);
   CHECK(simad::testing::gradient_relative_error(dlogits, num) < 1e-7);
 }

@@ -1,5 +1,5 @@
-// Tests of include/simad/train/optimizer.hpp: Adam and AdamW against a naive double
-// implementation of PyTorch's update equations (written here, independently), the bias
+// Tests of include/simad/train/optimizer.hpp: Adam and AdamW against the reference
+// tier's double implementation of PyTorch's update equations (ops/reference/adam.hpp), the bias
 // correction from t = 1, the optimizer's named state, and clip_grad_norm against a naive norm.
 #include <cmath>
 #include <cstring>
@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "simad/ops/reference/adam.hpp"
 #include "simad/train/optimizer.hpp"
 #include "testing.hpp"
 
@@ -17,7 +18,8 @@ using train::ParamStore;
 
 namespace {
 
-// torch.optim.Adam / AdamW (amsgrad=False, maximize=False), single-tensor path, in double:
+// torch.optim.Adam / AdamW (amsgrad=False, maximize=False), single-tensor path, in double (the
+// reference tier, ops/reference/adam.hpp):
 //   Adam:  grad = grad + wd * param
 //   AdamW: param = param * (1 - lr * wd)
 //   exp_avg = exp_avg * beta1 + (1 - beta1) * grad
@@ -25,20 +27,13 @@ namespace {
 //   param -= lr / (1 - beta1^t) * exp_avg / (sqrt(exp_avg_sq) / sqrt(1 - beta2^t) + eps)
 struct ReferenceAdam {
   std::vector<double> p, m, v;
-  int t = 0;
+  int64_t t = 0;
   bool decoupled = false;
 
   void step(const std::vector<double>& grad, const AdamOptions& o) {
     ++t;
-    const double bc1 = 1.0 - std::pow(o.beta1, t), bc2 = 1.0 - std::pow(o.beta2, t);
-    for (size_t i = 0; i < p.size(); ++i) {
-      double g = grad[i];
-      if (!decoupled) g += o.weight_decay * p[i];
-      else p[i] *= 1.0 - o.lr * o.weight_decay;
-      m[i] = m[i] * o.beta1 + (1.0 - o.beta1) * g;
-      v[i] = v[i] * o.beta2 + (1.0 - o.beta2) * g * g;
-      p[i] -= o.lr / bc1 * m[i] / (std::sqrt(v[i]) / std::sqrt(bc2) + o.eps);
-    }
+    ops::reference::adam_update(p.data(), grad.data(), m.data(), v.data(), int64_t(p.size()), t, o,
+                                decoupled ? train::WeightDecay::decoupled : train::WeightDecay::l2);
   }
 };
 

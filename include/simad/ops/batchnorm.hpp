@@ -28,10 +28,9 @@
 
 #include "simad/core/error.hpp"
 #include "simad/core/parallel.hpp"
+#include "simad/ops/batchnorm_variant.hpp"
 
 namespace simad::ops {
-
-enum class BatchNormVariant { pjreddie, alexeyab };
 
 inline constexpr double kBatchNormMomentum = 0.01;  // Darknet: rolling = .99 rolling + .01 batch
 

@@ -30,6 +30,7 @@
 
 #include "simad/core/error.hpp"
 #include "simad/core/parallel.hpp"
+#include "simad/ops/triplet_distance.hpp"
 
 // Full unrolling of the register-tile loops (GCC and clang; nvcc, which also sees this header through
 // the CUDA launchers' declarations, rejects the pragma).
@@ -40,11 +41,6 @@
 #endif
 
 namespace simad::ops {
-
-enum class TripletDistance {
-  Squared,    // ||a - x||^2
-  Euclidean,  // ||a - x||
-};
 
 namespace detail {
 

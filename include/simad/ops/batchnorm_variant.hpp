@@ -1,0 +1,10 @@
+// simad/ops/batchnorm_variant.hpp: which Darknet fork's batch-norm denominator to use, shared by the
+// op (ops/batchnorm.hpp) and its reference (ops/reference/batchnorm.hpp), so that a call written for
+// one compiles unchanged against the other. pjreddie: d = sqrt(var) + 1e-6; AlexeyAB: sqrt(var + 1e-5).
+#pragma once
+
+namespace simad::ops {
+
+enum class BatchNormVariant { pjreddie, alexeyab };
+
+}  // namespace simad::ops
