@@ -1,5 +1,6 @@
-// Tests of the CPU detector: ops/conv2d.hpp, ops/maxpool2d.hpp, ops/upsample.hpp against naive
-// double loops; nn/darknet.hpp (a whole network against a naive double forward that applies the
+// Tests of the CPU detector: ops/conv2d.hpp against a naive double loop, ops/maxpool2d.hpp and
+// ops/upsample.hpp against the reference tier; nn/darknet.hpp (a whole network against a naive double
+// forward, its maxpool, upsample and shortcut from the reference tier, that applies the
 // unfolded batch norm of either Darknet fork; weights written, read back, same output bit for bit;
 // dog.jpg through yolov3-tiny: shapes, finiteness, determinism, batch = single images);
 // nn/yolo.hpp (decode, letterbox correction and NMS on hand-computed cases); and
@@ -20,6 +21,9 @@
 #include "simad/nn/yolo.hpp"
 #include "simad/ops/conv2d.hpp"
 #include "simad/ops/maxpool2d.hpp"
+#include "simad/ops/reference/maxpool2d.hpp"
+#include "simad/ops/reference/shortcut.hpp"
+#include "simad/ops/reference/upsample.hpp"
 #include "simad/ops/upsample.hpp"
 #include "testing.hpp"
 
@@ -91,11 +95,9 @@ NaiveOut naive_network(const dk::Config& cfg, const dk::Weights& weights, const 
             if (c->activation == dk::Activation::logistic) v = 1.0 / (1.0 + std::exp(-v));
           }
     } else if (const auto* s = l.as<dk::Shortcut>()) {
-      out = prev;
-      for (size_t k = 0; k < out.size(); ++k) {
-        out[k] += r.layers[size_t(s->from)][k];
-        if (s->activation == dk::Activation::leaky && out[k] < 0) out[k] *= 0.1;
-      }
+      out.resize(prev.size());
+      ops::reference::shortcut_forward(out.data(), prev.data(), r.layers[size_t(s->from)].data(), int64_t(out.size()),
+                                       s->activation == dk::Activation::leaky);
     } else if (const auto* rt = l.as<dk::Route>()) {
       for (int64_t n = 0; n < B; ++n)
         for (int j : rt->layers) {
@@ -105,25 +107,12 @@ NaiveOut naive_network(const dk::Config& cfg, const dk::Weights& weights, const 
         }
     } else if (const auto* u = l.as<dk::Upsample>()) {
       out.resize(size_t(B * l.out.numel()));
-      for (int64_t p = 0; p < B * l.out.c; ++p)
-        for (int64_t y = 0; y < l.out.h; ++y)
-          for (int64_t x = 0; x < l.out.w; ++x)
-            out[size_t((p * l.out.h + y) * l.out.w + x)] =
-                u->scale * prev[size_t((p * l.in.h + y / u->stride) * l.in.w + x / u->stride)];
+      ops::reference::upsample_nearest_forward(out.data(), prev.data(), B, int64_t(l.in.c), int64_t(l.in.h),
+                                               int64_t(l.in.w), int64_t(u->stride), double(u->scale));
     } else if (const auto* m = l.as<dk::Maxpool>()) {
       out.resize(size_t(B * l.out.numel()));
-      for (int64_t p = 0; p < B * l.out.c; ++p)
-        for (int64_t y = 0; y < l.out.h; ++y)
-          for (int64_t x = 0; x < l.out.w; ++x) {
-            double best = -std::numeric_limits<float>::max();
-            for (int64_t di = 0; di < m->size; ++di)
-              for (int64_t dj = 0; dj < m->size; ++dj) {
-                const int64_t iy = y * m->stride - m->padding / 2 + di, ix = x * m->stride - m->padding / 2 + dj;
-                if (iy >= 0 && iy < l.in.h && ix >= 0 && ix < l.in.w)
-                  best = std::max(best, prev[size_t((p * l.in.h + iy) * l.in.w + ix)]);
-              }
-            out[size_t((p * l.out.h + y) * l.out.w + x)] = best;
-          }
+      ops::reference::maxpool2d_forward(out.data(), prev.data(), B, int64_t(l.in.c), int64_t(l.in.h), int64_t(l.in.w),
+                                        int64_t(m->size), int64_t(m->stride), int64_t(m->padding));
     } else if (const auto* yl = l.as<dk::Yolo>()) {
       out = prev;
       const int64_t HW = int64_t(l.out.h) * l.out.w, E = 5 + yl->classes;
@@ -257,7 +246,7 @@ TEST_CASE("nn/darknet: conv2d matches the naive double reference for float and d
                   simad::Error);
 }
 
-TEST_CASE("nn/darknet: maxpool and upsample match naive loops including Darknet's padding") {
+TEST_CASE("nn/darknet: maxpool and upsample match the reference tier including Darknet's padding") {
   Rng rng = testing::test_rng();
   struct Case {
     int64_t C, H, W, size, stride, padding;
@@ -268,18 +257,9 @@ TEST_CASE("nn/darknet: maxpool and upsample match naive loops including Darknet'
     const int64_t B = 2, Ho = ops::maxpool2d_out_size(c.H, c.size, c.stride, c.padding),
                   Wo = ops::maxpool2d_out_size(c.W, c.size, c.stride, c.padding);
     const auto in = testing::random_vector<float>(rng, size_t(B * c.C * c.H * c.W));
-    std::vector<double> want(size_t(B * c.C * Ho * Wo));
-    for (int64_t p = 0; p < B * c.C; ++p)
-      for (int64_t y = 0; y < Ho; ++y)
-        for (int64_t x = 0; x < Wo; ++x) {
-          double best = -std::numeric_limits<float>::max();
-          for (int64_t i = 0; i < c.size; ++i)
-            for (int64_t j = 0; j < c.size; ++j) {
-              const int64_t iy = y * c.stride - c.padding / 2 + i, ix = x * c.stride - c.padding / 2 + j;
-              if (iy >= 0 && iy < c.H && ix >= 0 && ix < c.W) best = std::max(best, double(in[size_t((p * c.H + iy) * c.W + ix)]));
-            }
-          want[size_t((p * Ho + y) * Wo + x)] = best;
-        }
+    std::vector<float> want_f(size_t(B * c.C * Ho * Wo));  // the reference tier, in float (-FLT_MAX outside)
+    ops::reference::maxpool2d_forward(want_f.data(), in.data(), B, c.C, c.H, c.W, c.size, c.stride, c.padding);
+    const std::vector<double> want(want_f.begin(), want_f.end());
     std::vector<float> out(want.size());
     testing::poison(std::span<float>(out));
     ops::maxpool2d_forward(out.data(), in.data(), B, c.C, c.H, c.W, c.size, c.stride, c.padding);
@@ -290,9 +270,7 @@ TEST_CASE("nn/darknet: maxpool and upsample match naive loops including Darknet'
   const int64_t B = 2, C = 3, H = 3, W = 5, S = 2;
   const auto in = testing::random_vector<double>(rng, size_t(B * C * H * W));
   std::vector<double> want(size_t(B * C * H * S * W * S)), out(want.size());
-  for (int64_t p = 0; p < B * C; ++p)
-    for (int64_t y = 0; y < H * S; ++y)
-      for (int64_t x = 0; x < W * S; ++x) want[size_t((p * H * S + y) * W * S + x)] = 0.5 * in[size_t((p * H + y / S) * W + x / S)];
+  ops::reference::upsample_nearest_forward(want.data(), in.data(), B, C, H, W, S, 0.5);
   testing::poison(std::span<double>(out));
   ops::upsample_nearest_forward(out.data(), in.data(), B, C, H, W, S, 0.5);
   testing::check_close(out, want, 0.0, 0.0, "upsample");
