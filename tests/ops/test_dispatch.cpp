@@ -223,33 +223,13 @@ std::string error_of(F&& f) {
 }
 bool mentions(const std::string& message, const char* part) { return message.find(part) != std::string::npos; }
 
+// Shape and head-count errors (the results: tests/op_cases/cases_attention.cpp).
 template <typename T>
 void attention_case() {
-  auto rng = testing::test_rng(5);
   const int64_t B = 4, N = 9, C = 12, NH = 3;
   const Shape qkv_shape{B, N, 3 * C}, out_shape{B, N, C}, lse_shape{B, NH, N};
-  const Tensor<T> qkv = testing::random_tensor<T>(rng, qkv_shape, -2.0, 2.0);
-  const std::vector<uint8_t> mv = testing::prefix_padding_mask(rng, B, N);  // full, random, one, no token
-  const Tensor<uint8_t> mask = Tensor<uint8_t>::from({B, N}, std::span<const uint8_t>(mv));
-  const Tensor<uint8_t> no_mask;  // undefined: no padding, as nullptr
-  for (const Tensor<uint8_t>* m : {&mask, static_cast<const Tensor<uint8_t>*>(nullptr), &no_mask}) {
-    const uint8_t* mp = m == &mask ? mask.data() : nullptr;
-    Tensor<T> y = testing::poisoned_tensor<T>(out_shape), y_ref = testing::poisoned_tensor<T>(out_shape);
-    Tensor<T> lse = testing::poisoned_tensor<T>(lse_shape), lse_ref = testing::poisoned_tensor<T>(lse_shape);
-    ops::attention_forward(y, lse, qkv, m, NH);
-    ops::attention_forward(y_ref.data(), lse_ref.data(), qkv.data(), mp, B, N, C, NH);
-    check_equal(y, y_ref, "attention_forward out");
-    check_equal(lse, lse_ref, "attention_forward lse");
-
-    const Tensor<T> g = testing::random_tensor<T>(rng, out_shape);
-    const Tensor<T> d = testing::random_tensor<T>(rng, qkv_shape);
-    const Tensor<T> d_ref = d.clone();
-    ops::attention_backward(d, g, qkv, y, lse, m, NH);
-    ops::attention_backward(d_ref.data(), g.data(), qkv.data(), y.data(), lse.data(), mp, B, N, C, NH);
-    check_equal(d, d_ref, "attention_backward dqkv");
-    CHECK_NOTHROW(ops::attention_backward(Tensor<T>(), g, qkv, y, lse, m, NH));
-  }
-
+  const Tensor<T> qkv = Tensor<T>::zeros(qkv_shape);
+  const Tensor<uint8_t> mask = Tensor<uint8_t>::zeros({B, N});
   const Tensor<T> y = Tensor<T>::zeros(out_shape), lse = Tensor<T>::zeros(lse_shape);
   const Tensor<T> g = Tensor<T>::zeros(out_shape), d = Tensor<T>::zeros(qkv_shape);
   const auto forward = [&](const Tensor<T>& o, const Tensor<T>& l, const Tensor<T>& x, const Tensor<uint8_t>* m,
@@ -355,7 +335,7 @@ void fusion_attention_case() {
 
 }  // namespace
 
-TEST_CASE("ops/dispatch: attention Tensor overloads equal the pointer ops on the CPU") {
+TEST_CASE("ops/dispatch: attention Tensor overloads check their shapes") {
   attention_case<float>();
   attention_case<double>();
 }

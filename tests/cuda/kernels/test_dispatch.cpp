@@ -218,35 +218,12 @@ void compare_within(const Tensor<float>& gpu, const Tensor<float>& cpu, const st
 
 }  // namespace
 
-TEST_CASE("cuda/dispatch: attention Tensor calls agree on CPU and CUDA tensors") {
-  auto rng = simad::testing::test_rng(5);
+// Mixed devices, bad shapes and the kernel's limits throw (the results: tests/op_cases/cases_attention.cpp).
+TEST_CASE("cuda/dispatch: attention Tensor calls refuse mixed devices") {
   const int64_t B = 4, N = 9, C = 8, NH = 2;
   const simad::Shape qkv_shape{B, N, 3 * C}, out_shape{B, N, C}, lse_shape{B, NH, N};
-  const Tensor<float> qkv = simad::testing::random_tensor<float>(rng, qkv_shape, -2.0, 2.0);
-  const std::vector<uint8_t> mv = simad::testing::prefix_padding_mask(rng, B, N);  // full, random, one, none
-  const Tensor<uint8_t> mask = Tensor<uint8_t>::from({B, N}, std::span<const uint8_t>(mv));
-  const Tensor<float> dqkv = dev(qkv);
-  const Tensor<uint8_t> dmask = dev(mask);
-  for (int masked = 0; masked < 2; ++masked) {
-    CAPTURE(masked);
-    const Tensor<uint8_t>* m = masked ? &mask : nullptr;
-    const Tensor<uint8_t>* dm = masked ? &dmask : nullptr;
-    Tensor<float> y = Tensor<float>::empty(out_shape), lse = Tensor<float>::empty(lse_shape);
-    Tensor<float> dy = dev_poisoned(out_shape), dlse = dev_poisoned(lse_shape);
-    ops::attention_forward(y, lse, qkv, m, NH);
-    ops::attention_forward(dy, dlse, dqkv, dm, NH);
-    compare_within(dy, y, "attention_forward out", 2e-6, 2e-5);
-    compare_within(dlse, lse, "attention_forward lse", 2e-6, 2e-5);  // +inf (no token) must match
-
-    const Tensor<float> g = simad::testing::random_tensor<float>(rng, out_shape);
-    const Tensor<float> gin = simad::testing::random_tensor<float>(rng, qkv_shape);
-    const Tensor<float> dgin = dev(gin);
-    ops::attention_backward(gin, g, qkv, y, lse, m, NH);
-    ops::attention_backward(dgin, dev(g), dqkv, dy, dlse, dm, NH);
-    compare_within(dgin, gin, "attention_backward dqkv", 1e-5, 1e-4);
-    ops::attention_backward(Tensor<float>(), dev(g), dqkv, dy, dlse, dm, NH);  // undefined dqkv: skipped
-  }
-
+  const Tensor<float> qkv = Tensor<float>::zeros(qkv_shape), dqkv = dev(qkv);
+  const Tensor<uint8_t> mask = Tensor<uint8_t>::zeros({B, N}), dmask = dev(mask);
   const Tensor<float> dy = dev_poisoned(out_shape), dlse = dev_poisoned(lse_shape);
   CHECK_THROWS_AS(ops::attention_forward(dy, dlse, qkv, &dmask, NH), simad::Error);
   CHECK_THROWS_AS(ops::attention_forward(dy, dlse, dqkv, &mask, NH), simad::Error);
