@@ -58,55 +58,24 @@ void layernorm_case() {
   CHECK_THROWS_AS(ops::layernorm_backward(dx, dw, db, g, x, w, Tensor<T>(), r), Error);
 }
 
+// Shape errors (the results: tests/op_cases/cases_cross_entropy.cpp).
 template <typename T>
 void cross_entropy_case() {
-  auto rng = testing::test_rng(2);
   const int64_t N = 13, C = 17;
-  const Tensor<T> logits = testing::random_tensor<T>(rng, {N, C}, -5.0, 5.0);
-  Tensor<int32_t> targets = Tensor<int32_t>::empty({N});
-  for (int64_t i = 0; i < N; ++i) targets.data()[i] = int32_t((i * 5 + 1) % C);
-  targets.data()[4] = -1;
-  Tensor<T> p = testing::poisoned_tensor<T>({N, C}), p_ref = testing::poisoned_tensor<T>({N, C});
-  const T loss = ops::cross_entropy_forward(p, logits, targets, -1);
-  const T loss_ref = ops::cross_entropy_forward(p_ref.data(), logits.data(), targets.data(), N, C, int32_t(-1));
-  CHECK(loss == loss_ref);
-  check_equal(p, p_ref, "cross_entropy_forward probs");
-  CHECK(ops::cross_entropy_forward(Tensor<T>(), logits, targets, -1) == loss_ref);
-
-  const Tensor<T> d = testing::random_tensor<T>(rng, {N, C});
-  const Tensor<T> d_ref = d.clone();
-  ops::cross_entropy_backward(d, T(0.5), p, targets, -1);
-  ops::cross_entropy_backward(d_ref.data(), T(0.5), p_ref.data(), targets.data(), N, C, int32_t(-1));
-  check_equal(d, d_ref, "cross_entropy_backward");
-  CHECK_NOTHROW(ops::cross_entropy_backward(Tensor<T>(), T(1), p, targets, -1));
-
+  const Tensor<T> logits = Tensor<T>::zeros({N, C}), p = Tensor<T>::zeros({N, C});
+  const Tensor<int32_t> targets = Tensor<int32_t>::zeros({N});
   CHECK_THROWS_AS(ops::cross_entropy_forward(p, logits, Tensor<int32_t>::zeros({N + 1}), -1), Error);
   CHECK_THROWS_AS(ops::cross_entropy_forward(Tensor<T>::zeros({N, C + 1}), logits, targets, -1), Error);
   CHECK_THROWS_AS(ops::cross_entropy_backward(Tensor<T>::zeros({N - 1, C}), T(1), p, targets, -1), Error);
 }
 
+// Shape and id errors (the results: tests/op_cases/cases_embedding.cpp).
 template <typename T>
 void embedding_case() {
-  auto rng = testing::test_rng(3);
   const int64_t N = 10, C = 7, V = 5;
-  const Tensor<T> table = testing::random_tensor<T>(rng, {V, C});
+  const Tensor<T> table = Tensor<T>::zeros({V, C});
   Tensor<int32_t> ids = Tensor<int32_t>::empty({2, 5});
   for (int64_t i = 0; i < N; ++i) ids.data()[i] = int32_t((i * 3 + 1) % V);
-  for (const int32_t pad : {int32_t(-1), int32_t(1)}) {
-    Tensor<T> y = testing::poisoned_tensor<T>({2, 5, C}), y_ref = testing::poisoned_tensor<T>({2, 5, C});
-    ops::embedding_forward(y, ids, table, pad);
-    ops::embedding_forward(y_ref.data(), ids.data(), table.data(), N, C, V, pad);
-    check_equal(y, y_ref, "embedding_forward");
-
-    const Tensor<T> g = testing::random_tensor<T>(rng, {N, C});
-    const Tensor<T> d = testing::random_tensor<T>(rng, {V, C});
-    const Tensor<T> d_ref = d.clone();
-    ops::embedding_backward(d, g, ids, pad);
-    ops::embedding_backward(d_ref.data(), g.data(), ids.data(), N, C, V, pad);
-    check_equal(d, d_ref, "embedding_backward");
-  }
-  CHECK_NOTHROW(ops::embedding_backward(Tensor<T>(), testing::random_tensor<T>(rng, {N, C}), ids));
-
   CHECK_THROWS_AS(ops::embedding_forward(Tensor<T>::zeros({N, C + 1}), ids, table), Error);
   CHECK_THROWS_AS(ops::embedding_forward(Tensor<T>::zeros({N + 1, C}), ids, table), Error);
   CHECK_THROWS_AS(ops::embedding_forward(Tensor<T>::zeros({N, C}), ids, Tensor<T>::zeros({V * C})), Error);
@@ -143,12 +112,12 @@ TEST_CASE("ops/dispatch: layernorm Tensor overloads reject bad shapes") {
   layernorm_case<double>();
 }
 
-TEST_CASE("ops/dispatch: cross_entropy Tensor overloads equal the pointer ops on the CPU") {
+TEST_CASE("ops/dispatch: cross_entropy Tensor overloads check their shapes") {
   cross_entropy_case<float>();
   cross_entropy_case<double>();
 }
 
-TEST_CASE("ops/dispatch: embedding Tensor overloads equal the pointer ops on the CPU") {
+TEST_CASE("ops/dispatch: embedding Tensor overloads check their shapes and ids") {
   embedding_case<float>();
   embedding_case<double>();
 }
@@ -172,33 +141,13 @@ std::string error_of(F&& f) {
 }
 bool mentions(const std::string& message, const char* part) { return message.find(part) != std::string::npos; }
 
+// Shape and head-count errors (the results: tests/op_cases/cases_attention.cpp).
 template <typename T>
 void attention_case() {
-  auto rng = testing::test_rng(5);
   const int64_t B = 4, N = 9, C = 12, NH = 3;
   const Shape qkv_shape{B, N, 3 * C}, out_shape{B, N, C}, lse_shape{B, NH, N};
-  const Tensor<T> qkv = testing::random_tensor<T>(rng, qkv_shape, -2.0, 2.0);
-  const std::vector<uint8_t> mv = testing::prefix_padding_mask(rng, B, N);  // full, random, one, no token
-  const Tensor<uint8_t> mask = Tensor<uint8_t>::from({B, N}, std::span<const uint8_t>(mv));
-  const Tensor<uint8_t> no_mask;  // undefined: no padding, as nullptr
-  for (const Tensor<uint8_t>* m : {&mask, static_cast<const Tensor<uint8_t>*>(nullptr), &no_mask}) {
-    const uint8_t* mp = m == &mask ? mask.data() : nullptr;
-    Tensor<T> y = testing::poisoned_tensor<T>(out_shape), y_ref = testing::poisoned_tensor<T>(out_shape);
-    Tensor<T> lse = testing::poisoned_tensor<T>(lse_shape), lse_ref = testing::poisoned_tensor<T>(lse_shape);
-    ops::attention_forward(y, lse, qkv, m, NH);
-    ops::attention_forward(y_ref.data(), lse_ref.data(), qkv.data(), mp, B, N, C, NH);
-    check_equal(y, y_ref, "attention_forward out");
-    check_equal(lse, lse_ref, "attention_forward lse");
-
-    const Tensor<T> g = testing::random_tensor<T>(rng, out_shape);
-    const Tensor<T> d = testing::random_tensor<T>(rng, qkv_shape);
-    const Tensor<T> d_ref = d.clone();
-    ops::attention_backward(d, g, qkv, y, lse, m, NH);
-    ops::attention_backward(d_ref.data(), g.data(), qkv.data(), y.data(), lse.data(), mp, B, N, C, NH);
-    check_equal(d, d_ref, "attention_backward dqkv");
-    CHECK_NOTHROW(ops::attention_backward(Tensor<T>(), g, qkv, y, lse, m, NH));
-  }
-
+  const Tensor<T> qkv = Tensor<T>::zeros(qkv_shape);
+  const Tensor<uint8_t> mask = Tensor<uint8_t>::zeros({B, N});
   const Tensor<T> y = Tensor<T>::zeros(out_shape), lse = Tensor<T>::zeros(lse_shape);
   const Tensor<T> g = Tensor<T>::zeros(out_shape), d = Tensor<T>::zeros(qkv_shape);
   const auto forward = [&](const Tensor<T>& o, const Tensor<T>& l, const Tensor<T>& x, const Tensor<uint8_t>* m,
@@ -304,7 +253,7 @@ void fusion_attention_case() {
 
 }  // namespace
 
-TEST_CASE("ops/dispatch: attention Tensor overloads equal the pointer ops on the CPU") {
+TEST_CASE("ops/dispatch: attention Tensor overloads check their shapes") {
   attention_case<float>();
   attention_case<double>();
 }

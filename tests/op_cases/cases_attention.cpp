@@ -1,0 +1,62 @@
+// tests/op_cases/cases_attention.cpp: multi-head self-attention rows of the op harness (op_harness.hpp).
+#include <type_traits>
+
+#include "op_harness.hpp"
+#include "simad/ops/dispatch/attention.hpp"
+#include "simad/ops/reference/attention.hpp"
+
+namespace {
+
+using namespace simad::testing::op_cases;
+
+// N = 1, N not a multiple of the 32-row tile, two and three tiles, head sizes 1..64 (the CUDA kernel's
+// limit); masks (B, N) cycle all real, random, one token, none (lse +inf).
+const std::vector<Sizes> kShapes = sizes_of(
+    {"B", "N", "C", "NH"}, {{1, 1, 4, 1}, {4, 33, 16, 2}, {4, 17, 64, 1}, {2, 70, 8, 8}, {5, 9, 12, 4}, {4, 9, 8, 2}});
+
+Specs attention_tensors(const Sizes& s) {
+  const int64_t B = s.at("B"), N = s.at("N"), C = s.at("C"), NH = s.at("NH");
+  Specs v{real("qkv", {B, N, 3 * C}, -2, 2), out("out", {B, N, C}), out("lse", {B, NH, N})};
+  if (s.at("masked")) v.push_back(mask("mask", {B, N}));
+  if (s.count("backward")) v.push_back(real("dout", {B, N, C})), v.push_back(acc("dqkv", {B, N, 3 * C}));
+  return v;
+}
+
+const OpCase kCases[] = {
+    {.name = "attention forward",
+     .sizes = times(kShapes, "masked", {0, 1}),
+     .tensors = attention_tensors,
+     .call = SIMAD_OP_CALL(kDouble | kCuda, attention_forward(io.p("out"), io.p("lse"), io.p("qkv"),
+                                                              io.m_or_null("mask"), io.n("B"), io.n("N"), io.n("C"),
+                                                              io.n("NH"))),
+     .tensor_call =
+         [](auto& io) {
+           simad::ops::attention_forward(io.t("out"), io.t("lse"), io.t("qkv"), io.tm_or_null("mask"), io.n("NH"));
+         },
+     .cuda = {2e-6, 2e-5}},
+    // The backward (on the forward's saved out and lse) accumulates; an undefined dqkv is skipped.
+    {.name = "attention forward, backward",
+     .sizes = times(times(kShapes, "masked", {0, 1}), "backward", {1}),
+     .tensors = attention_tensors,
+     .call = SIMAD_OP_CALL(
+         kDouble | kCuda, const int64_t B = io.n("B"), N = io.n("N"), C = io.n("C"), NH = io.n("NH");
+         attention_forward(io.p("out"), io.p("lse"), io.p("qkv"), io.m_or_null("mask"), B, N, C, NH);
+         attention_backward(io.p("dqkv"), io.p("dout"), io.p("qkv"), io.p("out"), io.p("lse"), io.m_or_null("mask"), B,
+                            N, C, NH);
+         attention_backward(static_cast<T_*>(nullptr), io.p("dout"), io.p("qkv"), io.p("out"), io.p("lse"),
+                            io.m_or_null("mask"), B, N, C, NH)),
+     .tensor_call =
+         [](auto& io) {
+           const auto* m = io.tm_or_null("mask");
+           simad::ops::attention_forward(io.t("out"), io.t("lse"), io.t("qkv"), m, io.n("NH"));
+           simad::ops::attention_backward(io.t("dqkv"), io.t("dout"), io.t("qkv"), io.t("out"), io.t("lse"), m,
+                                          io.n("NH"));
+           simad::ops::attention_backward(std::remove_cvref_t<decltype(io.t("qkv"))>(), io.t("dout"), io.t("qkv"),
+                                          io.t("out"), io.t("lse"), m, io.n("NH"));
+         },
+     .cuda = {1e-5, 1e-4}},
+};
+
+}  // namespace
+
+TEST_CASE("op_cases: attention") { check_cases(kCases); }
