@@ -1,5 +1,5 @@
 // tests/op_cases/cases_activation.cpp: activation rows of the op harness (op_harness.hpp): relu, leaky_relu,
-// gelu, tanh, sigmoid (ops/activation.hpp, ops/dispatch/activation.hpp, the launchers of kernels/elementwise.cu).
+// gelu, gelu_tanh, tanh, sigmoid (ops/activation.hpp, ops/dispatch/activation.hpp, the launchers of kernels/elementwise.cu).
 #include "op_harness.hpp"
 #include "simad/ops/dispatch/activation.hpp"
 #include "simad/ops/reference/activation.hpp"
@@ -89,6 +89,13 @@ const OpCase kCases[] = {
          }),
     in_place("gelu", SIMAD_OP_CALL(kDouble | kCuda, gelu_forward(io.p("x"), io.p("x"), io.n("n"))),
              [](auto& io) { simad::ops::gelu_forward(io.t("x"), io.t("x")); }),
+    both("gelu_tanh",
+         SIMAD_OP_CALL(kDouble | kCuda, gelu_tanh_forward(io.p("y"), io.p("x"), io.n("n"));
+                       gelu_tanh_backward(io.p_or_null("dx"), io.p("dy"), io.p("x"), io.n("n"))),
+         [](auto& io) {
+           simad::ops::gelu_tanh_forward(io.t("y"), io.t("x"));
+           simad::ops::gelu_tanh_backward(io.t_or_undefined("dx"), io.t("dy"), io.t("x"));
+         }),
     both("tanh",
          SIMAD_OP_CALL(kDouble | kCuda, tanh_forward(io.p("y"), io.p("x"), io.n("n"));
                        tanh_backward(io.p_or_null("dx"), io.p("dy"), io.p("y"), io.n("n"))),

@@ -293,7 +293,6 @@ TEST_CASE("cuda/coverage: every Tensor-level op of ops/dispatch has a harness ro
     if (entry.path().filename() == "common.hpp") continue;
     for (const std::string& op : tensor_ops_in(strip_comments(read(entry.path())))) {
       found.insert(op);
-      if (op == "ensure_zeros") continue;  // an allocation helper, not an op (used by every model test)
       CHECK_MESSAGE((calls(rows, op) || calls(legacy, op)), "Tensor op ", op, " (", entry.path().filename().string(),
                     ") is called in no harness row (tests/op_cases/cases_*.cpp)");
     }
