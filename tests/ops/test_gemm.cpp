@@ -30,9 +30,10 @@ std::vector<double> ref_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, 
                              int64_t lda, const T* B, int64_t ldb, double beta, const std::vector<T>& C,
                              int64_t ldc) {
   // The stored extents of A and B (rows x row stride; the last row need only reach its last column).
-  const int64_t a_rows = ta ? K : M, b_rows = tb ? N : K;
-  const int64_t a_len = a_rows == 0 ? 0 : (a_rows - 1) * lda + (ta ? M : K);
-  const int64_t b_len = b_rows == 0 ? 0 : (b_rows - 1) * ldb + (tb ? K : N);
+  // An empty matrix (no rows or no columns) has no elements, whatever its row stride.
+  const int64_t a_rows = ta ? K : M, b_rows = tb ? N : K, a_cols = ta ? M : K, b_cols = tb ? K : N;
+  const int64_t a_len = a_rows == 0 || a_cols == 0 ? 0 : (a_rows - 1) * lda + a_cols;
+  const int64_t b_len = b_rows == 0 || b_cols == 0 ? 0 : (b_rows - 1) * ldb + b_cols;
   const std::vector<double> a(A, A + a_len), b(B, B + b_len);
   std::vector<double> out(C.begin(), C.end());
   ops::reference::gemm(ta, tb, M, N, K, alpha, a.data(), lda, b.data(), ldb, beta, out.data(), ldc);
