@@ -1,9 +1,10 @@
-// tests/lookalike/test_expansion.cpp: the lookalike inputs (users CSV, ads JSONL, impressions CSV:
+// tests/lookalike/test_expansion.cpp: the lookalike inputs (users CSV, ads JSONL, impressions CSV, ad ids:
 // bad input counted or reported by file and line), the one-hot encoding, similar-ad retrieval
 // against a brute-force reference, the expansion's training sets (held-out users never leak,
 // negatives only from the package's non-clickers, the ratio), and whole packages end to end.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <set>
 #include <string>
@@ -122,6 +123,23 @@ TEST_CASE("lookalike/data: ads JSONL and impressions CSV count unknown ids and m
             .find("i.csv:2: clicked must be 0 or 1") != std::string::npos);
   CHECK(error_of([&] { parse_impressions_csv("period,package_id,user_id\n1,7\n", users, ads, "i.csv"); })
             .find("i.csv:2: expected 3 cells") != std::string::npos);
+}
+
+TEST_CASE("lookalike/data: ad ids read back as written, CRLF and blank lines too, a bad line named") {
+  Rng rng = testing::test_rng();
+  std::vector<int64_t> ids(57);
+  for (int64_t& id : ids) id = int64_t(rng.next_u64());
+  ids[3] = std::numeric_limits<int64_t>::min(), ids[4] = std::numeric_limits<int64_t>::max(), ids[5] = 0;
+  std::string text;
+  for (size_t i = 0; i < ids.size(); ++i)
+    text += std::to_string(ids[i]) + (i % 3 == 0 ? "\r\n" : "\n") + (i % 7 == 0 ? "\r\n" : "");
+  CHECK(parse_ad_ids(text, "e.ids.txt") == ids);
+  CHECK(parse_ad_ids(" 12 \n-3", "e.ids.txt") == std::vector<int64_t>{12, -3});
+  CHECK(parse_ad_ids("", "e.ids.txt").empty());
+  CHECK(error_of([] { parse_ad_ids("1\n2\n\n3x\n", "e.ids.txt"); }) == "e.ids.txt:4: not an integer ad id");
+  CHECK(error_of([] { parse_ad_ids("9223372036854775808\n", "e.ids.txt"); }) == "e.ids.txt:1: not an integer ad id");
+  CHECK(error_of([] { read_ad_ids("no/such/dir/e.ids.txt"); }).find("no/such/dir/e.ids.txt: cannot open") !=
+        std::string::npos);
 }
 
 TEST_CASE("lookalike/expansion: similar ads equal a brute-force search, own ads excluded") {

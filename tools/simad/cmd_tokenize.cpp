@@ -8,7 +8,6 @@
 // Input: stdin, or --input FILE; --jsonl reads one JSON object per line and segments its --field.
 // Invalid UTF-8 is replaced by U+FFFD, and the number of replaced sequences is reported on stderr.
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <fstream>
@@ -20,6 +19,7 @@
 
 #include "commands.hpp"
 #include "simad/core/error.hpp"
+#include "simad/io/jsonl_field.hpp"
 #include "simad/text/pos.hpp"
 #include "simad/text/segmenter.hpp"
 #include "simad/text/tokenizer.hpp"
@@ -40,19 +40,7 @@ struct TokenizeOptions {
 
 // The text of one input line: the line itself, or its JSON field.
 std::string line_text(const std::string& line, const TokenizeOptions& opt, const std::string& source, size_t line_no) {
-  if (!opt.jsonl) return line;
-  if (line.find_first_not_of(" \t\r") == std::string::npos) return std::string();  // a blank line
-  nlohmann::json row;
-  try {
-    row = nlohmann::json::parse(line);
-  } catch (const nlohmann::json::exception& e) {
-    fail(source, " line ", line_no, ": not valid JSON (", e.what(), ")");
-  }
-  if (!row.is_object()) fail(source, " line ", line_no, ": expected a JSON object");
-  const auto it = row.find(opt.field);
-  if (it == row.end()) fail(source, " line ", line_no, ": no field '", opt.field, "'");
-  if (!it->is_string()) fail(source, " line ", line_no, ": field '", opt.field, "' is not a string");
-  return it->get<std::string>();
+  return opt.jsonl ? io::jsonl_string_field(line, opt.field, source, int64_t(line_no)) : line;
 }
 
 void run_tokenize(const TokenizeOptions& opt) {

@@ -55,17 +55,6 @@ inline std::string fmt(double v, int digits = 4) {
 
 inline nlohmann::json num_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 
-inline std::vector<int64_t> read_ids_file(const fs::path& path) {
-  const std::string text = lookalike::detail::read_text(path);
-  std::vector<int64_t> ids;
-  lookalike::detail::for_each_line(text, [&](int64_t line, std::string_view s) {
-    int64_t id = 0;
-    if (!lookalike::detail::parse_int(s, id)) lookalike::detail::bad_line(path.string(), line, "not an integer ad id");
-    ids.push_back(id);
-  });
-  return ids;
-}
-
 // Runs everything; returns the per-model averages (initial first, then each m).
 inline std::vector<Summary> run_expand(ExpandCommand c, const std::string& command_line) {
   using clock = std::chrono::steady_clock;
@@ -90,7 +79,7 @@ inline std::vector<Summary> run_expand(ExpandCommand c, const std::string& comma
   std::vector<int64_t> emb_ids;
   if (c.ids.empty() && fs::exists(c.emb + ".ids.txt")) c.ids = c.emb + ".ids.txt";
   if (!c.ids.empty()) {
-    emb_ids = read_ids_file(c.ids);
+    emb_ids = lookalike::read_ad_ids(c.ids);
   } else {  // rows in the order of ads.jsonl
     emb_ids = ads.ids;
   }

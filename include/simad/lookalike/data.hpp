@@ -11,6 +11,8 @@
 //   (0/1; without it every row is a click). Rows naming a user without features or an unknown
 //   ad/package are counted and skipped; a repeated (period, package or ad, user) is counted and
 //   merged (clicked if any copy clicked).
+// - ad ids (`simad experiment --ion-embeddings E` writes E.ids.txt): one integer id per line, line k
+//   naming row k of the embeddings beside it.
 // Malformed lines stop the read with an error naming the file and line. Cells are split at ','
 // (no quoting: ids and numbers only).
 #pragma once
@@ -308,6 +310,23 @@ inline AdTable parse_ads_jsonl(std::string_view text, const std::string& name = 
 
 inline AdTable read_ads_jsonl(const std::filesystem::path& path) {
   return parse_ads_jsonl(detail::read_text(path), path.string());
+}
+
+// ------------------------------------------------------------------------------------------------
+// Ad ids: the ad of each embedding row
+
+inline std::vector<int64_t> parse_ad_ids(std::string_view text, const std::string& name = "ids.txt") {
+  std::vector<int64_t> ids;
+  detail::for_each_line(text, [&](int64_t line, std::string_view s) {
+    int64_t id = 0;
+    if (!detail::parse_int(s, id)) detail::bad_line(name, line, "not an integer ad id");
+    ids.push_back(id);
+  });
+  return ids;
+}
+
+inline std::vector<int64_t> read_ad_ids(const std::filesystem::path& path) {
+  return parse_ad_ids(detail::read_text(path), path.string());
 }
 
 // ------------------------------------------------------------------------------------------------
