@@ -1,9 +1,6 @@
 // Tests of the CPU side of simad/ops/dispatch: mismatched shapes throw simad::Error. That the Tensor
-// overloads give exactly the pointer ops' results is checked by the op harness (tests/op_cases); fusion
-// attention's, not yet in the harness, here (float and double, undefined optional tensors as nullptr).
+// overloads give exactly the pointer ops' results is checked by the op harness (tests/op_cases).
 #include <cstdint>
-#include <cstring>
-#include <span>
 #include <string>
 #include <vector>
 
@@ -15,18 +12,11 @@
 #include "simad/ops/dispatch/layernorm.hpp"
 #include "simad/ops/dispatch/reduce.hpp"
 #include "simad/ops/dispatch/softmax.hpp"
-#include "masks.hpp"
 #include "testing.hpp"
 
 using namespace simad;
 
 namespace {
-
-template <typename T>
-void check_equal(const Tensor<T>& a, const Tensor<T>& b, const std::string& what) {
-  REQUIRE_MESSAGE(a.shape() == b.shape(), what, ": shapes differ");
-  CHECK_MESSAGE(std::memcmp(a.data(), b.data(), a.bytes()) == 0, what, ": results differ");
-}
 
 // The harness (tests/op_cases/cases_softmax.cpp) compares the results; these are the shape errors.
 template <typename T>
@@ -176,51 +166,7 @@ void fusion_attention_case() {
   const Shape hs{B, N, D}, vs{B, K, D}, ps{B, N, K};
   const Tensor<T> H = testing::random_tensor<T>(rng, hs), V = testing::random_tensor<T>(rng, vs);
   const Tensor<T> W = testing::random_tensor<T>(rng, {D, D}, -0.5, 0.5);
-  std::vector<uint8_t> hmv, vmv;
-  testing::word_region_masks(rng, B, N, K, hmv, vmv);  // all/all, random/random, one/one, no region
-  const Tensor<uint8_t> hm = Tensor<uint8_t>::from({B, N}, std::span<const uint8_t>(hmv));
-  const Tensor<uint8_t> vm = Tensor<uint8_t>::from({B, K}, std::span<const uint8_t>(vmv));
-  for (int with_w = 0; with_w < 2; ++with_w)
-    for (int masked = 0; masked < 2; ++masked) {
-      CAPTURE(with_w);
-      CAPTURE(masked);
-      const Tensor<T> Wf = with_w ? W : Tensor<T>();
-      const T* wp = with_w ? W.data() : nullptr;
-      const Tensor<uint8_t>* hmp = masked ? &hm : nullptr;
-      const Tensor<uint8_t>* vmp = masked ? &vm : nullptr;
-      Tensor<T> ho = testing::poisoned_tensor<T>(hs), ho_ref = testing::poisoned_tensor<T>(hs);
-      Tensor<T> vo = testing::poisoned_tensor<T>(vs), vo_ref = testing::poisoned_tensor<T>(vs);
-      Tensor<T> A = testing::poisoned_tensor<T>(ps), A_ref = testing::poisoned_tensor<T>(ps);
-      Tensor<T> P = testing::poisoned_tensor<T>(ps), P_ref = testing::poisoned_tensor<T>(ps);
-      ops::fusion_attention_forward(ho, vo, A, P, H, V, Wf, hmp, vmp);
-      ops::fusion_attention_forward(ho_ref.data(), vo_ref.data(), A_ref.data(), P_ref.data(), H.data(), V.data(), wp,
-                                    masked ? hm.data() : nullptr, masked ? vm.data() : nullptr, B, N, K, D);
-      check_equal(ho, ho_ref, "fusion_attention_forward h_out");
-      check_equal(vo, vo_ref, "fusion_attention_forward v_out");
-      check_equal(A, A_ref, "fusion_attention_forward probs_text");
-      check_equal(P, P_ref, "fusion_attention_forward probs_image");
-
-      const Tensor<T> gh = testing::random_tensor<T>(rng, hs), gv = testing::random_tensor<T>(rng, vs);
-      const Tensor<T> dH = testing::random_tensor<T>(rng, hs), dV = testing::random_tensor<T>(rng, vs),
-                      dW = testing::random_tensor<T>(rng, {D, D});
-      const Tensor<T> dH_ref = dH.clone(), dV_ref = dV.clone(), dW_ref = dW.clone(), dW_start = dW.clone();
-      ops::fusion_attention_backward(dH, dV, dW, gh, gv, H, V, Wf, A, P);
-      ops::fusion_attention_backward(dH_ref.data(), dV_ref.data(), dW_ref.data(), gh.data(), gv.data(), H.data(),
-                                     V.data(), wp, A.data(), P.data(), B, N, K, D);
-      check_equal(dH, dH_ref, "fusion_attention_backward dH");
-      check_equal(dV, dV_ref, "fusion_attention_backward dV");
-      check_equal(dW, dW_ref, "fusion_attention_backward dWf");
-      if (!with_w) check_equal(dW, dW_start, "fusion_attention_backward dWf without Wf (skipped)");
-
-      // one gradient only; then none
-      ops::fusion_attention_backward(Tensor<T>(), dV, Tensor<T>(), gh, gv, H, V, Wf, A, P);
-      ops::fusion_attention_backward(static_cast<T*>(nullptr), dV_ref.data(), static_cast<T*>(nullptr), gh.data(),
-                                     gv.data(), H.data(), V.data(), wp, A.data(), P.data(), B, N, K, D);
-      check_equal(dV, dV_ref, "fusion_attention_backward dV only");
-      check_equal(dH, dH_ref, "fusion_attention_backward dH untouched");
-      CHECK_NOTHROW(ops::fusion_attention_backward(Tensor<T>(), Tensor<T>(), Tensor<T>(), gh, gv, H, V, Wf, A, P));
-    }
-
+  const Tensor<uint8_t> hm = Tensor<uint8_t>::full({B, N}, 1), vm = Tensor<uint8_t>::full({B, K}, 1);
   const Tensor<T> ho = Tensor<T>::zeros(hs), vo = Tensor<T>::zeros(vs), A = Tensor<T>::zeros(ps),
                   P = Tensor<T>::zeros(ps);
   const auto forward = [&](const Tensor<T>& h_out, const Tensor<T>& v_out, const Tensor<T>& a, const Tensor<T>& h,
@@ -257,7 +203,7 @@ TEST_CASE("ops/dispatch: attention Tensor overloads check their shapes") {
   attention_case<double>();
 }
 
-TEST_CASE("ops/dispatch: fusion_attention Tensor overloads equal the pointer ops on the CPU") {
+TEST_CASE("ops/dispatch: fusion_attention Tensor overloads check their shapes") {
   fusion_attention_case<float>();
   fusion_attention_case<double>();
 }

@@ -1,5 +1,5 @@
-// Tests of include/simad/ops/fusion_attention.hpp: the dual-softmax co-attention against a naive
-// double reference (explicit score matrix, explicit row and column softmax) with and without W_f,
+// Tests of include/simad/ops/fusion_attention.hpp: the dual-softmax co-attention against the reference
+// tier (ops/reference/fusion_attention.hpp: explicit score matrix, row and column softmax) with and without W_f,
 // on padded batches of ads with different word and region counts (one word, one region, no region),
 // long ads (512 words) and feature widths that are no whole number of vectors, finite-difference
 // gradients for H, V and W_f in double (also over several micro-kernel tiles), accumulation,
@@ -11,6 +11,7 @@
 
 #include "simad/core/parallel.hpp"
 #include "simad/ops/fusion_attention.hpp"
+#include "simad/ops/reference/fusion_attention.hpp"
 #include "masks.hpp"
 #include "testing.hpp"
 
@@ -23,52 +24,18 @@ struct Case {
 };
 const Case kCases[] = {{1, 1, 1, 1}, {3, 5, 3, 8}, {5, 17, 10, 16}, {4, 32, 10, 33}, {2, 64, 20, 12}};
 
-// Naive double reference of both outputs: ho (B, N, D) then vo (B, K, D).
+// The reference tier's outputs ho (B, N, D) and vo (B, K, D), in double.
 template <typename T>
 void reference(const std::vector<T>& H, const std::vector<T>& V, const T* Wf, const std::vector<uint8_t>& hm,
                const std::vector<uint8_t>& vm, const Case& c, std::vector<double>& ho, std::vector<double>& vo) {
-  const int64_t N = c.N, K = c.K, D = c.D;
-  ho.assign(size_t(c.B * N * D), 0.0);
-  vo.assign(size_t(c.B * K * D), 0.0);
-  for (int64_t b = 0; b < c.B; ++b) {
-    std::vector<double> S(size_t(N * K));
-    auto h = [&](int64_t i, int64_t d) { return double(H[size_t((b * N + i) * D + d)]); };
-    auto v = [&](int64_t j, int64_t d) { return double(V[size_t((b * K + j) * D + d)]); };
-    for (int64_t i = 0; i < N; ++i)
-      for (int64_t j = 0; j < K; ++j) {
-        double s = 0;
-        for (int64_t d = 0; d < D; ++d)
-          for (int64_t e = 0; e < D; ++e)
-            s += h(i, d) * (Wf ? double(Wf[d * D + e]) : (d == e ? 1.0 : 0.0)) * v(j, e);
-        S[size_t(i * K + j)] = s;
-      }
-    auto word = [&](int64_t i) { return hm[size_t(b * N + i)] != 0; };
-    auto region = [&](int64_t j) { return vm[size_t(b * K + j)] != 0; };
-    for (int64_t i = 0; i < N; ++i) {  // rows: softmax over the real regions
-      if (!word(i)) continue;
-      double mx = -HUGE_VAL, sum = 0;
-      for (int64_t j = 0; j < K; ++j)
-        if (region(j)) mx = std::max(mx, S[size_t(i * K + j)]);
-      for (int64_t j = 0; j < K; ++j)
-        if (region(j)) sum += std::exp(S[size_t(i * K + j)] - mx);
-      for (int64_t j = 0; j < K; ++j)
-        if (region(j))
-          for (int64_t d = 0; d < D; ++d)
-            ho[size_t((b * N + i) * D + d)] += std::exp(S[size_t(i * K + j)] - mx) / sum * v(j, d);
-    }
-    for (int64_t j = 0; j < K; ++j) {  // columns: softmax over the real words
-      if (!region(j)) continue;
-      double mx = -HUGE_VAL, sum = 0;
-      for (int64_t i = 0; i < N; ++i)
-        if (word(i)) mx = std::max(mx, S[size_t(i * K + j)]);
-      for (int64_t i = 0; i < N; ++i)
-        if (word(i)) sum += std::exp(S[size_t(i * K + j)] - mx);
-      for (int64_t i = 0; i < N; ++i)
-        if (word(i))
-          for (int64_t d = 0; d < D; ++d)
-            vo[size_t((b * K + j) * D + d)] += std::exp(S[size_t(i * K + j)] - mx) / sum * h(i, d);
-    }
-  }
+  const std::vector<double> h(H.begin(), H.end()), v(V.begin(), V.end());
+  std::vector<double> w;
+  if (Wf) w.assign(Wf, Wf + c.D * c.D);
+  std::vector<double> A(size_t(c.B * c.N * c.K)), P(A.size());
+  ho.assign(h.size(), 0.0);
+  vo.assign(v.size(), 0.0);
+  ops::reference::fusion_attention_forward(ho.data(), vo.data(), A.data(), P.data(), h.data(), v.data(),
+                                           Wf ? w.data() : nullptr, hm.data(), vm.data(), c.B, c.N, c.K, c.D);
 }
 
 template <typename T>
