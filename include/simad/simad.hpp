@@ -16,6 +16,7 @@
 #include "simad/ops/concat.hpp"
 #include "simad/ops/cross_entropy.hpp"
 #include "simad/ops/dropout.hpp"
+#include "simad/ops/elementwise.hpp"
 #include "simad/ops/embedding.hpp"
 #include "simad/ops/gemm.hpp"
 #include "simad/ops/keyword_gate.hpp"

@@ -1,13 +1,13 @@
 // tests/op_cases/cases_elementwise.cpp: rows of the op harness (op_harness.hpp) for the small vector ops of
-// ops/dispatch/elementwise.hpp (fill, copy, scale, axpy, add, mul_forward/backward, ensure_zeros) and their
-// launchers in kernels/elementwise.cu. They have no pointer-level CPU op and no reference header: the
-// reference tier is the plain loop written in the row, the CPU tier the Tensor call on CPU tensors, the CUDA
-// tier the launcher (add, copy and ensure_zeros have none: the Tensor call on CUDA tensors). The CPU loops
-// and the kernels round the same way (no FMA), so the CUDA tolerance is zero.
+// ops/elementwise.hpp (fill, scale, axpy, add, mul_forward/backward), their Tensor forms (with copy and
+// ensure_zeros, which have no pointer op) and their launchers in kernels/elementwise.cu (add, copy and
+// ensure_zeros have none: the Tensor call on CUDA tensors). The CPU loops and the kernels round the same
+// way (no FMA), so the CUDA tolerance is zero.
 #include <limits>
 
 #include "op_harness.hpp"
 #include "simad/ops/dispatch/elementwise.hpp"
+#include "simad/ops/reference/elementwise.hpp"
 
 namespace {
 
@@ -25,6 +25,13 @@ void nan_fill(simad::Rng&, std::span<float> x) {
   for (float& v : x) v = std::numeric_limits<float>::quiet_NaN();
 }
 
+// The product of mul_forward: "out", or a / b in place ("alias" 1 / 2).
+const char* product(const auto& io) { return io.n("alias") == 1 ? "a" : io.n("alias") == 2 ? "b" : "out"; }
+
+// The sum of add: "out", or b in place ("in_place" 1).
+const char* sum_of(const auto& io) { return io.n("in_place") ? "b" : "out"; }
+const auto add_pointer_call = SIMAD_OP_CALL(kDouble, add(io.p(sum_of(io)), io.p("a"), io.p("b"), io.n("n")));
+
 // alpha for scale / axpy: 0 (scale writes 0 without reading x), or alpha_k / 4.
 template <typename T>
 T alpha_of(const Sizes& s) {
@@ -35,16 +42,7 @@ const OpCase kCases[] = {
     {.name = "fill",
      .sizes = kN,
      .tensors = [](const Sizes& s) { return Specs{out("x", {s.at("n")})}; },
-     .call =
-         [](auto& io, Tier tier) {
-           using T = Elem<decltype(io)>;
-           if (tier == Tier::reference)
-             for (int64_t i = 0; i < io.n("n"); ++i) io.p("x")[i] = T(2.5);
-           else if (tier == Tier::cpu)
-             simad::ops::fill(io.t("x"), T(2.5));
-           else
-             SIMAD_OP_CUDA(T, fill(io.p("x"), 2.5f, io.n("n")));
-         },
+     .call = SIMAD_OP_CALL(kDouble | kCuda, fill(io.p("x"), T_(2.5), io.n("n"))),
      .tensor_call = [](auto& io) { simad::ops::fill(io.t("x"), Elem<decltype(io)>(2.5)); },
      .cpu = kExact,
      .cuda = kExact,
@@ -57,34 +55,14 @@ const OpCase kCases[] = {
            if (s.at("alpha") == 0) x.make_real = nan_fill;
            return Specs{x};
          },
-     .call =
-         [](auto& io, Tier tier) {
-           using T = Elem<decltype(io)>;
-           const T alpha = alpha_of<T>(io.sizes);
-           if (tier == Tier::reference)
-             for (int64_t i = 0; i < io.n("n"); ++i) io.p("x")[i] = alpha == T(0) ? T(0) : io.p("x")[i] * alpha;
-           else if (tier == Tier::cpu)
-             simad::ops::scale(io.t("x"), alpha);
-           else
-             SIMAD_OP_CUDA(T, scale(io.p("x"), alpha, io.n("n")));
-         },
+     .call = SIMAD_OP_CALL(kDouble | kCuda, scale(io.p("x"), alpha_of<T_>(io.sizes), io.n("n"))),
      .tensor_call = [](auto& io) { simad::ops::scale(io.t("x"), alpha_of<Elem<decltype(io)>>(io.sizes)); },
      .cpu = kOneRounding,
      .cuda = kExact},
     {.name = "axpy",
      .sizes = times(kN, "alpha", {-7, 2}),
      .tensors = [](const Sizes& s) { return Specs{acc("y", {s.at("n")}), real("x", {s.at("n")})}; },
-     .call =
-         [](auto& io, Tier tier) {
-           using T = Elem<decltype(io)>;
-           const T alpha = alpha_of<T>(io.sizes);
-           if (tier == Tier::reference)
-             for (int64_t i = 0; i < io.n("n"); ++i) io.p("y")[i] += alpha * io.p("x")[i];
-           else if (tier == Tier::cpu)
-             simad::ops::axpy(io.t("y"), alpha, io.t("x"));
-           else
-             SIMAD_OP_CUDA(T, axpy(io.p("y"), alpha, io.p("x"), io.n("n")));
-         },
+     .call = SIMAD_OP_CALL(kDouble | kCuda, axpy(io.p("y"), alpha_of<T_>(io.sizes), io.p("x"), io.n("n"))),
      .tensor_call =
          [](auto& io) { simad::ops::axpy(io.t("y"), alpha_of<Elem<decltype(io)>>(io.sizes), io.t("x")); },
      .cpu = kOneRounding,
@@ -99,13 +77,12 @@ const OpCase kCases[] = {
          },
      .call =
          [](auto& io, Tier tier) {
-           const char* o = io.n("in_place") ? "b" : "out";
-           if (tier == Tier::reference)
-             for (int64_t i = 0; i < io.n("n"); ++i) io.p(o)[i] = io.p("a")[i] + io.p("b")[i];
+           if (tier == Tier::cuda)  // no launcher: the Tensor form copies and adds with axpy
+             simad::ops::add(io.t(sum_of(io)), io.t("a"), io.t("b"));
            else
-             simad::ops::add(io.t(o), io.t("a"), io.t("b"));
+             add_pointer_call(io, tier);
          },
-     .tensor_call = [](auto& io) { simad::ops::add(io.t(io.n("in_place") ? "b" : "out"), io.t("a"), io.t("b")); },
+     .tensor_call = [](auto& io) { simad::ops::add(io.t(sum_of(io)), io.t("a"), io.t("b")); },
      .cpu = kOneRounding,
      .cuda = kExact},
     {.name = "copy, ensure_zeros",
@@ -144,22 +121,8 @@ const OpCase kCases[] = {
            if (alias == 0) v.push_back(out("out", {n}));
            return v;
          },
-     .call =
-         [](auto& io, Tier tier) {
-           using T = Elem<decltype(io)>;
-           const char* o = io.n("alias") == 1 ? "a" : io.n("alias") == 2 ? "b" : "out";
-           if (tier == Tier::reference)
-             for (int64_t i = 0; i < io.n("n"); ++i) io.p(o)[i] = io.p("a")[i] * io.p("b")[i];
-           else if (tier == Tier::cpu)
-             simad::ops::mul_forward(io.t(o), io.t("a"), io.t("b"));
-           else
-             SIMAD_OP_CUDA(T, mul_forward(io.p(o), io.p("a"), io.p("b"), io.n("n")));
-         },
-     .tensor_call =
-         [](auto& io) {
-           const char* o = io.n("alias") == 1 ? "a" : io.n("alias") == 2 ? "b" : "out";
-           simad::ops::mul_forward(io.t(o), io.t("a"), io.t("b"));
-         },
+     .call = SIMAD_OP_CALL(kDouble | kCuda, mul_forward(io.p(product(io)), io.p("a"), io.p("b"), io.n("n"))),
+     .tensor_call = [](auto& io) { simad::ops::mul_forward(io.t(product(io)), io.t("a"), io.t("b")); },
      .cpu = kOneRounding,
      .cuda = kExact},
     {.name = "mul_backward (grads: 1 da, 2 db)",
@@ -172,23 +135,8 @@ const OpCase kCases[] = {
            if (s.at("grads") & 2) v.push_back(acc("db", {n}));
            return v;
          },
-     .call =
-         [](auto& io, Tier tier) {
-           using T = Elem<decltype(io)>;
-           if (tier == Tier::reference) {
-             T *da = io.p_or_null("da"), *db = io.p_or_null("db");
-             for (int64_t i = 0; i < io.n("n"); ++i) {
-               if (da) da[i] += io.p("dout")[i] * io.p("b")[i];
-               if (db) db[i] += io.p("dout")[i] * io.p("a")[i];
-             }
-           } else if (tier == Tier::cpu) {
-             simad::ops::mul_backward(io.t_or_undefined("da"), io.t_or_undefined("db"), io.t("dout"), io.t("a"),
-                                      io.t("b"));
-           } else {
-             SIMAD_OP_CUDA(T, mul_backward(io.p_or_null("da"), io.p_or_null("db"), io.p("dout"), io.p("a"),
-                                           io.p("b"), io.n("n")));
-           }
-         },
+     .call = SIMAD_OP_CALL(kDouble | kCuda, mul_backward(io.p_or_null("da"), io.p_or_null("db"), io.p("dout"),
+                                                         io.p("a"), io.p("b"), io.n("n"))),
      .tensor_call =
          [](auto& io) {
            simad::ops::mul_backward(io.t_or_undefined("da"), io.t_or_undefined("db"), io.t("dout"), io.t("a"),

@@ -6,8 +6,8 @@
 // Masks are Tensor<uint8_t> pointers (1 = real, 0 = padding); nullptr or an undefined tensor = no padding.
 // The defined tensors all sit on the CPU, or all on Device::cuda (float; needs simad::kernels, which
 // defines SIMAD_HAVE_CUDA_KERNELS). Mixed devices throw simad::Error. The CUDA kernel has a limit the
-// CPU op does not: head size C / NH <= kCudaAttentionMaxHeadSize. CUDA work is asynchronous on the
-// default stream. Fusion attention: ops/dispatch/fusion_attention.hpp.
+// CPU op does not (its launcher throws): head size C / NH <= kCudaAttentionMaxHeadSize. CUDA work is
+// asynchronous on the default stream. Fusion attention: ops/dispatch/fusion_attention.hpp.
 #pragma once
 
 #include <algorithm>
@@ -38,15 +38,6 @@ void attention_sizes(const char* op, const Tensor<T>& qkv, int64_t NH, int64_t& 
   SIMAD_CHECK(NH >= 1 && C % NH == 0, op, ": the head count NH=", NH, " must be >= 1 and divide C=", C, " (qkv ",
               qkv.shape(), ")");
 }
-
-#if defined(SIMAD_HAVE_CUDA_KERNELS)
-inline void attention_cuda_head_size(const char* op, int64_t C, int64_t NH) {
-  SIMAD_CHECK(C / NH <= cuda::kernels::kCudaAttentionMaxHeadSize, op, ": head size C / NH = ", C / NH,
-              " is above the CUDA kernel's limit of ", cuda::kernels::kCudaAttentionMaxHeadSize,
-              " (the CPU op has no limit)");
-}
-#endif
-
 }  // namespace detail
 
 // out (B, N, C) = multi-head attention of qkv (B, N, 3C); lse (B, NH, N) saved for the backward.
@@ -59,16 +50,8 @@ void attention_forward(const Tensor<T>& out, const Tensor<T>& lse, const Tensor<
   detail::expect_shape(op, out, Shape{B, N, C}, "out");
   detail::expect_shape(op, lse, Shape{B, NH, N}, "lse");
   const Tensor<uint8_t>& m = detail::optional_mask(op, mask, Shape{B, N}, "mask");
-  detail::on_device<T>(
-      op, detail::defined_common_device(op, out, lse, qkv, m),
-      [&] { attention_forward(out.data(), lse.data(), qkv.data(), detail::data_or_null(m), B, N, C, NH); },
-      [&] {
-#if defined(SIMAD_HAVE_CUDA_KERNELS)
-        detail::attention_cuda_head_size(op, C, NH);
-#endif
-        SIMAD_CUDA_KERNEL_CALL(
-            T, attention_forward(out.data(), lse.data(), qkv.data(), detail::data_or_null(m), B, N, C, NH));
-      });
+  SIMAD_ON_DEVICE_CALL(T, op, detail::defined_common_device(op, out, lse, qkv, m),
+                       attention_forward(out.data(), lse.data(), qkv.data(), detail::data_or_null(m), B, N, C, NH));
 }
 
 // dqkv (B, N, 3C) += the gradient given dout (B, N, C) and the forward's qkv, out, lse, mask; an
@@ -85,19 +68,9 @@ void attention_backward(const Tensor<T>& dqkv, const Tensor<T>& dout, const Tens
   const Tensor<uint8_t>& m = detail::optional_mask(op, mask, Shape{B, N}, "mask");
   if (!dqkv.defined()) return;
   detail::expect_shape(op, dqkv, qkv.shape(), "dqkv");
-  detail::on_device<T>(
-      op, detail::defined_common_device(op, dqkv, dout, qkv, out, lse, m),
-      [&] {
-        attention_backward(dqkv.data(), dout.data(), qkv.data(), out.data(), lse.data(), detail::data_or_null(m), B,
-                           N, C, NH);
-      },
-      [&] {
-#if defined(SIMAD_HAVE_CUDA_KERNELS)
-        detail::attention_cuda_head_size(op, C, NH);
-#endif
-        SIMAD_CUDA_KERNEL_CALL(T, attention_backward(dqkv.data(), dout.data(), qkv.data(), out.data(), lse.data(),
-                                                     detail::data_or_null(m), B, N, C, NH));
-      });
+  SIMAD_ON_DEVICE_CALL(T, op, detail::defined_common_device(op, dqkv, dout, qkv, out, lse, m),
+                       attention_backward(dqkv.data(), dout.data(), qkv.data(), out.data(), lse.data(),
+                                          detail::data_or_null(m), B, N, C, NH));
 }
 
 }  // namespace simad::ops

@@ -25,10 +25,8 @@ void broadcast_add_forward(const Tensor<T>& out, const Tensor<T>& a, const Tenso
   const int64_t B = a.dim(0), S = a.dim(1), C = a.dim(2);
   SIMAD_CHECK(out.defined() && out.numel() == a.numel() && v.defined() && v.numel() == B * C, op,
               ": out must match a and v be (B, C)");
-  detail::on_device<T>(
-      op, detail::defined_common_device(op, out, a, v),
-      [&] { broadcast_add_forward(out.data(), a.data(), v.data(), B, S, C); },
-      [&] { SIMAD_CUDA_KERNEL_CALL(T, broadcast_add_forward(out.data(), a.data(), v.data(), B, S, C)); });
+  SIMAD_ON_DEVICE_CALL(T, op, detail::defined_common_device(op, out, a, v),
+                       broadcast_add_forward(out.data(), a.data(), v.data(), B, S, C));
 }
 
 template <typename T>
@@ -38,12 +36,10 @@ void broadcast_add_backward(const Tensor<T>& da, const Tensor<T>& dv, const Tens
   const int64_t B = dout.dim(0), S = dout.dim(1), C = dout.dim(2);
   SIMAD_CHECK(!da.defined() || da.numel() == dout.numel(), op, ": da must match dout");
   SIMAD_CHECK(!dv.defined() || dv.numel() == B * C, op, ": dv must be (B, C)");
-  T* pda = da.defined() ? da.data() : nullptr;
-  T* pdv = dv.defined() ? dv.data() : nullptr;
-  detail::on_device<T>(
-      op, detail::defined_common_device(op, da, dv, dout),
-      [&] { broadcast_add_backward(pda, pdv, dout.data(), B, S, C); },
-      [&] { SIMAD_CUDA_KERNEL_CALL(T, broadcast_add_backward(pda, pdv, dout.data(), B, S, C)); });
+  T* pda = detail::data_or_null(da);
+  T* pdv = detail::data_or_null(dv);
+  SIMAD_ON_DEVICE_CALL(T, op, detail::defined_common_device(op, da, dv, dout),
+                       broadcast_add_backward(pda, pdv, dout.data(), B, S, C));
 }
 
 }  // namespace simad::ops

@@ -17,10 +17,14 @@
 //                                            dimension, N = the product of the others
 //   detail::check_same_shape(op, ref, t, what)  t defined with ref's shape
 //   detail::expect_shape(op, t, shape, what)  t defined with that shape
+//   detail::expect_shape_if_defined(op, t, shape, what)  an optional t: undefined, or with that shape
 //   detail::optional_mask(op, mask, shape, what)  a mask pointer as a tensor (undefined when absent),
 //                                            checked against the shape when present
 //   detail::data_or_null(t)                   t's data, nullptr when t is undefined
-// Every dispatch header uses these, so this header includes only core.
+//   detail::with_cuda_workspace(bytes, launch)  launch(workspace, bytes) with that much device memory,
+//                                            freed once the default stream has finished with it
+// Every dispatch header uses these, so this header includes only core (and, with the kernels, the
+// CUDA runtime for the workspaces).
 #pragma once
 
 #include <cstdint>
@@ -29,6 +33,13 @@
 #include "simad/core/device.hpp"
 #include "simad/core/error.hpp"
 #include "simad/core/tensor.hpp"
+
+#if defined(SIMAD_HAVE_CUDA_KERNELS)
+#include <algorithm>
+#include <cstddef>
+
+#include "simad/cuda/runtime.hpp"  // the Device::cuda allocator, SIMAD_CUDA_CHECK
+#endif
 
 namespace simad::ops::detail {
 
@@ -70,6 +81,11 @@ template <typename T>
 void expect_shape(const char* op, const Tensor<T>& t, const Shape& expected, const char* what) {
   SIMAD_CHECK(t.defined(), op, ": ", what, " is undefined, expected shape ", expected);
   SIMAD_CHECK(t.shape() == expected, op, ": ", what, " shape ", t.shape(), ", expected ", expected);
+}
+
+template <typename T>
+void expect_shape_if_defined(const char* op, const Tensor<T>& t, const Shape& expected, const char* what) {
+  if (t.defined()) expect_shape(op, t, expected, what);
 }
 
 // A mask pointer as a tensor (undefined when absent) and its data (nullptr when absent).
@@ -114,6 +130,16 @@ void on_device(const char* op, Device device, Cpu&& cpu, [[maybe_unused]] Cuda&&
   no_cuda_kernels(op);
 #endif
 }
+
+#if defined(SIMAD_HAVE_CUDA_KERNELS)
+// At least one byte: a launcher refuses a null workspace that it needs.
+template <typename Launch>
+void with_cuda_workspace(size_t bytes, Launch&& launch) {
+  const Tensor<uint8_t> workspace = Tensor<uint8_t>::empty({int64_t(std::max<size_t>(bytes, 1))}, Device::cuda);
+  launch(static_cast<void*>(workspace.data()), bytes);
+  SIMAD_CUDA_CHECK(cudaStreamSynchronize(nullptr));  // before the workspace is freed
+}
+#endif
 
 }  // namespace simad::ops::detail
 

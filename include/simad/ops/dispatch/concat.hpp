@@ -27,10 +27,8 @@ namespace detail {
 template <typename T>
 Device concat_layout(const char* op, const Tensor<T>& whole, std::span<const Tensor<T>> parts, int64_t& rows,
                      std::vector<int64_t>& widths) {
-  SIMAD_CHECK(whole.defined() && whole.rank() >= 1, op, ": the whole tensor must be defined, rank >= 1");
-  const int64_t total = whole.dim(-1);
-  rows = 1;
-  for (int d = 0; d + 1 < whole.rank(); ++d) rows *= whole.dim(d);
+  int64_t total = 0;
+  rows_cols(op, whole, rows, total);
   widths.clear();
   int64_t sum = 0;
   Device device = whole.device();
@@ -62,7 +60,8 @@ void concat_forward(const Tensor<T>& out, std::span<const Tensor<T>> parts) {
       [&] {
         int64_t offset = 0;
         for (size_t p = 0; p < parts.size(); ++p) {
-          SIMAD_CUDA_KERNEL_CALL(T, concat_part_forward(out.data(), parts[p].data(), rows, out.dim(-1), offset, widths[p]));
+          SIMAD_CUDA_KERNEL_CALL(
+              T, concat_part_forward(out.data(), parts[p].data(), rows, out.dim(-1), offset, widths[p]));
           offset += widths[p];
         }
       });
@@ -87,7 +86,8 @@ void concat_backward(std::span<const Tensor<T>> dparts, const Tensor<T>& dout) {
       [&] {
         int64_t offset = 0;
         for (size_t p = 0; p < dparts.size(); ++p) {
-          SIMAD_CUDA_KERNEL_CALL(T, concat_part_backward(dparts[p].data(), dout.data(), rows, dout.dim(-1), offset, widths[p]));
+          SIMAD_CUDA_KERNEL_CALL(
+              T, concat_part_backward(dparts[p].data(), dout.data(), rows, dout.dim(-1), offset, widths[p]));
           offset += widths[p];
         }
       });

@@ -47,7 +47,7 @@ T cross_entropy_forward(const Tensor<T>& probs, const Tensor<T>& logits, const T
   constexpr const char* op = "cross_entropy_forward";
   int64_t N = 0, C = 0;
   const Device device = detail::cross_entropy_check(op, logits, probs, "probs", targets, N, C);
-  T* p = probs.defined() ? probs.data() : nullptr;
+  T* p = detail::data_or_null(probs);
   T loss = T(0);
   detail::on_device<T>(
       op, device, [&] { loss = cross_entropy_forward(p, logits.data(), targets.data(), N, C, ignore_index); },
@@ -68,13 +68,8 @@ void cross_entropy_backward(const Tensor<T>& dlogits, T dloss, const Tensor<T>& 
   int64_t N = 0, C = 0;
   const Device device = detail::cross_entropy_check(op, probs, dlogits, "dlogits", targets, N, C);
   if (!dlogits.defined()) return;
-  detail::on_device<T>(
-      op, device,
-      [&] { cross_entropy_backward(dlogits.data(), dloss, probs.data(), targets.data(), N, C, ignore_index); },
-      [&] {
-        SIMAD_CUDA_KERNEL_CALL(
-            T, cross_entropy_backward(dlogits.data(), dloss, probs.data(), targets.data(), N, C, ignore_index));
-      });
+  SIMAD_ON_DEVICE_CALL(T, op, device,
+                       cross_entropy_backward(dlogits.data(), dloss, probs.data(), targets.data(), N, C, ignore_index));
 }
 
 }  // namespace simad::ops

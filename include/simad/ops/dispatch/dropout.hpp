@@ -31,11 +31,13 @@ void dropout_forward(const Tensor<T>& out, const Tensor<uint8_t>& keep, const Te
   const int64_t n = inp.numel();
   SIMAD_CHECK(out.numel() == n, op, ": out ", out.shape(), " and inp ", inp.shape(), " differ in size");
   SIMAD_CHECK(!keep.defined() || keep.numel() == n, op, ": keep ", keep.shape(), " must have ", n, " elements");
-  uint8_t* k = keep.defined() ? keep.data() : nullptr;
+  uint8_t* k = detail::data_or_null(keep);
   detail::on_device<T>(
       op, detail::defined_common_device(op, out, inp, keep),
       [&] { dropout_forward(out.data(), k, inp.data(), n, p, rng, offset); },
-      [&] { SIMAD_CUDA_KERNEL_CALL(T, dropout_forward(out.data(), k, inp.data(), n, p, rng.seed(), rng.stream(), offset)); });
+      [&] {
+        SIMAD_CUDA_KERNEL_CALL(T, dropout_forward(out.data(), k, inp.data(), n, p, rng.seed(), rng.stream(), offset));
+      });
 }
 
 template <typename T>
@@ -46,11 +48,9 @@ void dropout_backward(const Tensor<T>& dinp, const Tensor<T>& dout, const Tensor
               " must have the same size");
   const int64_t n = dinp.numel();
   SIMAD_CHECK(!keep.defined() || keep.numel() == n, op, ": keep ", keep.shape(), " must have ", n, " elements");
-  const uint8_t* k = keep.defined() ? keep.data() : nullptr;
-  detail::on_device<T>(
-      op, detail::defined_common_device(op, dinp, dout, keep),
-      [&] { dropout_backward(dinp.data(), dout.data(), k, n, p); },
-      [&] { SIMAD_CUDA_KERNEL_CALL(T, dropout_backward(dinp.data(), dout.data(), k, n, p)); });
+  const uint8_t* k = detail::data_or_null(keep);
+  SIMAD_ON_DEVICE_CALL(T, op, detail::defined_common_device(op, dinp, dout, keep),
+                       dropout_backward(dinp.data(), dout.data(), k, n, p));
 }
 
 }  // namespace simad::ops

@@ -46,10 +46,8 @@ void embedding_forward(const Tensor<T>& out, const Tensor<int32_t>& ids, const T
   constexpr const char* op = "embedding_forward";
   int64_t N = 0, C = 0, V = 0;
   detail::embedding_shapes(op, out, ids, table, N, C, V);
-  detail::on_device<T>(
-      op, detail::common_device(op, out, ids, table),
-      [&] { embedding_forward(out.data(), ids.data(), table.data(), N, C, V, padding_id); },
-      [&] { SIMAD_CUDA_KERNEL_CALL(T, embedding_forward(out.data(), ids.data(), table.data(), N, C, V, padding_id)); });
+  SIMAD_ON_DEVICE_CALL(T, op, detail::common_device(op, out, ids, table),
+                       embedding_forward(out.data(), ids.data(), table.data(), N, C, V, padding_id));
 }
 
 // dtable (V, C) += scatter of dout (..., C) by ids; padding positions are skipped; undefined dtable: skipped.
@@ -60,12 +58,8 @@ void embedding_backward(const Tensor<T>& dtable, const Tensor<T>& dout, const Te
   if (!dtable.defined()) return;
   int64_t N = 0, C = 0, V = 0;
   detail::embedding_shapes(op, dout, ids, dtable, N, C, V);
-  detail::on_device<T>(
-      op, detail::common_device(op, dtable, dout, ids),
-      [&] { embedding_backward(dtable.data(), dout.data(), ids.data(), N, C, V, padding_id); },
-      [&] {
-        SIMAD_CUDA_KERNEL_CALL(T, embedding_backward(dtable.data(), dout.data(), ids.data(), N, C, V, padding_id));
-      });
+  SIMAD_ON_DEVICE_CALL(T, op, detail::common_device(op, dtable, dout, ids),
+                       embedding_backward(dtable.data(), dout.data(), ids.data(), N, C, V, padding_id));
 }
 
 }  // namespace simad::ops

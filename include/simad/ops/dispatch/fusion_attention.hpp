@@ -10,12 +10,11 @@
 // Masks are Tensor<uint8_t> pointers (1 = real, 0 = padding); nullptr or an undefined tensor = no padding.
 // The defined tensors all sit on the CPU, or all on Device::cuda (float; needs simad::kernels, which
 // defines SIMAD_HAVE_CUDA_KERNELS). Mixed devices throw simad::Error. The CUDA kernel has a limit the CPU
-// op does not: N * K <= kCudaFusionMaxScores per ad. With Wf, CUDA allocates its device workspace
-// (B N D floats forward, 2 B N D backward) per call and synchronises before freeing it; otherwise CUDA
-// work is asynchronous on the default stream.
+// op does not (its launcher throws): N * K <= kCudaFusionMaxScores per ad. With Wf, CUDA allocates its
+// device workspace (B N D floats forward, 2 B N D backward) per call and synchronises before freeing it;
+// otherwise CUDA work is asynchronous on the default stream.
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 
@@ -26,20 +25,11 @@
 
 #if defined(SIMAD_HAVE_CUDA_KERNELS)
 #include "simad/cuda/kernels/fusion_attention.hpp"
-#include "simad/cuda/runtime.hpp"  // the Device::cuda allocator (workspaces), SIMAD_CUDA_CHECK
 #endif
 
 namespace simad::ops {
 
 namespace detail {
-#if defined(SIMAD_HAVE_CUDA_KERNELS)
-inline void fusion_cuda_scores(const char* op, int64_t N, int64_t K) {
-  SIMAD_CHECK(N * K <= cuda::kernels::kCudaFusionMaxScores, op, ": N * K = ", N, " * ", K, " = ", N * K,
-              " scores per ad exceed the CUDA kernel's limit of ", cuda::kernels::kCudaFusionMaxScores,
-              " (the CPU op has no limit)");
-}
-#endif
-
 // B, N, K, D of H (B, N, D) and V (B, K, D); Wf (D, D) when defined.
 template <typename T>
 void fusion_sizes(const char* op, const Tensor<T>& H, const Tensor<T>& V, const Tensor<T>& Wf, int64_t& B,
@@ -54,10 +44,6 @@ void fusion_sizes(const char* op, const Tensor<T>& H, const Tensor<T>& V, const 
   if (Wf.defined()) expect_shape(op, Wf, Shape{D, D}, "Wf");
 }
 
-template <typename T>
-void fusion_expect_optional(const char* op, const Tensor<T>& t, const Shape& expected, const char* what) {
-  if (t.defined()) expect_shape(op, t, expected, what);
-}
 }  // namespace detail
 
 // h_out (B, N, D) = A V, v_out (B, K, D) = P^T H with S = H Wf V^T per ad (Wf undefined: identity);
@@ -84,16 +70,15 @@ void fusion_attention_forward(const Tensor<T>& h_out, const Tensor<T>& v_out, co
       },
       [&] {
 #if defined(SIMAD_HAVE_CUDA_KERNELS)
-        detail::fusion_cuda_scores(op, N, K);
-        if constexpr (std::is_same_v<T, float>) {
-          // G = H Wf goes through the workspace (at least one element: a null one is refused with Wf).
-          Tensor<float> workspace;
-          if (Wf.defined()) workspace = Tensor<float>::empty(Shape{std::max<int64_t>(B * N * D, 1)}, Device::cuda);
-          cuda::kernels::fusion_attention_forward(h_out.data(), v_out.data(), probs_text.data(), probs_image.data(),
-                                                  H.data(), V.data(), detail::data_or_null(Wf),
-                                                  detail::data_or_null(hm), detail::data_or_null(vm), B, N, K, D,
-                                                  detail::data_or_null(workspace));
-          if (workspace.defined()) SIMAD_CUDA_CHECK(cudaStreamSynchronize(nullptr));  // before the workspace is freed
+        if constexpr (std::is_same_v<T, float>) {  // with Wf, G = H Wf goes through a workspace
+          const auto launch = [&](void* workspace, size_t) {
+            cuda::kernels::fusion_attention_forward(h_out.data(), v_out.data(), probs_text.data(), probs_image.data(),
+                                                    H.data(), V.data(), detail::data_or_null(Wf),
+                                                    detail::data_or_null(hm), detail::data_or_null(vm), B, N, K, D,
+                                                    static_cast<float*>(workspace));
+          };
+          if (!Wf.defined()) return launch(nullptr, 0);
+          detail::with_cuda_workspace(size_t(B * N * D) * sizeof(float), launch);
         }
 #endif
       });
@@ -113,9 +98,9 @@ void fusion_attention_backward(const Tensor<T>& dH, const Tensor<T>& dV, const T
   detail::expect_shape(op, dv_out, V.shape(), "dv_out");
   detail::expect_shape(op, probs_text, Shape{B, N, K}, "probs_text");
   detail::expect_shape(op, probs_image, Shape{B, N, K}, "probs_image");
-  detail::fusion_expect_optional(op, dH, H.shape(), "dH");
-  detail::fusion_expect_optional(op, dV, V.shape(), "dV");
-  detail::fusion_expect_optional(op, dWf, Shape{D, D}, "dWf");
+  detail::expect_shape_if_defined(op, dH, H.shape(), "dH");
+  detail::expect_shape_if_defined(op, dV, V.shape(), "dV");
+  detail::expect_shape_if_defined(op, dWf, Shape{D, D}, "dWf");
   const Tensor<T> none;
   const Tensor<T>& dW = Wf.defined() ? dWf : none;  // no Wf, no gradient for it
   if (!dH.defined() && !dV.defined() && !dW.defined()) return;
@@ -128,17 +113,15 @@ void fusion_attention_backward(const Tensor<T>& dH, const Tensor<T>& dV, const T
       },
       [&] {
 #if defined(SIMAD_HAVE_CUDA_KERNELS)
-        detail::fusion_cuda_scores(op, N, K);
-        if constexpr (std::is_same_v<T, float>) {
-          // G = H Wf and dG go through the workspace (at least one element: a null one is refused with Wf).
-          Tensor<float> workspace;
-          if (Wf.defined())
-            workspace = Tensor<float>::empty(Shape{std::max<int64_t>(2 * B * N * D, 1)}, Device::cuda);
-          cuda::kernels::fusion_attention_backward(detail::data_or_null(dH), detail::data_or_null(dV),
-                                                   detail::data_or_null(dW), dh_out.data(), dv_out.data(), H.data(),
-                                                   V.data(), detail::data_or_null(Wf), probs_text.data(),
-                                                   probs_image.data(), B, N, K, D, detail::data_or_null(workspace));
-          if (workspace.defined()) SIMAD_CUDA_CHECK(cudaStreamSynchronize(nullptr));  // before the workspace is freed
+        if constexpr (std::is_same_v<T, float>) {  // with Wf, G = H Wf and dG go through a workspace
+          const auto launch = [&](void* workspace, size_t) {
+            cuda::kernels::fusion_attention_backward(detail::data_or_null(dH), detail::data_or_null(dV),
+                                                     detail::data_or_null(dW), dh_out.data(), dv_out.data(), H.data(),
+                                                     V.data(), detail::data_or_null(Wf), probs_text.data(),
+                                                     probs_image.data(), B, N, K, D, static_cast<float*>(workspace));
+          };
+          if (!Wf.defined()) return launch(nullptr, 0);
+          detail::with_cuda_workspace(size_t(2 * B * N * D) * sizeof(float), launch);
         }
 #endif
       });

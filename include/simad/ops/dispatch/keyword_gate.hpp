@@ -24,10 +24,8 @@ void keyword_gate_forward(const Tensor<T>& lambda, const Tensor<T>& probs, const
   SIMAD_CHECK(lambda.defined() && probs.defined() && mask.defined(), op, ": undefined tensor");
   const int64_t N = lambda.numel();
   SIMAD_CHECK(probs.numel() == 2 * N && mask.numel() == N, op, ": probs must have 2 N and mask N elements, N=", N);
-  detail::on_device<T>(
-      op, detail::defined_common_device(op, lambda, probs, mask),
-      [&] { keyword_gate_forward(lambda.data(), probs.data(), mask.data(), N, hard); },
-      [&] { SIMAD_CUDA_KERNEL_CALL(T, keyword_gate_forward(lambda.data(), probs.data(), mask.data(), N, hard)); });
+  SIMAD_ON_DEVICE_CALL(T, op, detail::defined_common_device(op, lambda, probs, mask),
+                       keyword_gate_forward(lambda.data(), probs.data(), mask.data(), N, hard));
 }
 
 template <typename T>
@@ -39,10 +37,8 @@ void keyword_gate_backward(const Tensor<T>& dlogits, const Tensor<T>& dlambda, c
   const int64_t N = dlambda.numel();
   SIMAD_CHECK(dlogits.numel() == 2 * N && probs.numel() == 2 * N && mask.numel() == N, op,
               ": dlogits and probs must have 2 N and mask N elements, N=", N);
-  detail::on_device<T>(
-      op, detail::defined_common_device(op, dlogits, dlambda, probs, mask),
-      [&] { keyword_gate_backward(dlogits.data(), dlambda.data(), probs.data(), mask.data(), N); },
-      [&] { SIMAD_CUDA_KERNEL_CALL(T, keyword_gate_backward(dlogits.data(), dlambda.data(), probs.data(), mask.data(), N)); });
+  SIMAD_ON_DEVICE_CALL(T, op, detail::defined_common_device(op, dlogits, dlambda, probs, mask),
+                       keyword_gate_backward(dlogits.data(), dlambda.data(), probs.data(), mask.data(), N));
 }
 
 }  // namespace simad::ops

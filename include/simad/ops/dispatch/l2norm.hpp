@@ -25,10 +25,9 @@ void l2norm_forward(const Tensor<T>& out, const Tensor<T>& norm, const Tensor<T>
               ": out and inp must have the same size");
   const int64_t C = inp.dim(-1), N = C == 0 ? 0 : inp.numel() / C;
   SIMAD_CHECK(!norm.defined() || norm.numel() == N, op, ": norm must have N=", N, " elements");
-  T* n = norm.defined() ? norm.data() : nullptr;
-  detail::on_device<T>(
-      op, detail::defined_common_device(op, out, norm, inp), [&] { l2norm_forward(out.data(), n, inp.data(), N, C, eps); },
-      [&] { SIMAD_CUDA_KERNEL_CALL(T, l2norm_forward(out.data(), n, inp.data(), N, C, eps)); });
+  T* n = detail::data_or_null(norm);
+  SIMAD_ON_DEVICE_CALL(T, op, detail::defined_common_device(op, out, norm, inp),
+                       l2norm_forward(out.data(), n, inp.data(), N, C, eps));
 }
 
 template <typename T>
@@ -41,10 +40,8 @@ void l2norm_backward(const Tensor<T>& dinp, const Tensor<T>& dout, const Tensor<
               op, ": dinp, dout, out must have the same size and norm be defined");
   const int64_t C = dinp.dim(-1), N = C == 0 ? 0 : dinp.numel() / C;
   SIMAD_CHECK(norm.numel() == N, op, ": norm must have N=", N, " elements");
-  detail::on_device<T>(
-      op, detail::defined_common_device(op, dinp, dout, out, norm),
-      [&] { l2norm_backward(dinp.data(), dout.data(), out.data(), norm.data(), N, C, eps); },
-      [&] { SIMAD_CUDA_KERNEL_CALL(T, l2norm_backward(dinp.data(), dout.data(), out.data(), norm.data(), N, C, eps)); });
+  SIMAD_ON_DEVICE_CALL(T, op, detail::defined_common_device(op, dinp, dout, out, norm),
+                       l2norm_backward(dinp.data(), dout.data(), out.data(), norm.data(), N, C, eps));
 }
 
 }  // namespace simad::ops

@@ -51,10 +51,8 @@ void layernorm_forward(const Tensor<T>& out, const Tensor<T>& mean, const Tensor
   T* r = detail::layernorm_stat(op, rstd, N, "rstd");
   const T* w = detail::layernorm_vec(op, weight, C, "weight");
   const T* b = detail::layernorm_vec(op, bias, C, "bias");
-  detail::on_device<T>(
-      op, detail::defined_common_device(op, out, mean, rstd, inp, weight, bias),
-      [&] { layernorm_forward(out.data(), m, r, inp.data(), w, b, N, C, eps); },
-      [&] { SIMAD_CUDA_KERNEL_CALL(T, layernorm_forward(out.data(), m, r, inp.data(), w, b, N, C, eps)); });
+  SIMAD_ON_DEVICE_CALL(T, op, detail::defined_common_device(op, out, mean, rstd, inp, weight, bias),
+                       layernorm_forward(out.data(), m, r, inp.data(), w, b, N, C, eps));
 }
 
 // dinp, dweight, dbias += the gradients (each may be undefined: skipped); mean, rstd from the forward.
@@ -67,17 +65,15 @@ void layernorm_backward(const Tensor<T>& dinp, const Tensor<T>& dweight, const T
   detail::rows_cols(op, dout, N, C);
   detail::check_same_shape(op, dout, inp, "inp");
   if (dinp.defined()) detail::check_same_shape(op, dout, dinp, "dinp");
-  T* di = dinp.defined() ? dinp.data() : nullptr;
+  T* di = detail::data_or_null(dinp);
   T* dw = detail::layernorm_vec(op, dweight, C, "dweight");
   T* db = detail::layernorm_vec(op, dbias, C, "dbias");
   const T* w = detail::layernorm_vec(op, weight, C, "weight");
   SIMAD_CHECK(mean.defined() && rstd.defined(), op, ": mean and rstd (saved by the forward) must be defined");
   const T* m = detail::layernorm_stat(op, mean, N, "mean");
   const T* r = detail::layernorm_stat(op, rstd, N, "rstd");
-  detail::on_device<T>(
-      op, detail::defined_common_device(op, dinp, dweight, dbias, dout, inp, weight, mean, rstd),
-      [&] { layernorm_backward(di, dw, db, dout.data(), inp.data(), w, m, r, N, C); },
-      [&] { SIMAD_CUDA_KERNEL_CALL(T, layernorm_backward(di, dw, db, dout.data(), inp.data(), w, m, r, N, C)); });
+  SIMAD_ON_DEVICE_CALL(T, op, detail::defined_common_device(op, dinp, dweight, dbias, dout, inp, weight, mean, rstd),
+                       layernorm_backward(di, dw, db, dout.data(), inp.data(), w, m, r, N, C));
 }
 
 }  // namespace simad::ops

@@ -48,11 +48,12 @@ void linear_forward(const Tensor<T>& out, const Tensor<T>& inp, const Tensor<T>&
   SIMAD_CHECK(!bias.defined() || bias.numel() == OC, op, ": bias ", bias.shape(), " must have OC=", OC, " elements");
   detail::on_device<T>(
       op, detail::defined_common_device(op, out, inp, weight, bias),
-      [&] { linear_forward(out.data(), inp.data(), weight.data(), bias.defined() ? bias.data() : nullptr, N, C, OC); },
+      [&] { linear_forward(out.data(), inp.data(), weight.data(), detail::data_or_null(bias), N, C, OC); },
       [&] {
         if (N == 0 || OC == 0) return;
         [[maybe_unused]] const int64_t ld = std::max<int64_t>(C, 1);
-        SIMAD_CUDA_KERNEL_CALL(T, gemm(false, true, N, OC, C, 1.0f, inp.data(), ld, weight.data(), ld, 0.0f, out.data(), OC));
+        SIMAD_CUDA_KERNEL_CALL(
+            T, gemm(false, true, N, OC, C, 1.0f, inp.data(), ld, weight.data(), ld, 0.0f, out.data(), OC));
         if (bias.defined()) SIMAD_CUDA_KERNEL_CALL(T, linear_bias_forward(out.data(), bias.data(), N, OC));
       });
 }
@@ -69,9 +70,9 @@ void linear_backward(const Tensor<T>& dinp, const Tensor<T>& dweight, const Tens
               " differs from weight ", weight.shape());
   SIMAD_CHECK(!dbias.defined() || dbias.numel() == OC, op, ": dbias ", dbias.shape(), " must have OC=", OC,
               " elements");
-  T* di = dinp.defined() ? dinp.data() : nullptr;
-  T* dw = dweight.defined() ? dweight.data() : nullptr;
-  T* db = dbias.defined() ? dbias.data() : nullptr;
+  T* di = detail::data_or_null(dinp);
+  T* dw = detail::data_or_null(dweight);
+  T* db = detail::data_or_null(dbias);
   detail::on_device<T>(
       op, detail::defined_common_device(op, dinp, dweight, dbias, dout, inp, weight),
       [&] { linear_backward(di, dw, db, dout.data(), inp.data(), weight.data(), N, C, OC); },
@@ -79,7 +80,8 @@ void linear_backward(const Tensor<T>& dinp, const Tensor<T>& dweight, const Tens
         if (N == 0 || OC == 0) return;
         [[maybe_unused]] const int64_t ld = std::max<int64_t>(C, 1);
         if (di && C > 0)
-          SIMAD_CUDA_KERNEL_CALL(T, gemm(false, false, N, C, OC, 1.0f, dout.data(), OC, weight.data(), ld, 1.0f, di, ld));
+          SIMAD_CUDA_KERNEL_CALL(
+              T, gemm(false, false, N, C, OC, 1.0f, dout.data(), OC, weight.data(), ld, 1.0f, di, ld));
         if (dw && C > 0)
           SIMAD_CUDA_KERNEL_CALL(T, gemm(true, false, OC, C, N, 1.0f, dout.data(), OC, inp.data(), ld, 1.0f, dw, ld));
         if (db) SIMAD_CUDA_KERNEL_CALL(T, linear_bias_backward(db, dout.data(), N, OC));

@@ -29,11 +29,9 @@ void masked_max_forward(const Tensor<T>& out, const Tensor<int32_t>& argmax, con
   SIMAD_CHECK(out.defined() && out.numel() == B * C, op, ": out must have B C = ", B * C, " elements");
   SIMAD_CHECK(argmax.defined() && argmax.numel() == B * C, op, ": argmax must have B C = ", B * C, " elements");
   SIMAD_CHECK(!mask.defined() || mask.numel() == B * S, op, ": mask must have B S = ", B * S, " elements");
-  const uint8_t* m = mask.defined() ? mask.data() : nullptr;
-  detail::on_device<T>(
-      op, detail::defined_common_device(op, out, argmax, inp, mask),
-      [&] { masked_max_forward(out.data(), argmax.data(), inp.data(), m, B, S, C); },
-      [&] { SIMAD_CUDA_KERNEL_CALL(T, masked_max_forward(out.data(), argmax.data(), inp.data(), m, B, S, C)); });
+  const uint8_t* m = detail::data_or_null(mask);
+  SIMAD_ON_DEVICE_CALL(T, op, detail::defined_common_device(op, out, argmax, inp, mask),
+                       masked_max_forward(out.data(), argmax.data(), inp.data(), m, B, S, C));
 }
 
 template <typename T>
@@ -44,10 +42,8 @@ void masked_max_backward(const Tensor<T>& dinp, const Tensor<T>& dout, const Ten
   const int64_t B = dinp.dim(0), S = dinp.dim(1), C = dinp.dim(2);
   SIMAD_CHECK(dout.defined() && dout.numel() == B * C, op, ": dout must have B C = ", B * C, " elements");
   SIMAD_CHECK(argmax.defined() && argmax.numel() == B * C, op, ": argmax must have B C = ", B * C, " elements");
-  detail::on_device<T>(
-      op, detail::defined_common_device(op, dinp, dout, argmax),
-      [&] { masked_max_backward(dinp.data(), dout.data(), argmax.data(), B, S, C); },
-      [&] { SIMAD_CUDA_KERNEL_CALL(T, masked_max_backward(dinp.data(), dout.data(), argmax.data(), B, S, C)); });
+  SIMAD_ON_DEVICE_CALL(T, op, detail::defined_common_device(op, dinp, dout, argmax),
+                       masked_max_backward(dinp.data(), dout.data(), argmax.data(), B, S, C));
 }
 
 }  // namespace simad::ops

@@ -37,9 +37,7 @@ void softmax_forward(const Tensor<T>& out, const Tensor<T>& inp, const Tensor<ui
   } else {
     device = detail::common_device(op, out, inp);
   }
-  detail::on_device<T>(
-      op, device, [&] { softmax_forward(out.data(), inp.data(), m, N, C); },
-      [&] { SIMAD_CUDA_KERNEL_CALL(T, softmax_forward(out.data(), inp.data(), m, N, C)); });
+  SIMAD_ON_DEVICE_CALL(T, op, device, softmax_forward(out.data(), inp.data(), m, N, C));
 }
 
 // dinp += out * (dout - rowsum(out * dout)); an undefined dinp is skipped.
@@ -51,10 +49,8 @@ void softmax_backward(const Tensor<T>& dinp, const Tensor<T>& dout, const Tensor
   detail::check_same_shape(op, dout, out, "out");
   if (!dinp.defined()) return;
   detail::check_same_shape(op, dout, dinp, "dinp");
-  detail::on_device<T>(
-      op, detail::common_device(op, dinp, dout, out),
-      [&] { softmax_backward(dinp.data(), dout.data(), out.data(), N, C); },
-      [&] { SIMAD_CUDA_KERNEL_CALL(T, softmax_backward(dinp.data(), dout.data(), out.data(), N, C)); });
+  SIMAD_ON_DEVICE_CALL(T, op, detail::common_device(op, dinp, dout, out),
+                       softmax_backward(dinp.data(), dout.data(), out.data(), N, C));
 }
 
 }  // namespace simad::ops

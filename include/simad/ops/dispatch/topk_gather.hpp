@@ -38,11 +38,9 @@ void topk_gather_forward(const Tensor<T>& out, const Tensor<T>& inp, const Tenso
   int64_t B = 0, S = 0, k = 0, C = 0;
   detail::topk_gather_sizes(op, inp, idx, weight, B, S, k, C);
   SIMAD_CHECK(out.defined() && out.numel() == B * k * C, op, ": out must be (B, k, C) = ", Shape{B, k, C});
-  const T* w = weight.defined() ? weight.data() : nullptr;
-  detail::on_device<T>(
-      op, detail::defined_common_device(op, out, inp, weight, idx),
-      [&] { topk_gather_forward(out.data(), inp.data(), w, idx.data(), B, S, k, C); },
-      [&] { SIMAD_CUDA_KERNEL_CALL(T, topk_gather_forward(out.data(), inp.data(), w, idx.data(), B, S, k, C)); });
+  const T* w = detail::data_or_null(weight);
+  SIMAD_ON_DEVICE_CALL(T, op, detail::defined_common_device(op, out, inp, weight, idx),
+                       topk_gather_forward(out.data(), inp.data(), w, idx.data(), B, S, k, C));
 }
 
 template <typename T>
@@ -54,13 +52,11 @@ void topk_gather_backward(const Tensor<T>& dinp, const Tensor<T>& dweight, const
   SIMAD_CHECK(dout.defined() && dout.numel() == B * k * C, op, ": dout must be (B, k, C) = ", Shape{B, k, C});
   SIMAD_CHECK(!dinp.defined() || dinp.numel() == inp.numel(), op, ": dinp must match inp ", inp.shape());
   SIMAD_CHECK(!dweight.defined() || dweight.numel() == B * k, op, ": dweight must have B k = ", B * k, " elements");
-  T* di = dinp.defined() ? dinp.data() : nullptr;
-  T* dw = dweight.defined() ? dweight.data() : nullptr;
-  const T* w = weight.defined() ? weight.data() : nullptr;
-  detail::on_device<T>(
-      op, detail::defined_common_device(op, dinp, dweight, dout, inp, weight, idx),
-      [&] { topk_gather_backward(di, dw, dout.data(), inp.data(), w, idx.data(), B, S, k, C); },
-      [&] { SIMAD_CUDA_KERNEL_CALL(T, topk_gather_backward(di, dw, dout.data(), inp.data(), w, idx.data(), B, S, k, C)); });
+  T* di = detail::data_or_null(dinp);
+  T* dw = detail::data_or_null(dweight);
+  const T* w = detail::data_or_null(weight);
+  SIMAD_ON_DEVICE_CALL(T, op, detail::defined_common_device(op, dinp, dweight, dout, inp, weight, idx),
+                       topk_gather_backward(di, dw, dout.data(), inp.data(), w, idx.data(), B, S, k, C));
 }
 
 }  // namespace simad::ops

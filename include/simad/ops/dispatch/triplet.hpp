@@ -18,7 +18,6 @@
 
 #if defined(SIMAD_HAVE_CUDA_KERNELS)
 #include "simad/cuda/kernels/triplet.hpp"
-#include "simad/cuda/runtime.hpp"
 #endif
 
 namespace simad::ops {
@@ -38,20 +37,20 @@ T batch_hard_triplet_forward(const Tensor<int32_t>& hardest_pos, const Tensor<in
   detail::on_device<T>(
       op, detail::defined_common_device(op, hardest_pos, hardest_neg, emb, labels),
       [&] {
-        batch_hard_triplet_forward(&loss, hardest_pos.data(), hardest_neg.data(), &skip, emb.data(), labels.data(), B, D,
-                                   margin, dist);
+        batch_hard_triplet_forward(&loss, hardest_pos.data(), hardest_neg.data(), &skip, emb.data(), labels.data(), B,
+                                   D, margin, dist);
       },
       [&] {
 #if defined(SIMAD_HAVE_CUDA_KERNELS)
         if constexpr (std::is_same_v<T, float>) {
-          const size_t bytes = cuda::kernels::triplet_workspace_bytes(B);
-          Tensor<uint8_t> workspace = Tensor<uint8_t>::empty({int64_t(std::max<size_t>(bytes, 1))}, Device::cuda);
-          Tensor<float> d_loss = Tensor<float>::empty({1}, Device::cuda);
-          Tensor<int64_t> d_skip = Tensor<int64_t>::empty({1}, Device::cuda);
-          cuda::kernels::batch_hard_triplet_forward(d_loss.data(), hardest_pos.data(), hardest_neg.data(), d_skip.data(),
-                                                    emb.data(), labels.data(), B, D, margin, dist, workspace.data(),
-                                                    bytes);
-          loss = cuda::to_host(d_loss).data()[0];  // synchronises: the workspace may go
+          const Tensor<float> d_loss = Tensor<float>::empty({1}, Device::cuda);
+          const Tensor<int64_t> d_skip = Tensor<int64_t>::empty({1}, Device::cuda);
+          detail::with_cuda_workspace(cuda::kernels::triplet_workspace_bytes(B), [&](void* workspace, size_t bytes) {
+            cuda::kernels::batch_hard_triplet_forward(d_loss.data(), hardest_pos.data(), hardest_neg.data(),
+                                                      d_skip.data(), emb.data(), labels.data(), B, D, margin, dist,
+                                                      workspace, bytes);
+          });
+          loss = cuda::to_host(d_loss).data()[0];
           skip = cuda::to_host(d_skip).data()[0];
         }
 #endif
@@ -73,17 +72,16 @@ void batch_hard_triplet_backward(const Tensor<T>& demb, T dloss, const Tensor<T>
   detail::on_device<T>(
       op, detail::defined_common_device(op, demb, emb, hardest_pos, hardest_neg),
       [&] {
-        batch_hard_triplet_backward(demb.data(), dloss, emb.data(), hardest_pos.data(), hardest_neg.data(), B, D, margin,
-                                    dist);
+        batch_hard_triplet_backward(demb.data(), dloss, emb.data(), hardest_pos.data(), hardest_neg.data(), B, D,
+                                    margin, dist);
       },
       [&] {
 #if defined(SIMAD_HAVE_CUDA_KERNELS)
         if constexpr (std::is_same_v<T, float>) {
-          const size_t bytes = cuda::kernels::triplet_workspace_bytes(B);
-          Tensor<uint8_t> workspace = Tensor<uint8_t>::empty({int64_t(std::max<size_t>(bytes, 1))}, Device::cuda);
-          cuda::kernels::batch_hard_triplet_backward(demb.data(), dloss, emb.data(), hardest_pos.data(),
-                                                     hardest_neg.data(), B, D, margin, dist, workspace.data(), bytes);
-          SIMAD_CUDA_CHECK(cudaStreamSynchronize(nullptr));  // before the workspace is freed
+          detail::with_cuda_workspace(cuda::kernels::triplet_workspace_bytes(B), [&](void* workspace, size_t bytes) {
+            cuda::kernels::batch_hard_triplet_backward(demb.data(), dloss, emb.data(), hardest_pos.data(),
+                                                       hardest_neg.data(), B, D, margin, dist, workspace, bytes);
+          });
         }
 #endif
       });

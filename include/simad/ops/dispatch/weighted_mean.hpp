@@ -34,10 +34,8 @@ void weighted_mean_forward(const Tensor<T>& out, const Tensor<T>& den, const Ten
   detail::weighted_mean_sizes(op, x, w, B, S, C);
   SIMAD_CHECK(out.defined() && out.numel() == B * C && den.defined() && den.numel() == B, op,
               ": out must be (B, C) and den (B)");
-  detail::on_device<T>(
-      op, detail::defined_common_device(op, out, den, x, w),
-      [&] { weighted_mean_forward(out.data(), den.data(), x.data(), w.data(), B, S, C); },
-      [&] { SIMAD_CUDA_KERNEL_CALL(T, weighted_mean_forward(out.data(), den.data(), x.data(), w.data(), B, S, C)); });
+  SIMAD_ON_DEVICE_CALL(T, op, detail::defined_common_device(op, out, den, x, w),
+                       weighted_mean_forward(out.data(), den.data(), x.data(), w.data(), B, S, C));
 }
 
 template <typename T>
@@ -51,15 +49,11 @@ void weighted_mean_backward(const Tensor<T>& dx, const Tensor<T>& dw, const Tens
               op, ": dout and out must be (B, C), den (B)");
   SIMAD_CHECK(!dx.defined() || dx.numel() == x.numel(), op, ": dx must match x");
   SIMAD_CHECK(!dw.defined() || dw.numel() == w.numel(), op, ": dw must match w");
-  T* pdx = dx.defined() ? dx.data() : nullptr;
-  T* pdw = dw.defined() ? dw.data() : nullptr;
-  detail::on_device<T>(
-      op, detail::defined_common_device(op, dx, dw, dout, x, w, out, den),
-      [&] { weighted_mean_backward(pdx, pdw, dout.data(), x.data(), w.data(), out.data(), den.data(), B, S, C); },
-      [&] {
-        SIMAD_CUDA_KERNEL_CALL(
-            T, weighted_mean_backward(pdx, pdw, dout.data(), x.data(), w.data(), out.data(), den.data(), B, S, C));
-      });
+  T* pdx = detail::data_or_null(dx);
+  T* pdw = detail::data_or_null(dw);
+  SIMAD_ON_DEVICE_CALL(T, op, detail::defined_common_device(op, dx, dw, dout, x, w, out, den),
+                       weighted_mean_backward(pdx, pdw, dout.data(), x.data(), w.data(), out.data(), den.data(), B, S,
+                                              C));
 }
 
 }  // namespace simad::ops
