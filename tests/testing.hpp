@@ -6,6 +6,7 @@
 //   computed in double; reports the worst element and the count of failures.
 // - numeric_gradient() / gradient_relative_error(): central finite differences in double.
 // - TempDir: a fresh temporary directory, removed with its contents when it goes out of scope.
+// - error_of(f): the message of the simad::Error that f() throws, or "" when it throws none.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -22,6 +23,7 @@
 #include <system_error>
 #include <vector>
 
+#include "simad/core/error.hpp"
 #include "simad/core/rng.hpp"
 #include "simad/core/tensor.hpp"
 
@@ -167,5 +169,15 @@ class TempDir {
                   ::simad::testing::test_seed());                                          \
     CHECK(!(analytic).empty());                                                            \
   } while (0)
+
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
 
 }  // namespace simad::testing

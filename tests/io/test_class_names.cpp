@@ -4,7 +4,6 @@
 // inside a name) and wrong counts are errors naming the file and line.
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <iterator>
 #include <string>
 #include <vector>
@@ -14,18 +13,10 @@
 #include "testing.hpp"
 
 using namespace simad;
+using simad::testing::error_of;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const simad::Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 void check_error(const std::string& text, int classes, const std::string& part) {
   const std::string what = error_of([&] { (void)io::parse_class_names(text, "bad.names", classes); });

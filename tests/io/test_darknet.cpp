@@ -15,19 +15,11 @@
 #include "testing.hpp"
 
 using namespace simad;
+using simad::testing::error_of;
 using namespace simad::io::darknet;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const simad::Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 void check_error(const std::string& cfg_text, const std::string& part) {
   const std::string what = error_of([&] { (void)parse_cfg(cfg_text, "bad.cfg"); });

@@ -3,7 +3,6 @@
 // hand), a blank line gives an empty text, and each kind of bad line is an error naming the source
 // and the line.
 #include <cstdio>
-#include <functional>
 #include <string>
 
 #include "simad/core/error.hpp"
@@ -11,17 +10,9 @@
 #include "testing.hpp"
 
 using namespace simad;
+using simad::testing::error_of;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const simad::Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 // A JSON string literal written by hand (RFC 8259 section 7), independent of the parser under test.
 std::string json_quoted(const std::string& s) {

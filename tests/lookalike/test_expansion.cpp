@@ -16,16 +16,8 @@
 namespace {
 
 using namespace simad;
+using simad::testing::error_of;
 using namespace simad::lookalike;
-
-std::string error_of(auto&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 TEST_CASE("lookalike/data: users CSV with categorical and numeric columns, duplicates and missing cells") {
   const UserTable t = parse_users_csv(

@@ -22,6 +22,7 @@
 #include "simad/nn/yolov3_configs.hpp"
 #include "simad/ops/conv2d.hpp"
 #include "simad/ops/maxpool2d.hpp"
+#include "simad/ops/reference/conv2d.hpp"
 #include "simad/ops/reference/maxpool2d.hpp"
 #include "simad/ops/reference/shortcut.hpp"
 #include "simad/ops/reference/upsample.hpp"
@@ -36,30 +37,6 @@ namespace {
 
 // ------------------------------------------------------------------------------------------------
 // Naive references, in double.
-std::vector<double> naive_conv(const std::vector<double>& in, const std::vector<double>& w, const std::vector<double>& b,
-                               int64_t B, int64_t C, int64_t H, int64_t W, int64_t O, int64_t K, int64_t S, int64_t P,
-                               int act /*0 linear 1 leaky 2 logistic*/) {
-  const int64_t Ho = (H + 2 * P - K) / S + 1, Wo = (W + 2 * P - K) / S + 1;
-  std::vector<double> out(size_t(B * O * Ho * Wo));
-  for (int64_t n = 0; n < B; ++n)
-    for (int64_t o = 0; o < O; ++o)
-      for (int64_t y = 0; y < Ho; ++y)
-        for (int64_t x = 0; x < Wo; ++x) {
-          double acc = b.empty() ? 0.0 : b[size_t(o)];
-          for (int64_t c = 0; c < C; ++c)
-            for (int64_t i = 0; i < K; ++i)
-              for (int64_t j = 0; j < K; ++j) {
-                const int64_t iy = y * S - P + i, ix = x * S - P + j;
-                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-                acc += w[size_t(((o * C + c) * K + i) * K + j)] * in[size_t(((n * C + c) * H + iy) * W + ix)];
-              }
-          if (act == 1 && acc < 0) acc *= 0.1;
-          if (act == 2) acc = 1.0 / (1.0 + std::exp(-acc));
-          out[size_t(((n * O + o) * Ho + y) * Wo + x)] = acc;
-        }
-  return out;
-}
-
 template <typename T>
 std::vector<double> to_double(const std::vector<T>& v) {
   return std::vector<double>(v.begin(), v.end());
@@ -79,8 +56,11 @@ NaiveOut naive_network(const dk::Config& cfg, const dk::Weights& weights, const 
     std::vector<double> out;
     if (const auto* c = l.as<dk::Convolutional>()) {
       const dk::ConvWeights& w = weights.convs[conv++];
-      out = naive_conv(prev, to_double(w.weights), {}, B, l.in.c, l.in.h, l.in.w, c->filters, c->size, c->stride,
-                       c->padding, 0);
+      const ops::Conv2dShape cs{B, l.in.c, l.in.h, l.in.w, c->filters, c->size, c->stride, c->padding};
+      out.resize(size_t(B * l.out.numel()));
+      const std::vector<double> wd = to_double(w.weights);
+      ops::reference::conv2d_forward(out.data(), prev.data(), wd.data(), static_cast<const double*>(nullptr), cs,
+                                     ops::ConvActivation::linear);
       const int64_t HW = int64_t(l.out.h) * l.out.w;
       for (int64_t n = 0; n < B; ++n)
         for (int64_t o = 0; o < c->filters; ++o)
@@ -228,8 +208,8 @@ TEST_CASE("nn/darknet: conv2d matches the naive double reference for float and d
     const auto in = testing::random_vector<double>(rng, size_t(c.B * c.C * c.H * c.W));
     const auto w = testing::random_vector<double>(rng, size_t(c.O * c.C * c.K * c.K));
     const auto b = testing::random_vector<double>(rng, size_t(c.O));
-    const int act = c.act == ops::ConvActivation::linear ? 0 : c.act == ops::ConvActivation::leaky ? 1 : 2;
-    const auto want = naive_conv(in, w, b, c.B, c.C, c.H, c.W, c.O, c.K, c.S, c.P, act);
+    std::vector<double> want(size_t(c.B * c.O * s.out_h() * s.out_w()));
+    ops::reference::conv2d_forward(want.data(), in.data(), w.data(), b.data(), s, c.act);
     const std::string what = "conv B" + std::to_string(c.B) + " C" + std::to_string(c.C) + " " + std::to_string(c.H) +
                              "x" + std::to_string(c.W) + " K" + std::to_string(c.K) + " S" + std::to_string(c.S);
     std::vector<double> out_d(want.size());

@@ -4,7 +4,6 @@
 // its errors say what was wrong.
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -13,6 +12,7 @@
 #include "testing.hpp"
 
 using namespace simad;
+using simad::testing::error_of;
 using io::darknet::Config;
 using io::darknet::Dims;
 namespace fs = std::filesystem;
@@ -20,15 +20,6 @@ namespace fs = std::filesystem;
 namespace {
 
 fs::path shared_darknet() { return fs::path(SIMAD_SHARED_DATA_DIR) / "darknet"; }
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const simad::Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 }  // namespace
 

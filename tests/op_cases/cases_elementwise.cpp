@@ -30,7 +30,7 @@ const char* product(const auto& io) { return io.n("alias") == 1 ? "a" : io.n("al
 
 // The sum of add: "out", or b in place ("in_place" 1).
 const char* sum_of(const auto& io) { return io.n("in_place") ? "b" : "out"; }
-const auto add_pointer_call = SIMAD_OP_CALL(kDouble, add(io.p(sum_of(io)), io.p("a"), io.p("b"), io.n("n")));
+const auto add_pointer_call = SIMAD_OP_CALL_CPU(add(io.p(sum_of(io)), io.p("a"), io.p("b"), io.n("n")));
 
 // alpha for scale / axpy: 0 (scale writes 0 without reading x), or alpha_k / 4.
 template <typename T>

@@ -51,9 +51,9 @@ const OpCase kCases[] = {
            if (s.at("masked")) v.push_back(mask("mask", {B, S}));
            return v;
          },
-     .call = SIMAD_OP_CALL(kDouble, topk_select(io.i("idx"), io.p("scores"), io.m_or_null("mask"), io.n("B"),
-                                                io.n("S"), io.n("k"));
-                           topk_slot_mask(io.m("slots"), io.i("idx"), io.n("B"), io.n("k"))),
+     .call = SIMAD_OP_CALL_CPU(topk_select(io.i("idx"), io.p("scores"), io.m_or_null("mask"), io.n("B"), io.n("S"),
+                                           io.n("k"));
+                               topk_slot_mask(io.m("slots"), io.i("idx"), io.n("B"), io.n("k"))),
      .tensor_call = {},  // no Tensor form
      .tiers = kDouble},
     // Weighted and unweighted (weight 1); C above a block (300); set 1 with empty slots.

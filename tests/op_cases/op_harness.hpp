@@ -19,7 +19,10 @@
 // only, when the kernels are built) simad::cuda::kernels, which share the op's name and arguments; io's
 // pointers are those of the tier's device; T_ names the tier's element type (float or double). Rows
 // whose tiers differ write the lambda out with `tier`; in it, SIMAD_OP_CUDA(T, body) is body compiled
-// against simad::cuda::kernels when T is float and the kernels are built (else nothing).
+// against simad::cuda::kernels when T is float and the kernels are built (else nothing). A row whose op
+// has no CUDA form writes SIMAD_OP_CALL_CPU(body) and .tiers = kDouble. In a body, op_ names the tier's
+// namespace: op_::name(...) where an argument of a simad::ops type (Conv2dShape, an enum) would let
+// argument-dependent lookup find the fast op beside the reference.
 #pragma once
 
 #include <cstdint>
@@ -204,6 +207,7 @@ struct OpCase {
 #define SIMAD_OP_CALL_CUDA_(flags, T, ...)                                           \
   if constexpr (((flags) & ::simad::testing::op_cases::kCuda) && std::is_same_v<T, float>) { \
     using namespace ::simad::cuda::kernels;                                          \
+    namespace op_ = ::simad::cuda::kernels;                                          \
     __VA_ARGS__;                                                                     \
   }
 #else
@@ -219,15 +223,33 @@ struct OpCase {
     using T_ = typename std::remove_reference_t<decltype(io)>::value_type;                             \
     if (tier == ::simad::testing::op_cases::Tier::reference) {                                         \
       using namespace ::simad::ops::reference;                                                         \
+      namespace op_ = ::simad::ops::reference;                                                         \
       __VA_ARGS__;                                                                                     \
     } else if (tier == ::simad::testing::op_cases::Tier::cpu) {                                        \
       if constexpr (((flags) & ::simad::testing::op_cases::kDouble) || std::is_same_v<T_, float>) {    \
         using namespace ::simad::ops;                                                                  \
+        namespace op_ = ::simad::ops;                                                                  \
         __VA_ARGS__;                                                                                   \
       }                                                                                                \
     } else {                                                                                           \
       SIMAD_OP_CALL_CUDA_(flags, T_, __VA_ARGS__)                                                      \
     }                                                                                                  \
+  }
+
+// The call of a row whose op has no CUDA form (.tiers = kDouble): `body` compiled against
+// simad::ops::reference and simad::ops only.
+#define SIMAD_OP_CALL_CPU(...)                                                         \
+  [](auto& io, ::simad::testing::op_cases::Tier tier) {                               \
+    using T_ [[maybe_unused]] = typename std::remove_reference_t<decltype(io)>::value_type; \
+    if (tier == ::simad::testing::op_cases::Tier::reference) {                         \
+      using namespace ::simad::ops::reference;                                         \
+      namespace op_ = ::simad::ops::reference;                                         \
+      __VA_ARGS__;                                                                     \
+    } else if (tier == ::simad::testing::op_cases::Tier::cpu) {                        \
+      using namespace ::simad::ops;                                                    \
+      namespace op_ = ::simad::ops;                                                    \
+      __VA_ARGS__;                                                                     \
+    }                                                                                  \
   }
 
 namespace simad::testing::op_cases {

@@ -1,6 +1,7 @@
 // Tests of conv2d_backward (include/simad/ops/conv2d.hpp): dinp, dweight and dbias against central
 // finite differences in double (1x1 and 3x3, stride 1 and 2, padding, odd sizes, batch > 1, the
-// direct 1x1 path), accumulation into non-zero gradients, float against double, and a Darknet
+// direct 1x1 path), accumulation into non-zero gradients, float against double, both against the
+// reference tier (ops/reference/conv2d.hpp), and a Darknet
 // training block conv -> batch norm (training mode) -> leaky checked end to end.
 #include <cmath>
 #include <cstdint>
@@ -10,6 +11,7 @@
 #include "simad/ops/activation.hpp"
 #include "simad/ops/batchnorm.hpp"
 #include "simad/ops/conv2d.hpp"
+#include "simad/ops/reference/conv2d.hpp"
 #include "testing.hpp"
 
 using namespace simad;
@@ -105,6 +107,34 @@ TEST_CASE("ops/conv2d: float backward matches the double backward") {
     simad::testing::check_close(dxf, dx, 1e-5, 1e-4, "dinp float");
     simad::testing::check_close(dwf, dw, 1e-5, 1e-4, "dweight float");
     simad::testing::check_close(dbf, db, 1e-5, 1e-4, "dbias float");
+  }
+}
+
+// The op's backward, double and float, accumulating onto random gradients, against the reference tier's
+// (ops/reference/conv2d.hpp: the definition's sums, no im2col or col2im).
+TEST_CASE("ops/conv2d: backward matches the reference tier, double and float, onto random gradients") {
+  Rng rng = simad::testing::test_rng();
+  for (const Case& c : kCases) {
+    CAPTURE(describe(c));
+    const ops::Conv2dShape s = shape_of(c);
+    const int64_t n_out = s.B * s.O * s.out_h() * s.out_w();
+    const std::vector<double> x = random_vector<double>(rng, size_t(s.B * s.C * s.H * s.W));
+    const std::vector<double> w = random_vector<double>(rng, size_t(s.O * s.C * s.K * s.K));
+    const std::vector<double> g = random_vector<double>(rng, size_t(n_out));
+    const std::vector<double> dx0 = random_vector<double>(rng, x.size()), dw0 = random_vector<double>(rng, w.size()),
+                              db0 = random_vector<double>(rng, size_t(s.O));
+    std::vector<double> rx = dx0, rw = dw0, rb = db0, dx = dx0, dw = dw0, db = db0;
+    ops::reference::conv2d_backward(rx.data(), rw.data(), rb.data(), g.data(), x.data(), w.data(), s);
+    ops::conv2d_backward(dx.data(), dw.data(), db.data(), g.data(), x.data(), w.data(), s);
+    simad::testing::check_close(dx, rx, 1e-12, 1e-12, "dinp double");
+    simad::testing::check_close(dw, rw, 1e-12, 1e-12, "dweight double");
+    simad::testing::check_close(db, rb, 1e-12, 1e-12, "dbias double");
+    std::vector<float> fx(dx0.begin(), dx0.end()), fw(dw0.begin(), dw0.end()), fb(db0.begin(), db0.end());
+    const std::vector<float> xf(x.begin(), x.end()), wf(w.begin(), w.end()), gf(g.begin(), g.end());
+    ops::conv2d_backward(fx.data(), fw.data(), fb.data(), gf.data(), xf.data(), wf.data(), s);
+    simad::testing::check_close(fx, rx, 1e-5, 1e-4, "dinp float");
+    simad::testing::check_close(fw, rw, 1e-5, 1e-4, "dweight float");
+    simad::testing::check_close(fb, rb, 1e-5, 1e-4, "dbias float");
   }
 }
 

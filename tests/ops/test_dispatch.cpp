@@ -15,6 +15,7 @@
 #include "testing.hpp"
 
 using namespace simad;
+using simad::testing::error_of;
 
 namespace {
 
@@ -118,16 +119,6 @@ TEST_CASE("ops/dispatch: reductions Tensor overloads reject bad shapes") {
 
 namespace {
 
-// The message of the simad::Error f throws ("" when it throws none).
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 bool mentions(const std::string& message, const char* part) { return message.find(part) != std::string::npos; }
 
 // Shape and head-count errors (the results: tests/op_cases/cases_attention.cpp).

@@ -22,6 +22,7 @@
 #include "testing.hpp"
 
 using namespace simad;
+using simad::testing::error_of;
 using models::AdBatch;
 using models::AdExample;
 using models::LossTerms;
@@ -248,15 +249,6 @@ void check_same_history(const TrainResult& a, const TrainResult& b) {
     CHECK(std::memcmp(&a.history[e].train_loss, &b.history[e].train_loss, sizeof(double)) == 0);
     CHECK(std::memcmp(&a.history[e].validation_loss, &b.history[e].validation_loss, sizeof(double)) == 0);
   }
-}
-
-std::string error_of(const auto& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
 }
 
 }  // namespace

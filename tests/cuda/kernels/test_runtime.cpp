@@ -15,19 +15,11 @@
 #include "testing.hpp"
 
 namespace {
+using simad::testing::error_of;
 
 using simad::Device;
 using simad::Tensor;
 namespace cuda = simad::cuda;
-
-std::string error_of(auto&& fn) {
-  try {
-    fn();
-  } catch (const simad::Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 }  // namespace
 

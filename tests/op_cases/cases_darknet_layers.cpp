@@ -1,0 +1,191 @@
+// tests/op_cases/cases_darknet_layers.cpp: rows of the op harness (op_harness.hpp) for the ops of the
+// Darknet layers (ops/conv2d, maxpool2d, upsample, shortcut, batchnorm). They have no CUDA form yet, so
+// the rows run the CPU tiers only (.tiers = kDouble): the fast op in float and double against the
+// reference tier. Shapes are YOLOv3's at reduced spatial size, plus odd ones.
+#include <cstdint>
+#include <span>
+
+#include "op_harness.hpp"
+#include "simad/ops/batchnorm.hpp"
+#include "simad/ops/conv2d.hpp"
+#include "simad/ops/maxpool2d.hpp"
+#include "simad/ops/reference/batchnorm.hpp"
+#include "simad/ops/reference/conv2d.hpp"
+#include "simad/ops/reference/maxpool2d.hpp"
+#include "simad/ops/reference/shortcut.hpp"
+#include "simad/ops/reference/upsample.hpp"
+#include "simad/ops/shortcut.hpp"
+#include "simad/ops/upsample.hpp"
+
+namespace {
+
+using namespace simad::testing::op_cases;
+using simad::ops::BatchNormVariant;
+using simad::ops::Conv2dShape;
+using simad::ops::ConvActivation;
+
+Conv2dShape conv_shape(const auto& io) {
+  return Conv2dShape{io.n("B"), io.n("C"), io.n("H"), io.n("W"), io.n("O"), io.n("K"), io.n("S"), io.n("P")};
+}
+ConvActivation activation_of(const auto& io) { return ConvActivation(io.n("act")); }
+
+// 3x3 same and stride 2 (YOLOv3's downsampling), 1x1 as a plain GEMM and with stride 2, padding above
+// K / 2, depth past a GEMM block, a map of 1056 cells at batch 2 (image by image) and batch 3 of small
+// maps (the joint GEMM).
+const std::vector<Sizes> kConvShapes =
+    sizes_of({"B", "C", "H", "W", "O", "K", "S", "P"}, {{2, 3, 7, 6, 4, 3, 1, 1},
+                                                        {2, 3, 9, 7, 5, 3, 2, 1},
+                                                        {1, 4, 5, 5, 3, 1, 1, 0},
+                                                        {3, 4, 5, 3, 2, 1, 2, 0},
+                                                        {1, 2, 4, 5, 2, 3, 1, 2},
+                                                        {1, 40, 6, 6, 7, 3, 1, 1},
+                                                        {2, 2, 33, 32, 3, 3, 1, 1}});
+
+Specs conv_tensors(const Sizes& s) {
+  const int64_t B = s.at("B"), C = s.at("C"), H = s.at("H"), W = s.at("W"), O = s.at("O"), K = s.at("K");
+  const Conv2dShape cs{B, C, H, W, O, K, s.at("S"), s.at("P")};
+  const simad::Shape out_shape{B, O, cs.out_h(), cs.out_w()};
+  Specs v{real("inp", {B, C, H, W}), real("weight", {O, C, K, K}, -0.5, 0.5)};
+  if (s.count("act")) {
+    v.push_back(out("out", out_shape));
+    if (s.at("bias")) v.push_back(real("bias", {O}));
+  } else {
+    v.push_back(real("dout", out_shape));
+    if (s.at("grads") & 1) v.push_back(acc("dinp", {B, C, H, W}));
+    if (s.at("grads") & 2) v.push_back(acc("dweight", {O, C, K, K}));
+    if (s.at("grads") & 4) v.push_back(acc("dbias", {O}));
+  }
+  return v;
+}
+
+// Maxpool inputs from 5 levels, so ties happen (the first in window order wins).
+Spec levels(const simad::Shape& shape) {
+  Spec s = real("inp", shape);
+  s.make_real = [](simad::Rng& rng, std::span<float> x) {
+    for (float& v : x) v = float(int(rng.next_below(5)) - 2) * 0.5f;
+  };
+  return s;
+}
+
+int64_t pooled(int64_t in, const Sizes& s) {
+  return simad::ops::maxpool2d_out_size(in, s.at("size"), s.at("stride"), s.at("padding"));
+}
+
+BatchNormVariant variant_of(const auto& io) { return BatchNormVariant(io.n("variant")); }
+
+const OpCase kCases[] = {
+    {.name = "conv2d forward (act 0 linear, 1 leaky, 2 logistic)",
+     .sizes = times(times(kConvShapes, "act", {0, 1, 2}), "bias", {0, 1}),
+     .tensors = conv_tensors,
+     .call = SIMAD_OP_CALL_CPU(op_::conv2d_forward(io.p("out"), io.p("inp"), io.p("weight"), io.p_or_null("bias"),
+                                                   conv_shape(io), activation_of(io))),
+     .tensor_call = {},
+     .tiers = kDouble,
+     .cpu = {1e-5, 1e-4}},
+    {.name = "conv2d backward (grads: 1 dinp, 2 dweight, 4 dbias)",
+     .sizes = times(kConvShapes, "grads", {7, 1, 6}),
+     .tensors = conv_tensors,
+     .call = SIMAD_OP_CALL_CPU(op_::conv2d_backward(io.p_or_null("dinp"), io.p_or_null("dweight"),
+                                                    io.p_or_null("dbias"), io.p("dout"), io.p("inp"), io.p("weight"),
+                                                    conv_shape(io))),
+     .tensor_call = {},
+     .tiers = kDouble,
+     .cpu = {1e-5, 1e-4}},
+    // Darknet's 2/1 with padding 1 (yolov3-tiny's last pool), 2/2, 3/2 with padding, a window past the
+    // edge, 1x1 maps; with and without argmax; the backward from the forward's argmax.
+    {.name = "maxpool2d forward (with and without argmax), backward",
+     .sizes = sizes_of({"B", "C", "H", "W", "size", "stride", "padding"}, {{1, 1, 1, 1, 2, 1, 1},
+                                                                           {2, 3, 13, 13, 2, 1, 1},
+                                                                           {2, 3, 8, 9, 2, 2, 0},
+                                                                           {1, 2, 7, 7, 3, 2, 1},
+                                                                           {3, 2, 5, 6, 5, 1, 4},
+                                                                           {1, 4, 26, 26, 2, 2, 1}}),
+     .tensors =
+         [](const Sizes& s) {
+           const int64_t B = s.at("B"), C = s.at("C"), H = s.at("H"), W = s.at("W");
+           const simad::Shape o{B, C, pooled(H, s), pooled(W, s)};
+           return Specs{levels({B, C, H, W}), out("out", o), out("out_noarg", o), out("argmax", o, Kind::index),
+                        real("dout", o), acc("dinp", {B, C, H, W})};
+         },
+     .call = SIMAD_OP_CALL_CPU(const int64_t B = io.n("B"), C = io.n("C"), H = io.n("H"), W = io.n("W");
+                               const int64_t size = io.n("size"), stride = io.n("stride"), padding = io.n("padding");
+                               maxpool2d_forward(io.p("out"), io.p("inp"), B, C, H, W, size, stride, padding,
+                                                 io.i("argmax"));
+                               maxpool2d_forward(io.p("out_noarg"), io.p("inp"), B, C, H, W, size, stride, padding);
+                               maxpool2d_backward(io.p("dinp"), io.p("dout"), io.i("argmax"), B, C, H, W,
+                                                  maxpool2d_out_size(H, size, stride, padding),
+                                                  maxpool2d_out_size(W, size, stride, padding))),
+     .tensor_call = {},
+     .tiers = kDouble,
+     .cpu = {1e-6, 1e-6},  // maxima exact; dinp's float additions round where the reference's do not
+     .dbl = {0, 0}},
+    {.name = "upsample_nearest forward, backward (scale 1 and 0.5)",
+     .sizes = times(sizes_of({"B", "C", "H", "W", "S"}, {{1, 1, 1, 1, 2}, {2, 3, 13, 13, 2}, {1, 2, 5, 7, 3}}),
+                    "half", {0, 1}),
+     .tensors =
+         [](const Sizes& s) {
+           const int64_t B = s.at("B"), C = s.at("C"), H = s.at("H"), W = s.at("W"), S = s.at("S");
+           const simad::Shape up{B, C, H * S, W * S};
+           return Specs{real("inp", {B, C, H, W}), out("out", up), real("dout", up), acc("dinp", {B, C, H, W})};
+         },
+     .call = SIMAD_OP_CALL_CPU(const T_ scale = io.n("half") ? T_(0.5) : T_(1);
+                               const int64_t B = io.n("B"), C = io.n("C"), H = io.n("H"), W = io.n("W"), S = io.n("S");
+                               upsample_nearest_forward(io.p("out"), io.p("inp"), B, C, H, W, S, scale);
+                               upsample_nearest_backward(io.p("dinp"), io.p("dout"), B, C, H, W, S, scale)),
+     .tensor_call = {},
+     .tiers = kDouble},
+    {.name = "shortcut forward, backward (linear and leaky)",
+     .sizes = times(sizes_of({"n"}, {{1}, {37}, {20000}}), "leaky", {0, 1}),
+     .tensors =
+         [](const Sizes& s) {
+           const int64_t n = s.at("n");
+           return Specs{real("a", {n}), real("b", {n}), out("out", {n}), real("dout", {n}), acc("da", {n}),
+                        acc("db", {n})};
+         },
+     .call = SIMAD_OP_CALL_CPU(const bool leaky = io.n("leaky") != 0;
+                               shortcut_forward(io.p("out"), io.p("a"), io.p("b"), io.n("n"), leaky);
+                               shortcut_backward(io.p("da"), io.p("db"), io.p("dout"), io.p("out"), io.n("n"), leaky)),
+     .tensor_call = {},
+     .tiers = kDouble},
+    // Batch statistics (training: the running statistics updated), the inference form from them, the
+    // backward through the batch statistics; both Darknet denominators.
+    {.name = "batchnorm forward (train, inference), backward",
+     .sizes = times(sizes_of({"B", "C", "HW"}, {{1, 1, 2}, {2, 3, 49}, {4, 5, 1}, {2, 16, 169}}), "variant", {0, 1}),
+     .tensors =
+         [](const Sizes& s) {
+           const int64_t B = s.at("B"), C = s.at("C"), HW = s.at("HW");
+           return Specs{real("inp", {B, C, HW}),
+                        real("scale", {C}, 0.5, 1.5),
+                        real("bias", {C}),
+                        out("out", {B, C, HW}),
+                        out("mean", {C}),
+                        out("var", {C}),
+                        acc("running_mean", {C}),
+                        spec("running_var", {C}, Role::accumulated, Kind::real, 0.5, 2.0),  // updated, positive
+                        out("out_inference", {B, C, HW}),
+                        real("dout", {B, C, HW}),
+                        acc("dinp", {B, C, HW}),
+                        acc("dscale", {C}),
+                        acc("dbias", {C})};
+         },
+     .call = SIMAD_OP_CALL_CPU(const int64_t B = io.n("B"), C = io.n("C"), HW = io.n("HW");
+                               const BatchNormVariant v = variant_of(io);
+                               op_::batchnorm_forward_train(io.p("out"), io.p("mean"), io.p("var"),
+                                                            io.p("running_mean"), io.p("running_var"), io.p("inp"),
+                                                            io.p("scale"), io.p("bias"), B, C, HW, v);
+                               op_::batchnorm_forward_inference(io.p("out_inference"), io.p("inp"), io.p("scale"),
+                                                                io.p("bias"), io.p("running_mean"),
+                                                                io.p("running_var"), B, C, HW, v);
+                               op_::batchnorm_backward(io.p("dinp"), io.p("dscale"), io.p("dbias"), io.p("dout"),
+                                                       io.p("inp"), io.p("mean"), io.p("var"), io.p("scale"), B, C,
+                                                       HW, v)),
+     .tensor_call = {},
+     .tiers = kDouble,
+     .cpu = {1e-4, 1e-4}},
+};
+
+}  // namespace
+
+TEST_CASE("op_cases: darknet layers (conv2d, maxpool2d, upsample, shortcut, batchnorm)") {
+  check_cases(kCases);
+}
