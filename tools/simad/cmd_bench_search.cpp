@@ -212,7 +212,8 @@ void run_search_bench(const SearchBenchOptions& o) {
   const int64_t d = 128;
   std::printf("simad bench search: d=%lld, random uniform [-1, 1) data, %d threads; OpenBLAS core %s\n",
               static_cast<long long>(d), threads, simad::blas::core_name().c_str());
-  std::printf("simad micro-kernel: %s, chosen at run time; CPU %s\n", simad::search::FlatIndex<float>::kernel_name(),
+  std::printf("simad micro-kernel: %s, chosen at run time; int8 prefilter: %s; CPU %s\n",
+              simad::search::FlatIndex<float>::kernel_name(), simad::search::FlatIndex<float>(d).prefilter_kernel(),
               simad::cpu::features().brand.c_str());
 #if defined(SIMAD_HAVE_FAISS)
   // get_compile_options() names the SIMD level FAISS was built for ("GENERIC" or empty: baseline x86-64).
@@ -250,6 +251,14 @@ void run_search_bench(const SearchBenchOptions& o) {
     simad::Rng(11, uint64_t(N)).fill_uniform(std::span<float>(base), -1.0, 1.0);
     simad::search::FlatIndex<float> index(d);
     index.add_sequential(base.data(), N, 0);
+    // The same vectors without the int8 prefilter (fp32 scan only), timed interleaved beside it when
+    // the prefilter is on, to show what it gains; both must give the same bits.
+    std::unique_ptr<simad::search::FlatIndex<float>> fp32_only;
+    if (std::string(index.prefilter_kernel()) != "off") {
+      fp32_only = std::make_unique<simad::search::FlatIndex<float>>(d);
+      fp32_only->set_prefilter(simad::search::Prefilter::off);
+      fp32_only->add_sequential(base.data(), N, 0);
+    }
 #if defined(SIMAD_HAVE_FAISS)
     faiss::IndexFlatL2 peer(static_cast<int>(d));
     peer.add(N, base.data());
@@ -293,6 +302,22 @@ void run_search_bench(const SearchBenchOptions& o) {
         auto qps = [&](double t) { return t > 0 ? double(nq) / t : 0.0; };
         char ratio[32] = "-";
         if (best_peer > 0) std::snprintf(ratio, sizeof ratio, "%.2fx", best_peer / t_simad);
+        if (fp32_only) {
+          std::vector<float> ed(sd.size());
+          std::vector<int64_t> ei(si.size());
+          auto fp32_fn = [&] {
+            for (int64_t s = 0; s < singles; ++s)
+              fp32_only->search(queries.data() + s * nq * d, nq, k, ed.data() + s * nq * k, ei.data() + s * nq * k);
+          };
+          const PairTiming pt = time_pair_trials([&](double s) { return run_trial(simad_fn, s); },
+                                                 [&](double s) { return run_trial(fp32_fn, s); }, 0.0, reps, 0.03,
+                                                 pair_time, true);
+          const bool same = ed == sd && ei == si;
+          std::printf("%-22s | int8 prefilter (%s) against the fp32 scan only, interleaved: %.1f vs %.1f q/s, "
+                      "%.2fx +-%.1f%% (%zu pairs); results bit-identical: %s\n", "", index.prefilter_kernel(),
+                      double(nq * singles) / pt.simad.median_s(), double(nq * singles) / pt.peer.median_s(),
+                      pt.ratio, 100.0 * pt.ratio_ci / pt.ratio, pt.ratios.size(), same ? "yes" : "NO");
+        }
         std::printf("%-9lld %-6lld %-5lld | %12.1f | %12.1f %12.1f | %7s | %.4f, %lld, %lld, %.2g\n",
                     static_cast<long long>(N), static_cast<long long>(nq), static_cast<long long>(k), qps(t_simad),
                     qps(t_default), qps(t_tuned), ratio, agree.same_ids, static_cast<long long>(agree.tie_swaps),

@@ -50,6 +50,7 @@ struct Features {
   bool avx2_fma = false;     // AVX2 + FMA3, YMM state enabled by the OS
   bool avx512 = false;       // AVX-512 F + BW + DQ + VL, ZMM and opmask state enabled by the OS
   bool avx512_bf16 = false;  // vdpbf16ps
+  bool avx512_vnni = false;  // vpdpbusd
   bool amx_bf16 = false;     // AMX tiles with bf16 (the OS must also grant the tile state per process)
   std::string brand;         // "Intel(R) Xeon(R) ..." or "" where cpuid has none
 };
@@ -83,6 +84,7 @@ inline Features read_features() {
     f.avx2_fma = avx && avx2 && fma && ymm_state;
     f.avx512 = f.avx2_fma && f512 && dq && bw && vl && zmm_state;
     f.amx_bf16 = amx_bf16 && amx_tile && tile_state;
+    f.avx512_vnni = f.avx512 && ((c >> 11) & 1);
     __cpuid_count(7, 1, a, b, c, d);
     f.avx512_bf16 = f.avx512 && ((a >> 5) & 1);
   }

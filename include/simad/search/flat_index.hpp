@@ -34,6 +34,11 @@
 // the registers only to be compared with each query's current k-th best, so the nq x N distance
 // matrix never exists: memory is bounded by kQueryBlock x k candidates per thread. Per-thread lists
 // are merged at the end of each query block.
+//
+// The int8 prefilter (float, L2; search/int8_prefilter.hpp, set_prefilter): where the CPU has
+// AVX512-VNNI, an int8 copy of the vectors is scanned first for a lower and an upper bound of every
+// exact key, and only the blocks that can hold one of the k best are scanned by the exact kernel
+// above: a quarter of the bytes and instructions for the scan, the same results bit for bit.
 #pragma once
 
 #include <algorithm>
@@ -57,6 +62,7 @@
 #include "simad/core/cpu_features.hpp"
 #include "simad/core/error.hpp"
 #include "simad/core/parallel.hpp"
+#include "simad/search/int8_prefilter.hpp"
 #include "simad/search/topk.hpp"
 
 // Full unrolling of the register-tile loops (over query rows and register halves): without it GCC
@@ -123,6 +129,36 @@ class FlatIndex {
     SIMAD_CHECK(dim >= 1 && dim <= (int64_t(1) << 24), "FlatIndex: dimension must be in [1, 2^24], got ", dim);
     SIMAD_CHECK(metric == Metric::L2 || metric == Metric::InnerProduct, "FlatIndex: unknown metric ",
                 uint32_t(metric));
+    set_prefilter(Prefilter::automatic);
+  }
+
+  // The int8 prefilter (search/int8_prefilter.hpp): float, L2 and dim <= 65536 only; results are the
+  // exact search's, bit for bit, with it or without it. automatic (the default) keeps the int8 copy
+  // (a quarter of the vectors' bytes again) where the CPU has AVX512-VNNI; off drops it; int8 keeps and
+  // uses it everywhere (the portable loop where the CPU lacks the instructions: tests).
+  void set_prefilter(Prefilter p) {
+    prefilter_ = p;
+    keep_int8_ = std::is_same_v<T, float> && metric_ == Metric::L2 && dim_ <= Int8Blocks::kMaxDim &&
+                 (p == Prefilter::int8 || (p == Prefilter::automatic && cpu::features().avx512_vnni));
+    int8_ = keep_int8_ ? Int8Blocks(dim_) : Int8Blocks();
+    if (!keep_int8_ || empty()) return;
+    if constexpr (std::is_same_v<T, float>) {
+      std::vector<float> all(size_t(size() * dim_));
+      for (int64_t i = 0; i < size(); ++i) vector_at(i, all.data() + i * dim_);
+      int8_.set_centre(all.data(), size());
+      int8_.resize(size());
+      for (int64_t i = 0; i < size(); ++i) int8_.put(i, all.data() + i * dim_, norms_[size_t(i)]);
+    }
+  }
+  Prefilter prefilter() const { return prefilter_; }
+  // What a search would scan first now: "AVX512-VNNI", "portable int8" or "off" (fp32 scan only).
+  const char* prefilter_kernel() const {
+    if (!prefilter_active()) return "off";
+    return detail::prefilter_cpu_has_vnni() ? "AVX512-VNNI" : "portable int8";
+  }
+  // Bytes held for the vectors (fp32 blocks, norms, ids; and the int8 copy when kept).
+  size_t memory_bytes() const {
+    return data_.size() * sizeof(T) + norms_.size() * sizeof(T) + ids_.size() * sizeof(int64_t) + int8_.bytes();
   }
 
   // The kernel a search would use now (cpu::isa()), named for benchmark headers.
@@ -176,6 +212,12 @@ class FlatIndex {
     data_.resize(size_t((total + kLanes - 1) / kLanes * kLanes * dim_), T(0));
     norms_.resize(size_t((total + kLanes - 1) / kLanes * kLanes), T(0));
     ids_.resize(size_t(total));
+    if constexpr (std::is_same_v<T, float>) {
+      if (keep_int8_) {
+        if (!int8_.has_centre()) int8_.set_centre(vectors, n);
+        int8_.resize(total);
+      }
+    }
     for (int64_t i = 0; i < n; ++i) put(old + i, vectors + i * dim_, ids[i]);
   }
   // Convenience: ids start, start + 1, ...
@@ -204,6 +246,10 @@ class FlatIndex {
     ids_.pop_back();
     data_.resize(size_t((size() + kLanes - 1) / kLanes * kLanes * dim_));
     norms_.resize(size_t((size() + kLanes - 1) / kLanes * kLanes));
+    if (keep_int8_) {
+      int8_.erase(last);
+      int8_.resize(size());
+    }
     return true;
   }
   void clear() {
@@ -211,6 +257,7 @@ class FlatIndex {
     norms_.clear();
     ids_.clear();
     pos_.clear();
+    if (keep_int8_) int8_ = Int8Blocks(dim_);
   }
 
   // The k best stored vectors for each of nq queries (see the top of the file for the order and the
@@ -234,11 +281,18 @@ class FlatIndex {
     std::vector<T> qnorm(size_t(std::min(nq, kQueryBlock)));
     std::vector<Candidate<T>> store(size_t(parts * std::min(nq, kQueryBlock) * cap));
     const cpu::Isa isa = cpu::isa();  // once per call: a whole search runs one kernel family
+    const bool prefiltered = prefilter_active();
     for (int64_t q0 = 0; q0 < nq; q0 += kQueryBlock) {
       const int64_t nb = std::min(kQueryBlock, nq - q0);
       const T* qb = queries + q0 * dim_;
       for (int64_t r = 0; r < nb; ++r) qnorm[size_t(r)] = detail::squared_norm(qb + r * dim_, dim_);
       const int64_t* ex = exclude_ids ? exclude_ids + q0 : nullptr;
+      if constexpr (std::is_same_v<T, float>) {
+        if (prefiltered) {
+          search_prefiltered(qb, qnorm.data(), nb, ex, cap, k, distances + q0 * k, labels + q0 * k, parts, isa);
+          continue;
+        }
+      }
       std::vector<KSelect<T>> sel(size_t(parts * nb));
       for (int64_t i = 0; i < parts * nb; ++i) sel[size_t(i)] = KSelect<T>(store.data() + i * cap, cap);
       parallel_for(parts, 1, [&](int64_t pb, int64_t pe) {
@@ -286,6 +340,8 @@ class FlatIndex {
     norms_[size_t(p)] = detail::squared_norm(v, dim_);
     ids_[size_t(p)] = id;
     pos_[id] = p;
+    if constexpr (std::is_same_v<T, float>)
+      if (keep_int8_) int8_.put(p, v, norms_[size_t(p)]);
   }
 
   // Candidates of queries (nb, dim) against stored blocks [b0, b1) into sel (nb), with the kernel of
@@ -350,6 +406,198 @@ class FlatIndex {
         if (b + 1 < b1) rows_generic<2>(rows, at(r0), b);
         else rows_generic<1>(rows, at(r0), b);
       }
+    }
+  }
+
+  bool prefilter_active() const {
+    if (!keep_int8_ || !int8_.in_range()) return false;
+    return prefilter_ == Prefilter::int8 || detail::prefilter_cpu_has_vnni();
+  }
+
+  // One query in one part of the prefiltered scan: the k smallest upper bounds so far (their largest is
+  // the threshold) and the positions whose lower bound passed it.
+  struct PrefilterState {
+    KSelect<float> upper;
+    std::vector<Candidate<float>> kept;  // (lower bound, position)
+    size_t next_compaction = 0;
+    bool exact = false;  // the query takes the exact scan of every block (out of range, or too many kept)
+  };
+  // Beyond this many kept positions (after dropping those above the threshold) a query is searched
+  // exactly instead: data with many equidistant vectors (duplicates) would keep them all.
+  static int64_t prefilter_keep_limit(int64_t cap) { return 4096 + 16 * cap; }
+
+  // The prefiltered search of one query block (float, L2): int8 scan of every block for lower and
+  // upper bounds (search/int8_prefilter.hpp), then the exact kernel over the blocks that hold a kept
+  // position, and the usual selection. Writes rows (nb, k) of distances and labels.
+  void search_prefiltered(const float* qb, const float* qnorm, int64_t nb, const int64_t* ex, int64_t cap, int64_t k,
+                          float* distances, int64_t* labels, int64_t parts, cpu::Isa isa) const {
+    const int64_t np = int8_.quads(), nblocks = (size() + kLanes - 1) / kLanes;
+    std::vector<uint32_t> words(size_t(nb * np));
+    std::vector<PrefilterQuery> consts(static_cast<size_t>(nb));
+    std::vector<char> in_range(static_cast<size_t>(nb));
+    for (int64_t r = 0; r < nb; ++r)
+      in_range[size_t(r)] = int8_.prepare(qb + r * dim_, qnorm[r], words.data() + r * np, consts[size_t(r)]);
+    const bool hw = detail::prefilter_cpu_has_vnni();
+    std::vector<uint32_t> panels;  // the batch tile's queries, kPanelRows per pair
+    if (hw && nb > kFewRows) {
+      constexpr int64_t P = prefilter::kPanelRows;
+      panels.assign(size_t((nb + P - 1) / P * P * np), 0u);
+      for (int64_t r = 0; r < nb; ++r)
+        for (int64_t j = 0; j < np; ++j) panels[size_t((r / P) * P * np + j * P + r % P)] = words[size_t(r * np + j)];
+    }
+    std::vector<Candidate<float>> upper_store(size_t(parts * nb * cap));
+    std::vector<PrefilterState> states(size_t(parts * nb));
+    for (int64_t i = 0; i < parts * nb; ++i) {
+      states[size_t(i)].upper = KSelect<float>(upper_store.data() + i * cap, cap);
+      states[size_t(i)].next_compaction = size_t(2 * cap + 64);
+      states[size_t(i)].exact = !in_range[size_t(i % nb)];
+    }
+    parallel_for(parts, 1, [&](int64_t pb, int64_t pe) {
+      for (int64_t p = pb; p < pe; ++p)
+        scan_int8(words.data(), panels.data(), consts.data(), nb, ex, p * nblocks / parts, (p + 1) * nblocks / parts,
+                  states.data() + p * nb, cap, hw);
+    });
+    parallel_for(nb, 4, [&](int64_t rb, int64_t re) {
+      std::vector<Candidate<float>> all, exact_store(static_cast<size_t>(cap));
+      std::vector<float> uppers;
+      std::vector<int64_t> blocks;
+      for (int64_t r = rb; r < re; ++r) {
+        KSelect<float> sel(exact_store.data(), cap);
+        const float* q = qb + r * dim_;
+        const int64_t* exr = ex ? ex + r : nullptr;
+        bool exact = false;
+        uppers.clear();
+        for (int64_t p = 0; p < parts; ++p) {
+          const PrefilterState& st = states[size_t(p * nb + r)];
+          exact = exact || st.exact;
+          for (const auto& c : st.upper.items()) uppers.push_back(c.key);
+        }
+        if (exact) {
+          scan(q, qnorm + r, 1, exr, 0, nblocks, &sel, isa);
+        } else {
+          // U: the k-th smallest upper bound (+inf with fewer than k candidates in all).
+          float bound = std::numeric_limits<float>::infinity();
+          if (int64_t(uppers.size()) >= cap) {
+            std::nth_element(uppers.begin(), uppers.begin() + (cap - 1), uppers.end());
+            bound = uppers[size_t(cap - 1)];
+          }
+          blocks.clear();
+          for (int64_t p = 0; p < parts; ++p)
+            for (const auto& c : states[size_t(p * nb + r)].kept)
+              if (c.key <= bound) blocks.push_back(c.id / kLanes);
+          std::sort(blocks.begin(), blocks.end());
+          blocks.erase(std::unique(blocks.begin(), blocks.end()), blocks.end());
+          rescan_blocks(q, qnorm + r, exr, blocks, sel, isa);
+        }
+        const auto items = sel.items();
+        all.assign(items.begin(), items.end());
+        select_sorted(std::span<Candidate<float>>(all), k, distances + r * k, labels + r * k,
+                      std::numeric_limits<float>::infinity());
+      }
+    });
+  }
+
+  // The exact scan of one query over some blocks (sorted, distinct) into sel. AVX-512: 8 blocks per pass
+  // wherever they are (8 independent fused chains; one block alone would wait on the FMA latency).
+  void rescan_blocks(const float* q, const float* qn, const int64_t* ex, const std::vector<int64_t>& blocks,
+                     KSelect<float>& sel, cpu::Isa isa) const {
+    size_t i = 0;
+#if defined(SIMAD_SEARCH_X86)
+    if (isa == cpu::Isa::avx512) {
+      float thr = sel.threshold();
+      const Rows t{q, qn, ex, &sel, &thr};
+      for (; i + 8 <= blocks.size(); i += 8) gather_avx512<8>(t, blocks.data() + i);
+      for (; i < blocks.size(); ++i) gather_avx512<1>(t, blocks.data() + i);
+      return;
+    }
+#endif
+    while (i < blocks.size()) {  // runs of consecutive blocks, one scan each
+      size_t j = i + 1;
+      while (j < blocks.size() && blocks[j] == blocks[j - 1] + 1) ++j;
+      scan(q, qn, 1, ex, blocks[i], blocks[j - 1] + 1, &sel, isa);
+      i = j;
+    }
+  }
+
+  // The int8 scan of blocks [b0, b1) for queries (nb) into states (nb): AVX512-VNNI tiles where the
+  // CPU has them (hw), else the portable loop.
+  void scan_int8(const uint32_t* words, const uint32_t* panels, const PrefilterQuery* consts, int64_t nb,
+                 const int64_t* ex, int64_t b0, int64_t b1, PrefilterState* states, int64_t cap, bool hw) const {
+    const int64_t np = int8_.quads(), n = size();
+    std::vector<float> thr(static_cast<size_t>(nb));
+    for (int64_t r = 0; r < nb; ++r)
+      thr[size_t(r)] = states[r].exact ? -std::numeric_limits<float>::infinity() : states[r].upper.threshold();
+    int64_t r0 = 0;  // the tile's first row, read by emit
+    const auto emit = [&](int row, int64_t blk, const float* lower, const float* upper, uint32_t mask) {
+      const int64_t r = r0 + row;
+      PrefilterState& st = states[r];
+      const int64_t skip = ex ? ex[r] : -1;
+      while (mask) {
+        const int c = __builtin_ctz(mask);
+        mask &= mask - 1;
+        const int64_t pos = blk * kLanes + c;
+        if (pos >= n) break;  // padding lanes of the last block
+        if (ids_[size_t(pos)] == skip) continue;
+        st.kept.push_back({lower[c], pos});
+        st.upper.push(upper[c], pos);
+      }
+      float t = st.upper.threshold();
+      if (st.kept.size() >= st.next_compaction) {
+        std::erase_if(st.kept, [t](const Candidate<float>& c) { return c.key > t; });
+        st.next_compaction = std::max(st.next_compaction, 2 * st.kept.size());
+        if (int64_t(st.kept.size()) > prefilter_keep_limit(cap)) {
+          st.exact = true;
+          st.kept.clear();
+          st.kept.shrink_to_fit();
+          t = -std::numeric_limits<float>::infinity();
+        }
+      }
+      thr[size_t(r)] = t;
+    };
+#if defined(SIMAD_PREFILTER_X86)
+    if (hw && nb <= kFewRows) {
+      // Few queries: 8 blocks per pass (8 streams of the base in flight; the scan is bound by memory).
+      const prefilter::Tile t{words, consts, thr.data()};
+      const auto few = [&](auto rows, auto blocks_per_pass, int64_t b) {
+        prefilter::tile_avx512vnni<decltype(rows)::value, decltype(blocks_per_pass)::value, false>(int8_, t, b, emit);
+      };
+      int64_t b = b0;
+      for (; b + 8 <= b1; b += 8) dispatch_rows<3>(int(nb), [&](auto rows) { few(rows, std::integral_constant<int, 8>{}, b); });
+      for (; b < b1; ++b) dispatch_rows<3>(int(nb), [&](auto rows) { few(rows, std::integral_constant<int, 1>{}, b); });
+      return;
+    }
+    if (hw) {
+      constexpr int64_t P = prefilter::kPanelRows;
+      for (int64_t b = b0; b < b1; b += 2) {
+        for (r0 = 0; r0 < nb; r0 += P) {
+          const prefilter::Tile t{panels + r0 * np, consts + r0, thr.data() + r0};
+          const int rows = int(std::min<int64_t>(P, nb - r0));
+          if (b + 1 < b1)
+            dispatch_rows<P>(rows, [&](auto R) { prefilter::tile_avx512vnni<decltype(R)::value, 2, true>(int8_, t, b, emit); });
+          else
+            dispatch_rows<P>(rows, [&](auto R) { prefilter::tile_avx512vnni<decltype(R)::value, 1, true>(int8_, t, b, emit); });
+        }
+      }
+      return;
+    }
+#endif
+    (void)hw;
+    for (int64_t b = b0; b < b1; ++b) {
+      for (r0 = 0; r0 < nb; ++r0) {
+        const prefilter::Tile t{words + r0 * np, consts + r0, thr.data() + r0};
+        prefilter::tile_portable<1, 1>(int8_, t, b, emit);
+      }
+    }
+  }
+
+  // Calls f(std::integral_constant<int, rows>) for rows in [1, R].
+  template <int R, typename F>
+  static void dispatch_rows(int rows, F&& f) {
+    if constexpr (R > 1) {
+      if (rows == R) return f(std::integral_constant<int, R>{});
+      return dispatch_rows<R - 1>(rows, f);
+    } else {
+      return f(std::integral_constant<int, 1>{});
     }
   }
 
@@ -496,6 +744,29 @@ class FlatIndex {
     epilogue_avx512<R, NB>(&dots[0][0][0], t, b);
   }
 
+  // One query against NB blocks anywhere (the prefilter's survivors): the same fused chain per lane as
+  // tile_avx512, so the same bits.
+  template <int NB>
+  SIMAD_SEARCH_TARGET_AVX512 void gather_avx512(const Rows& t, const int64_t* blks) const {
+    const int64_t d = dim_;
+    const float* x[NB];
+    __m512 acc[NB];
+    SIMAD_UNROLL
+    for (int h = 0; h < NB; ++h) {
+      x[h] = block(blks[h]);
+      acc[h] = _mm512_setzero_ps();
+    }
+    for (int64_t j = 0; j < d; ++j) {
+      const __m512 a = _mm512_set1_ps(t.q[j]);
+      SIMAD_UNROLL
+      for (int h = 0; h < NB; ++h) acc[h] = _mm512_fmadd_ps(a, _mm512_loadu_ps(x[h] + j * 16), acc[h]);
+    }
+    alignas(64) float dots[NB][16];
+    SIMAD_UNROLL
+    for (int h = 0; h < NB; ++h) _mm512_store_ps(dots[h], acc[h]);
+    for (int h = 0; h < NB; ++h) epilogue_avx512<1, 1>(dots[h], t, blks[h]);
+  }
+
   // Keys of a tile's dot products (R x NB x 16, from tile_avx512), compared 16 at a time with each
   // query's threshold; only lanes at or under it go to offer().
   template <int R, int NB>
@@ -577,6 +848,9 @@ class FlatIndex {
 
   int64_t dim_;
   Metric metric_;
+  Prefilter prefilter_ = Prefilter::automatic;
+  bool keep_int8_ = false;
+  Int8Blocks int8_;          // the prefilter's copy (positions as data_) when keep_int8_
   std::vector<T> data_;      // blocks of kLanes vectors, each (dim, kLanes)
   std::vector<T> norms_;     // squared norm per stored position (0 in padding)
   std::vector<int64_t> ids_;  // id per stored position
