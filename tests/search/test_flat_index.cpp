@@ -12,6 +12,7 @@
 //   on integer data, and bit-identical to each other on random data for every tile shape (query
 //   counts 1-3 take the AVX-512 few-query tile, others the 14-row tile and its remainders; base sizes
 //   not a multiple of the 8- and 2-block steps).
+// - KSelect with a ceiling (what the int8 prefilter's rescan uses): keys equal to it are kept.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -401,4 +402,35 @@ TEST_CASE("search/flat_index: every kernel level gives the same bits, alone and 
     }
   }
   simad::set_num_threads(saved);
+}
+
+TEST_CASE("search/topk: a KSelect ceiling drops keys above it, keeps keys equal to it, and caps the threshold") {
+  auto rng = t::test_rng();
+  std::vector<simad::search::Candidate<float>> store(4);
+  const float ceiling = 0.5f;
+  simad::search::KSelect<float> sel(store.data(), 4, ceiling);
+  CHECK(sel.threshold() == ceiling);  // not full yet: the ceiling, not +inf
+  std::vector<std::pair<float, int64_t>> pushed;
+  for (int64_t i = 0; i < 40; ++i) {
+    // Two keys under the ceiling, six equal to it (the best four keep two of them: the smaller ids),
+    // the rest above it.
+    const float key = i == 3 || i == 11 ? float(rng.next_uniform(0.0, 0.4))
+                      : i % 7 == 0      ? ceiling
+                                        : float(rng.next_uniform(0.51, 1.0));
+    sel.push(key, 100 - i);
+    pushed.push_back({key, 100 - i});
+  }
+  // Reference: the 4 best of the pushed pairs with key <= ceiling, by (key, id).
+  std::vector<std::pair<float, int64_t>> want;
+  for (const auto& p : pushed)
+    if (p.first <= ceiling) want.push_back(p);
+  std::sort(want.begin(), want.end());
+  want.resize(std::min<size_t>(want.size(), 4));
+  std::vector<std::pair<float, int64_t>> got;
+  for (const auto& c : sel.items()) got.push_back({c.key, c.id});
+  std::sort(got.begin(), got.end());
+  REQUIRE(want.size() == 4);
+  CHECK(want[3].first == ceiling);
+  CHECK(got == want);
+  CHECK(sel.threshold() == ceiling);
 }

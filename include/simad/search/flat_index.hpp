@@ -414,13 +414,25 @@ class FlatIndex {
     return prefilter_ == Prefilter::int8 || detail::prefilter_cpu_has_vnni();
   }
 
-  // One query in one part of the prefiltered scan: the k smallest upper bounds so far (their largest is
-  // the threshold) and the positions whose lower bound passed it.
+  // One query in one part of the prefiltered scan: upper bounds (the k smallest of all seen are among
+  // them), a threshold >= the k-th smallest of them, and the positions whose lower bound passed it.
   struct PrefilterState {
-    KSelect<float> upper;
+    std::vector<float> uppers;  // at most 2 cap: trimmed to the cap smallest when it fills (nth_element,
+                                // amortised O(1) a bound; a heap costs log k for each)
+    float threshold = std::numeric_limits<float>::infinity();
     std::vector<Candidate<float>> kept;  // (lower bound, position)
     size_t next_compaction = 0;
     bool exact = false;  // the query takes the exact scan of every block (out of range, or too many kept)
+
+    void add_upper(float u, int64_t cap) {
+      if (u >= threshold) return;  // k bounds <= threshold exist already
+      uppers.push_back(u);
+      if (int64_t(uppers.size()) == 2 * cap) {
+        std::nth_element(uppers.begin(), uppers.begin() + (cap - 1), uppers.end());
+        threshold = uppers[size_t(cap - 1)];
+        uppers.resize(size_t(cap));
+      }
+    }
   };
   // Beyond this many kept positions (after dropping those above the threshold) a query is searched
   // exactly instead: data with many equidistant vectors (duplicates) would keep them all.
@@ -445,10 +457,9 @@ class FlatIndex {
       for (int64_t r = 0; r < nb; ++r)
         for (int64_t j = 0; j < np; ++j) panels[size_t((r / P) * P * np + j * P + r % P)] = words[size_t(r * np + j)];
     }
-    std::vector<Candidate<float>> upper_store(size_t(parts * nb * cap));
     std::vector<PrefilterState> states(size_t(parts * nb));
     for (int64_t i = 0; i < parts * nb; ++i) {
-      states[size_t(i)].upper = KSelect<float>(upper_store.data() + i * cap, cap);
+      states[size_t(i)].uppers.reserve(size_t(2 * cap));
       states[size_t(i)].next_compaction = size_t(2 * cap + 64);
       states[size_t(i)].exact = !in_range[size_t(i % nb)];
     }
@@ -462,7 +473,6 @@ class FlatIndex {
       std::vector<float> uppers;
       std::vector<int64_t> blocks;
       for (int64_t r = rb; r < re; ++r) {
-        KSelect<float> sel(exact_store.data(), cap);
         const float* q = qb + r * dim_;
         const int64_t* exr = ex ? ex + r : nullptr;
         bool exact = false;
@@ -470,8 +480,9 @@ class FlatIndex {
         for (int64_t p = 0; p < parts; ++p) {
           const PrefilterState& st = states[size_t(p * nb + r)];
           exact = exact || st.exact;
-          for (const auto& c : st.upper.items()) uppers.push_back(c.key);
+          uppers.insert(uppers.end(), st.uppers.begin(), st.uppers.end());
         }
+        KSelect<float> sel(exact_store.data(), cap);
         if (exact) {
           scan(q, qnorm + r, 1, exr, 0, nblocks, &sel, isa);
         } else {
@@ -487,6 +498,8 @@ class FlatIndex {
               if (c.key <= bound) blocks.push_back(c.id / kLanes);
           std::sort(blocks.begin(), blocks.end());
           blocks.erase(std::unique(blocks.begin(), blocks.end()), blocks.end());
+          // No key above U can be among the k best: the selection's ceiling spares most pushes.
+          sel = KSelect<float>(exact_store.data(), cap, bound);
           rescan_blocks(q, qnorm + r, exr, blocks, sel, isa);
         }
         const auto items = sel.items();
@@ -526,7 +539,7 @@ class FlatIndex {
     const int64_t np = int8_.quads(), n = size();
     std::vector<float> thr(static_cast<size_t>(nb));
     for (int64_t r = 0; r < nb; ++r)
-      thr[size_t(r)] = states[r].exact ? -std::numeric_limits<float>::infinity() : states[r].upper.threshold();
+      thr[size_t(r)] = states[r].exact ? -std::numeric_limits<float>::infinity() : states[r].threshold;
     int64_t r0 = 0;  // the tile's first row, read by emit
     const auto emit = [&](int row, int64_t blk, const float* lower, const float* upper, uint32_t mask) {
       const int64_t r = r0 + row;
@@ -539,9 +552,9 @@ class FlatIndex {
         if (pos >= n) break;  // padding lanes of the last block
         if (ids_[size_t(pos)] == skip) continue;
         st.kept.push_back({lower[c], pos});
-        st.upper.push(upper[c], pos);
+        st.add_upper(upper[c], cap);
       }
-      float t = st.upper.threshold();
+      float t = st.threshold;
       if (st.kept.size() >= st.next_compaction) {
         std::erase_if(st.kept, [t](const Candidate<float>& c) { return c.key > t; });
         st.next_compaction = std::max(st.next_compaction, 2 * st.kept.size());

@@ -38,16 +38,19 @@ template <typename T>
 class KSelect {
  public:
   KSelect() = default;
-  KSelect(Candidate<T>* storage, int64_t k) : heap_(storage), k_(k) {}
+  // ceiling: keys above it are known not to be among the k best (a bound from elsewhere, e.g. the
+  // search's prefilter) and are never kept.
+  KSelect(Candidate<T>* storage, int64_t k, T ceiling = std::numeric_limits<T>::infinity())
+      : heap_(storage), k_(k), ceiling_(ceiling) {}
 
   int64_t size() const { return size_; }
   int64_t capacity() const { return k_; }
   bool full() const { return size_ == k_; }
-  // Candidates with key > threshold() can be skipped without calling push(): +inf until full.
-  T threshold() const { return full() ? heap_[0].key : std::numeric_limits<T>::infinity(); }
+  // Candidates with key > threshold() can be skipped without calling push(): the ceiling until full.
+  T threshold() const { return full() ? std::min(heap_[0].key, ceiling_) : ceiling_; }
 
   void push(T key, int64_t id) {
-    if (k_ == 0) return;
+    if (k_ == 0 || key > ceiling_) return;
     if (!full()) {
       heap_[size_++] = {key, id};
       std::push_heap(heap_, heap_ + size_, less);
@@ -64,6 +67,7 @@ class KSelect {
   static bool less(const Candidate<T>& a, const Candidate<T>& b) { return better(a, b); }
   Candidate<T>* heap_ = nullptr;
   int64_t k_ = 0, size_ = 0;
+  T ceiling_ = std::numeric_limits<T>::infinity();
 };
 
 // The k best of `candidates` (any order; reordered in place), ascending, written to keys/ids; slots
