@@ -58,15 +58,6 @@ Specs conv_tensors(const Sizes& s) {
   return v;
 }
 
-// Maxpool inputs from 5 levels, so ties happen (the first in window order wins).
-Spec levels(const simad::Shape& shape) {
-  Spec s = real("inp", shape);
-  s.make_real = [](simad::Rng& rng, std::span<float> x) {
-    for (float& v : x) v = float(int(rng.next_below(5)) - 2) * 0.5f;
-  };
-  return s;
-}
-
 int64_t pooled(int64_t in, const Sizes& s) {
   return simad::ops::maxpool2d_out_size(in, s.at("size"), s.at("stride"), s.at("padding"));
 }
@@ -104,7 +95,8 @@ const OpCase kCases[] = {
          [](const Sizes& s) {
            const int64_t B = s.at("B"), C = s.at("C"), H = s.at("H"), W = s.at("W");
            const simad::Shape o{B, C, pooled(H, s), pooled(W, s)};
-           return Specs{levels({B, C, H, W}), out("out", o), out("out_noarg", o), out("argmax", o, Kind::index),
+           // Tied inputs: the first in window order wins.
+           return Specs{tied("inp", {B, C, H, W}), out("out", o), out("out_noarg", o), out("argmax", o, Kind::index),
                         real("dout", o), acc("dinp", {B, C, H, W})};
          },
      .call = SIMAD_OP_CALL_CPU(const int64_t B = io.n("B"), C = io.n("C"), H = io.n("H"), W = io.n("W");

@@ -10,15 +10,6 @@ namespace {
 
 using namespace simad::testing::op_cases;
 
-// inp (B, S, C) from 5 levels, so ties happen (they go to the first member).
-Spec levels(const simad::Shape& shape) {
-  Spec s = real("inp", shape);
-  s.make_real = [](simad::Rng& rng, std::span<float> x) {
-    for (float& v : x) v = float(int(rng.next_below(5)) - 2) * 0.5f;
-  };
-  return s;
-}
-
 // S = 1, C above a block (300); masks (B, S) cycle all real, random, one real, all padded (out 0, argmax -1).
 const std::vector<Sizes> kShapes =
     sizes_of({"B", "S", "C"}, {{1, 1, 1}, {4, 5, 3}, {3, 9, 300}, {6, 2, 17}, {5, 33, 40}});
@@ -29,7 +20,8 @@ const OpCase kCases[] = {
      .tensors =
          [](const Sizes& s) {
            const int64_t B = s.at("B"), S = s.at("S"), C = s.at("C");
-           Specs v{levels({B, S, C}), out("out", {B, C}), out("argmax", {B, C}, Kind::index), real("dout", {B, C}),
+           // Tied inputs: ties go to the first member.
+           Specs v{tied("inp", {B, S, C}), out("out", {B, C}), out("argmax", {B, C}, Kind::index), real("dout", {B, C}),
                    acc("dinp", {B, S, C})};
            if (s.at("masked")) v.push_back(mask("mask", {B, S}));
            return v;

@@ -14,15 +14,6 @@ namespace {
 
 using namespace simad::testing::op_cases;
 
-// Scores (B, S) from 5 levels, so ties happen (they go to the smaller index).
-Spec tied_scores(const simad::Shape& shape) {
-  Spec s = real("scores", shape);
-  s.make_real = [](simad::Rng& rng, std::span<float> x) {
-    for (float& v : x) v = float(int(rng.next_below(5)) - 2) * 0.5f;
-  };
-  return s;
-}
-
 // idx (B, k) as topk_select makes it: distinct members of each set in random order, then -1 for the
 // slots past the set's members (set b % 3 == 1 has fewer members than slots, or none when S is 1).
 Spec slot_indices(int64_t B, int64_t S, int64_t k) {
@@ -47,7 +38,8 @@ const OpCase kCases[] = {
      .tensors =
          [](const Sizes& s) {
            const int64_t B = s.at("B"), S = s.at("S"), k = s.at("k");
-           Specs v{tied_scores({B, S}), out("idx", {B, k}, Kind::index), out("slots", {B, k}, Kind::mask)};
+           // Tied scores: ties go to the smaller index.
+           Specs v{tied("scores", {B, S}), out("idx", {B, k}, Kind::index), out("slots", {B, k}, Kind::mask)};
            if (s.at("masked")) v.push_back(mask("mask", {B, S}));
            return v;
          },

@@ -85,6 +85,15 @@ inline Spec spec(std::string name, Shape shape, Role role, Kind kind, double lo 
 inline Spec real(std::string name, Shape shape, double lo = -1.0, double hi = 1.0) {
   return spec(std::move(name), shape, Role::input, Kind::real, lo, hi);
 }
+// A real input whose values come from 5 levels (-1, -0.5, 0, 0.5, 1), so ties are frequent: for the
+// ops whose ties have a rule (max-pooling, top-k, masked max).
+inline Spec tied(std::string name, Shape shape) {
+  Spec s = real(std::move(name), shape);
+  s.make_real = [](Rng& rng, std::span<float> x) {
+    for (float& v : x) v = float(int(rng.next_below(5)) - 2) * 0.5f;
+  };
+  return s;
+}
 inline Spec mask(std::string name, Shape shape, MaskRows rows = MaskRows::awkward) {
   Spec s = spec(std::move(name), shape, Role::input, Kind::mask);
   s.mask_rows = rows;
