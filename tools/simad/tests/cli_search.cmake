@@ -45,6 +45,11 @@ add_test(NAME "cli/search: a saved index searches like its base file"
     "$<TARGET_FILE:simad_cli> search --base ${_search_data}/fixture.fvecs --query ${_search_data}/fixture.fvecs --k 2 --out cli-search-a --save-index cli-search.simadidx && $<TARGET_FILE:simad_cli> search --base cli-search.simadidx --query ${_search_data}/fixture.fvecs --k 2 --out cli-search-b && cmp cli-search-a.ids.ivecs cli-search-b.ids.ivecs && cmp cli-search-a.dist.fvecs cli-search-b.dist.fvecs")
 set_tests_properties("cli/search: a saved index searches like its base file" PROPERTIES TIMEOUT 60)
 
+add_test(NAME "cli/search: --prefilter int8 and off give the same bytes"
+  COMMAND ${CMAKE_COMMAND} -E chdir ${CMAKE_CURRENT_BINARY_DIR} sh -c
+    "$<TARGET_FILE:simad_cli> search --base ${_search_data}/fixture.fvecs --query ${_search_data}/fixture_f4.npy --k 3 --exclude-self --prefilter int8 --out cli-search-int8 && $<TARGET_FILE:simad_cli> search --base ${_search_data}/fixture.fvecs --query ${_search_data}/fixture_f4.npy --k 3 --exclude-self --prefilter off --out cli-search-off && cmp cli-search-int8.ids.ivecs cli-search-off.ids.ivecs && cmp cli-search-int8.dist.fvecs cli-search-off.dist.fvecs")
+set_tests_properties("cli/search: --prefilter int8 and off give the same bytes" PROPERTIES TIMEOUT 60)
+
 # Bad input: each must fail with a message naming the problem.
 foreach(case
     "dimension mismatch|--base ${_search_data}/fixture.fvecs --query ${_search_data}/dim3.fvecs --k 1|dimension 3"
@@ -52,7 +57,8 @@ foreach(case
     "NaN in the base|--base ${_search_data}/nan.fvecs --query ${_search_data}/dim3.fvecs --k 1|row 1"
     "k of 0|--base ${_search_data}/fixture.fvecs --query ${_search_data}/fixture.fvecs --k 0|k must be"
     "missing file|--base ${_search_data}/no-such.fvecs --query ${_search_data}/fixture.fvecs --k 1|cannot open"
-    "unknown metric|--base ${_search_data}/fixture.fvecs --query ${_search_data}/fixture.fvecs --k 1 --metric cos|metric")
+    "unknown metric|--base ${_search_data}/fixture.fvecs --query ${_search_data}/fixture.fvecs --k 1 --metric cos|metric"
+    "unknown prefilter|--base ${_search_data}/fixture.fvecs --query ${_search_data}/fixture.fvecs --k 1 --prefilter bf16|prefilter")
   string(REPLACE "|" ";" parts "${case}")
   list(GET parts 0 what)
   list(GET parts 1 args)
