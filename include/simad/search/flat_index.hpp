@@ -450,7 +450,7 @@ class FlatIndex {
     for (int64_t r = 0; r < nb; ++r)
       in_range[size_t(r)] = int8_.prepare(qb + r * dim_, qnorm[r], words.data() + r * np, consts[size_t(r)]);
     const bool hw = detail::prefilter_cpu_has_vnni();
-    std::vector<uint32_t> panels;  // the batch tile's queries, kPanelRows per pair
+    std::vector<uint32_t> panels;  // the batch tile's queries, kPanelRows words per quad of dims
     if (hw && nb > kFewRows) {
       constexpr int64_t P = prefilter::kPanelRows;
       panels.assign(size_t((nb + P - 1) / P * P * np), 0u);
