@@ -53,6 +53,18 @@ constexpr Case kCases[] = {
     {2, 2, 32, 33, 2, 1, 1, 0},  // the same, 1x1 direct
 };
 
+// A case's random input x, weights w and output gradient g, in double.
+struct BackwardInputs {
+  std::vector<double> x, w, g;
+};
+BackwardInputs random_backward_inputs(Rng& rng, const ops::Conv2dShape& s) {
+  BackwardInputs in;
+  in.x = random_vector<double>(rng, size_t(s.B * s.C * s.H * s.W));
+  in.w = random_vector<double>(rng, size_t(s.O * s.C * s.K * s.K));
+  in.g = random_vector<double>(rng, size_t(s.B * s.O * s.out_h() * s.out_w()));
+  return in;
+}
+
 }  // namespace
 
 TEST_CASE("ops/conv2d: backward matches finite differences (dinp, dweight, dbias)") {
@@ -93,10 +105,7 @@ TEST_CASE("ops/conv2d: float backward matches the double backward") {
   for (const Case& c : kCases) {
     CAPTURE(describe(c));
     const ops::Conv2dShape s = shape_of(c);
-    const int64_t n_out = s.B * s.O * s.out_h() * s.out_w();
-    const std::vector<double> x = random_vector<double>(rng, size_t(s.B * s.C * s.H * s.W));
-    const std::vector<double> w = random_vector<double>(rng, size_t(s.O * s.C * s.K * s.K));
-    const std::vector<double> g = random_vector<double>(rng, size_t(n_out));
+    const auto [x, w, g] = random_backward_inputs(rng, s);
     std::vector<double> dx(x.size(), 0.0), dw(w.size(), 0.0), db(size_t(s.O), 0.0);
     ops::conv2d_backward(dx.data(), dw.data(), db.data(), g.data(), x.data(), w.data(), s);
     const std::vector<float> xf(x.begin(), x.end()), wf(w.begin(), w.end()), gf(g.begin(), g.end());
@@ -117,10 +126,7 @@ TEST_CASE("ops/conv2d: backward matches the reference tier, double and float, on
   for (const Case& c : kCases) {
     CAPTURE(describe(c));
     const ops::Conv2dShape s = shape_of(c);
-    const int64_t n_out = s.B * s.O * s.out_h() * s.out_w();
-    const std::vector<double> x = random_vector<double>(rng, size_t(s.B * s.C * s.H * s.W));
-    const std::vector<double> w = random_vector<double>(rng, size_t(s.O * s.C * s.K * s.K));
-    const std::vector<double> g = random_vector<double>(rng, size_t(n_out));
+    const auto [x, w, g] = random_backward_inputs(rng, s);
     const std::vector<double> dx0 = random_vector<double>(rng, x.size()), dw0 = random_vector<double>(rng, w.size()),
                               db0 = random_vector<double>(rng, size_t(s.O));
     std::vector<double> rx = dx0, rw = dw0, rb = db0, dx = dx0, dw = dw0, db = db0;

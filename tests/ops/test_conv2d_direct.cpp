@@ -1,11 +1,14 @@
-// Tests of the implicit-GEMM convolution (include/simad/ops/cpu/conv2d_direct.hpp) on every ISA level
-// this CPU has a tile for, each forced with cpu::IsaScope: against a naive double convolution written
-// here, within the GEMM's bound (depth + 3) 2^-23 sum |w x| (each product and sum rounds once), and
-// bit for bit against im2col + simad's GEMM with the same epilogue (the sums must run in the same
-// order). Shapes: stride 1 and 2, odd widths (a tile's masked columns), kernels 1, 3 and 5, padding 0
-// to 2, depth past one KC block (256), filter counts off the tile's rows, batch 2, no bias. Outputs
-// are NaN-poisoned. Also: ops::conv2d_forward takes this path where conv2d_direct_suits says so, and
-// its result on OpenBLAS (im2col) agrees.
+// Tests of the two convolutions without im2col, the ring-buffer implicit GEMM
+// (include/simad/ops/cpu/conv2d_direct.hpp) and the GEMM that unfolds the image as it packs
+// (include/simad/ops/cpu/conv2d_implicit.hpp), on every ISA level this CPU has a tile for, each forced
+// with cpu::IsaScope: against a naive double convolution written here, within the GEMM's bound
+// (depth + 3) 2^-23 sum |w x| (each product and sum rounds once), and bit for bit against im2col +
+// simad's GEMM with the same epilogue (the sums must run in the same order). Shapes: stride 1 and 2,
+// odd widths (a tile's masked columns), kernels 1, 3 and 5, padding 0 to 2, depth past one KC block
+// (256), filter counts off the tile's rows, batch 2, no bias; for the unfolding GEMM also maps
+// narrower than a panel (a panel spans several output rows) and a last panel of at most 16 columns
+// (the narrow tile). Outputs are NaN-poisoned. Also: ops::conv2d_forward takes each path where its
+// suits function says so, and its result on OpenBLAS (im2col) agrees.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -14,7 +17,9 @@
 
 #include "simad/core/cpu_features.hpp"
 #include "simad/ops/conv2d.hpp"
+#include "simad/core/parallel.hpp"
 #include "simad/ops/cpu/conv2d_direct.hpp"
+#include "simad/ops/cpu/conv2d_implicit.hpp"
 #include "testing.hpp"
 
 using namespace simad;
@@ -132,6 +137,90 @@ TEST_CASE("ops/conv2d_direct: every ISA level matches the double reference and i
       CHECK_MESSAGE(same_bits(out, again), what, ": prepacked weights change the bits");
     }
   }
+}
+
+// For the unfolding GEMM: more depth and filters, so that the GEMM is split between threads (by rows
+// or by columns) and has several KC blocks, and maps whose rows are shorter than a 32-column panel.
+const Case kImplicitCases[] = {
+    {1, 40, 13, 13, 33, 3, 1, 1, true, true},   // 13x13: 169 = 5 * 32 + 9 columns (narrow last panel)
+    {1, 33, 26, 26, 20, 3, 2, 1, true, false},  // stride 2 down to 13x13, depth 297
+    {1, 64, 20, 50, 30, 3, 1, 1, false, true},  // rows of 50 across panels, depth 576, no bias
+    {2, 7, 31, 29, 45, 3, 2, 0, true, true},    // stride 2 unpadded, odd sizes, batch 2
+    {1, 9, 12, 17, 16, 5, 1, 2, true, true},    // 5x5, padding 2
+    {1, 12, 15, 21, 18, 1, 2, 0, true, true},   // 1x1 stride 2
+    {1, 5, 4, 3, 6, 3, 1, 1, true, true},       // maps narrower than a vector
+};
+
+TEST_CASE("ops/conv2d_implicit: every ISA level matches the double reference and im2col + GEMM bit for bit") {
+  Rng rng = testing::test_rng();
+  std::vector<cpu::Isa> levels;
+  for (cpu::Isa isa : {cpu::Isa::avx2, cpu::Isa::avx512})
+    if (int(isa) <= int(cpu::best_isa())) levels.push_back(isa);
+  if (levels.empty()) {
+    MESSAGE("skipped: this CPU has no AVX2 + FMA");
+    CHECK_FALSE(ops::cpu::sgemm_available());
+    return;
+  }
+  std::vector<Case> cases(std::begin(kImplicitCases), std::end(kImplicitCases));
+  cases.insert(cases.end(), std::begin(kCases), std::end(kCases));
+  const int saved_threads = num_threads();
+  for (const Case& c : cases) {
+    const ops::Conv2dShape s = shape_of(c);
+    const int64_t depth = c.C * c.K * c.K, per_image = c.O * s.out_h() * s.out_w();
+    const auto in = testing::random_vector<float>(rng, size_t(c.B * c.C * c.H * c.W));
+    const auto w = testing::random_vector<float>(rng, size_t(c.O * depth));
+    const auto bias = testing::random_vector<float>(rng, size_t(c.O), -2.0, 2.0);
+    const float* bias_ptr = c.bias ? bias.data() : nullptr;
+    for (cpu::Isa isa : levels) {
+      cpu::IsaScope scope(isa);
+      const ops::cpu::SgemmPackedA packed(w.data(), depth, c.O, depth);
+      for (const int threads : {1, 2}) {
+        set_num_threads(threads);
+        for (const ops::cpu::SgemmPackedA* pw : {(const ops::cpu::SgemmPackedA*)nullptr, &packed}) {
+          const std::string what = std::string(cpu::isa_name(isa)) + " " + name_of(c) + " threads " +
+                                   std::to_string(threads) + (pw ? " prepacked" : "");
+          std::vector<float> out(static_cast<size_t>(c.B * per_image));
+          testing::poison(std::span<float>(out));
+          for (int64_t b = 0; b < c.B; ++b)
+            ops::cpu::conv2d_implicit(out.data() + b * per_image, in.data() + b * c.C * c.H * c.W, w.data(),
+                                      bias_ptr, c.leaky, ops::cpu::DirectConvShape{c.C, c.H, c.W, c.O, c.K, c.S, c.P},
+                                      pw);
+          check_reference(c, in, w, bias, out, what);
+          CHECK_MESSAGE(same_bits(out, im2col_conv(c, in, w, bias_ptr)), what, ": not im2col + GEMM's bits");
+        }
+      }
+    }
+  }
+  set_num_threads(saved_threads);
+}
+
+TEST_CASE("ops/conv2d_implicit: conv2d_forward runs it where it suits, and OpenBLAS's im2col path agrees") {
+  Rng rng = testing::test_rng();
+  const Case c{2, 40, 13, 13, 33, 3, 1, 1, true, true};
+  const ops::Conv2dShape s = shape_of(c);
+  CHECK_FALSE(ops::conv2d_implicit_suits(s));  // batch 2 of small maps: one joint im2col GEMM
+  CHECK_FALSE(ops::conv2d_implicit_suits(ops::Conv2dShape{1, 64, 13, 13, 8, 1, 1, 0}));  // 1x1: a plain GEMM
+  ops::Conv2dShape one = s;
+  one.B = 1;
+  REQUIRE(ops::conv2d_implicit_suits(one));
+  REQUIRE_FALSE(ops::conv2d_direct_suits(one));
+  const auto in = testing::random_vector<float>(rng, size_t(c.C * c.H * c.W));
+  const auto w = testing::random_vector<float>(rng, size_t(c.O * c.C * c.K * c.K));
+  const auto bias = testing::random_vector<float>(rng, size_t(c.O));
+  Case c1 = c;
+  c1.B = 1;
+  const size_t n = static_cast<size_t>(c.O * s.out_h() * s.out_w());
+  std::vector<float> simad_out(n), blas_out(n);
+  testing::poison(std::span<float>(simad_out));
+  testing::poison(std::span<float>(blas_out));
+  ops::conv2d_forward(simad_out.data(), in.data(), w.data(), bias.data(), one, ops::ConvActivation::leaky);
+  check_reference(c1, in, w, bias, simad_out, "conv2d_forward " + ops::cpu_gemm_name());
+  if (ops::cpu::sgemm_available())
+    CHECK_MESSAGE(same_bits(simad_out, im2col_conv(c1, in, w, bias.data())), "conv2d_forward: not im2col's bits");
+  ops::set_cpu_gemm(ops::CpuGemm::openblas);
+  ops::conv2d_forward(blas_out.data(), in.data(), w.data(), bias.data(), one, ops::ConvActivation::leaky);
+  ops::set_cpu_gemm(ops::CpuGemm::simad);
+  check_reference(c1, in, w, bias, blas_out, "conv2d_forward OpenBLAS");
 }
 
 TEST_CASE("ops/conv2d_direct: conv2d_forward runs it where it suits, and OpenBLAS's im2col path agrees") {

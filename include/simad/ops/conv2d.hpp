@@ -7,9 +7,11 @@
 // maps (Ho*Wo < 1024: YOLOv3's 13x13 and 26x26 layers) of a batch are unfolded side by side into one
 // wider GEMM, which keeps OpenBLAS efficient at batch 8. The bias and a linear or leaky activation are
 // applied as the GEMM stores its results (ops::gemm_bias_activation), not in a pass over the output.
-// Shallow convolutions over wide maps (conv2d_direct_suits) skip im2col: in float on simad's fp32
-// kernels they run as an implicit GEMM that reads the input in place (ops/cpu/conv2d_direct.hpp),
-// with bit-identical results.
+// In float on simad's fp32 kernels no convolution runs im2col unless a batch's small maps are joined
+// (conv2d_joint_images): shallow convolutions over wide maps (conv2d_direct_suits) run as an implicit
+// GEMM that reads the input in place (ops/cpu/conv2d_direct.hpp), the others as the GEMM with its B
+// panels unfolded from the image as they are packed (ops/cpu/conv2d_implicit.hpp). Both give the bits
+// of im2col + GEMM.
 //
 // Backward (training, conv2d_backward) is unfused: it takes the gradient with respect to the
 // convolution's pre-activation output (the caller runs the activation's and the batch norm's
@@ -28,6 +30,7 @@
 #include "simad/core/parallel.hpp"
 #include "simad/ops/conv2d_shape.hpp"
 #include "simad/ops/cpu/conv2d_direct.hpp"
+#include "simad/ops/cpu/conv2d_implicit.hpp"
 #include "simad/ops/gemm.hpp"
 
 namespace simad::ops {
@@ -126,13 +129,22 @@ void joint_columns(T* cols, const T* inp, const Conv2dShape& s) {
 // per image, their GEMMs would be too narrow to run well (YOLOv3-tiny's 13x13 and 8x8 layers).
 inline bool conv2d_joint_images(const Conv2dShape& s) { return s.out_h() * s.out_w() < 1024 && s.B > 1; }
 
-// Whether conv2d_forward runs shape s as an implicit GEMM on simad's tiles (ops/cpu/conv2d_direct.hpp)
-// rather than im2col + GEMM, for float on simad's fp32 kernels: where the im2col matrix is large and the
-// GEMM shallow. Measured with simad's fp32 tiles on a 2-core Intel Xeon (AVX-512): 1.1-2.2x faster on
-// 3x3 layers with C*K*K <= 576 and maps >= 64 wide (YOLOv3's 3..64-channel layers at 104-416 px),
-// slower on deeper ones (the GEMM's packed B panels serve their many filters better).
+// Whether conv2d_forward runs shape s as the ring-buffer implicit GEMM (ops/cpu/conv2d_direct.hpp)
+// rather than the packed GEMM, for float on simad's fp32 kernels: where the GEMM is shallow and the
+// maps wide. Measured on a 2-core Intel Xeon (AVX-512): 1.1-2.2x faster than im2col + GEMM on 3x3
+// layers with C*K*K <= 576 and maps >= 64 wide; on a 2-core AMD Zen 4 against the GEMM that unfolds
+// as it packs (conv2d_implicit_suits): 1.1-1.6x on YOLOv3's 3- to 32-channel layers at 104-416 px,
+// 0.95-1.0x on its 64-channel ones, which therefore take the packed GEMM.
 inline bool conv2d_direct_suits(const Conv2dShape& s) {
-  return (s.K > 1 || s.stride > 1) && s.C * s.K * s.K <= 576 && s.out_w() >= 64;
+  return (s.K > 1 || s.stride > 1) && s.C * s.K * s.K <= 288 && s.out_w() >= 64;
+}
+
+// Whether conv2d_forward runs shape s as the GEMM that unfolds the image as it packs B
+// (ops/cpu/conv2d_implicit.hpp), for float on simad's fp32 kernels: every convolution that needs an
+// unfolding (not 1x1 stride 1 unpadded) and is not joined with the batch's other images. On a 2-core
+// AMD Zen 4 it ran YOLOv3's deeper 3x3 layers 1.0-1.2x as fast as im2col + the same GEMM.
+inline bool conv2d_implicit_suits(const Conv2dShape& s) {
+  return (s.K > 1 || s.stride > 1 || s.pad > 0) && !conv2d_joint_images(s);
 }
 
 // With SIMAD_GEMM=bf16: the shallowest wide layers still run as the fp32 implicit GEMM, which beats
@@ -169,12 +181,18 @@ void conv2d_forward(T* out,           // (B, O, Ho, Wo)
   // logistic (rare in Darknet cfgs) is a pass after it.
   const bool fused = act != ConvActivation::logistic;
   if constexpr (std::is_same_v<T, float>) {
-    const bool implicit = cpu_gemm() == CpuGemm::simad  ? conv2d_direct_suits(s)
-                          : cpu_gemm() == CpuGemm::bf16 ? conv2d_direct_suits_bf16(s)
-                                                        : false;
-    if (fused && implicit && cpu::conv2d_direct_available()) {
-      cpu::conv2d_direct(out, inp, s.B, weight, bias, act == ConvActivation::leaky,
-                         cpu::DirectConvShape{s.C, s.H, s.W, s.O, s.K, s.stride, s.pad}, packed_weight);
+    const bool ring = cpu_gemm() == CpuGemm::simad  ? conv2d_direct_suits(s)
+                      : cpu_gemm() == CpuGemm::bf16 ? conv2d_direct_suits_bf16(s)
+                                                    : false;
+    const cpu::DirectConvShape ds{s.C, s.H, s.W, s.O, s.K, s.stride, s.pad};
+    if (fused && ring && cpu::conv2d_direct_available()) {
+      cpu::conv2d_direct(out, inp, s.B, weight, bias, act == ConvActivation::leaky, ds, packed_weight);
+      return;
+    }
+    if (fused && cpu_gemm() == CpuGemm::simad && conv2d_implicit_suits(s) && cpu::sgemm_available()) {
+      for (int64_t b = 0; b < s.B; ++b)
+        cpu::conv2d_implicit(out + b * s.O * HWo, inp + b * s.C * s.H * s.W, weight, bias,
+                             act == ConvActivation::leaky, ds, packed_weight);
       return;
     }
   }

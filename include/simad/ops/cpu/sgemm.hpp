@@ -303,10 +303,23 @@ struct PrepackedPanels {
   int64_t panels = 0, panel0 = 0;
 };
 
-// The blocked GEMM on the calling thread.
-template <class Kernel>
-void packed_sgemm_serial(const SgemmBlocking& blk, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
-                         float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+// Where op(B) comes from: a matrix in memory, packed by the kernel family's own pack_b. Another
+// source (conv2d_implicit's, which unfolds an image as it packs) has the same pack<Kernel>: panels
+// q0..q1 of NR columns starting at column j0 (columns < N), depth k0..k0+kc, into dst.
+struct MatrixB {
+  bool trans = false;
+  const float* B = nullptr;
+  int64_t ldb = 0;
+  template <class Kernel>
+  void pack(float* dst, int64_t N, int64_t j0, int64_t q0, int64_t q1, int64_t k0, int64_t kc) const {
+    Kernel::pack_b(dst, trans, B, ldb, N, j0, q0, q1, k0, kc);
+  }
+};
+
+// The blocked GEMM on the calling thread, over columns b_col0.. of the B source (N of them).
+template <class Kernel, class BSource>
+void packed_sgemm_serial(const SgemmBlocking& blk, bool trans_a, int64_t M, int64_t N, int64_t K, float alpha,
+                         const float* A, int64_t lda, const BSource& b_source, int64_t b_col0, float beta, float* C,
                          int64_t ldc, const SgemmEpilogue& epi, const PrepackedPanels& pre = {}) {
   constexpr int64_t MR = Kernel::MR, NR = Kernel::NR;
   const int64_t a_panels = (M + MR - 1) / MR, group = std::max<int64_t>(1, blk.mc / MR);
@@ -319,7 +332,7 @@ void packed_sgemm_serial(const SgemmBlocking& blk, bool trans_a, bool trans_b, i
       const float beta_block = pc == 0 ? beta : 1.0f;  // later blocks add to the partial sums in C
       const bool last_block = pc + kc >= K;            // the epilogue acts on finished sums only
       const int64_t depth = Kernel::packed_depth(kc);
-      Kernel::pack_b(b_pack, trans_b, B, ldb, N, jc, 0, b_panels, pc, kc);
+      b_source.template pack<Kernel>(b_pack, b_col0 + N, b_col0 + jc, 0, b_panels, pc, kc);
       for (int64_t p0 = 0; p0 < a_panels; p0 += group) {
         const int64_t p1 = std::min(a_panels, p0 + group);
         const float* a_panels_now = a_pack;
@@ -333,7 +346,8 @@ void packed_sgemm_serial(const SgemmBlocking& blk, bool trans_a, bool trans_b, i
           for (int64_t p = p0; p < p1; ++p) {
             const int64_t i = p * MR, rows = std::min<int64_t>(MR, M - i);
             const SgemmEpilogue tile_epi{epi.row_bias ? epi.row_bias + i : nullptr, epi.leaky};
-            Kernel::tile(rows)(depth, a_panels_now + (p - p0) * MR * depth, bp, C + i * ldc + j, ldc, alpha, beta_block,
+            const SgemmTileFn narrow = 2 * cols <= NR ? Kernel::narrow_tile(rows) : nullptr;
+            (narrow ? narrow : Kernel::tile(rows))(depth, a_panels_now + (p - p0) * MR * depth, bp, C + i * ldc + j, ldc, alpha, beta_block,
                                cols, last_block && epi.active() ? &tile_epi : nullptr);
           }
         }
@@ -346,10 +360,10 @@ void packed_sgemm_serial(const SgemmBlocking& blk, bool trans_a, bool trans_b, i
 // few rows), and runs each part as its own blocked GEMM: one fork and join per call. Each thread packs
 // the B (or A) panels it needs itself, a few percent of the work, instead of sharing them behind a
 // barrier per block.
-template <class Kernel>
-void packed_sgemm(const SgemmBlocking& blk, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                  const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
-                  const SgemmEpilogue& epi, const PrepackedPanels& pre = {}) {
+template <class Kernel, class BSource>
+void packed_sgemm(const SgemmBlocking& blk, bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                  int64_t lda, const BSource& b_source, float beta, float* C, int64_t ldc, const SgemmEpilogue& epi,
+                  const PrepackedPanels& pre = {}) {
   constexpr int64_t MR = Kernel::MR, NR = Kernel::NR;
   // Small products run on the calling thread: waking the pool costs more than it saves.
   const bool serial = simad::detail::in_parallel_region || num_threads() == 1 ||
@@ -357,7 +371,7 @@ void packed_sgemm(const SgemmBlocking& blk, bool trans_a, bool trans_b, int64_t 
   const int64_t a_panels = (M + MR - 1) / MR, b_panels = (N + NR - 1) / NR;
   const int64_t threads = serial ? 1 : num_threads();
   if (threads == 1 || (a_panels < 2 && b_panels < 2)) {
-    packed_sgemm_serial<Kernel>(blk, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, epi, pre);
+    packed_sgemm_serial<Kernel>(blk, trans_a, M, N, K, alpha, A, lda, b_source, 0, beta, C, ldc, epi, pre);
     return;
   }
   // Splitting rows makes every thread pack all of op(B) (K x N), splitting columns all of op(A)
@@ -370,14 +384,14 @@ void packed_sgemm(const SgemmBlocking& blk, bool trans_a, bool trans_b, int64_t 
     const int64_t q0 = t * panels / parts, q1 = (t + 1) * panels / parts;
     if (by_rows) {
       const int64_t i0 = q0 * MR, i1 = std::min(M, q1 * MR);
-      packed_sgemm_serial<Kernel>(blk, trans_a, trans_b, i1 - i0, N, K, alpha, trans_a ? A + i0 : A + i0 * lda, lda,
-                                  B, ldb, beta, C + i0 * ldc, ldc,
+      packed_sgemm_serial<Kernel>(blk, trans_a, i1 - i0, N, K, alpha, trans_a ? A + i0 : A + i0 * lda, lda, b_source,
+                                  0, beta, C + i0 * ldc, ldc,
                                   SgemmEpilogue{epi.row_bias ? epi.row_bias + i0 : nullptr, epi.leaky},
                                   PrepackedPanels{pre.data, pre.panels, pre.panel0 + q0});
     } else {
       const int64_t j0 = q0 * NR, j1 = std::min(N, q1 * NR);
-      packed_sgemm_serial<Kernel>(blk, trans_a, trans_b, M, j1 - j0, K, alpha, A, lda, trans_b ? B + j0 * ldb : B + j0,
-                                  ldb, beta, C + j0, ldc, epi, pre);
+      packed_sgemm_serial<Kernel>(blk, trans_a, M, j1 - j0, K, alpha, A, lda, b_source, j0, beta, C + j0, ldc, epi,
+                                  pre);
     }
   });
 }
@@ -445,12 +459,12 @@ inline void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
   SIMAD_CHECK(isa >= simad::cpu::Isa::avx2, "sgemm: needs AVX2 + FMA, this CPU level is ", simad::cpu::isa_name(isa));
   const detail::PrepackedPanels pre =
       packed_a && !trans_a && packed_a->usable_for(M, K) ? packed_a->panels() : detail::PrepackedPanels{};
+  const detail::MatrixB b{trans_b, B, ldb};
   if (isa == simad::cpu::Isa::avx512)
-    detail::packed_sgemm<SgemmAvx512>(sgemm_blocking(isa), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta,
-                                      C, ldc, epi, pre);
+    detail::packed_sgemm<SgemmAvx512>(sgemm_blocking(isa), trans_a, M, N, K, alpha, A, lda, b, beta, C, ldc, epi,
+                                      pre);
   else
-    detail::packed_sgemm<SgemmAvx2>(sgemm_blocking(isa), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C,
-                                    ldc, epi, pre);
+    detail::packed_sgemm<SgemmAvx2>(sgemm_blocking(isa), trans_a, M, N, K, alpha, A, lda, b, beta, C, ldc, epi, pre);
 }
 
 // bf16 GEMM: op(A) and op(B) rounded to bf16 (nearest even) as they are packed, products summed in
@@ -502,12 +516,13 @@ inline void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t 
   SIMAD_CHECK(kernel != Bf16Kernel::none, "gemm_bf16: needs AVX512-BF16 or AMX-BF16 (CPU '",
               simad::cpu::features().brand, "', level ", simad::cpu::isa_name(simad::cpu::isa()), ")");
   // KC counts k values: 512 = 256 pairs, the same bytes per packed panel as fp32's 256 values.
+  const detail::MatrixB b{trans_b, B, ldb};
   if (kernel == Bf16Kernel::amx)
-    detail::packed_sgemm<GemmAmxBf16>(SgemmBlocking{GemmAmxBf16::MR * 8, 512, 4096}, trans_a, trans_b, M, N, K, alpha,
-                                      A, lda, B, ldb, beta, C, ldc, epi);
+    detail::packed_sgemm<GemmAmxBf16>(SgemmBlocking{GemmAmxBf16::MR * 8, 512, 4096}, trans_a, M, N, K, alpha, A, lda,
+                                      b, beta, C, ldc, epi);
   else
-    detail::packed_sgemm<GemmAvx512Bf16>(SgemmBlocking{GemmAvx512Bf16::MR * 16, 512, 4096}, trans_a, trans_b, M, N,
-                                         K, alpha, A, lda, B, ldb, beta, C, ldc, epi);
+    detail::packed_sgemm<GemmAvx512Bf16>(SgemmBlocking{GemmAvx512Bf16::MR * 16, 512, 4096}, trans_a, M, N, K, alpha,
+                                         A, lda, b, beta, C, ldc, epi);
 }
 
 }  // namespace simad::ops::cpu

@@ -71,9 +71,10 @@ SIMAD_TARGET_AVX512 inline void avx512_store_scaled(float* p, __m512 x, __mmask1
 }
 
 // AVX-512: MR rows of the panel, M of them computed, NV vectors of 16 columns. Packed (Direct false):
-// B row k is Bp + k * NR. Direct: B row k is Bp + offs[k], read in place with masked loads (an
-// implicit-GEMM convolution's input, ops/cpu/conv2d_direct.hpp); the arithmetic is the same.
-template <int MR, int NV, int M, bool Direct>
+// B row k is Bp + k * BStride (the panel's NR, or more for a narrow tile over the left part of a
+// panel). Direct: B row k is Bp + offs[k], read in place with masked loads (an implicit-GEMM
+// convolution's input, ops/cpu/conv2d_direct.hpp); the arithmetic is the same.
+template <int MR, int NV, int M, bool Direct, int BStride = 16 * NV>
 SIMAD_TARGET_AVX512 inline __attribute__((always_inline)) void tile_avx512_body(
     int64_t kc, const float* Ap, const float* Bp, const int32_t* offs, float* C, int64_t ldc, float alpha, float beta,
     int64_t cols, const SgemmEpilogue* epi) {
@@ -94,7 +95,7 @@ SIMAD_TARGET_AVX512 inline __attribute__((always_inline)) void tile_avx512_body(
     } else {
 #pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_ps(Bp + 16 * v);
-      Bp += 16 * NV;
+      Bp += BStride;
     }
 #pragma GCC unroll 64
     for (int r = 0; r < M; ++r) {
@@ -110,10 +111,10 @@ SIMAD_TARGET_AVX512 inline __attribute__((always_inline)) void tile_avx512_body(
     for (int v = 0; v < NV; ++v) avx512_store_scaled(C + r * ldc + 16 * v, acc[r][v], mask[v], alpha, beta, epi, r);
 }
 
-template <int MR, int NV, int M>
+template <int MR, int NV, int M, int BStride = 16 * NV>
 SIMAD_TARGET_AVX512 void sgemm_tile_avx512(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc,
                                            float alpha, float beta, int64_t cols, const SgemmEpilogue* epi) {
-  tile_avx512_body<MR, NV, M, false>(kc, Ap, Bp, nullptr, C, ldc, alpha, beta, cols, epi);
+  tile_avx512_body<MR, NV, M, false, BStride>(kc, Ap, Bp, nullptr, C, ldc, alpha, beta, cols, epi);
 }
 template <int MR, int NV, int M>
 SIMAD_TARGET_AVX512 void direct_tile_avx512(int64_t kc, const float* Ap, const float* B, const int32_t* offs, float* C,
@@ -122,7 +123,7 @@ SIMAD_TARGET_AVX512 void direct_tile_avx512(int64_t kc, const float* Ap, const f
 }
 
 // AVX2 + FMA: the same with 8-column vectors.
-template <int MR, int NV, int M, bool Direct>
+template <int MR, int NV, int M, bool Direct, int BStride = 8 * NV>
 SIMAD_TARGET_AVX2 inline __attribute__((always_inline)) void tile_avx2_body(int64_t kc, const float* Ap,
                                                                             const float* Bp, const int32_t* offs,
                                                                             float* C, int64_t ldc, float alpha,
@@ -150,7 +151,7 @@ SIMAD_TARGET_AVX2 inline __attribute__((always_inline)) void tile_avx2_body(int6
     } else {
 #pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) b[v] = _mm256_loadu_ps(Bp + 8 * v);
-      Bp += 8 * NV;
+      Bp += BStride;
     }
 #pragma GCC unroll 64
     for (int r = 0; r < M; ++r) {
@@ -177,10 +178,10 @@ SIMAD_TARGET_AVX2 inline __attribute__((always_inline)) void tile_avx2_body(int6
     }
 }
 
-template <int MR, int NV, int M>
+template <int MR, int NV, int M, int BStride = 8 * NV>
 SIMAD_TARGET_AVX2 void sgemm_tile_avx2(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc,
                                        float alpha, float beta, int64_t cols, const SgemmEpilogue* epi) {
-  tile_avx2_body<MR, NV, M, false>(kc, Ap, Bp, nullptr, C, ldc, alpha, beta, cols, epi);
+  tile_avx2_body<MR, NV, M, false, BStride>(kc, Ap, Bp, nullptr, C, ldc, alpha, beta, cols, epi);
 }
 template <int MR, int NV, int M>
 SIMAD_TARGET_AVX2 void direct_tile_avx2(int64_t kc, const float* Ap, const float* B, const int32_t* offs, float* C,
@@ -284,26 +285,33 @@ SIMAD_TARGET_AMX void gemm_tile_amx_bf16(int64_t kc, const float* Ap_, const flo
 }
 
 // A kernel family: its tile shape and the tile for each row count 1..MR (the last panel of A may
-// have fewer rows than MR; a tile for exactly those rows wastes no FMAs on padding).
+// have fewer rows than MR; a tile for exactly those rows wastes no FMAs on padding). The fp32
+// families also have a narrow tile, over the left half of a panel: the last panel of B when it has
+// at most NR / 2 columns (YOLOv3's 13x13 maps: 169 = 5 * 32 + 9 columns) needs half the FMAs, with
+// the same arithmetic per element.
 template <int MR_, int NV, int M>
 struct Avx512Tile {
   static constexpr SgemmTileFn fn = &sgemm_tile_avx512<MR_, NV, M>;
+  static constexpr SgemmTileFn narrow = &sgemm_tile_avx512<MR_, NV / 2, M, 16 * NV>;
   static constexpr DirectTileFn direct = &direct_tile_avx512<MR_, NV, M>;
 };
 template <int MR_, int NV, int M>
 struct Avx2Tile {
   static constexpr SgemmTileFn fn = &sgemm_tile_avx2<MR_, NV, M>;
+  static constexpr SgemmTileFn narrow = &sgemm_tile_avx2<MR_, NV / 2, M, 8 * NV>;
   static constexpr DirectTileFn direct = &direct_tile_avx2<MR_, NV, M>;
 };
 
 template <int MR_, int NV, int M>
 struct Avx512Bf16Tile {
   static constexpr SgemmTileFn fn = &gemm_tile_avx512_bf16<MR_, NV, M>;
+  static constexpr SgemmTileFn narrow = nullptr;
 };
 
 template <int MR_, int NV, int M>
 struct AmxBf16Tile {
   static constexpr SgemmTileFn fn = &gemm_tile_amx_bf16<MR_, NV, M>;
+  static constexpr SgemmTileFn narrow = nullptr;
 };
 
 template <int MR_, int NV, int Lanes, template <int, int, int> class Tile>
@@ -312,6 +320,12 @@ struct SgemmTiles {
   static SgemmTileFn tile(int64_t rows) {  // rows in 1..MR
     static constexpr auto table = []<size_t... I>(std::index_sequence<I...>) {
       return std::array<SgemmTileFn, MR_>{Tile<MR_, NV, int(I) + 1>::fn...};
+    }(std::make_index_sequence<MR_>{});
+    return table[size_t(rows - 1)];
+  }
+  static SgemmTileFn narrow_tile(int64_t rows) {  // null where the family has none
+    static constexpr auto table = []<size_t... I>(std::index_sequence<I...>) {
+      return std::array<SgemmTileFn, MR_>{Tile<MR_, NV, int(I) + 1>::narrow...};
     }(std::make_index_sequence<MR_>{});
     return table[size_t(rows - 1)];
   }
