@@ -132,11 +132,11 @@ inline bool conv2d_joint_images(const Conv2dShape& s) { return s.out_h() * s.out
 // Whether conv2d_forward runs shape s as the ring-buffer implicit GEMM (ops/cpu/conv2d_direct.hpp)
 // rather than the packed GEMM, for float on simad's fp32 kernels: where the GEMM is shallow and the
 // maps wide. Measured on a 2-core Intel Xeon (AVX-512): 1.1-2.2x faster than im2col + GEMM on 3x3
-// layers with C*K*K <= 576 and maps >= 64 wide; on a 2-core AMD Zen 4 against the GEMM that unfolds
-// as it packs (conv2d_implicit_suits): 1.1-1.6x on YOLOv3's 3- to 32-channel layers at 104-416 px,
-// 0.95-1.0x on its 64-channel ones, which therefore take the packed GEMM.
+// layers with C*K*K <= 576 and maps >= 64 wide; on a 2-core AMD Zen 4, against the GEMM that unfolds
+// as it packs (conv2d_implicit_suits), 1.07-1.15x on YOLOv3's 32- and 64-channel layers at 104-208 px
+// out, and slower on its 64-channel layer at 52 px out.
 inline bool conv2d_direct_suits(const Conv2dShape& s) {
-  return (s.K > 1 || s.stride > 1) && s.C * s.K * s.K <= 288 && s.out_w() >= 64;
+  return (s.K > 1 || s.stride > 1) && s.C * s.K * s.K <= 576 && s.out_w() >= 64;
 }
 
 // Whether conv2d_forward runs shape s as the GEMM that unfolds the image as it packs B

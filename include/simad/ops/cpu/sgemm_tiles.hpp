@@ -288,18 +288,21 @@ SIMAD_TARGET_AMX void gemm_tile_amx_bf16(int64_t kc, const float* Ap_, const flo
 // have fewer rows than MR; a tile for exactly those rows wastes no FMAs on padding). The fp32
 // families also have a narrow tile, over the left half of a panel: the last panel of B when it has
 // at most NR / 2 columns (YOLOv3's 13x13 maps: 169 = 5 * 32 + 9 columns) needs half the FMAs, with
-// the same arithmetic per element.
+// the same arithmetic per element. So have the direct tiles (a row of a convolution's output 104
+// wide is 3 * 32 + 8 columns).
 template <int MR_, int NV, int M>
 struct Avx512Tile {
   static constexpr SgemmTileFn fn = &sgemm_tile_avx512<MR_, NV, M>;
   static constexpr SgemmTileFn narrow = &sgemm_tile_avx512<MR_, NV / 2, M, 16 * NV>;
   static constexpr DirectTileFn direct = &direct_tile_avx512<MR_, NV, M>;
+  static constexpr DirectTileFn direct_narrow = &direct_tile_avx512<MR_, NV / 2, M>;
 };
 template <int MR_, int NV, int M>
 struct Avx2Tile {
   static constexpr SgemmTileFn fn = &sgemm_tile_avx2<MR_, NV, M>;
   static constexpr SgemmTileFn narrow = &sgemm_tile_avx2<MR_, NV / 2, M, 8 * NV>;
   static constexpr DirectTileFn direct = &direct_tile_avx2<MR_, NV, M>;
+  static constexpr DirectTileFn direct_narrow = &direct_tile_avx2<MR_, NV / 2, M>;
 };
 
 template <int MR_, int NV, int M>
@@ -332,6 +335,12 @@ struct SgemmTiles {
   static DirectTileFn direct_tile(int64_t rows) {  // the fp32 families only
     static constexpr auto table = []<size_t... I>(std::index_sequence<I...>) {
       return std::array<DirectTileFn, MR_>{Tile<MR_, NV, int(I) + 1>::direct...};
+    }(std::make_index_sequence<MR_>{});
+    return table[size_t(rows - 1)];
+  }
+  static DirectTileFn direct_narrow_tile(int64_t rows) {  // for `cols` <= NR / 2
+    static constexpr auto table = []<size_t... I>(std::index_sequence<I...>) {
+      return std::array<DirectTileFn, MR_>{Tile<MR_, NV, int(I) + 1>::direct_narrow...};
     }(std::make_index_sequence<MR_>{});
     return table[size_t(rows - 1)];
   }
