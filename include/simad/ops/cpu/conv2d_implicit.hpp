@@ -139,12 +139,9 @@ inline void conv2d_implicit(float* out, const float* img, const float* weight, c
       packed_weight && packed_weight->usable_for(s.O, depth) ? packed_weight->panels() : detail::PrepackedPanels{};
   const detail::Im2colB b{img, s};
   const SgemmEpilogue epi{bias, leaky};
-  // sgemm's KC (the same sums), and blocks of 512 columns: a block's packed panels (512 KB) then stay
-  // in L2 until the tiles read them (sgemm's 4096 spill them; only A's packing repeats per block, and
-  // the weights are usually packed beforehand). On a 2-core Zen 4, YOLOv3's 64-channel 3x3 layers ran
-  // 1.1x as fast.
-  SgemmBlocking blocking = sgemm_blocking(isa);
-  blocking.nc = 512;
+  // sgemm's blocking for prepacked weights, also where they are not (only A's packing then repeats
+  // per block of 512 columns): a block's packed panels stay in L2 until the tiles read them.
+  const SgemmBlocking blocking = sgemm_blocking(isa, true);
   if (isa == simad::cpu::Isa::avx512)
     detail::packed_sgemm<SgemmAvx512>(blocking, false, s.O, N, depth, 1.0f, weight, depth, b, 0.0f, out, N, epi, pre);
   else
