@@ -142,7 +142,8 @@ void conv2d_direct_run(float* out, const float* inp, int64_t batch, const float*
               // A row's last columns, at most NR / 2 of them, take the narrow tile: half the FMAs.
               const DirectTileFn tile = 2 * cols <= NR ? Kernel::direct_narrow_tile(rows) : Kernel::direct_tile(rows);
               tile(kc, a_pack + panels * MR * pc + p * MR * kc, ring.data() + x0, offs.data() + pc,
-                   img_out + o * HWo + y * Wo + x0, HWo, pc == 0 ? 0.0f : 1.0f, cols, last && epi.active() ? &epi : nullptr);
+                   img_out + o * HWo + y * Wo + x0, HWo, pc == 0 ? 0.0f : 1.0f, cols,
+                   last && epi.active() ? &epi : nullptr);
             }
           }
         }
