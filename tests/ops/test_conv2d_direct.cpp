@@ -99,13 +99,19 @@ const Case kCases[] = {
     {2, 2, 3, 3, 3, 3, 2, 1, true, true},      // a map narrower than one vector
 };
 
+// The ISA levels with fp32 tiles this CPU can run (each test forces them in turn).
+std::vector<cpu::Isa> tile_levels() {
+  std::vector<cpu::Isa> levels;
+  for (cpu::Isa isa : {cpu::Isa::avx2, cpu::Isa::avx512})
+    if (int(isa) <= int(cpu::best_isa())) levels.push_back(isa);
+  return levels;
+}
+
 }  // namespace
 
 TEST_CASE("ops/conv2d_direct: every ISA level matches the double reference and im2col + GEMM bit for bit") {
   Rng rng = testing::test_rng();
-  std::vector<cpu::Isa> levels;
-  for (cpu::Isa isa : {cpu::Isa::avx2, cpu::Isa::avx512})
-    if (int(isa) <= int(cpu::best_isa())) levels.push_back(isa);
+  const std::vector<cpu::Isa> levels = tile_levels();
   if (levels.empty()) {
     MESSAGE("skipped: this CPU has no AVX2 + FMA");
     CHECK_FALSE(ops::cpu::conv2d_direct_available());
@@ -153,9 +159,7 @@ const Case kImplicitCases[] = {
 
 TEST_CASE("ops/conv2d_implicit: every ISA level matches the double reference and im2col + GEMM bit for bit") {
   Rng rng = testing::test_rng();
-  std::vector<cpu::Isa> levels;
-  for (cpu::Isa isa : {cpu::Isa::avx2, cpu::Isa::avx512})
-    if (int(isa) <= int(cpu::best_isa())) levels.push_back(isa);
+  const std::vector<cpu::Isa> levels = tile_levels();
   if (levels.empty()) {
     MESSAGE("skipped: this CPU has no AVX2 + FMA");
     CHECK_FALSE(ops::cpu::sgemm_available());
@@ -194,42 +198,12 @@ TEST_CASE("ops/conv2d_implicit: every ISA level matches the double reference and
   set_num_threads(saved_threads);
 }
 
-TEST_CASE("ops/conv2d_implicit: conv2d_forward runs it where it suits, and OpenBLAS's im2col path agrees") {
-  Rng rng = testing::test_rng();
-  const Case c{2, 40, 13, 13, 33, 3, 1, 1, true, true};
-  const ops::Conv2dShape s = shape_of(c);
-  CHECK_FALSE(ops::conv2d_implicit_suits(s));  // batch 2 of small maps: one joint im2col GEMM
-  CHECK_FALSE(ops::conv2d_implicit_suits(ops::Conv2dShape{1, 64, 13, 13, 8, 1, 1, 0}));  // 1x1: a plain GEMM
-  ops::Conv2dShape one = s;
-  one.B = 1;
-  REQUIRE(ops::conv2d_implicit_suits(one));
-  REQUIRE_FALSE(ops::conv2d_direct_suits(one));
-  const auto in = testing::random_vector<float>(rng, size_t(c.C * c.H * c.W));
-  const auto w = testing::random_vector<float>(rng, size_t(c.O * c.C * c.K * c.K));
-  const auto bias = testing::random_vector<float>(rng, size_t(c.O));
-  Case c1 = c;
-  c1.B = 1;
-  const size_t n = static_cast<size_t>(c.O * s.out_h() * s.out_w());
-  std::vector<float> simad_out(n), blas_out(n);
-  testing::poison(std::span<float>(simad_out));
-  testing::poison(std::span<float>(blas_out));
-  ops::conv2d_forward(simad_out.data(), in.data(), w.data(), bias.data(), one, ops::ConvActivation::leaky);
-  check_reference(c1, in, w, bias, simad_out, "conv2d_forward " + ops::cpu_gemm_name());
-  if (ops::cpu::sgemm_available())
-    CHECK_MESSAGE(same_bits(simad_out, im2col_conv(c1, in, w, bias.data())), "conv2d_forward: not im2col's bits");
-  ops::set_cpu_gemm(ops::CpuGemm::openblas);
-  ops::conv2d_forward(blas_out.data(), in.data(), w.data(), bias.data(), one, ops::ConvActivation::leaky);
-  ops::set_cpu_gemm(ops::CpuGemm::simad);
-  check_reference(c1, in, w, bias, blas_out, "conv2d_forward OpenBLAS");
-}
+namespace {
 
-TEST_CASE("ops/conv2d_direct: conv2d_forward runs it where it suits, and OpenBLAS's im2col path agrees") {
-  Rng rng = testing::test_rng();
-  const Case c{2, 3, 20, 67, 16, 3, 1, 1, true, true};  // 67 columns out: the direct path
+// ops::conv2d_forward on case c with simad's GEMM (whichever path c's shape takes) against the double
+// reference and im2col + sgemm's bits, then with OpenBLAS (im2col) against the reference.
+void check_forward_paths(Rng& rng, const Case& c) {
   const ops::Conv2dShape s = shape_of(c);
-  REQUIRE(ops::conv2d_direct_suits(s));
-  CHECK_FALSE(ops::conv2d_direct_suits(ops::Conv2dShape{1, 256, 26, 26, 512, 3, 1, 1}));  // deep: im2col
-  CHECK_FALSE(ops::conv2d_direct_suits(ops::Conv2dShape{1, 3, 64, 64, 8, 1, 1, 0}));      // 1x1: a plain GEMM
   const auto in = testing::random_vector<float>(rng, size_t(c.B * c.C * c.H * c.W));
   const auto w = testing::random_vector<float>(rng, size_t(c.O * c.C * c.K * c.K));
   const auto bias = testing::random_vector<float>(rng, size_t(c.O));
@@ -238,13 +212,36 @@ TEST_CASE("ops/conv2d_direct: conv2d_forward runs it where it suits, and OpenBLA
   testing::poison(std::span<float>(simad_out));
   testing::poison(std::span<float>(blas_out));
   ops::conv2d_forward(simad_out.data(), in.data(), w.data(), bias.data(), s, ops::ConvActivation::leaky);
-  check_reference(c, in, w, bias, simad_out, "conv2d_forward " + ops::cpu_gemm_name());
-  if (ops::cpu::conv2d_direct_available())
-    CHECK_MESSAGE(same_bits(simad_out, im2col_conv(c, in, w, bias.data())), "conv2d_forward: not the direct bits");
+  check_reference(c, in, w, bias, simad_out, "conv2d_forward " + ops::cpu_gemm_name() + " " + name_of(c));
+  if (ops::cpu::sgemm_available())
+    CHECK_MESSAGE(same_bits(simad_out, im2col_conv(c, in, w, bias.data())), name_of(c), ": not im2col's bits");
   ops::set_cpu_gemm(ops::CpuGemm::openblas);
   ops::conv2d_forward(blas_out.data(), in.data(), w.data(), bias.data(), s, ops::ConvActivation::leaky);
   ops::set_cpu_gemm(ops::CpuGemm::simad);
-  check_reference(c, in, w, bias, blas_out, "conv2d_forward OpenBLAS");
+  check_reference(c, in, w, bias, blas_out, "conv2d_forward OpenBLAS " + name_of(c));
+}
+
+}  // namespace
+
+TEST_CASE("ops/conv2d_implicit: conv2d_forward runs it where it suits, and OpenBLAS's im2col path agrees") {
+  Rng rng = testing::test_rng();
+  const Case c{1, 40, 13, 13, 33, 3, 1, 1, true, true};
+  REQUIRE(ops::conv2d_implicit_suits(shape_of(c)));
+  REQUIRE_FALSE(ops::conv2d_direct_suits(shape_of(c)));
+  Case batch2 = c;
+  batch2.B = 2;
+  CHECK_FALSE(ops::conv2d_implicit_suits(shape_of(batch2)));  // batch 2 of small maps: one joint im2col GEMM
+  CHECK_FALSE(ops::conv2d_implicit_suits(ops::Conv2dShape{1, 64, 13, 13, 8, 1, 1, 0}));  // 1x1: a plain GEMM
+  check_forward_paths(rng, c);
+}
+
+TEST_CASE("ops/conv2d_direct: conv2d_forward runs it where it suits, and OpenBLAS's im2col path agrees") {
+  Rng rng = testing::test_rng();
+  const Case c{2, 3, 20, 67, 16, 3, 1, 1, true, true};  // 67 columns out: the direct path
+  REQUIRE(ops::conv2d_direct_suits(shape_of(c)));
+  CHECK_FALSE(ops::conv2d_direct_suits(ops::Conv2dShape{1, 256, 26, 26, 512, 3, 1, 1}));  // deep: the unfolding GEMM
+  CHECK_FALSE(ops::conv2d_direct_suits(ops::Conv2dShape{1, 3, 64, 64, 8, 1, 1, 0}));      // 1x1: a plain GEMM
+  check_forward_paths(rng, c);
 }
 
 TEST_CASE("ops/conv2d_direct: with SIMAD_GEMM=bf16 the shallowest wide layers stay on the exact fp32 path") {

@@ -44,6 +44,7 @@ inline Isa parse_isa(std::string_view s) {
   if (s == "avx2") return Isa::avx2;
   if (s == "avx512") return Isa::avx512;
   fail("SIMAD_CPU_ISA='", std::string(s), "': expected generic, avx2 or avx512");
+  return Isa::generic;  // not reached (fail throws); clang does not see a [[noreturn]] constructor
 }
 
 struct Features {
