@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 #include "simad/core/error.hpp"
 #include "simad/core/tensor.hpp"
@@ -43,15 +44,17 @@ T batch_hard_triplet_forward(const Tensor<int32_t>& hardest_pos, const Tensor<in
       [&] {
 #if defined(SIMAD_HAVE_CUDA_KERNELS)
         if constexpr (std::is_same_v<T, float>) {
-          const Tensor<float> d_loss = Tensor<float>::empty({1}, Device::cuda);
-          const Tensor<int64_t> d_skip = Tensor<int64_t>::empty({1}, Device::cuda);
+          // The skip count and the loss in one device buffer (element 0: the count, element 1: the
+          // loss's float bits), so that one copy to the host, one synchronisation, brings both.
+          const Tensor<int64_t> d_out = Tensor<int64_t>::empty({2}, Device::cuda);
           detail::with_cuda_workspace(cuda::kernels::triplet_workspace_bytes(B), [&](void* workspace, size_t bytes) {
-            cuda::kernels::batch_hard_triplet_forward(d_loss.data(), hardest_pos.data(), hardest_neg.data(),
-                                                      d_skip.data(), emb.data(), labels.data(), B, D, margin, dist,
-                                                      workspace, bytes);
+            cuda::kernels::batch_hard_triplet_forward(reinterpret_cast<float*>(d_out.data() + 1), hardest_pos.data(),
+                                                      hardest_neg.data(), d_out.data(), emb.data(), labels.data(), B,
+                                                      D, margin, dist, workspace, bytes);
           });
-          loss = cuda::to_host(d_loss).data()[0];
-          skip = cuda::to_host(d_skip).data()[0];
+          const Tensor<int64_t> out = cuda::to_host(d_out);
+          skip = out.data()[0];
+          std::memcpy(&loss, out.data() + 1, sizeof(float));
         }
 #endif
       });
