@@ -131,19 +131,17 @@ inline bool conv2d_joint_images(const Conv2dShape& s) { return s.out_h() * s.out
 
 // Whether conv2d_forward runs shape s as the ring-buffer implicit GEMM (ops/cpu/conv2d_direct.hpp)
 // rather than the packed GEMM, for float on simad's fp32 kernels: where the GEMM is shallow and the
-// maps wide. Measured on a 2-core Intel Xeon (AVX-512): 1.1-2.2x faster than im2col + GEMM on 3x3
-// layers with C*K*K <= 576 and maps >= 64 wide; on a 2-core AMD Zen 4, against the GEMM that unfolds
-// as it packs (conv2d_implicit_suits), 1.07-1.15x on YOLOv3's 32- and 64-channel layers at 104-208 px
-// out, and slower on its 64-channel layer at 52 px out.
+// maps wide: YOLOv3's 3- to 64-channel layers with 104-416 px out, where the ring beat both im2col +
+// GEMM (Intel Xeon) and the GEMM that unfolds as it packs (AMD Zen 4) when timed in development
+// (docs/cpu-kernels.md; `simad bench darknet` times the chosen paths against oneDNN).
 inline bool conv2d_direct_suits(const Conv2dShape& s) {
   return (s.K > 1 || s.stride > 1) && s.C * s.K * s.K <= 576 && s.out_w() >= 64;
 }
 
 // Whether conv2d_forward runs shape s as the GEMM that unfolds the image as it packs B
 // (ops/cpu/conv2d_implicit.hpp), for float on simad's fp32 kernels: every convolution that needs an
-// unfolding (not 1x1 stride 1 unpadded) and is not joined with the batch's other images. On a 2-core
-// AMD Zen 4 it ran YOLOv3's deeper 3x3 layers with 52x52 and 26x26 outputs 1.04-1.22x as fast as
-// im2col + the same GEMM, and those with 13x13 outputs (a small im2col matrix) 0.93-1.07x.
+// unfolding (not 1x1 stride 1 unpadded) and is not joined with the batch's other images: it saves the
+// im2col matrix's trip through memory (README: `simad bench darknet` before and after).
 inline bool conv2d_implicit_suits(const Conv2dShape& s) {
   return (s.K > 1 || s.stride > 1 || s.pad > 0) && !conv2d_joint_images(s);
 }

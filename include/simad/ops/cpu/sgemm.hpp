@@ -106,7 +106,7 @@ SIMAD_TARGET_AVX512 inline __attribute__((always_inline)) void transpose_16x16_a
 // rows past M zero).
 // op(A) not transposed, AVX-512: 16 k at a time, the rows' 16 values each loaded and transposed in
 // registers; the last kc % 16 with one gather of the MR rows' values per k. (Row by row with scalar
-// stores costs 2-3 cycles a value, a gather per k about 4 on Zen 4: a twentieth of the GEMM at 1024^3.)
+// stores costs 2-3 cycles a value; a gather per k reads MR cache lines for MR values.)
 template <int64_t MR>
 SIMAD_TARGET_AVX512 void pack_a_panel_rows_avx512(float* d, const float* A, int64_t lda, int64_t rows, int64_t kc) {
   static_assert(MR <= 16);
@@ -449,8 +449,7 @@ using GemmAmxBf16 = detail::AmxKernel<GemmAmxBf16Tiles>;
 // The blocking of each kernel family (measured on Intel Xeon with AVX-512 and AMD Zen 5, 2 cores).
 // With A packed beforehand (a layer's weights, SgemmPackedA) blocks of 512 columns: a block's packed B
 // panels (512 KB at KC 256) then stay in L2 until the tiles read them, and there is no A packing to
-// repeat per block. On a 2-core Zen 4 (medians of 15, a throwaway driver) YOLOv3's 1x1 layer shapes
-// ran 1.0-1.06x as fast as with 4096. KC, which sets the order of the sums, is the same either way.
+// repeat per block. KC, which sets the order of the sums, is the same either way.
 inline SgemmBlocking sgemm_blocking(simad::cpu::Isa isa, bool a_prepacked = false) {
   SgemmBlocking b = isa == simad::cpu::Isa::avx512 ? SgemmBlocking{SgemmAvx512::MR * 16, 256, 4096}
                                                    : SgemmBlocking{SgemmAvx2::MR * 24, 256, 4096};
