@@ -131,21 +131,11 @@ struct Im2colB {
 // usable, or null. Needs sgemm_available().
 inline void conv2d_implicit(float* out, const float* img, const float* weight, const float* bias, bool leaky,
                             const DirectConvShape& s, const SgemmPackedA* packed_weight = nullptr) {
-  const simad::cpu::Isa isa = simad::cpu::isa();
-  SIMAD_CHECK(isa >= simad::cpu::Isa::avx2, "conv2d_implicit: needs AVX2 + FMA, this CPU level is ",
-              simad::cpu::isa_name(isa));
   const int64_t depth = s.C * s.K * s.K, N = s.out_h() * s.out_w();
-  const detail::PrepackedPanels pre =
-      packed_weight && packed_weight->usable_for(s.O, depth) ? packed_weight->panels() : detail::PrepackedPanels{};
-  const detail::Im2colB b{img, s};
-  const SgemmEpilogue epi{bias, leaky};
   // sgemm's blocking for prepacked weights, also where they are not (only A's packing then repeats
   // per block of 512 columns): a block's packed panels stay in L2 until the tiles read them.
-  const SgemmBlocking blocking = sgemm_blocking(isa, true);
-  if (isa == simad::cpu::Isa::avx512)
-    detail::packed_sgemm<SgemmAvx512>(blocking, false, s.O, N, depth, 1.0f, weight, depth, b, 0.0f, out, N, epi, pre);
-  else
-    detail::packed_sgemm<SgemmAvx2>(blocking, false, s.O, N, depth, 1.0f, weight, depth, b, 0.0f, out, N, epi, pre);
+  detail::sgemm_from_source("conv2d_implicit", false, s.O, N, depth, 1.0f, weight, depth, detail::Im2colB{img, s},
+                            0.0f, out, N, SgemmEpilogue{bias, leaky}, packed_weight, true);
 }
 
 }  // namespace simad::ops::cpu

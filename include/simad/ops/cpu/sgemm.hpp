@@ -497,22 +497,35 @@ class SgemmPackedA {
   std::vector<float> data_;
 };
 
+namespace detail {
+// The fp32 GEMM of this process' ISA level over a B source (MatrixB, or a convolution's Im2colB): the
+// one place that checks the level, takes A's prepacked panels where usable and picks the kernel. `who`
+// names the caller in the error. wide_blocks: the column blocks of prepacked A (sgemm_blocking) even
+// where A is packed per call.
+template <class BSource>
+void sgemm_from_source(const char* who, bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                       int64_t lda, const BSource& b, float beta, float* C, int64_t ldc, const SgemmEpilogue& epi,
+                       const SgemmPackedA* packed_a, bool wide_blocks) {
+  const simad::cpu::Isa isa = simad::cpu::isa();
+  SIMAD_CHECK(isa >= simad::cpu::Isa::avx2, who, ": needs AVX2 + FMA, this CPU level is ", simad::cpu::isa_name(isa));
+  const PrepackedPanels pre =
+      packed_a && !trans_a && packed_a->usable_for(M, K) ? packed_a->panels() : PrepackedPanels{};
+  const SgemmBlocking blocking = sgemm_blocking(isa, wide_blocks || pre.data != nullptr);
+  if (isa == simad::cpu::Isa::avx512)
+    packed_sgemm<SgemmAvx512>(blocking, trans_a, M, N, K, alpha, A, lda, b, beta, C, ldc, epi, pre);
+  else
+    packed_sgemm<SgemmAvx2>(blocking, trans_a, M, N, K, alpha, A, lda, b, beta, C, ldc, epi, pre);
+}
+}  // namespace detail
+
 // C = alpha op(A) op(B) + beta C, M, N, K >= 1; needs sgemm_available(). Arguments as ops::gemm.
 // epi: a bias and activation stored with the results (SgemmEpilogue; none by default). packed_a: A
 // packed beforehand (A itself is then not read) where it is usable for this call, else null.
 inline void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                   int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
                   const SgemmEpilogue& epi = {}, const SgemmPackedA* packed_a = nullptr) {
-  const simad::cpu::Isa isa = simad::cpu::isa();
-  SIMAD_CHECK(isa >= simad::cpu::Isa::avx2, "sgemm: needs AVX2 + FMA, this CPU level is ", simad::cpu::isa_name(isa));
-  const detail::PrepackedPanels pre =
-      packed_a && !trans_a && packed_a->usable_for(M, K) ? packed_a->panels() : detail::PrepackedPanels{};
-  const detail::MatrixB b{trans_b, B, ldb};
-  const SgemmBlocking blocking = sgemm_blocking(isa, pre.data != nullptr);
-  if (isa == simad::cpu::Isa::avx512)
-    detail::packed_sgemm<SgemmAvx512>(blocking, trans_a, M, N, K, alpha, A, lda, b, beta, C, ldc, epi, pre);
-  else
-    detail::packed_sgemm<SgemmAvx2>(blocking, trans_a, M, N, K, alpha, A, lda, b, beta, C, ldc, epi, pre);
+  detail::sgemm_from_source("sgemm", trans_a, M, N, K, alpha, A, lda, detail::MatrixB{trans_b, B, ldb}, beta, C, ldc,
+                            epi, packed_a, false);
 }
 
 // bf16 GEMM: op(A) and op(B) rounded to bf16 (nearest even) as they are packed, products summed in
