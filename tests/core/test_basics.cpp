@@ -9,6 +9,8 @@
 #include "simad/simad.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 
 TEST_CASE("core/tensor: views share storage and respect bounds") {
@@ -153,3 +155,5 @@ TEST_CASE("core/dtype: bf16 and f16 round to nearest even and keep specials") {
     if (!std::isnan(f)) REQUIRE(float_to_f16(f).bits == h.bits);
   }
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

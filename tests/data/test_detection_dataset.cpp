@@ -16,6 +16,8 @@
 #include "simad/image/write.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 namespace fs = std::filesystem;
 
@@ -474,3 +476,5 @@ TEST_CASE("data/detection_dataset: a missing image is an error from next naming 
     }
   }
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -14,6 +14,8 @@
 #include "simad/image/write.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 using namespace simad::image;
 namespace fs = std::filesystem;
@@ -323,3 +325,5 @@ TEST_CASE("image/decode: the sample photos decode") {
   CHECK(hi <= 1.0f);
   CHECK(hi > lo);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -12,6 +12,8 @@
 #include "simad/io/class_names.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 using simad::testing::error_of;
 namespace fs = std::filesystem;
@@ -115,3 +117,5 @@ TEST_CASE("io/class_names: read_class_names reads a file and names it in errors"
   CHECK_MESSAGE(what.find("cannot open names file") != std::string::npos, what);
   CHECK_MESSAGE(what.find("missing.names") != std::string::npos, what);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -14,6 +14,8 @@
 #include "simad/nn/yolov3_configs.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 using simad::testing::error_of;
 using namespace simad::io::darknet;
@@ -189,3 +191,5 @@ TEST_CASE("io/darknet: short and long weights files are errors naming the layer 
   CHECK_THROWS_AS(parse_weights(bytes, small_cfg(17)), simad::Error);
   CHECK_THROWS_AS(parse_weights(serialize_weights(random_weights(small_cfg(15), 1)), cfg), simad::Error);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -9,6 +9,8 @@
 #include "simad/io/jsonl_field.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 using simad::testing::error_of;
 
@@ -65,3 +67,5 @@ TEST_CASE("io/jsonl_field: a bad line is an error naming the source and the line
   check_error("{\"text\": 3}", "field 'text' is not a string");
   check_error("{\"text\": null}", "field 'text' is not a string");
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

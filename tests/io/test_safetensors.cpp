@@ -14,6 +14,8 @@
 #include "simad/io/safetensors.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 namespace st = simad::io::safetensors;
 namespace fs = std::filesystem;
@@ -531,3 +533,5 @@ TEST_CASE("io/safetensors: the file reader rejects the same files") {
   CHECK(reader_error(file_of("{\"x\":1}")).find(path.string()) != std::string::npos);
   CHECK(reader_error(file_of("{" + entry("x", "F32", "[2]", 0, 8) + "}", 8)) == "<no error>");
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

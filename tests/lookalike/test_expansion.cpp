@@ -13,6 +13,8 @@
 #include "simad/lookalike/lookalike.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 using namespace simad;
@@ -345,3 +347,5 @@ TEST_CASE("lookalike/run_package: a package whose users never clicked") {
 }
 
 }  // namespace
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -10,6 +10,8 @@
 #include "simad/lookalike/xgboost.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 using namespace simad;
@@ -185,3 +187,5 @@ TEST_CASE("lookalike/xgboost: errors carry XGBoost's message") {
 }
 
 }  // namespace
+
+}  // namespace SIMAD_TEST_FILE_ID

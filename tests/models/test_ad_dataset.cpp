@@ -21,6 +21,8 @@
 #include "simad/data/synthads.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace fs = std::filesystem;
 using namespace simad;
 using namespace simad::data;
@@ -417,3 +419,5 @@ TEST_CASE("models/ad_dataset: the examples do not depend on the thread count") {
   CHECK(v1.words.tokens() == v3.words.tokens());
   CHECK(v1.tags.tokens() == v3.tags.tokens());
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -21,6 +21,8 @@
 #include "simad/models/detector_regions.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 using namespace simad::models;
 namespace fs = std::filesystem;
@@ -315,3 +317,5 @@ TEST_CASE("models/detector_regions: pixels and map+pixels describe the box by it
   CHECK(parse_region_feature_kind("map+pixels") == RegionFeatureKind::map_pixels);
   CHECK_THROWS_AS(parse_region_feature_kind("rgb"), Error);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

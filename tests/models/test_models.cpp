@@ -15,6 +15,8 @@
 #include "simad/models/totyemb.hpp"
 #include "models/random_ads.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 using namespace simad::models;
 
@@ -230,3 +232,5 @@ TEST_CASE("models/text_pretrain: gradient check in double, masks come from the s
   const auto v = m.store().param("encoder.layers.0.linear1.weight").span();
   CHECK(std::equal(w.begin(), w.end(), v.begin()));
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -17,6 +17,8 @@
 #include "simad/models/regions.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 using namespace simad::models;
 
@@ -296,3 +298,5 @@ TEST_CASE("models/regions: region sources parse by name and a bad name is report
     CHECK(std::string(e.what()).find("'yolo'") != std::string::npos);
   }
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -29,6 +29,8 @@
 #include "simad/ops/upsample.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 namespace dk = simad::io::darknet;
 namespace fs = std::filesystem;
@@ -551,3 +553,5 @@ TEST_CASE("nn/region_features: 7x7 grid regions are adaptive max-pools of the de
     CHECK(r.scale(1, k) == 1);
   }
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

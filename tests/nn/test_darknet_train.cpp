@@ -16,6 +16,8 @@
 #include "simad/nn/yolov3_configs.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 namespace dk = simad::io::darknet;
 
@@ -225,3 +227,5 @@ TEST_CASE("nn/darknet_train: layer timing changes no number and times every laye
   timed->forward(x.data(), 2, true);
   CHECK(times.forward_total == before);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -17,6 +17,8 @@
 #include "simad/train/param_store.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 
 namespace {
@@ -217,3 +219,5 @@ TEST_CASE("nn/transformer: bad configurations and unbound layers throw") {
   other.allocate();
   CHECK_THROWS_AS(io::safetensors::load(fixture("transformer_relu.safetensors"), other, false), Error);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

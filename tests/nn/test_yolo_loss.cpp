@@ -14,6 +14,8 @@
 #include "simad/nn/yolov3_configs.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 namespace dk = simad::io::darknet;
 
@@ -242,3 +244,5 @@ TEST_CASE("nn/yolo_loss: bad truths and thresholds from the cfg") {
   CHECK(o.ignore_thresh == doctest::Approx(0.5));
   CHECK(o.truth_thresh == doctest::Approx(0.9));
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

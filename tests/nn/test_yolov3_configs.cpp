@@ -11,6 +11,8 @@
 #include "simad/nn/yolov3_configs.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 using simad::testing::error_of;
 using io::darknet::Config;
@@ -94,3 +96,5 @@ TEST_CASE("nn/yolov3_configs: load_darknet_config takes a built-in name or a cfg
   what = error_of([&] { (void)nn::load_darknet_config((dir.path / "missing.cfg").string()); });
   CHECK_MESSAGE(what.find("missing.cfg") != std::string::npos, what);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -4,6 +4,8 @@
 #include "simad/ops/dispatch/activation.hpp"
 #include "simad/ops/reference/activation.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 using namespace simad::testing::op_cases;
@@ -119,3 +121,5 @@ const OpCase kCases[] = {
 }  // namespace
 
 TEST_CASE("op_cases: activation") { check_cases(kCases); }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -5,6 +5,8 @@
 #include "simad/ops/dispatch/attention.hpp"
 #include "simad/ops/reference/attention.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 using namespace simad::testing::op_cases;
@@ -60,3 +62,5 @@ const OpCase kCases[] = {
 }  // namespace
 
 TEST_CASE("op_cases: attention") { check_cases(kCases); }
+
+}  // namespace SIMAD_TEST_FILE_ID

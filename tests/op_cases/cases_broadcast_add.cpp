@@ -5,6 +5,8 @@
 #include "simad/ops/dispatch/broadcast_add.hpp"
 #include "simad/ops/reference/broadcast_add.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 using namespace simad::testing::op_cases;
@@ -48,3 +50,5 @@ const OpCase kCases[] = {
 }  // namespace
 
 TEST_CASE("op_cases: broadcast_add") { check_cases(kCases); }
+
+}  // namespace SIMAD_TEST_FILE_ID

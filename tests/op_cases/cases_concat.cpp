@@ -9,6 +9,8 @@
 #include "simad/ops/dispatch/concat.hpp"
 #include "simad/ops/reference/concat.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 using namespace simad::testing::op_cases;
@@ -95,3 +97,5 @@ const OpCase kCases[] = {
 }  // namespace
 
 TEST_CASE("op_cases: concat") { check_cases(kCases); }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -6,6 +6,8 @@
 #include "simad/ops/dispatch/cross_entropy.hpp"
 #include "simad/ops/reference/cross_entropy.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 using namespace simad::testing::op_cases;
@@ -116,3 +118,5 @@ const OpCase kCases[] = {
 }  // namespace
 
 TEST_CASE("op_cases: cross_entropy") { check_cases(kCases); }
+
+}  // namespace SIMAD_TEST_FILE_ID

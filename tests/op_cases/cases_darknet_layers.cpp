@@ -17,6 +17,8 @@
 #include "simad/ops/shortcut.hpp"
 #include "simad/ops/upsample.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 using namespace simad::testing::op_cases;
@@ -181,3 +183,5 @@ const OpCase kCases[] = {
 TEST_CASE("op_cases: darknet layers (conv2d, maxpool2d, upsample, shortcut, batchnorm)") {
   check_cases(kCases);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

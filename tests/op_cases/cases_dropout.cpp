@@ -14,6 +14,8 @@
 #include "simad/cuda/kernels/dropout.hpp"
 #endif
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 using namespace simad::testing::op_cases;
@@ -87,3 +89,5 @@ const OpCase kCases[] = {
 }  // namespace
 
 TEST_CASE("op_cases: dropout") { check_cases(kCases); }
+
+}  // namespace SIMAD_TEST_FILE_ID

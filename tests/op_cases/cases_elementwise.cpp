@@ -9,6 +9,8 @@
 #include "simad/ops/dispatch/elementwise.hpp"
 #include "simad/ops/reference/elementwise.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 using namespace simad::testing::op_cases;
@@ -149,3 +151,5 @@ const OpCase kCases[] = {
 }  // namespace
 
 TEST_CASE("op_cases: elementwise") { check_cases(kCases); }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -5,6 +5,8 @@
 #include "simad/ops/dispatch/embedding.hpp"
 #include "simad/ops/reference/embedding.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 using namespace simad::testing::op_cases;
@@ -88,3 +90,5 @@ const OpCase kCases[] = {
 }  // namespace
 
 TEST_CASE("op_cases: embedding") { check_cases(kCases); }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -12,6 +12,8 @@
 #include "simad/cuda/kernels/gemm.hpp"
 #endif
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 using namespace simad::testing::op_cases;
@@ -186,3 +188,5 @@ const OpCase kCases[] = {
 }  // namespace
 
 TEST_CASE("op_cases: gemm") { check_cases(kCases); }
+
+}  // namespace SIMAD_TEST_FILE_ID

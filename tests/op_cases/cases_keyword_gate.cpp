@@ -5,6 +5,8 @@
 #include "simad/ops/dispatch/keyword_gate.hpp"
 #include "simad/ops/reference/keyword_gate.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 using namespace simad::testing::op_cases;
@@ -47,3 +49,5 @@ const OpCase kCases[] = {
 }  // namespace
 
 TEST_CASE("op_cases: keyword_gate") { check_cases(kCases); }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -6,6 +6,8 @@
 #include "simad/ops/dispatch/l2norm.hpp"
 #include "simad/ops/reference/l2norm.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 using namespace simad::testing::op_cases;
@@ -87,3 +89,5 @@ const OpCase kCases[] = {
 }  // namespace
 
 TEST_CASE("op_cases: l2norm") { check_cases(kCases); }
+
+}  // namespace SIMAD_TEST_FILE_ID

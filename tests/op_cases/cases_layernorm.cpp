@@ -3,6 +3,8 @@
 #include "simad/ops/dispatch/layernorm.hpp"
 #include "simad/ops/reference/layernorm.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 using namespace simad::testing::op_cases;
@@ -104,3 +106,5 @@ const OpCase kCases[] = {
 }  // namespace
 
 TEST_CASE("op_cases: layernorm") { check_cases(kCases); }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -11,6 +11,8 @@
 #include "simad/cuda/kernels/linear.hpp"
 #endif
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 using namespace simad::testing::op_cases;
@@ -106,3 +108,5 @@ const OpCase kCases[] = {
 }  // namespace
 
 TEST_CASE("op_cases: linear") { check_cases(kCases); }
+
+}  // namespace SIMAD_TEST_FILE_ID

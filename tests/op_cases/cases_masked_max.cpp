@@ -6,6 +6,8 @@
 #include "simad/ops/dispatch/masked_max.hpp"
 #include "simad/ops/reference/masked_max.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 using namespace simad::testing::op_cases;
@@ -57,3 +59,5 @@ const OpCase kCases[] = {
 }  // namespace
 
 TEST_CASE("op_cases: masked_max") { check_cases(kCases); }
+
+}  // namespace SIMAD_TEST_FILE_ID

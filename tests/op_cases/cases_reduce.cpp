@@ -5,6 +5,8 @@
 #include "simad/ops/dispatch/reduce.hpp"
 #include "simad/ops/reference/reduce.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 using namespace simad::testing::op_cases;
@@ -118,3 +120,5 @@ const OpCase kCases[] = {
 }  // namespace
 
 TEST_CASE("op_cases: reduce") { check_cases(kCases); }
+
+}  // namespace SIMAD_TEST_FILE_ID

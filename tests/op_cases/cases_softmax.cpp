@@ -3,6 +3,8 @@
 #include "simad/ops/dispatch/softmax.hpp"
 #include "simad/ops/reference/softmax.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 using namespace simad::testing::op_cases;
@@ -62,3 +64,5 @@ const OpCase kCases[] = {
 }  // namespace
 
 TEST_CASE("op_cases: softmax") { check_cases(kCases); }
+
+}  // namespace SIMAD_TEST_FILE_ID

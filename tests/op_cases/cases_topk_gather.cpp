@@ -10,6 +10,8 @@
 #include "simad/ops/dispatch/topk_gather.hpp"
 #include "simad/ops/reference/topk_gather.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 using namespace simad::testing::op_cases;
@@ -85,3 +87,5 @@ const OpCase kCases[] = {
 }  // namespace
 
 TEST_CASE("op_cases: topk_gather") { check_cases(kCases); }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -12,6 +12,8 @@
 #include "simad/cuda/kernels/triplet.hpp"
 #endif
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 using namespace simad::testing::op_cases;
@@ -108,3 +110,5 @@ const OpCase kCases[] = {
 }  // namespace
 
 TEST_CASE("op_cases: triplet") { check_cases(kCases); }
+
+}  // namespace SIMAD_TEST_FILE_ID

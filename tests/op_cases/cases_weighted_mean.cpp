@@ -5,6 +5,8 @@
 #include "simad/ops/dispatch/weighted_mean.hpp"
 #include "simad/ops/reference/weighted_mean.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 using namespace simad::testing::op_cases;
@@ -51,3 +53,5 @@ const OpCase kCases[] = {
 }  // namespace
 
 TEST_CASE("op_cases: weighted_mean") { check_cases(kCases); }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -10,6 +10,8 @@
 #include "simad/ops/reference/activation.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 
 namespace {
@@ -253,3 +255,5 @@ TEST_CASE("ops/activation: bad arguments throw simad::Error") {
   CHECK_THROWS_AS(ops::leaky_relu_backward(a.data(), b.data(), b.data(), 4, std::numeric_limits<float>::infinity()),
                   Error);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -13,6 +13,8 @@
 #include "simad/ops/reference/attention.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 
 namespace {
@@ -159,3 +161,5 @@ TEST_CASE("ops/attention: bad arguments throw and empty inputs do nothing") {
   ops::attention_forward<float>(nullptr, nullptr, nullptr, nullptr, 0, 5, 8, 2);
   ops::attention_backward<float>(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 1, 5, 8, 2);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

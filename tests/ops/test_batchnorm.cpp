@@ -12,6 +12,8 @@
 #include "simad/ops/reference/batchnorm.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 using simad::testing::random_vector;
 
@@ -156,3 +158,5 @@ TEST_CASE("ops/batchnorm: a single value per channel is rejected in training") {
                                                          s.data(), s.data(), 1, 3, 1, ops::BatchNormVariant::pjreddie),
                     doctest::Contains("at least 2 values"));
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

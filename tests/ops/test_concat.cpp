@@ -12,6 +12,8 @@
 #include "simad/ops/reference/concat.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 
 namespace {
@@ -215,3 +217,5 @@ TEST_CASE("ops/concat: bad arguments throw simad::Error") {
   // No parts at all: nothing to do.
   CHECK_NOTHROW(ops::concat_forward(out.data(), std::vector<const double*>{}, std::vector<int64_t>{}, 4));
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

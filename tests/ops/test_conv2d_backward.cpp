@@ -14,6 +14,8 @@
 #include "simad/ops/reference/conv2d.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 using simad::testing::random_vector;
 
@@ -182,3 +184,5 @@ TEST_CASE("ops/conv2d: conv, training batch norm and leaky compose to the block'
     SIMAD_CHECK_GRADIENT(dbeta, simad::testing::numeric_gradient(std::span<double>(beta), forward), "dbias");
   }
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -22,6 +22,8 @@
 #include "simad/ops/cpu/conv2d_implicit.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 
 namespace {
@@ -263,3 +265,5 @@ TEST_CASE("ops/conv2d_direct: with SIMAD_GEMM=bf16 the shallowest wide layers st
   if (ops::cpu::conv2d_direct_available())
     CHECK_MESSAGE(same_bits(out, im2col_conv(wide, in, w, bias.data())), "not the fp32 implicit GEMM's bits");
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -12,6 +12,8 @@
 #include "simad/ops/reference/cross_entropy.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 
 namespace {
@@ -197,3 +199,5 @@ TEST_CASE("ops/cross_entropy: bad targets and arguments throw simad::Error") {
   CHECK_THROWS_AS(ops::cross_entropy_backward<double>(g.data(), 1.0, probs.data(), nullptr, N, C), Error);
   ops::cross_entropy_backward<double>(nullptr, 1.0, probs.data(), t.data(), N, C);  // no gradient wanted
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -21,6 +21,8 @@
 #include "simad/ops/upsample.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 using simad::testing::random_vector;
 
@@ -278,3 +280,5 @@ TEST_CASE("ops/route: channel concat per image and its backward match finite dif
                          "dpart");
   }
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

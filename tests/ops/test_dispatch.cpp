@@ -14,6 +14,8 @@
 #include "simad/ops/dispatch/softmax.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 using simad::testing::error_of;
 
@@ -198,3 +200,5 @@ TEST_CASE("ops/dispatch: fusion_attention Tensor overloads check their shapes") 
   fusion_attention_case<float>();
   fusion_attention_case<double>();
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

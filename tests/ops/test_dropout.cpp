@@ -12,6 +12,8 @@
 #include "simad/ops/reference/dropout.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 
 namespace {
@@ -176,3 +178,5 @@ TEST_CASE("ops/dropout: backward matches finite differences and accumulates") {
   ops::reference::dropout_backward(expected.data(), dout_d.data(), keep.data(), n, 0.25);
   testing::check_close(dinp, expected, 1e-7, 1e-6, "dropout float backward");
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

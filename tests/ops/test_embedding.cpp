@@ -15,6 +15,8 @@
 #include "simad/ops/reference/embedding.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 
 namespace {
@@ -146,3 +148,5 @@ TEST_CASE("ops/embedding: backward is deterministic across thread counts and equ
   }
   set_num_threads(ThreadPool::default_threads());
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -15,6 +15,8 @@
 #include "masks.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 
 namespace {
@@ -212,3 +214,5 @@ TEST_CASE("ops/fusion_attention: bad arguments throw") {
   ops::fusion_attention_forward<float>(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
                                        0, 2, 2, 2);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -16,6 +16,8 @@
 #include "simad/ops/reference/gemm.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 
 namespace {
@@ -415,3 +417,5 @@ TEST_CASE("ops/gemm: strided batched with overlapping C (stride_c == 0) accumula
   }
   set_num_threads(ThreadPool::default_threads());
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -13,6 +13,8 @@
 #include "simad/ops/reference/l2norm.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 
 namespace {
@@ -184,3 +186,5 @@ TEST_CASE("ops/l2norm: bad arguments throw simad::Error") {
   CHECK_THROWS_AS(ops::l2norm_backward(dx.data(), x.data(), y.data(), n.data(), 3, 4, 0.0), Error);
   CHECK_NOTHROW(ops::l2norm_backward(static_cast<double*>(nullptr), x.data(), y.data(), n.data(), 3, 4));
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -12,6 +12,8 @@
 #include "simad/ops/reference/layernorm.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 
 namespace {
@@ -234,3 +236,5 @@ TEST_CASE("ops/layernorm: bad arguments throw simad::Error") {
   ops::layernorm_forward<double>(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 0, 3);
   ops::layernorm_backward<double>(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 2, 3);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -12,6 +12,8 @@
 #include "simad/ops/reference/linear.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 
 namespace {
@@ -163,3 +165,5 @@ TEST_CASE("ops/linear: empty sizes and bad arguments") {
                                        buf.data(), buf.data(), static_cast<const double*>(nullptr), 2, 3, 4),
                   Error);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

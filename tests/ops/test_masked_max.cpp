@@ -14,6 +14,8 @@
 #include "simad/ops/reference/masked_max.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 
 namespace {
@@ -219,3 +221,5 @@ TEST_CASE("ops/masked_max: bad arguments throw simad::Error") {
   CHECK_THROWS_AS(ops::masked_max_backward(dinp.data(), static_cast<const float*>(nullptr), argmax.data(), 3, 4, 2),
                   Error);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

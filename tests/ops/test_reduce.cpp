@@ -14,6 +14,8 @@
 #include "simad/ops/reference/reduce.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 
 namespace {
@@ -226,3 +228,5 @@ TEST_CASE("ops/reduce: empty extents and bad arguments") {
   CHECK_THROWS_AS(ops::sum_over_rows_forward(out.data(), static_cast<const double*>(nullptr), 2, 4), Error);
   CHECK_THROWS_AS(ops::sum_over_cols_backward(x.data(), static_cast<const double*>(nullptr), 2, 4), Error);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -21,6 +21,8 @@
 #include "simad/ops/gemm.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 
 namespace {
@@ -411,3 +413,5 @@ TEST_CASE("ops/sgemm: A packed beforehand (SgemmPackedA) gives the same bits, an
       }
     }
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

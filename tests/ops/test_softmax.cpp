@@ -11,6 +11,8 @@
 #include "simad/ops/softmax.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 
 namespace {
@@ -191,3 +193,5 @@ TEST_CASE("ops/softmax: bad arguments throw simad::Error") {
   ops::softmax_forward<double>(nullptr, nullptr, nullptr, 0, 3);  // empty: nothing to do
   ops::softmax_backward<double>(nullptr, b.data(), b.data(), 2, 3);  // no gradient wanted
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

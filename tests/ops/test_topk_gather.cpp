@@ -12,6 +12,8 @@
 #include "simad/ops/reference/topk_gather.hpp"
 #include "simad/ops/topk_gather.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 
 TEST_CASE("ops/topk_gather: selection equals the reference tier, with masks and short sets") {
@@ -73,3 +75,5 @@ TEST_CASE("ops/topk_gather: forward and backward equal the reference tier, backw
       CHECK((*dv)[i] - base == doctest::Approx((up - down) / (2 * eps)).epsilon(1e-7));
     }
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

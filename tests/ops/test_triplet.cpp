@@ -12,6 +12,8 @@
 #include "simad/ops/triplet.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 namespace t = simad::testing;
@@ -178,3 +180,5 @@ TEST_CASE("ops/triplet: bad arguments throw") {
   float g = 0;
   CHECK_THROWS_AS(simad::ops::batch_hard_triplet_backward(&g, 1.0f, &e, &p, &n, 1, 1, 1.0f), simad::Error);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -20,6 +20,8 @@
 #include "simad/ops/weighted_mean.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 using simad::Rng;
@@ -151,3 +153,5 @@ TEST_CASE("keyword_gate: hard and soft weights at real words, and the soft backw
   const std::vector<double> num = simad::testing::numeric_gradient(std::span<double>(logits), loss);
   CHECK(simad::testing::gradient_relative_error(dlogits, num) < 1e-7);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -27,6 +27,8 @@
 #include "simad/search/flat_index.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 namespace t = simad::testing;
@@ -434,3 +436,5 @@ TEST_CASE("search/topk: a KSelect ceiling drops keys above it, keeps keys equal 
   CHECK(got == want);
   CHECK(sel.threshold() == ceiling);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

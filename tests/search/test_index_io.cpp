@@ -17,6 +17,8 @@
 #include "simad/search/index_file.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 namespace t = simad::testing;
@@ -256,3 +258,5 @@ TEST_CASE("search/index_file: damaged index files throw naming the problem") {
                        simad::Error);
   fs::remove_all(dir);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -25,6 +25,8 @@
 #include "simad/search/flat_index.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 namespace t = simad::testing;
@@ -346,3 +348,5 @@ TEST_CASE("search/int8_prefilter: kept only for float L2, and costs a quarter of
   dbl.add_sequential(std::vector<double>(base.begin(), base.end()).data(), n, 0);
   CHECK(std::string(dbl.prefilter_kernel()) == "off");
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -19,6 +19,8 @@
 #include "simad/text/segmenter.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace fs = std::filesystem;
 using namespace simad::data::synthads;
 
@@ -381,3 +383,5 @@ TEST_CASE("synthads/baselines: text-only and colour-histogram retrieval score cl
   CHECK(p_fused > p_image + 0.2);
   CHECK(p_fused > p_crop + 0.1);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

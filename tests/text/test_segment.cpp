@@ -16,6 +16,8 @@
 #include "simad/text/segmenter.hpp"
 #include "text_testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 using simad::testing::jieba_segmenter;
@@ -229,3 +231,5 @@ TEST_CASE("text/segment: a bad dictionary or a missing directory is a clear erro
     CHECK(std::string(e.what()).find("/nonexistent/jieba/dict.txt") != std::string::npos);
   }
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -20,6 +20,8 @@
 #include "testing.hpp"
 #include "text_testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 namespace text = simad::text;
@@ -477,3 +479,5 @@ TEST_CASE("text/encode: padded ids POS keyword and mask match a plain loop with 
   CHECK_THROWS_AS(text::encode_batch(batch, wv, tv, 1, true), simad::Error);
   CHECK_THROWS_AS(text::encode_batch({}, wv, tv, 8, true), simad::Error);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -9,6 +9,8 @@
 #include "simad/train/detection_metrics.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 
 namespace {
@@ -170,3 +172,5 @@ TEST_CASE("train/detection_metrics: average_precision equals the sum over hits o
   CHECK(std::isnan(train::average_precision({true}, 0)));
   CHECK(train::average_precision({}, 3) == 0);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

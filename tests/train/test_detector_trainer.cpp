@@ -19,6 +19,8 @@
 #include "simad/train/detector_trainer.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 namespace dk = simad::io::darknet;
 
@@ -201,3 +203,5 @@ TEST_CASE("train/detector_trainer: a resumed run reproduces the uninterrupted ru
   train::DetectorTrainer d(other, sgd, 10);
   CHECK_THROWS_WITH(d.load_checkpoint(dir.path / "half.weights.state"), doctest::Contains("same run"));
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

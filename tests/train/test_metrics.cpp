@@ -11,6 +11,8 @@
 #include "simad/train/metrics.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 
 namespace {
@@ -277,3 +279,5 @@ TEST_CASE("train/metrics: classification accuracy ignores labels of -1") {
   const std::vector<int32_t> abstain = {-1, -1, -1, -1, -1, -1};
   CHECK(train::classification_accuracy(abstain, label) == 0.0);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

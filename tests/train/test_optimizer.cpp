@@ -11,6 +11,8 @@
 #include "simad/train/optimizer.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 using train::AdamOptions;
 using train::ParamSlice;
@@ -270,3 +272,5 @@ TEST_CASE("train/optimizer: clip_grad_norm matches a naive norm and torch's scal
   CHECK(train::grad_norm(std::span<const double>(store.grads().span())) == doctest::Approx(1.0).epsilon(1e-5));
   check_padding_zero(store, store.grads(), "clipped grads");
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

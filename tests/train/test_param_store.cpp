@@ -9,6 +9,8 @@
 #include "simad/train/param_store.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 using train::ParamSlice;
 using train::ParamStore;
@@ -162,3 +164,5 @@ TEST_CASE("train/param_store: init helpers fill one slice, reproducibly") {
   for (int64_t i = s1.slice("b").offset + 50; i < s1.slice("g").offset; ++i) CHECK(s1.params().data()[i] == 0.0);
   CHECK_THROWS_AS(s1.fill("nope", 1.0), Error);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

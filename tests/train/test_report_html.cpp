@@ -15,6 +15,8 @@
 #include "../tools/simad/report_html.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 namespace report = simad::cli::report;
 namespace fs = std::filesystem;
@@ -436,3 +438,5 @@ TEST_CASE("cli/report_html: write_report writes the page atomically and leaves n
   check_markup(read(path), e);
   CHECK(e.empty());
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -21,6 +21,8 @@
 #include "simad/train/trainer.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 using namespace simad;
 using simad::testing::error_of;
 using models::AdBatch;
@@ -731,3 +733,5 @@ TEST_CASE("train/trainer: every metrics log line is JSON with the loss terms, lr
   CHECK(steps == 2 * 4);
   CHECK(epochs == 2);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

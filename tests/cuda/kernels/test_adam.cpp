@@ -13,6 +13,8 @@
 #include "simad/ops/dispatch/adam.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 using simad::Tensor;
@@ -43,3 +45,5 @@ TEST_CASE("cuda/adam: invalid options and arguments throw simad::Error") {
   CHECK_THROWS_AS(ck::adam_update(x, x, x, x, -1, 1, 1e-3, 0.9, 0.999, 1e-8, 0.0, true), simad::Error);
   CHECK_NOTHROW(ck::adam_update(nullptr, nullptr, nullptr, nullptr, 0, 1, 1e-3, 0.9, 0.999, 1e-8, 0.0, true));
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -9,6 +9,8 @@
 #include "device_buffer.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 namespace k = simad::cuda::kernels;
@@ -25,3 +27,5 @@ TEST_CASE("cuda/attention: bad sizes throw and empty inputs do nothing") {
   k::attention_forward(nullptr, nullptr, nullptr, nullptr, 0, 3, 8, 2);
   CUDA_OK(cudaDeviceSynchronize());
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

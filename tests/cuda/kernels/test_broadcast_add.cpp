@@ -4,6 +4,10 @@
 #include "simad/cuda/kernels/broadcast_add.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 TEST_CASE("cuda/broadcast_add: a negative size throws") {
   CHECK_THROWS_AS(simad::cuda::kernels::broadcast_add_forward(nullptr, nullptr, nullptr, 2, 2, -2), simad::Error);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

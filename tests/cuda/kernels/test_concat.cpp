@@ -7,6 +7,8 @@
 #include "simad/ops/dispatch/concat.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 using simad::Tensor;
@@ -24,3 +26,5 @@ TEST_CASE("cuda/concat: bad sizes, widths and mixed devices throw") {
   CHECK_THROWS_AS(ops::concat_forward(out_c, {a, a}), simad::Error);  // widths add up to 10, not 12
   CHECK_THROWS_AS(ops::concat_forward(out_g, {a, b}), simad::Error);  // mixed devices
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -11,6 +11,8 @@
 #include "device_buffer.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 namespace k = simad::cuda::kernels;
@@ -65,3 +67,5 @@ TEST_CASE("cuda/cross_entropy: a bad target throws naming the first bad row") {
   CHECK_THROWS_AS(k::cross_entropy_forward(nullptr, nullptr, nullptr, 2, 3), simad::Error);
   CHECK(k::cross_entropy_forward(nullptr, nullptr, nullptr, 0, 3) == 0.0f);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -18,6 +18,8 @@
 #include "simad/ops/dispatch/softmax.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 using simad::Tensor;
@@ -150,3 +152,5 @@ TEST_CASE("cuda/dispatch: fusion_attention Tensor calls refuse mixed devices") {
                                                 nullptr, nullptr),
                   simad::Error);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

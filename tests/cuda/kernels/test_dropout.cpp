@@ -11,6 +11,8 @@
 #include "cuda_compare.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 using simad::Rng;
@@ -33,3 +35,5 @@ TEST_CASE("cuda/dropout: bad arguments and mixed devices throw") {
   CHECK_THROWS_AS(ops::dropout_forward(d_dinp, keep, dout, 0.5f, Rng(1, 2), 0), simad::Error);
   CHECK_THROWS_AS(ops::dropout_backward(d_dinp, d_dout, keep, 0.5f), simad::Error);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

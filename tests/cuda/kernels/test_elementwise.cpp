@@ -12,6 +12,8 @@
 #include "simad/ops/dispatch/elementwise.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 using simad::Tensor;
@@ -36,7 +38,7 @@ TEST_CASE("cuda/elementwise: bad arguments throw simad::Error and n 0 launches n
   CHECK_NOTHROW(ck::fill(nullptr, 1.0f, 0));
 }
 
-TEST_CASE("cuda/elementwise: Tensor calls reject mixed devices and sizes; copy crosses devices") {
+TEST_CASE("cuda/elementwise: Tensor calls reject mixed devices and sizes and copy crosses devices") {
   const int64_t n = 3001;
   simad::Rng rng = simad::testing::test_rng(95);
   const Tensor<float> a = simad::testing::random_tensor<float>(rng, {n});
@@ -52,3 +54,5 @@ TEST_CASE("cuda/elementwise: Tensor calls reject mixed devices and sizes; copy c
   CHECK_THROWS_AS(ops::add(d, d, simad::cuda::to_device(Tensor<float>::zeros({5}))), simad::Error);
   CHECK_THROWS_AS(ck::mul_forward(nullptr, d.data(), d.data(), n), simad::Error);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -11,6 +11,8 @@
 #include "device_buffer.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 namespace k = simad::cuda::kernels;
@@ -65,3 +67,5 @@ TEST_CASE("cuda/embedding: an id out of range throws naming the first bad positi
   CHECK_THROWS_AS(k::embedding_forward(p, nullptr, p, 0, 3, 4, 4), simad::Error);  // padding id not in [0, V)
   CHECK_THROWS_AS(k::embedding_forward(p, nullptr, p, -1, 3, 4), simad::Error);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

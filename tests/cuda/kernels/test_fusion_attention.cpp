@@ -10,6 +10,8 @@
 #include "device_buffer.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 namespace k = simad::cuda::kernels;
 }  // namespace
@@ -26,3 +28,5 @@ TEST_CASE("cuda/fusion_attention: bad sizes throw and empty inputs do nothing") 
                               4, nullptr);
   CUDA_OK(cudaDeviceSynchronize());
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

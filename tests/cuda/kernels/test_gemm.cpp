@@ -15,6 +15,8 @@
 #include "simad/ops/dispatch/gemm.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 using simad::Device;
@@ -66,3 +68,5 @@ TEST_CASE("cuda/gemm: matmul with tensors on different devices or double CUDA te
   const Tensor<double> dd = Tensor<double>::empty({2, 2}, Device::cuda);
   CHECK_THROWS_WITH_AS(simad::ops::matmul(dd, dd, dd), doctest::Contains("float"), simad::Error);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -22,6 +22,8 @@
 #include <string>
 #include <vector>
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -324,3 +326,5 @@ TEST_CASE("cuda/coverage: the kernel and launcher scanners find what they should
   CHECK(tensor_ops_in(strip_comments(dispatch)) ==
         std::set<std::string>{"matmul", "relu_backward", "relu_forward", "tanh_backward", "tanh_forward"});
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

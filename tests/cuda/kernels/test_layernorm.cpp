@@ -4,6 +4,8 @@
 #include "simad/cuda/kernels/layernorm.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 namespace k = simad::cuda::kernels;
@@ -18,3 +20,5 @@ TEST_CASE("cuda/layernorm: bad arguments throw") {
   CHECK_THROWS_AS(k::layernorm_forward(nullptr, nullptr, nullptr, p, nullptr, nullptr, 2, 3), simad::Error);
   CHECK_THROWS_AS(k::layernorm_backward(p, nullptr, nullptr, p, p, nullptr, nullptr, p, 2, 3), simad::Error);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

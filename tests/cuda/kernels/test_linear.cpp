@@ -9,6 +9,8 @@
 #include "simad/ops/dispatch/linear.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 TEST_CASE("cuda/linear: negative sizes, mixed devices and wrong shapes throw") {
   namespace ck = simad::cuda::kernels;
   using simad::Tensor;
@@ -20,3 +22,5 @@ TEST_CASE("cuda/linear: negative sizes, mixed devices and wrong shapes throw") {
       simad::Error);
   CHECK_THROWS_AS(simad::ops::linear_forward(Tensor<float>::zeros({3, 3}), inp, W, Tensor<float>()), simad::Error);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

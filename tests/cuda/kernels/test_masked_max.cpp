@@ -4,7 +4,11 @@
 #include "simad/cuda/kernels/masked_max.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 TEST_CASE("cuda/masked_max: a negative size throws") {
   CHECK_THROWS_AS(simad::cuda::kernels::masked_max_forward(nullptr, nullptr, nullptr, nullptr, -1, 1, 1),
                   simad::Error);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

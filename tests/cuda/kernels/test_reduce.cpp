@@ -7,6 +7,8 @@
 #include "device_buffer.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 namespace k = simad::cuda::kernels;
@@ -33,3 +35,5 @@ TEST_CASE("cuda/reduce: bad sizes and means of nothing throw") {
   CHECK_THROWS_AS(k::sum_over_cols_backward(p, nullptr, 2, 3), simad::Error);
   k::sum_over_cols_backward(nullptr, nullptr, 2, 3);  // null dinp: nothing
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -14,6 +14,8 @@
 #include "simad/cuda/runtime.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 using simad::testing::error_of;
 
@@ -96,3 +98,5 @@ TEST_CASE("cuda/runtime: Stream and Event order work and time it") {
   CHECK(moved.get() != nullptr);
   CHECK(stream.get() == nullptr);  // NOLINT(bugprone-use-after-move): a moved-from Stream is empty
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -18,6 +18,8 @@
 #include "device_buffer.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 namespace k = simad::cuda::kernels;
@@ -224,3 +226,5 @@ TEST_CASE("cuda/search: bad arguments throw") {
   k::search_squared_norms(nullptr, nullptr, 0, 4);  // empty: nothing to do
   CUDA_OK(cudaDeviceSynchronize());
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

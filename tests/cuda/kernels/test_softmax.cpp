@@ -7,6 +7,8 @@
 #include "device_buffer.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace k = simad::cuda::kernels;
 
 TEST_CASE("cuda/softmax: bad sizes throw and empty inputs do nothing") {
@@ -18,3 +20,5 @@ TEST_CASE("cuda/softmax: bad sizes throw and empty inputs do nothing") {
   k::softmax_backward(nullptr, nullptr, nullptr, 3, 5);  // a null dinp does nothing
   CUDA_OK(cudaDeviceSynchronize());
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

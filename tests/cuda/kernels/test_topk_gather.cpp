@@ -7,6 +7,8 @@
 #include "simad/ops/dispatch/topk_gather.hpp"
 #include "cuda_compare.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 using simad::Tensor;
 namespace ck = simad::cuda::kernels;
@@ -23,3 +25,5 @@ TEST_CASE("cuda/topk_gather: bad sizes and mixed devices throw") {
       ops::topk_gather_backward(Tensor<float>(), Tensor<float>(), out, st::to_gpu(inp), Tensor<float>(), idx),
       simad::Error);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -12,6 +12,8 @@
 #include "device_buffer.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 namespace k = simad::cuda::kernels;
@@ -48,3 +50,5 @@ TEST_CASE("cuda/triplet: the Tensor dispatch refuses mixed devices") {
                   simad::Error);
   CHECK_THROWS_AS(simad::ops::batch_hard_triplet_backward(emb, 1.0f, t::to_gpu(emb), pos, neg, 1.0f), simad::Error);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

@@ -25,6 +25,8 @@
 #include "cuda/kernels/cuda_compare.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 using simad::Device;
@@ -186,3 +188,5 @@ TEST_CASE("cuda/models: ToTYEmb trains on CUDA tensors as on the CPU (the thesis
     check_same_training<Totyemb<float>>(c.cfg, batch);
   }
 }
+
+}  // namespace SIMAD_TEST_FILE_ID

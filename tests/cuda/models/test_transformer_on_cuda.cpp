@@ -28,6 +28,8 @@
 #include "cuda/kernels/cuda_compare.hpp"
 #include "testing.hpp"
 
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
 namespace {
 
 using simad::Device;
@@ -201,3 +203,5 @@ TEST_CASE("cuda/models: a tiny Transformer tagger trains on CUDA tensors as it d
   CHECK(checked == final_params[0].numel() - cfg.d_model * cfg.num_layers);
   CHECK(bad == 0);
 }
+
+}  // namespace SIMAD_TEST_FILE_ID
