@@ -162,13 +162,14 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
                  weight, bias, int(N), int(C), eps);
 }
 
-void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                        const float* weight, const float* mean, const float* rstd, int64_t N, int64_t C,
-                        cudaStream_t stream) {
-  check_sizes("cuda layernorm_backward", N, C);
-  if (N == 0 || C == 0 || (!dinp && !dweight && !dbias)) return;
-  SIMAD_CHECK(dout != nullptr && inp != nullptr && mean != nullptr && rstd != nullptr,
-              "cuda layernorm_backward: null dout, inp, mean or rstd for N=", N, " C=", C);
+namespace {
+
+// The dweight/dbias chunking: it depends on N only, so the bits of dweight/dbias are fixed by the shape.
+int64_t param_grad_chunks(int64_t N) { return std::min<int64_t>(kMaxChunks, (N + kChunkRows - 1) / kChunkRows); }
+
+// The backward on a workspace of at least layernorm_backward_workspace_bytes(N, C) (nullptr when that is 0).
+void backward_on(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp, const float* weight,
+                 const float* mean, const float* rstd, int64_t N, int64_t C, float* ws, cudaStream_t stream) {
   if (dinp) {
     if (C <= kWarpRowMaxC)
       SIMAD_LAUNCH(layernorm_backward_dinp_kernel<false>, warp_row_blocks(N), kWarpRowsThreads, 0, stream, dinp,
@@ -178,25 +179,67 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
                    inp, weight, mean, rstd, int(N), int(C));
   }
   if (dweight || dbias) {
-    // The chunking depends on N only: the bits of dweight/dbias are fixed by the shape.
-    const int64_t chunks = std::min<int64_t>(kMaxChunks, (N + kChunkRows - 1) / kChunkRows);
+    const int64_t chunks = param_grad_chunks(N);
     const int rows_per_chunk = int((N + chunks - 1) / chunks);
     const dim3 grid(unsigned((C + kParamCols - 1) / kParamCols), unsigned(chunks));
     const dim3 block(kParamCols, kParamLanes);
-    float* ws = nullptr;
-    if (chunks > 1)
-      cuda_check(cudaMallocAsync(reinterpret_cast<void**>(&ws), sizeof(float) * std::size_t(2 * chunks * C), stream),
-                 "cudaMallocAsync of the dweight/dbias workspace");
-    float* pw = ws;
-    float* pb = ws ? ws + chunks * C : nullptr;
+    float* pw = chunks > 1 ? ws : nullptr;
+    float* pb = chunks > 1 ? ws + chunks * C : nullptr;
     SIMAD_LAUNCH(layernorm_param_grad_partial_kernel, grid, block, 0, stream, dweight, dbias, pw, pb, dout, inp, mean,
                  rstd, int(N), int(C), rows_per_chunk);
-    if (chunks > 1) {
+    if (chunks > 1)
       SIMAD_LAUNCH(layernorm_param_grad_final_kernel, unsigned((C + 255) / 256), 256, 0, stream, dweight, dbias, pw,
                    pb, int(chunks), int(C));
-      cuda_check(cudaFreeAsync(ws, stream), "cudaFreeAsync of the dweight/dbias workspace");
-    }
   }
+}
+
+// Checks shared by both backward overloads; false when there is nothing to do.
+bool backward_wanted(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                     const float* mean, const float* rstd, int64_t N, int64_t C) {
+  check_sizes("cuda layernorm_backward", N, C);
+  if (N == 0 || C == 0 || (!dinp && !dweight && !dbias)) return false;
+  SIMAD_CHECK(dout != nullptr && inp != nullptr && mean != nullptr && rstd != nullptr,
+              "cuda layernorm_backward: null dout, inp, mean or rstd for N=", N, " C=", C);
+  return true;
+}
+
+}  // namespace
+
+size_t layernorm_backward_workspace_bytes(int64_t N, int64_t C) {
+  check_sizes("cuda layernorm_backward_workspace_bytes", N, C);
+  const int64_t chunks = param_grad_chunks(N);
+  return chunks > 1 ? sizeof(float) * size_t(2 * chunks * C) : 0;
+}
+
+void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                        const float* weight, const float* mean, const float* rstd, int64_t N, int64_t C,
+                        void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+  if (!backward_wanted(dinp, dweight, dbias, dout, inp, mean, rstd, N, C)) return;
+  if (dweight || dbias) {
+    const size_t need = layernorm_backward_workspace_bytes(N, C);
+    SIMAD_CHECK(workspace_bytes >= need && (need == 0 || workspace != nullptr),
+                "cuda layernorm_backward: workspace of ", workspace_bytes, " bytes", workspace ? "" : " (null)",
+                ", needs ", need, " for N=", N, " C=", C);
+  }
+  backward_on(dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C, static_cast<float*>(workspace), stream);
+}
+
+void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                        const float* weight, const float* mean, const float* rstd, int64_t N, int64_t C,
+                        cudaStream_t stream) {
+  if (!backward_wanted(dinp, dweight, dbias, dout, inp, mean, rstd, N, C)) return;
+  const size_t bytes = dweight || dbias ? layernorm_backward_workspace_bytes(N, C) : 0;
+  float* ws = nullptr;
+  if (bytes > 0)
+    cuda_check(cudaMallocAsync(reinterpret_cast<void**>(&ws), bytes, stream),
+               "cudaMallocAsync of the dweight/dbias workspace");
+  try {
+    backward_on(dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C, ws, stream);
+  } catch (...) {
+    if (ws) (void)cudaFreeAsync(ws, stream);
+    throw;
+  }
+  if (ws) cuda_check(cudaFreeAsync(ws, stream), "cudaFreeAsync of the dweight/dbias workspace");
 }
 
 }  // namespace simad::cuda::kernels

@@ -8,12 +8,14 @@
 // block per row beyond. dweight/dbias are DETERMINISTIC (no float atomics: the bits do not depend on
 // the schedule): a first kernel sums fixed chunks of rows per column into a workspace (32-column x
 // 8-row-lane blocks, lanes combined in a fixed order), a second adds the chunk partials of each column
-// in chunk order. The workspace (2 * chunks * C floats, chunks <= 256) is stream-ordered memory
-// (cudaMallocAsync / cudaFreeAsync on `stream`); with one chunk (N <= 64) none is needed.
+// in chunk order. Their workspace (2 * chunks * C floats, chunks <= 256; none for N <= 64) is the
+// caller's (layernorm_backward_workspace_bytes, cub's way: no allocation in the call), or, in the
+// overload without one, stream-ordered memory (cudaMallocAsync / cudaFreeAsync on `stream`).
 #pragma once
 
 #include <cuda_runtime.h>
 
+#include <cstddef>
 #include <cstdint>
 
 namespace simad::cuda::kernels {
@@ -35,5 +37,15 @@ void layernorm_backward(float* dinp,          // (N, C) accumulated, or nullptr
                         const float* mean,    // (N) saved by the forward
                         const float* rstd,    // (N) saved by the forward
                         int64_t N, int64_t C, cudaStream_t stream = nullptr);
+
+// Device bytes the backward's dweight/dbias need (0 for N <= 64); one buffer serves every call with
+// this N and C, and may be reused once the call's kernels have run (stream order).
+size_t layernorm_backward_workspace_bytes(int64_t N, int64_t C);
+
+// The same backward with a caller-owned workspace of workspace_bytes >= layernorm_backward_workspace_bytes
+// (N, C) (unused when dweight and dbias are nullptr); allocates nothing. The same bits as above.
+void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                        const float* weight, const float* mean, const float* rstd, int64_t N, int64_t C,
+                        void* workspace, size_t workspace_bytes, cudaStream_t stream = nullptr);
 
 }  // namespace simad::cuda::kernels
