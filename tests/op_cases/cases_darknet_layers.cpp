@@ -1,6 +1,7 @@
 // tests/op_cases/cases_darknet_layers.cpp: rows of the op harness (op_harness.hpp) for the ops of the
-// Darknet layers (ops/conv2d, maxpool2d, upsample, shortcut, batchnorm). They have no CUDA form yet, so
-// the rows run the CPU tiers only (.tiers = kDouble): the fast op in float and double against the
+// Darknet layers (ops/conv2d, maxpool2d, upsample, shortcut, batchnorm). maxpool2d's row also runs its
+// CUDA launcher (kernels/maxpool2d.cu), which must give the CPU op's bits; the others have no CUDA form
+// yet and run the CPU tiers only (.tiers = kDouble): the fast op in float and double against the
 // reference tier. Shapes are YOLOv3's at reduced spatial size, plus odd ones.
 #include <cstdint>
 #include <span>
@@ -16,6 +17,10 @@
 #include "simad/ops/reference/upsample.hpp"
 #include "simad/ops/shortcut.hpp"
 #include "simad/ops/upsample.hpp"
+
+#if defined(SIMAD_HAVE_CUDA_KERNELS)
+#include "simad/cuda/kernels/maxpool2d.hpp"
+#endif
 
 namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
 
@@ -92,7 +97,8 @@ const OpCase kCases[] = {
                                                                            {2, 3, 8, 9, 2, 2, 0},
                                                                            {1, 2, 7, 7, 3, 2, 1},
                                                                            {3, 2, 5, 6, 5, 1, 4},
-                                                                           {1, 4, 26, 26, 2, 2, 1}}),
+                                                                           {1, 4, 26, 26, 2, 2, 1},
+                                                                           {2, 3, 27, 31, 2, 1, 1}}),
      .tensors =
          [](const Sizes& s) {
            const int64_t B = s.at("B"), C = s.at("C"), H = s.at("H"), W = s.at("W");
@@ -101,17 +107,18 @@ const OpCase kCases[] = {
            return Specs{tied("inp", {B, C, H, W}), out("out", o), out("out_noarg", o), out("argmax", o, Kind::index),
                         real("dout", o), acc("dinp", {B, C, H, W})};
          },
-     .call = SIMAD_OP_CALL_CPU(const int64_t B = io.n("B"), C = io.n("C"), H = io.n("H"), W = io.n("W");
-                               const int64_t size = io.n("size"), stride = io.n("stride"), padding = io.n("padding");
-                               maxpool2d_forward(io.p("out"), io.p("inp"), B, C, H, W, size, stride, padding,
-                                                 io.i("argmax"));
-                               maxpool2d_forward(io.p("out_noarg"), io.p("inp"), B, C, H, W, size, stride, padding);
-                               maxpool2d_backward(io.p("dinp"), io.p("dout"), io.i("argmax"), B, C, H, W,
-                                                  maxpool2d_out_size(H, size, stride, padding),
-                                                  maxpool2d_out_size(W, size, stride, padding))),
+     .call = SIMAD_OP_CALL(kDouble | kCuda, const int64_t B = io.n("B"), C = io.n("C"), H = io.n("H"),
+                           W = io.n("W");
+                           const int64_t size = io.n("size"), stride = io.n("stride"), padding = io.n("padding");
+                           maxpool2d_forward(io.p("out"), io.p("inp"), B, C, H, W, size, stride, padding,
+                                             io.i("argmax"));
+                           maxpool2d_forward(io.p("out_noarg"), io.p("inp"), B, C, H, W, size, stride, padding);
+                           maxpool2d_backward(io.p("dinp"), io.p("dout"), io.i("argmax"), B, C, H, W,
+                                              simad::ops::maxpool2d_out_size(H, size, stride, padding),
+                                              simad::ops::maxpool2d_out_size(W, size, stride, padding))),
      .tensor_call = {},
-     .tiers = kDouble,
      .cpu = {1e-6, 1e-6},  // maxima exact; dinp's float additions round where the reference's do not
+     .cuda = {0, 0},       // the CPU op's comparisons and order of additions: its bits
      .dbl = {0, 0}},
     {.name = "upsample_nearest forward, backward (scale 1 and 0.5)",
      .sizes = times(sizes_of({"B", "C", "H", "W", "S"}, {{1, 1, 1, 1, 2}, {2, 3, 13, 13, 2}, {1, 2, 5, 7, 3}}),
