@@ -4,7 +4,8 @@
 //      in that .cu file, i.e. only through its host launchers;
 //   3. every launcher declared in include/simad/cuda/kernels/<family>.hpp is called (name followed by
 //      '(') in a row of the op harness (tests/op_cases/cases_*.cpp); only the search pipeline and the
-//      queries that launch nothing (*_workspace_bytes, *_uses_cublas) may be called in
+//      queries that launch nothing (*_workspace_bytes, *_uses_cublas) and the forms whose check goes to a
+//      device flag (*_deferred, *_bad_position: they have no CPU twin) may be called in
 //      tests/cuda/kernels/test_<family>.cpp instead;
 //   4. every Tensor-level op of include/simad/ops/dispatch/*.hpp (a function declared at the start of a
 //      line outside namespace detail, or one a dispatch macro defines) is called in a harness row.
@@ -277,8 +278,10 @@ TEST_CASE("cuda/coverage: every kernel in kernels/*.cu is launched by a launcher
     const std::string tests = fs::exists(test) ? strip_comments(read(test)) : std::string();
     for (const std::string& l : launchers) {
       // Only what a row cannot express may be tested in the family's own file: the search pipeline
-      // (k-selection over many tiles, its own workspace) and queries that launch nothing.
-      const bool own_file = family == "search" || l.ends_with("_workspace_bytes") || l.ends_with("_uses_cublas");
+      // (k-selection over many tiles, its own workspace), queries that launch nothing, and the forms
+      // that report through a device flag.
+      const bool own_file = family == "search" || l.ends_with("_workspace_bytes") || l.ends_with("_uses_cublas") ||
+                            l.ends_with("_deferred") || l.ends_with("_bad_position");
       CHECK_MESSAGE((calls(rows, l) || (own_file && calls(tests, l))), "launcher ", l, " (",
                     header.filename().string(), ") is called in no harness row (tests/op_cases/cases_*.cpp)",
                     own_file ? " nor in " + test.filename().string() : std::string());
