@@ -47,18 +47,29 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// One plane per thread, its outputs in order (the CPU's order of additions).
+// One input element per thread: it gathers dout over the outputs whose window holds it, in output
+// order, from dinp's value: the CPU op's additions in the CPU's order, so the same bits, without atomics.
+// Outputs y with y * stride + off <= iy < y * stride + off + size, likewise x.
 __global__ void __launch_bounds__(kThreads)
     maxpool2d_backward_kernel(float* __restrict__ dinp, const float* __restrict__ dout,
-                              const int32_t* __restrict__ argmax, long long planes, int HW, int HoWo) {
-  SIMAD_GRID_STRIDE(p, planes) {
-    float* d = dinp + p * HW;
-    const float* g = dout + p * HoWo;
-    const int32_t* arg = argmax + p * HoWo;
-    for (int k = 0; k < HoWo; ++k) {
-      const int32_t at = arg[k];
-      if (at >= 0 && at < HW) d[at] += g[k];
-    }
+                              const int32_t* __restrict__ argmax, long long planes, int H, int W, int Ho, int Wo,
+                              int size, int stride, int off) {
+  SIMAD_GRID_STRIDE(i, planes * H * W) {
+    const int ix = int(i % W), iy = int((i / W) % H);
+    const long long p = i / (static_cast<long long>(H) * W);
+    const float* g = dout + p * Ho * Wo;
+    const int32_t* arg = argmax + p * Ho * Wo;
+    const int at = iy * W + ix;
+    // first output whose window reaches iy: ceil((iy - off - size + 1) / stride), clipped at 0
+    const int ry = iy - off - size + 1, rx = ix - off - size + 1;
+    const int y0 = ry > 0 ? (ry + stride - 1) / stride : 0, x0 = rx > 0 ? (rx + stride - 1) / stride : 0;
+    const int y1 = min((iy - off) / stride, Ho - 1), x1 = min((ix - off) / stride, Wo - 1);
+    float acc = dinp[i];
+    bool hit = false;
+    for (int y = y0; y <= y1; ++y)
+      for (int x = x0; x <= x1; ++x)
+        if (arg[y * Wo + x] == at) acc += g[y * Wo + x], hit = true;
+    if (hit) dinp[i] = acc;
   }
 }
 
@@ -87,16 +98,20 @@ void maxpool2d_forward(float* out, const float* inp, int64_t B, int64_t C, int64
 }
 
 void maxpool2d_backward(float* dinp, const float* dout, const int32_t* argmax, int64_t B, int64_t C, int64_t H,
-                        int64_t W, int64_t Ho, int64_t Wo, cudaStream_t stream) {
-  SIMAD_CHECK(B >= 0 && C >= 0 && H >= 1 && W >= 1 && Ho >= 0 && Wo >= 0,
-              "cuda maxpool2d_backward: bad arguments B=", B, " C=", C, " H=", H, " W=", W, " Ho=", Ho, " Wo=", Wo);
-  SIMAD_CHECK(H * W <= INT_MAX && Ho * Wo <= INT_MAX, "cuda maxpool2d_backward: plane of ", H, "x", W, " or ", Ho,
-              "x", Wo, " too large");
-  if (!dinp || B * C == 0 || Ho * Wo == 0) return;
+                        int64_t W, int64_t size, int64_t stride, int64_t padding, cudaStream_t stream) {
+  SIMAD_CHECK(B >= 0 && C >= 0 && H >= 1 && W >= 1 && size >= 1 && stride >= 1 && padding >= 0 &&
+                  H + padding >= size && W + padding >= size,
+              "cuda maxpool2d_backward: bad arguments B=", B, " C=", C, " H=", H, " W=", W, " size=", size,
+              " stride=", stride, " padding=", padding);
+  SIMAD_CHECK(H * W <= INT_MAX && size <= INT_MAX && stride <= INT_MAX && padding <= INT_MAX,
+              "cuda maxpool2d_backward: plane of ", H, "x", W, " or window too large");
+  if (!dinp || B * C == 0) return;
   SIMAD_CHECK(dout != nullptr && argmax != nullptr, "cuda maxpool2d_backward: null dout or argmax");
-  const long long planes = static_cast<long long>(B * C);
-  SIMAD_LAUNCH(maxpool2d_backward_kernel, cuda::grid_stride_blocks(planes, kThreads), dim3(kThreads), 0, stream, dinp,
-               dout, argmax, planes, int(H * W), int(Ho * Wo));
+  const int64_t Ho = out_size(H, size, stride, padding), Wo = out_size(W, size, stride, padding);
+  const long long n = static_cast<long long>(B * C * H * W);
+  SIMAD_LAUNCH(maxpool2d_backward_kernel, cuda::grid_stride_blocks(n, kThreads), dim3(kThreads), 0, stream, dinp, dout,
+               argmax, static_cast<long long>(B * C), int(H), int(W), int(Ho), int(Wo), int(size), int(stride),
+               int(-(padding / 2)));
 }
 
 }  // namespace simad::cuda::kernels

@@ -113,9 +113,8 @@ const OpCase kCases[] = {
                            maxpool2d_forward(io.p("out"), io.p("inp"), B, C, H, W, size, stride, padding,
                                              io.i("argmax"));
                            maxpool2d_forward(io.p("out_noarg"), io.p("inp"), B, C, H, W, size, stride, padding);
-                           maxpool2d_backward(io.p("dinp"), io.p("dout"), io.i("argmax"), B, C, H, W,
-                                              simad::ops::maxpool2d_out_size(H, size, stride, padding),
-                                              simad::ops::maxpool2d_out_size(W, size, stride, padding))),
+                           maxpool2d_backward(io.p("dinp"), io.p("dout"), io.i("argmax"), B, C, H, W, size, stride,
+                                              padding)),
      .tensor_call = {},
      .cpu = {1e-6, 1e-6},  // maxima exact; dinp's float additions round where the reference's do not
      .cuda = {0, 0},       // the CPU op's comparisons and order of additions: its bits

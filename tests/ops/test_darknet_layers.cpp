@@ -77,7 +77,7 @@ TEST_CASE("ops/maxpool2d: argmax names the maximum and the backward matches fini
     if (c.size == 2 && c.stride == 1) CHECK((Ho == c.H && Wo == c.W));  // yolov3-tiny's 13x13 -> 13x13
     const std::vector<double> dx0 = random_vector<double>(rng, n_in);
     std::vector<double> dx = dx0;
-    ops::maxpool2d_backward(dx.data(), r.data(), arg.data(), c.B, c.C, c.H, c.W, Ho, Wo);
+    ops::maxpool2d_backward(dx.data(), r.data(), arg.data(), c.B, c.C, c.H, c.W, c.size, c.stride, c.padding);
     auto loss = [&] {
       ops::maxpool2d_forward(out.data(), x.data(), c.B, c.C, c.H, c.W, c.size, c.stride, c.padding);
       return dot(out, r);
@@ -96,6 +96,22 @@ TEST_CASE("ops/maxpool2d: ties go to the first element in window order") {
   CHECK(out[1] == 5);
   CHECK(arg[0] == 1);
   CHECK(arg[1] == 2);
+}
+
+TEST_CASE("ops/maxpool2d: the backward refuses an argmax outside its output's window") {
+  // (1, 1, 4, 4), size 2 stride 2: output 0 owns rows 0-1, columns 0-1; output 3 rows 2-3, columns 2-3.
+  const std::vector<double> dout = {0.5, -1.5, 2.0, 0.25};
+  std::vector<double> dx(16, 1.0);
+  std::vector<int32_t> arg = {5, 3, 12, 15};  // (1,1), (0,3), (3,0), (3,3): each inside its window
+  ops::maxpool2d_backward(dx.data(), dout.data(), arg.data(), 1, 1, 4, 4, 2, 2, 0);
+  CHECK(dx[5] == 1.5);
+  CHECK(dx[3] == -0.5);
+  CHECK(dx[12] == 3.0);
+  CHECK(dx[15] == 1.25);
+  for (const int32_t bad : {2, 6, 8, 16}) {  // (0,2) and (1,2): columns of output 1; (2,0): a row of output 2
+    arg[0] = bad;
+    CHECK_THROWS_AS(ops::maxpool2d_backward(dx.data(), dout.data(), arg.data(), 1, 1, 4, 4, 2, 2, 0), Error);
+  }
 }
 
 namespace {

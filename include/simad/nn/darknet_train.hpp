@@ -361,8 +361,10 @@ class DarknetTrainNetwork {
       } else if (const auto* u = l.as<io::darknet::Upsample>()) {
         if (dprev)
           ops::upsample_nearest_backward(dprev, g.data(), B_, l.in.c, l.in.h, l.in.w, int64_t(u->stride), T(u->scale));
-      } else if (l.as<io::darknet::Maxpool>()) {
-        if (dprev) ops::maxpool2d_backward(dprev, g.data(), argmax_[i].data(), B_, l.in.c, l.in.h, l.in.w, l.out.h, l.out.w);
+      } else if (const auto* m = l.as<io::darknet::Maxpool>()) {
+        if (dprev)
+          ops::maxpool2d_backward(dprev, g.data(), argmax_[i].data(), B_, l.in.c, l.in.h, l.in.w, int64_t(m->size),
+                                  int64_t(m->stride), int64_t(m->padding));
       } else if (l.as<io::darknet::Yolo>()) {
         if (dprev)
           for (size_t k = 0; k < g.size(); ++k) dprev[k] += g[k];

@@ -202,15 +202,21 @@ void maxpool2d_forward(T* out,        // (B, C, Ho, Wo)
     run.template operator()<0, 0>();
 }
 
-// dinp[b, c, argmax] += dout[b, c, y, x] for every output; argmax from maxpool2d_forward (-1:
-// no input element, nothing added). Parallel over planes (an argmax stays in its plane).
+// dinp[b, c, argmax] += dout[b, c, y, x] for every output, in output order; argmax from maxpool2d_forward
+// with the same window (size, stride, padding); -1: no input element, nothing added; an argmax outside
+// its output's window is an error. Parallel over planes (an argmax stays in its plane).
 template <typename T>
-void maxpool2d_backward(T* dinp,              // (B, C, H, W)
-                        const T* dout,        // (B, C, Ho, Wo)
+void maxpool2d_backward(T* dinp,                // (B, C, H, W)
+                        const T* dout,          // (B, C, Ho, Wo)
                         const int32_t* argmax,  // (B, C, Ho, Wo)
-                        int64_t B, int64_t C, int64_t H, int64_t W, int64_t Ho, int64_t Wo) {
-  SIMAD_CHECK(B >= 0 && C >= 0 && H >= 1 && W >= 1 && Ho >= 0 && Wo >= 0, "maxpool2d_backward: bad arguments B=",
-              B, " C=", C, " H=", H, " W=", W, " Ho=", Ho, " Wo=", Wo);
+                        int64_t B, int64_t C, int64_t H, int64_t W, int64_t size, int64_t stride,
+                        int64_t padding) {  // the forward's window
+  SIMAD_CHECK(B >= 0 && C >= 0 && H >= 1 && W >= 1 && size >= 1 && stride >= 1 && padding >= 0 &&
+                  H + padding >= size && W + padding >= size,
+              "maxpool2d_backward: bad arguments B=", B, " C=", C, " H=", H, " W=", W, " size=", size,
+              " stride=", stride, " padding=", padding);
+  const int64_t Ho = maxpool2d_out_size(H, size, stride, padding), Wo = maxpool2d_out_size(W, size, stride, padding);
+  const int64_t off = -(padding / 2);
   parallel_for(B * C, 4, [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
       T* plane = dinp + p * H * W;
@@ -218,8 +224,12 @@ void maxpool2d_backward(T* dinp,              // (B, C, H, W)
       const int32_t* arg = argmax + p * Ho * Wo;
       for (int64_t k = 0; k < Ho * Wo; ++k) {
         const int32_t at = arg[k];
-        SIMAD_CHECK(at < H * W, "maxpool2d_backward: argmax ", at, " outside the ", H, "x", W, " plane");
-        if (at >= 0) plane[at] += g[k];
+        if (at < 0) continue;
+        const int64_t dy = at / W - (k / Wo) * stride - off, dx = at % W - (k % Wo) * stride - off;
+        SIMAD_CHECK(at < H * W && dy >= 0 && dy < size && dx >= 0 && dx < size, "maxpool2d_backward: argmax ", at,
+                    " of output ", k, " is outside its window (plane ", H, "x", W, ", size ", size, ", stride ",
+                    stride, ")");
+        plane[at] += g[k];
       }
     }
   });

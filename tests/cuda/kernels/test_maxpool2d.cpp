@@ -45,14 +45,14 @@ TEST_CASE("cuda/maxpool2d: NaN, infinities and ties give the CPU op's bits") {
     std::vector<int32_t> cpu_arg(cpu_out.size());
     simad::ops::maxpool2d_forward(cpu_out.data(), x.data(), B, C, H, W, size, stride, padding, cpu_arg.data());
     simad::ops::maxpool2d_forward(cpu_noarg.data(), x.data(), B, C, H, W, size, stride, padding);
-    simad::ops::maxpool2d_backward(cpu_dinp.data(), dout.data(), cpu_arg.data(), B, C, H, W, Ho, Wo);
+    simad::ops::maxpool2d_backward(cpu_dinp.data(), dout.data(), cpu_arg.data(), B, C, H, W, size, stride, padding);
 
     Dev<float> dx(x), ddout(dout), ddinp(dinp0);
     Dev<float> dout_arg = Dev<float>::poisoned(cpu_out.size()), dout_noarg = Dev<float>::poisoned(cpu_out.size());
     Dev<int32_t> darg(std::vector<int32_t>(cpu_out.size(), -7));
     ck::maxpool2d_forward(dout_arg.ptr, dx.ptr, B, C, H, W, size, stride, padding, darg.ptr);
     ck::maxpool2d_forward(dout_noarg.ptr, dx.ptr, B, C, H, W, size, stride, padding);
-    ck::maxpool2d_backward(ddinp.ptr, ddout.ptr, darg.ptr, B, C, H, W, Ho, Wo);
+    ck::maxpool2d_backward(ddinp.ptr, ddout.ptr, darg.ptr, B, C, H, W, size, stride, padding);
     CUDA_OK(cudaDeviceSynchronize());
     CHECK(simad::testing::same_bits(dout_arg.get(), cpu_out));
     CHECK(simad::testing::same_bits(dout_noarg.get(), cpu_noarg));
@@ -67,8 +67,9 @@ TEST_CASE("cuda/maxpool2d: bad arguments throw") {
   CHECK_THROWS_AS(ck::maxpool2d_forward(p, p, 1, 1, 4, 4, 0, 2, 0), simad::Error);
   CHECK_THROWS_AS(ck::maxpool2d_forward(p, p, 1, 1, 1, 4, 3, 1, 1), simad::Error);  // window above H + padding
   CHECK_THROWS_AS(ck::maxpool2d_forward(nullptr, p, 1, 1, 4, 4, 2, 2, 0), simad::Error);
-  CHECK_THROWS_AS(ck::maxpool2d_backward(p, p, nullptr, 1, 1, 4, 4, 2, 2), simad::Error);
-  CHECK_THROWS_AS(ck::maxpool2d_backward(p, p, nullptr, 1, 1, 0, 4, 2, 2), simad::Error);
+  CHECK_THROWS_AS(ck::maxpool2d_backward(p, p, nullptr, 1, 1, 4, 4, 2, 2, 0), simad::Error);
+  CHECK_THROWS_AS(ck::maxpool2d_backward(p, p, nullptr, 1, 1, 0, 4, 2, 2, 0), simad::Error);
+  CHECK_THROWS_AS(ck::maxpool2d_backward(p, p, reinterpret_cast<int32_t*>(16), 1, 1, 4, 4, 2, 0, 0), simad::Error);
 }
 
 }  // namespace SIMAD_TEST_FILE_ID

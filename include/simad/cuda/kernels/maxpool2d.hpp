@@ -8,9 +8,11 @@
 //
 // Kernels: the forward runs one thread per output (grid-stride, neighbouring threads on neighbouring x),
 // the window walked in the CPU's order with the CPU's comparisons, so out and argmax are the CPU's bits
-// (ties, NaN and -inf included). The backward runs one thread per (b, c) plane, adding its outputs in
-// order: overlapping windows (size > stride) add to one element in the CPU's order, so dinp has the
-// CPU's bits too, without atomics. An argmax outside the plane (not from the forward) is skipped.
+// (ties, NaN and -inf included). The backward runs one thread per input element, which gathers dout
+// over the outputs whose window holds it (at most ceil(size / stride)^2), in output order: where windows
+// overlap (size > stride) the additions are the CPU's in the CPU's order, so dinp has the CPU's bits
+// too, without atomics. An argmax outside its output's window (not from the forward) adds nothing
+// (the CPU op throws).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -28,7 +30,8 @@ void maxpool2d_forward(float* out,        // (B, C, Ho, Wo)
 void maxpool2d_backward(float* dinp,            // (B, C, H, W) accumulated
                         const float* dout,      // (B, C, Ho, Wo)
                         const int32_t* argmax,  // (B, C, Ho, Wo) from the forward
-                        int64_t B, int64_t C, int64_t H, int64_t W, int64_t Ho, int64_t Wo,
+                        int64_t B, int64_t C, int64_t H, int64_t W, int64_t size, int64_t stride,
+                        int64_t padding,  // the forward's window
                         cudaStream_t stream = nullptr);
 
 }  // namespace simad::cuda::kernels

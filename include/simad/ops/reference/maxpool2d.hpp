@@ -52,7 +52,9 @@ template <typename T>
 void maxpool2d_backward(T* dinp,                // (B, C, H, W)
                         const T* dout,          // (B, C, Ho, Wo)
                         const int32_t* argmax,  // (B, C, Ho, Wo) from the forward
-                        int64_t B, int64_t C, int64_t H, int64_t W, int64_t Ho, int64_t Wo) {
+                        int64_t B, int64_t C, int64_t H, int64_t W, int64_t size, int64_t stride,
+                        int64_t padding) {  // the forward's window
+  const int64_t Ho = (H + padding - size) / stride + 1, Wo = (W + padding - size) / stride + 1;
   for (int64_t p = 0; p < B * C; ++p)
     for (int64_t k = 0; k < Ho * Wo; ++k) {
       const int32_t at = argmax[p * Ho * Wo + k];
