@@ -64,8 +64,11 @@ struct SumResult {
   int count;
   int first_bad;
 };
+// Deferred forms: also *loss = the mean (0 when no row counts) and *first_bad = min(*first_bad, the first
+// bad row) (both null in the synchronous forms, which read the result on the host).
 __global__ void ce_sum_kernel(SumResult* result, const double* __restrict__ row_loss,
-                              const int32_t* __restrict__ targets, int N, int C, int32_t ignore_index) {
+                              const int32_t* __restrict__ targets, int N, int C, int32_t ignore_index, float* loss,
+                              int* first_bad_flag) {
   __shared__ double red_d[32];
   __shared__ int red_c[32], red_b[32];
   double total = 0.0;
@@ -85,13 +88,23 @@ __global__ void ce_sum_kernel(SumResult* result, const double* __restrict__ row_
     total = warp_sum(lane < warps ? red_d[lane] : 0.0);
     count = warp_sum(lane < warps ? red_c[lane] : 0);
     first_bad = warp_min(lane < warps ? red_b[lane] : INT_MAX);
-    if (lane == 0) *result = SumResult{total, count, first_bad};
+    if (lane == 0) {
+      *result = SumResult{total, count, first_bad};
+      if (loss) *loss = count == 0 ? 0.0f : float(total / double(count));
+      if (first_bad_flag) atomicMin(first_bad_flag, first_bad);
+    }
   }
 }
 
+__global__ void ce_reset_kernel(int* first_bad) { *first_bad = INT_MAX; }
+
+// scale = dloss / (rows that count), from ce_sum_kernel's result (no row counts: nothing to add).
 __global__ void ce_backward_kernel(float* __restrict__ dlogits, const float* __restrict__ probs,
                                    const int32_t* __restrict__ targets, int64_t N, int C, int32_t ignore_index,
-                                   float scale) {
+                                   float dloss, const SumResult* __restrict__ sum) {
+  const int count = sum->count;
+  if (count == 0) return;
+  const float scale = dloss / float(count);
   const int64_t total = N * C;
   for (int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < total;
        idx += int64_t(gridDim.x) * blockDim.x) {
@@ -116,17 +129,45 @@ void check_sizes(const char* what, int64_t N, int64_t C) {
 // Runs ce_sum_kernel into a stream-ordered workspace and waits for it; throws on a bad target.
 SumResult sum_and_check(const char* what, const double* row_loss, const int32_t* targets, int64_t N, int64_t C,
                         int32_t ignore_index, SumResult* dres, cudaStream_t stream) {
-  SIMAD_LAUNCH(ce_sum_kernel, 1, kSumThreads, 0, stream, dres, row_loss, targets, int(N), int(C), ignore_index);
+  SIMAD_LAUNCH(ce_sum_kernel, 1, kSumThreads, 0, stream, dres, row_loss, targets, int(N), int(C), ignore_index,
+               nullptr, nullptr);
   SumResult r{};
   cuda_check(cudaMemcpyAsync(&r, dres, sizeof r, cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync of the result");
   cuda_check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
-  if (r.first_bad != INT_MAX) {
-    int32_t bad = 0;
-    cuda_check(cudaMemcpy(&bad, targets + r.first_bad, sizeof bad, cudaMemcpyDeviceToHost), "cudaMemcpy of a target");
-    fail(what, ": row ", r.first_bad, " has target ", bad, ", outside [0, ", C, ") and not the ignore index ",
-         ignore_index);
-  }
+  cross_entropy_check_bad_row(what, r.first_bad, targets, C, ignore_index);
   return r;
+}
+
+// The row kernels (probs and the row losses) into row_loss.
+void launch_rows(float* probs, double* row_loss, const float* logits, const int32_t* targets, int64_t N, int64_t C,
+                 int32_t ignore_index, cudaStream_t stream) {
+  if (N == 0 || C == 0) return;
+  if (C <= kWarpRowMaxC) {
+    const int64_t rows_per_block = kWarpRowsThreads / 32;
+    SIMAD_LAUNCH(ce_forward_rows_kernel<false>, unsigned((N + rows_per_block - 1) / rows_per_block), kWarpRowsThreads,
+                 0, stream, probs, row_loss, logits, targets, int(N), int(C), ignore_index);
+  } else {
+    SIMAD_LAUNCH(ce_forward_rows_kernel<true>, unsigned(N), block_row_threads(C), 0, stream, probs, row_loss, logits,
+                 targets, int(N), int(C), ignore_index);
+  }
+}
+
+void launch_backward(float* dlogits, float dloss, const float* probs, const int32_t* targets, int64_t N, int64_t C,
+                     int32_t ignore_index, const SumResult* dres, cudaStream_t stream) {
+  const int threads = 256;
+  const int64_t blocks = std::min<int64_t>((N * C + threads - 1) / threads, 8192);
+  SIMAD_LAUNCH(ce_backward_kernel, unsigned(blocks), threads, 0, stream, dlogits, probs, targets, N, int(C),
+               ignore_index, dloss, dres);
+}
+
+// The deferred forms' workspace: the SumResult, then N row losses (the backward uses the first part).
+SumResult* workspace_result(void* workspace) { return static_cast<SumResult*>(workspace); }
+double* workspace_row_loss(void* workspace) {
+  return reinterpret_cast<double*>(static_cast<char*>(workspace) + sizeof(SumResult));
+}
+void check_workspace(const char* what, void* workspace, size_t bytes, size_t need) {
+  SIMAD_CHECK(workspace != nullptr && bytes >= need, what, ": workspace of ", bytes, " bytes",
+              workspace ? "" : " (null)", ", needs ", need);
 }
 
 // A stream-ordered device allocation, freed (stream-ordered) when it goes out of scope.
@@ -148,20 +189,10 @@ float cross_entropy_forward(float* probs, const float* logits, const int32_t* ta
   check_sizes("cuda cross_entropy_forward", N, C);
   if (N == 0) return 0.0f;
   SIMAD_CHECK(logits != nullptr && targets != nullptr, "cuda cross_entropy_forward: null logits or targets for N=", N);
-  // Workspace: the SumResult, then N row losses.
-  Workspace ws(sizeof(SumResult) + sizeof(double) * std::size_t(N), stream);
-  auto* dres = static_cast<SumResult*>(ws.ptr);
-  double* row_loss = reinterpret_cast<double*>(static_cast<char*>(ws.ptr) + sizeof(SumResult));
-  if (C > 0) {
-    if (C <= kWarpRowMaxC) {
-      const int64_t rows_per_block = kWarpRowsThreads / 32;
-      SIMAD_LAUNCH(ce_forward_rows_kernel<false>, unsigned((N + rows_per_block - 1) / rows_per_block),
-                   kWarpRowsThreads, 0, stream, probs, row_loss, logits, targets, int(N), int(C), ignore_index);
-    } else {
-      SIMAD_LAUNCH(ce_forward_rows_kernel<true>, unsigned(N), block_row_threads(C), 0, stream, probs, row_loss,
-                   logits, targets, int(N), int(C), ignore_index);
-    }
-  }
+  Workspace ws(cross_entropy_workspace_bytes(N), stream);
+  auto* dres = workspace_result(ws.ptr);
+  double* row_loss = workspace_row_loss(ws.ptr);
+  launch_rows(probs, row_loss, logits, targets, N, C, ignore_index, stream);
   const SumResult r = sum_and_check("cuda cross_entropy_forward", C > 0 ? row_loss : nullptr, targets, N, C,
                                     ignore_index, dres, stream);
   return r.count == 0 ? 0.0f : float(r.total / double(r.count));
@@ -177,11 +208,55 @@ void cross_entropy_backward(float* dlogits, float dloss, const float* probs, con
                                     static_cast<SumResult*>(ws.ptr), stream);
   if (r.count == 0) return;  // every row ignored: zero gradient
   SIMAD_CHECK(probs != nullptr, "cuda cross_entropy_backward: null probs for N=", N, " C=", C);
-  const float scale = dloss / float(r.count);
-  const int threads = 256;
-  const int64_t blocks = std::min<int64_t>((N * C + threads - 1) / threads, 8192);
-  SIMAD_LAUNCH(ce_backward_kernel, unsigned(blocks), threads, 0, stream, dlogits, probs, targets, N, int(C),
-               ignore_index, scale);
+  launch_backward(dlogits, dloss, probs, targets, N, C, ignore_index, static_cast<SumResult*>(ws.ptr), stream);
+}
+
+size_t cross_entropy_workspace_bytes(int64_t N) {
+  check_sizes("cuda cross_entropy_workspace_bytes", N, 0);
+  return sizeof(SumResult) + sizeof(double) * std::size_t(N);
+}
+
+void cross_entropy_reset_bad_row(int* first_bad, cudaStream_t stream) {
+  SIMAD_CHECK(first_bad != nullptr, "cuda cross_entropy_reset_bad_row: null flag");
+  SIMAD_LAUNCH(ce_reset_kernel, 1, 1, 0, stream, first_bad);
+}
+
+void cross_entropy_check_bad_row(const char* what, int first_bad_host, const int32_t* targets, int64_t C,
+                                 int32_t ignore_index) {
+  if (first_bad_host == cross_entropy_no_bad_row) return;
+  SIMAD_CHECK(first_bad_host >= 0 && targets != nullptr, what, ": bad first-bad-row flag ", first_bad_host);
+  int32_t bad = 0;
+  cuda_check(cudaMemcpy(&bad, targets + first_bad_host, sizeof bad, cudaMemcpyDeviceToHost), "cudaMemcpy of a target");
+  fail(what, ": row ", first_bad_host, " has target ", bad, ", outside [0, ", C, ") and not the ignore index ",
+       ignore_index);
+}
+
+void cross_entropy_forward_deferred(float* loss, float* probs, const float* logits, const int32_t* targets, int64_t N,
+                                    int64_t C, int32_t ignore_index, int* first_bad, void* workspace,
+                                    size_t workspace_bytes, cudaStream_t stream) {
+  constexpr const char* what = "cuda cross_entropy_forward_deferred";
+  check_sizes(what, N, C);
+  SIMAD_CHECK(loss != nullptr && first_bad != nullptr, what, ": null loss or first_bad");
+  check_workspace(what, workspace, workspace_bytes, cross_entropy_workspace_bytes(N));
+  SIMAD_CHECK(N == 0 || (logits != nullptr && targets != nullptr), what, ": null logits or targets for N=", N);
+  launch_rows(probs, workspace_row_loss(workspace), logits, targets, N, C, ignore_index, stream);
+  SIMAD_LAUNCH(ce_sum_kernel, 1, kSumThreads, 0, stream, workspace_result(workspace),
+               C > 0 ? workspace_row_loss(workspace) : nullptr, targets, int(N), int(C), ignore_index, loss,
+               first_bad);
+}
+
+void cross_entropy_backward_deferred(float* dlogits, float dloss, const float* probs, const int32_t* targets,
+                                     int64_t N, int64_t C, int32_t ignore_index, int* first_bad, void* workspace,
+                                     size_t workspace_bytes, cudaStream_t stream) {
+  constexpr const char* what = "cuda cross_entropy_backward_deferred";
+  check_sizes(what, N, C);
+  if (N == 0 || !dlogits) return;
+  SIMAD_CHECK(first_bad != nullptr && targets != nullptr && probs != nullptr, what,
+              ": null first_bad, targets or probs");
+  check_workspace(what, workspace, workspace_bytes, cross_entropy_workspace_bytes(0));
+  SIMAD_LAUNCH(ce_sum_kernel, 1, kSumThreads, 0, stream, workspace_result(workspace), nullptr, targets, int(N), int(C),
+               ignore_index, nullptr, first_bad);
+  launch_backward(dlogits, dloss, probs, targets, N, C, ignore_index, workspace_result(workspace), stream);
 }
 
 }  // namespace simad::cuda::kernels

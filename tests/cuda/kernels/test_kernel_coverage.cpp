@@ -5,7 +5,7 @@
 //   3. every launcher declared in include/simad/cuda/kernels/<family>.hpp is called (name followed by
 //      '(') in a row of the op harness (tests/op_cases/cases_*.cpp); only the search pipeline and the
 //      queries that launch nothing (*_workspace_bytes, *_uses_cublas) and the forms whose check goes to a
-//      device flag (*_deferred, *_bad_position: they have no CPU twin) may be called in
+//      device flag (*_deferred, *_bad_position, *_bad_row: they have no CPU twin) may be called in
 //      tests/cuda/kernels/test_<family>.cpp instead;
 //   4. every Tensor-level op of include/simad/ops/dispatch/*.hpp (a function declared at the start of a
 //      line outside namespace detail, or one a dispatch macro defines) is called in a harness row.
@@ -281,7 +281,7 @@ TEST_CASE("cuda/coverage: every kernel in kernels/*.cu is launched by a launcher
       // (k-selection over many tiles, its own workspace), queries that launch nothing, and the forms
       // that report through a device flag.
       const bool own_file = family == "search" || l.ends_with("_workspace_bytes") || l.ends_with("_uses_cublas") ||
-                            l.ends_with("_deferred") || l.ends_with("_bad_position");
+                            l.ends_with("_deferred") || l.ends_with("_bad_position") || l.ends_with("_bad_row");
       CHECK_MESSAGE((calls(rows, l) || (own_file && calls(tests, l))), "launcher ", l, " (",
                     header.filename().string(), ") is called in no harness row (tests/op_cases/cases_*.cpp)",
                     own_file ? " nor in " + test.filename().string() : std::string());
