@@ -3,8 +3,9 @@
 // specification). Ads are small (N ~ 32 words, K ~ 10 regions), so one block of 128 threads owns an
 // ad: the score matrix S (forward) or dS and dP (backward) stay in shared memory, the two softmaxes
 // run one thread per row / per column, and the products with H, V run one thread per output element
-// (consecutive threads, consecutive features: coalesced). W_f enters only through G = H W_f and the
-// W_f gradients, which are GEMMs over all ads at once (kernels::gemm).
+// (consecutive threads, consecutive features: coalesced). W_f enters only through U = V W_f^T and the
+// W_f gradients, GEMMs over all ads at once (kernels::gemm): the CPU op's algebra. U has K rows per ad
+// where G = H W_f would have N, so each W_f product costs N / K times fewer flops (ads: N ~ 32, K ~ 10).
 #include "simad/cuda/portable.hpp"
 
 #include <math.h>
@@ -29,21 +30,21 @@ __device__ inline float dot_row(const float* a, const float* b, int D) {
 
 __global__ void __launch_bounds__(kThreads)
     fusion_forward_kernel(float* __restrict__ h_out, float* __restrict__ v_out, float* __restrict__ A,
-                          float* __restrict__ P, const float* __restrict__ H, const float* __restrict__ G,
+                          float* __restrict__ P, const float* __restrict__ H, const float* __restrict__ U,
                           const float* __restrict__ V, const uint8_t* __restrict__ h_mask,
                           const uint8_t* __restrict__ v_mask, int N, int K, int D) {
   SIMAD_DYNAMIC_SHARED(float, S);  // (N, K)
   const long long b = blockIdx.x;
   const int t = static_cast<int>(threadIdx.x);
   const float* Hb = H + b * N * D;
-  const float* Gb = G + b * N * D;
+  const float* Ub = U + b * K * D;
   const float* Vb = V + b * K * D;
   float* Ab = A + b * N * K;
   float* Pb = P + b * N * K;
   for (int e = t; e < N * K; e += kThreads) {
     const int i = e / K, j = e % K;
     const bool real = (!h_mask || h_mask[b * N + i]) && (!v_mask || v_mask[b * K + j]);
-    S[e] = real ? dot_row(Gb + i * D, Vb + j * D, D) : -INFINITY;
+    S[e] = real ? dot_row(Hb + i * D, Ub + j * D, D) : -INFINITY;  // s_ij = h_i . u_j
   }
   __syncthreads();
   for (int i = t; i < N; i += kThreads) {  // A: rows, over the regions
@@ -75,12 +76,12 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// dG is written (not accumulated) when given: it is the caller's workspace (W_f case). Without W_f
-// (G = H) dG is null and its part goes straight into dH.
+// dU = dS^T H is written (not accumulated) when given: it is the caller's workspace (W_f case), and the
+// launcher adds dU W_f to dV. Without W_f (U = V) dU is null and dS^T H goes straight into dV.
 __global__ void __launch_bounds__(kThreads)
-    fusion_backward_kernel(float* __restrict__ dH, float* __restrict__ dV, float* __restrict__ dG,
+    fusion_backward_kernel(float* __restrict__ dH, float* __restrict__ dV, float* __restrict__ dU,
                            const float* __restrict__ dh_out, const float* __restrict__ dv_out,
-                           const float* __restrict__ H, const float* __restrict__ G, const float* __restrict__ V,
+                           const float* __restrict__ H, const float* __restrict__ U, const float* __restrict__ V,
                            const float* __restrict__ A, const float* __restrict__ P, int N, int K, int D) {
   SIMAD_DYNAMIC_SHARED(float, smem);
   float* dS = smem;          // (N, K)
@@ -88,7 +89,7 @@ __global__ void __launch_bounds__(kThreads)
   const long long b = blockIdx.x;
   const int t = static_cast<int>(threadIdx.x);
   const float* Hb = H + b * N * D;
-  const float* Gb = G + b * N * D;
+  const float* Ub = U + b * K * D;
   const float* Vb = V + b * K * D;
   const float* dho = dh_out + b * N * D;
   const float* dvo = dv_out + b * K * D;
@@ -112,27 +113,27 @@ __global__ void __launch_bounds__(kThreads)
     for (int i = 0; i < N; ++i) dS[i * K + j] += Pb[i * K + j] * (dP[i * K + j] - dot);
   }
   __syncthreads();
-  if (dV)
-    for (int e = t; e < K * D; e += kThreads) {  // dV += A^T dH~ + dS^T G
+  if (dV || dU)
+    for (int e = t; e < K * D; e += kThreads) {  // dV += A^T dH~ (+ dS^T H when U = V); dU = dS^T H
       const int j = e / D, d = e % D;
-      float acc = 0.0f;
-      for (int i = 0; i < N; ++i) acc += Ab[i * K + j] * dho[i * D + d] + dS[i * K + j] * Gb[i * D + d];
-      dV[b * K * D + e] += acc;
-    }
-  if (dH || dG)
-    for (int e = t; e < N * D; e += kThreads) {  // dH += P dV~ (+ dS V when G = H); dG = dS V
-      const int i = e / D, d = e % D;
-      float from_p = 0.0f, from_s = 0.0f;
-      for (int j = 0; j < K; ++j) {
-        from_p += Pb[i * K + j] * dvo[j * D + d];
-        from_s += dS[i * K + j] * Vb[j * D + d];
+      float from_a = 0.0f, from_s = 0.0f;
+      for (int i = 0; i < N; ++i) {
+        from_a += Ab[i * K + j] * dho[i * D + d];
+        from_s += dS[i * K + j] * Hb[i * D + d];
       }
-      if (dG) {
-        dG[b * N * D + e] = from_s;
-        if (dH) dH[b * N * D + e] += from_p;
+      if (dU) {
+        dU[b * K * D + e] = from_s;
+        if (dV) dV[b * K * D + e] += from_a;
       } else {
-        dH[b * N * D + e] += from_p + from_s;
+        dV[b * K * D + e] += from_a + from_s;
       }
+    }
+  if (dH)
+    for (int e = t; e < N * D; e += kThreads) {  // dH += P dV~ + dS U
+      const int i = e / D, d = e % D;
+      float acc = 0.0f;
+      for (int j = 0; j < K; ++j) acc += Pb[i * K + j] * dvo[j * D + d] + dS[i * K + j] * Ub[j * D + d];
+      dH[b * N * D + e] += acc;
     }
 }
 
@@ -154,15 +155,15 @@ void fusion_attention_forward(float* h_out, float* v_out, float* probs_text, flo
   SIMAD_CHECK(h_out != nullptr && v_out != nullptr && probs_text != nullptr && probs_image != nullptr &&
                   H != nullptr && V != nullptr,
               "cuda fusion_attention_forward: null output or input");
-  SIMAD_CHECK(!Wf || workspace, "cuda fusion_attention_forward: W_f needs a workspace of B N D floats");
-  const float* G = H;
-  if (Wf) {
-    gemm(false, false, B * N, D, D, 1.0f, H, D > 0 ? D : 1, Wf, D > 0 ? D : 1, 0.0f, workspace, D > 0 ? D : 1,
+  SIMAD_CHECK(!Wf || workspace, "cuda fusion_attention_forward: W_f needs a workspace of B K D floats");
+  const float* U = V;
+  if (Wf) {  // U = V W_f^T
+    gemm(false, true, B * K, D, D, 1.0f, V, D > 0 ? D : 1, Wf, D > 0 ? D : 1, 0.0f, workspace, D > 0 ? D : 1,
          stream);
-    G = workspace;
+    U = workspace;
   }
   SIMAD_LAUNCH(fusion_forward_kernel, dim3(unsigned(B)), dim3(kThreads), size_t(N * K) * sizeof(float), stream,
-               h_out, v_out, probs_text, probs_image, H, G, V, h_mask, v_mask, int(N), int(K), int(D));
+               h_out, v_out, probs_text, probs_image, H, U, V, h_mask, v_mask, int(N), int(K), int(D));
 }
 
 void fusion_attention_backward(float* dH, float* dV, float* dWf, const float* dh_out, const float* dv_out,
@@ -175,20 +176,20 @@ void fusion_attention_backward(float* dH, float* dV, float* dWf, const float* dh
   SIMAD_CHECK(dh_out != nullptr && dv_out != nullptr && H != nullptr && V != nullptr && probs_text != nullptr &&
                   probs_image != nullptr,
               "cuda fusion_attention_backward: null gradient or saved input");
-  SIMAD_CHECK(!Wf || workspace, "cuda fusion_attention_backward: W_f needs a workspace of 2 B N D floats");
-  const float* G = H;
-  float* dG = nullptr;
+  SIMAD_CHECK(!Wf || workspace, "cuda fusion_attention_backward: W_f needs a workspace of 2 B K D floats");
+  const float* U = V;
+  float* dU = nullptr;
   if (Wf) {
-    float* g = workspace;
-    dG = workspace + B * N * D;
-    gemm(false, false, B * N, D, D, 1.0f, H, D, Wf, D, 0.0f, g, D, stream);
-    G = g;
+    float* u = workspace;
+    gemm(false, true, B * K, D, D, 1.0f, V, D, Wf, D, 0.0f, u, D, stream);  // U = V W_f^T, recomputed
+    U = u;
+    if (dV || dWf) dU = workspace + B * K * D;
   }
   SIMAD_LAUNCH(fusion_backward_kernel, dim3(unsigned(B)), dim3(kThreads), 2 * size_t(N * K) * sizeof(float), stream,
-               dH, dV, dG, dh_out, dv_out, H, G, V, probs_text, probs_image, int(N), int(K), int(D));
-  if (!Wf) return;
-  if (dH) gemm(false, true, B * N, D, D, 1.0f, dG, D, Wf, D, 1.0f, dH, D, stream);    // dH += dG W_f^T
-  if (dWf) gemm(true, false, D, D, B * N, 1.0f, H, D, dG, D, 1.0f, dWf, D, stream);  // dW_f += H^T dG
+               dH, dV, dU, dh_out, dv_out, H, U, V, probs_text, probs_image, int(N), int(K), int(D));
+  if (!dU) return;
+  if (dV) gemm(false, false, B * K, D, D, 1.0f, dU, D, Wf, D, 1.0f, dV, D, stream);    // dV += dU W_f
+  if (dWf) gemm(true, false, D, D, B * K, 1.0f, dU, D, V, D, 1.0f, dWf, D, stream);  // dW_f += dU^T V
 }
 
 }  // namespace simad::cuda::kernels

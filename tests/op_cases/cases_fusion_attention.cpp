@@ -1,5 +1,5 @@
 // tests/op_cases/cases_fusion_attention.cpp: dual-softmax fusion attention rows of the op harness
-// (op_harness.hpp). With W_f the CUDA launchers take a device workspace (B N D floats forward, 2 B N D
+// (op_harness.hpp). With W_f the CUDA launchers take a device workspace (B K D floats forward, 2 B K D
 // backward), so the row writes its tiers out.
 #include <cmath>
 
@@ -62,7 +62,7 @@ void fusion_call(Io& io, Tier tier) {
     simad::ops::fusion_attention_forward(h_out, v_out, A, P, H, V, Wf, h_mask, v_mask, B, N, K, D);
     if (backward) simad::ops::fusion_attention_backward(dH, dV, dWf, dh_out, dv_out, H, V, Wf, A, P, B, N, K, D);
   } else {
-    SIMAD_OP_CUDA(T, const auto ws = simad::cuda::to_device(simad::Tensor<float>::full({2 * B * N * D + 1}, NAN));
+    SIMAD_OP_CUDA(T, const auto ws = simad::cuda::to_device(simad::Tensor<float>::full({2 * B * K * D + 1}, NAN));
                   fusion_attention_forward(h_out, v_out, A, P, H, V, Wf, h_mask, v_mask, B, N, K, D, ws.data());
                   if (backward) fusion_attention_backward(dH, dV, dWf, dh_out, dv_out, H, V, Wf, A, P, B, N, K, D,
                                                           ws.data());

@@ -4,8 +4,9 @@
 // words; H~ = A V, V~ = P^T H; masks 1 = real, 0 = padding). Forward OVERWRITES its outputs (A and P
 // are saved for the backward); backward ACCUMULATES into dH, dV, dW_f (each may be null).
 // One block per ad keeps the ad's score matrix in shared memory: N * K <= kCudaFusionMaxScores.
-// With W_f, G = H W_f and the W_f gradients are GEMMs (kernels::gemm) over all B N rows; they need a
-// caller-provided device workspace of B N D floats (forward) and 2 B N D floats (backward); without
+// With W_f, U = V W_f^T and the W_f gradients are GEMMs (kernels::gemm) over all B K region rows (the CPU
+// op's algebra); they need a caller-provided device workspace of B K D floats (forward) and 2 B K D
+// floats (backward); without
 // W_f the workspace may be null. Pointers are device pointers; bad sizes throw simad::Error;
 // asynchronous on `stream`.
 #pragma once
@@ -28,7 +29,7 @@ void fusion_attention_forward(float* h_out,           // (B, N, D)
                               const uint8_t* h_mask,  // (B, N) or nullptr
                               const uint8_t* v_mask,  // (B, K) or nullptr
                               int64_t B, int64_t N, int64_t K, int64_t D,
-                              float* workspace,       // (B, N, D) when Wf != nullptr
+                              float* workspace,       // (B, K, D) when Wf != nullptr
                               cudaStream_t stream = nullptr);
 
 void fusion_attention_backward(float* dH,                 // (B, N, D) accumulated, or nullptr
@@ -42,7 +43,7 @@ void fusion_attention_backward(float* dH,                 // (B, N, D) accumulat
                                const float* probs_text,   // (B, N, K) the forward's A
                                const float* probs_image,  // (B, N, K) the forward's P
                                int64_t B, int64_t N, int64_t K, int64_t D,
-                               float* workspace,          // (2, B, N, D) when Wf != nullptr
+                               float* workspace,          // (2, B, K, D) when Wf != nullptr
                                cudaStream_t stream = nullptr);
 
 }  // namespace simad::cuda::kernels

@@ -11,7 +11,7 @@
 // The defined tensors all sit on the CPU, or all on Device::cuda (float; needs simad::kernels, which
 // defines SIMAD_HAVE_CUDA_KERNELS). Mixed devices throw simad::Error. The CUDA kernel has a limit the CPU
 // op does not (its launcher throws): N * K <= kCudaFusionMaxScores per ad. With Wf, CUDA allocates its
-// device workspace (B N D floats forward, 2 B N D backward) per call and synchronises before freeing it;
+// device workspace (B K D floats forward, 2 B K D backward) per call and synchronises before freeing it;
 // otherwise CUDA work is asynchronous on the default stream.
 #pragma once
 
@@ -70,7 +70,7 @@ void fusion_attention_forward(const Tensor<T>& h_out, const Tensor<T>& v_out, co
       },
       [&] {
 #if defined(SIMAD_HAVE_CUDA_KERNELS)
-        if constexpr (std::is_same_v<T, float>) {  // with Wf, G = H Wf goes through a workspace
+        if constexpr (std::is_same_v<T, float>) {  // with Wf, U = V Wf^T goes through a workspace
           const auto launch = [&](void* workspace, size_t) {
             cuda::kernels::fusion_attention_forward(h_out.data(), v_out.data(), probs_text.data(), probs_image.data(),
                                                     H.data(), V.data(), detail::data_or_null(Wf),
@@ -78,7 +78,7 @@ void fusion_attention_forward(const Tensor<T>& h_out, const Tensor<T>& v_out, co
                                                     static_cast<float*>(workspace));
           };
           if (!Wf.defined()) return launch(nullptr, 0);
-          detail::with_cuda_workspace(size_t(B * N * D) * sizeof(float), launch);
+          detail::with_cuda_workspace(size_t(B * K * D) * sizeof(float), launch);
         }
 #endif
       });
@@ -113,7 +113,7 @@ void fusion_attention_backward(const Tensor<T>& dH, const Tensor<T>& dV, const T
       },
       [&] {
 #if defined(SIMAD_HAVE_CUDA_KERNELS)
-        if constexpr (std::is_same_v<T, float>) {  // with Wf, G = H Wf and dG go through a workspace
+        if constexpr (std::is_same_v<T, float>) {  // with Wf, U = V Wf^T and dU go through a workspace
           const auto launch = [&](void* workspace, size_t) {
             cuda::kernels::fusion_attention_backward(detail::data_or_null(dH), detail::data_or_null(dV),
                                                      detail::data_or_null(dW), dh_out.data(), dv_out.data(), H.data(),
@@ -121,7 +121,7 @@ void fusion_attention_backward(const Tensor<T>& dH, const Tensor<T>& dV, const T
                                                      probs_image.data(), B, N, K, D, static_cast<float*>(workspace));
           };
           if (!Wf.defined()) return launch(nullptr, 0);
-          detail::with_cuda_workspace(size_t(2 * B * N * D) * sizeof(float), launch);
+          detail::with_cuda_workspace(size_t(2 * B * K * D) * sizeof(float), launch);
         }
 #endif
       });
