@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "simad/core/error.hpp"
@@ -151,6 +152,46 @@ TEST_CASE("cuda/dispatch: fusion_attention Tensor calls refuse mixed devices") {
                                                 dev_poisoned({1, n, 4}), dev_poisoned({1, k, 4}), Tensor<float>(),
                                                 nullptr, nullptr),
                   simad::Error);
+}
+
+TEST_CASE("cuda/dispatch: the launchers' workspace is one buffer per thread, kept and grown as calls need") {
+  namespace detail = simad::ops::detail;
+  // On a fresh thread (its buffer starts empty): a smaller request reuses the buffer; a larger one gets
+  // a buffer of that size, whose every byte is then written and read back (ASan builds check the bounds).
+  void *a = nullptr, *a_again = nullptr, *a_smaller = nullptr, *b = nullptr, *b_again = nullptr;
+  bool b_holds_all = false;
+  std::thread([&] {
+    a = detail::cuda_workspace(1000);
+    a_again = detail::cuda_workspace(1000);
+    a_smaller = detail::cuda_workspace(10);
+    const size_t big = size_t(1) << 20;
+    b = detail::cuda_workspace(big);
+    b_again = detail::cuda_workspace(big);
+    std::vector<unsigned char> host(big, 0);
+    if (cudaMemset(b, 0x5a, big) == cudaSuccess &&
+        cudaMemcpy(host.data(), b, big, cudaMemcpyDeviceToHost) == cudaSuccess) {
+      b_holds_all = true;
+      for (const unsigned char c : host) b_holds_all = b_holds_all && c == 0x5a;
+    }
+  }).join();
+  CHECK(a != nullptr);
+  CHECK(a_again == a);
+  CHECK(a_smaller == a);
+  CHECK(b_again == b);
+  CHECK(b_holds_all);
+  // Another thread's buffer is its own; a launch inside a launch gets a separate buffer.
+  void* here = detail::cuda_workspace(64);
+  void* there = nullptr;
+  std::thread([&] { there = detail::cuda_workspace(64); }).join();
+  CHECK(there != here);
+  void *outer = nullptr, *inner = nullptr;
+  detail::with_cuda_workspace(64, [&](void* w, size_t) {
+    outer = w;
+    detail::with_cuda_workspace(64, [&](void* v, size_t) { inner = v; });
+  });
+  CHECK(outer == detail::cuda_workspace(64));
+  CHECK(inner != outer);
+  CHECK(inner != nullptr);
 }
 
 }  // namespace SIMAD_TEST_FILE_ID

@@ -132,12 +132,45 @@ void on_device(const char* op, Device device, Cpu&& cpu, [[maybe_unused]] Cuda&&
 }
 
 #if defined(SIMAD_HAVE_CUDA_KERNELS)
-// At least one byte: a launcher refuses a null workspace that it needs.
+// The launchers' workspace (cub's way, for the Tensor ops): one device buffer per host thread, grown
+// when a call needs more and kept until the thread ends, so a call costs no allocation and no wait
+// for it. Reuse needs no wait either: every Tensor op launches on the default stream, whose kernels
+// run in order, so a later call's kernels start after the earlier ones are done with the buffer.
+// Growing frees the old buffer first (cudaFree waits for the device). At least one byte: a launcher
+// refuses a null workspace that it needs.
+inline void* cuda_workspace(size_t bytes) {
+  thread_local Tensor<uint8_t> buffer;
+  const int64_t need = int64_t(std::max<size_t>(bytes, 1));
+  if (!buffer.defined() || buffer.numel() < need) {
+    buffer = Tensor<uint8_t>();
+    buffer = Tensor<uint8_t>::empty({need}, Device::cuda);
+  }
+  return buffer.data();
+}
+
+// launch(workspace, bytes) on this thread's workspace; a launch inside another's (none does so today)
+// gets a buffer of its own, freed after a wait.
+// Whether this thread's workspace is lent out (one flag per thread, not per Launch type).
+inline bool& cuda_workspace_in_use() {
+  thread_local bool in_use = false;
+  return in_use;
+}
+
 template <typename Launch>
 void with_cuda_workspace(size_t bytes, Launch&& launch) {
-  const Tensor<uint8_t> workspace = Tensor<uint8_t>::empty({int64_t(std::max<size_t>(bytes, 1))}, Device::cuda);
-  launch(static_cast<void*>(workspace.data()), bytes);
-  SIMAD_CUDA_CHECK(cudaStreamSynchronize(nullptr));  // before the workspace is freed
+  bool& in_use = cuda_workspace_in_use();
+  if (in_use) {
+    const Tensor<uint8_t> own = Tensor<uint8_t>::empty({int64_t(std::max<size_t>(bytes, 1))}, Device::cuda);
+    launch(static_cast<void*>(own.data()), bytes);
+    SIMAD_CUDA_CHECK(cudaStreamSynchronize(nullptr));  // before `own` is freed
+    return;
+  }
+  in_use = true;
+  struct Release {
+    bool& flag;
+    ~Release() { flag = false; }
+  } release{in_use};
+  launch(cuda_workspace(bytes), bytes);
 }
 #endif
 

@@ -10,9 +10,9 @@
 // Masks are Tensor<uint8_t> pointers (1 = real, 0 = padding); nullptr or an undefined tensor = no padding.
 // The defined tensors all sit on the CPU, or all on Device::cuda (float; needs simad::kernels, which
 // defines SIMAD_HAVE_CUDA_KERNELS). Mixed devices throw simad::Error. The CUDA kernel has a limit the CPU
-// op does not (its launcher throws): N * K <= kCudaFusionMaxScores per ad. With Wf, CUDA allocates its
-// device workspace (B K D floats forward, 2 B K D backward) per call and synchronises before freeing it;
-// otherwise CUDA work is asynchronous on the default stream.
+// op does not (its launcher throws): N * K <= kCudaFusionMaxScores per ad. With Wf, CUDA's device
+// workspace (B K D floats forward, 2 B K D backward) is the calling thread's cached buffer
+// (detail::cuda_workspace); CUDA work is asynchronous on the default stream.
 #pragma once
 
 #include <cstdint>

@@ -45,8 +45,7 @@ T batch_hard_triplet_forward(const Tensor<int32_t>& hardest_pos, const Tensor<in
 #if defined(SIMAD_HAVE_CUDA_KERNELS)
         if constexpr (std::is_same_v<T, float>) {
           // The skip count and the loss in one device buffer (element 0: the count, element 1: the
-          // loss's float bits), copied to the host while the workspace lives: that copy is the one
-          // wait for the device (the workspace's release then finds nothing pending).
+          // loss's float bits), copied to the host: that copy is the call's one wait for the device.
           const Tensor<int64_t> d_out = Tensor<int64_t>::empty({2}, Device::cuda);
           Tensor<int64_t> out;
           detail::with_cuda_workspace(cuda::kernels::triplet_workspace_bytes(B), [&](void* workspace, size_t bytes) {
