@@ -104,7 +104,9 @@ TEST_CASE("cuda/embedding: the deferred forms match the CPU op and flag the firs
     const int after_backward = flag.get()[0];
 
     CHECK(same_bits(dout.get(), cpu_out));
-    t::check_close(ddtable.get(), cpu_dtable, 1e-6, 1e-6, "dtable");  // atomics: the order of additions varies
+    // Atomics: the order of the ~67 additions into each row of dtable varies from run to run; the harness's
+    // tolerance for its backward row (up to ~100 terms). 1e-6 failed about one run in ten (2e-6 seen).
+    t::check_close(ddtable.get(), cpu_dtable, 1e-5, 1e-5, "dtable");
     const int want = with_bad ? 413 : k::embedding_no_bad_position;
     CHECK(after_forward == want);
     CHECK(after_backward == want);
