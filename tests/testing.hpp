@@ -103,6 +103,14 @@ void check_close(const Tensor<A>& actual, std::span<const E> expected, double at
                  const std::string& what) {
   check_close(std::span<const A>(actual.data(), size_t(actual.numel())), expected, atol, rtol, what);
 }
+// Two CPU tensors of the same shape.
+template <typename A, typename E>
+void check_close(const Tensor<A>& actual, const Tensor<E>& expected, double atol, double rtol,
+                 const std::string& what) {
+  CHECK_MESSAGE(actual.shape() == expected.shape(), what, ": shape ", actual.shape(), ", expected ", expected.shape());
+  if (actual.shape() != expected.shape()) return;
+  check_close(actual, std::span<const E>(expected.data(), size_t(expected.numel())), atol, rtol, what);
+}
 
 // Central differences of loss() with respect to each element of x (x is perturbed and restored).
 template <typename F>

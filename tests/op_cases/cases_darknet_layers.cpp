@@ -1,8 +1,9 @@
 // tests/op_cases/cases_darknet_layers.cpp: rows of the op harness (op_harness.hpp) for the ops of the
-// Darknet layers (ops/conv2d, maxpool2d, upsample, shortcut, batchnorm). maxpool2d's row also runs its
-// CUDA launcher (kernels/maxpool2d.cu), which must give the CPU op's bits; the others have no CUDA form
-// yet and run the CPU tiers only (.tiers = kDouble): the fast op in float and double against the
-// reference tier. Shapes are YOLOv3's at reduced spatial size, plus odd ones.
+// Darknet layers (ops/conv2d, maxpool2d, upsample, shortcut, batchnorm, yolo_activate). Every row also runs
+// the CUDA launchers of the same name (kernels/<op>.cu) against the float CPU op: at zero tolerance where
+// the kernel does the CPU's arithmetic in the CPU's order (maxpool2d, upsample, shortcut), within float
+// rounding where its sums run in another order (conv2d, batchnorm) or expf replaces std::exp. Shapes are
+// YOLOv3's at reduced spatial size, plus odd ones.
 #include <cstdint>
 #include <span>
 
@@ -15,11 +16,18 @@
 #include "simad/ops/reference/maxpool2d.hpp"
 #include "simad/ops/reference/shortcut.hpp"
 #include "simad/ops/reference/upsample.hpp"
+#include "simad/ops/reference/yolo_activate.hpp"
 #include "simad/ops/shortcut.hpp"
 #include "simad/ops/upsample.hpp"
+#include "simad/ops/yolo_activate.hpp"
 
 #if defined(SIMAD_HAVE_CUDA_KERNELS)
+#include "simad/cuda/kernels/batchnorm.hpp"
+#include "simad/cuda/kernels/conv2d.hpp"
 #include "simad/cuda/kernels/maxpool2d.hpp"
+#include "simad/cuda/kernels/shortcut.hpp"
+#include "simad/cuda/kernels/upsample.hpp"
+#include "simad/cuda/kernels/yolo_activate.hpp"
 #endif
 
 namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
@@ -38,7 +46,7 @@ ConvActivation activation_of(const auto& io) { return ConvActivation(io.n("act")
 
 // 3x3 same and stride 2 (YOLOv3's downsampling), 1x1 as a plain GEMM and with stride 2, padding above
 // K / 2, depth past a GEMM block, a map of 1056 cells at batch 2 (image by image) and batch 3 of small
-// maps (the joint GEMM).
+// maps (the joint GEMM); filters past one CUDA tile (64) with depths that are not multiples of its slice (16).
 const std::vector<Sizes> kConvShapes =
     sizes_of({"B", "C", "H", "W", "O", "K", "S", "P"}, {{2, 3, 7, 6, 4, 3, 1, 1},
                                                         {2, 3, 9, 7, 5, 3, 2, 1},
@@ -46,7 +54,9 @@ const std::vector<Sizes> kConvShapes =
                                                         {3, 4, 5, 3, 2, 1, 2, 0},
                                                         {1, 2, 4, 5, 2, 3, 1, 2},
                                                         {1, 40, 6, 6, 7, 3, 1, 1},
-                                                        {2, 2, 33, 32, 3, 3, 1, 1}});
+                                                        {2, 2, 33, 32, 3, 3, 1, 1},
+                                                        {1, 20, 9, 11, 70, 3, 2, 1},
+                                                        {2, 33, 13, 13, 65, 1, 1, 0}});
 
 Specs conv_tensors(const Sizes& s) {
   const int64_t B = s.at("B"), C = s.at("C"), H = s.at("H"), W = s.at("W"), O = s.at("O"), K = s.at("K");
@@ -75,20 +85,20 @@ const OpCase kCases[] = {
     {.name = "conv2d forward (act 0 linear, 1 leaky, 2 logistic)",
      .sizes = times(times(kConvShapes, "act", {0, 1, 2}), "bias", {0, 1}),
      .tensors = conv_tensors,
-     .call = SIMAD_OP_CALL_CPU(op_::conv2d_forward(io.p("out"), io.p("inp"), io.p("weight"), io.p_or_null("bias"),
-                                                   conv_shape(io), activation_of(io))),
+     .call = SIMAD_OP_CALL(kDouble | kCuda, op_::conv2d_forward(io.p("out"), io.p("inp"), io.p("weight"),
+                                                               io.p_or_null("bias"), conv_shape(io), activation_of(io))),
      .tensor_call = {},
-     .tiers = kDouble,
-     .cpu = {1e-5, 1e-4}},
+     .cpu = {1e-5, 1e-4},
+     .cuda = {1e-5, 1e-4}},  // another order of the same float sums
     {.name = "conv2d backward (grads: 1 dinp, 2 dweight, 4 dbias)",
      .sizes = times(kConvShapes, "grads", {7, 1, 6}),
      .tensors = conv_tensors,
-     .call = SIMAD_OP_CALL_CPU(op_::conv2d_backward(io.p_or_null("dinp"), io.p_or_null("dweight"),
-                                                    io.p_or_null("dbias"), io.p("dout"), io.p("inp"), io.p("weight"),
-                                                    conv_shape(io))),
+     .call = SIMAD_OP_CALL(kDouble | kCuda,
+                           op_::conv2d_backward(io.p_or_null("dinp"), io.p_or_null("dweight"), io.p_or_null("dbias"),
+                                                io.p("dout"), io.p("inp"), io.p("weight"), conv_shape(io))),
      .tensor_call = {},
-     .tiers = kDouble,
-     .cpu = {1e-5, 1e-4}},
+     .cpu = {1e-5, 1e-4},
+     .cuda = {1e-5, 1e-4}},
     // Darknet's 2/1 with padding 1 (yolov3-tiny's last pool), 2/2, 3/2 with padding, a window past the
     // edge, 1x1 maps; with and without argmax; the backward from the forward's argmax.
     {.name = "maxpool2d forward (with and without argmax), backward",
@@ -128,12 +138,12 @@ const OpCase kCases[] = {
            const simad::Shape up{B, C, H * S, W * S};
            return Specs{real("inp", {B, C, H, W}), out("out", up), real("dout", up), acc("dinp", {B, C, H, W})};
          },
-     .call = SIMAD_OP_CALL_CPU(const T_ scale = io.n("half") ? T_(0.5) : T_(1);
-                               const int64_t B = io.n("B"), C = io.n("C"), H = io.n("H"), W = io.n("W"), S = io.n("S");
-                               upsample_nearest_forward(io.p("out"), io.p("inp"), B, C, H, W, S, scale);
-                               upsample_nearest_backward(io.p("dinp"), io.p("dout"), B, C, H, W, S, scale)),
+     .call = SIMAD_OP_CALL(kDouble | kCuda, const T_ scale = io.n("half") ? T_(0.5) : T_(1);
+                           const int64_t B = io.n("B"), C = io.n("C"), H = io.n("H"), W = io.n("W"), S = io.n("S");
+                           upsample_nearest_forward(io.p("out"), io.p("inp"), B, C, H, W, S, scale);
+                           upsample_nearest_backward(io.p("dinp"), io.p("dout"), B, C, H, W, S, scale)),
      .tensor_call = {},
-     .tiers = kDouble},
+     .cuda = {0, 0}},  // the CPU op's products and order of additions
     {.name = "shortcut forward, backward (linear and leaky)",
      .sizes = times(sizes_of({"n"}, {{1}, {37}, {20000}}), "leaky", {0, 1}),
      .tensors =
@@ -142,11 +152,11 @@ const OpCase kCases[] = {
            return Specs{real("a", {n}), real("b", {n}), out("out", {n}), real("dout", {n}), acc("da", {n}),
                         acc("db", {n})};
          },
-     .call = SIMAD_OP_CALL_CPU(const bool leaky = io.n("leaky") != 0;
-                               shortcut_forward(io.p("out"), io.p("a"), io.p("b"), io.n("n"), leaky);
-                               shortcut_backward(io.p("da"), io.p("db"), io.p("dout"), io.p("out"), io.n("n"), leaky)),
+     .call = SIMAD_OP_CALL(kDouble | kCuda, const bool leaky = io.n("leaky") != 0;
+                           shortcut_forward(io.p("out"), io.p("a"), io.p("b"), io.n("n"), leaky);
+                           shortcut_backward(io.p("da"), io.p("db"), io.p("dout"), io.p("out"), io.n("n"), leaky)),
      .tensor_call = {},
-     .tiers = kDouble},
+     .cuda = {0, 0}},  // elementwise: the CPU op's bits
     // Batch statistics (training: the running statistics updated), the inference form from them, the
     // backward through the batch statistics; both Darknet denominators.
     {.name = "batchnorm forward (train, inference), backward",
@@ -168,25 +178,38 @@ const OpCase kCases[] = {
                         acc("dscale", {C}),
                         acc("dbias", {C})};
          },
-     .call = SIMAD_OP_CALL_CPU(const int64_t B = io.n("B"), C = io.n("C"), HW = io.n("HW");
-                               const BatchNormVariant v = variant_of(io);
-                               op_::batchnorm_forward_train(io.p("out"), io.p("mean"), io.p("var"),
-                                                            io.p("running_mean"), io.p("running_var"), io.p("inp"),
-                                                            io.p("scale"), io.p("bias"), B, C, HW, v);
-                               op_::batchnorm_forward_inference(io.p("out_inference"), io.p("inp"), io.p("scale"),
-                                                                io.p("bias"), io.p("running_mean"),
-                                                                io.p("running_var"), B, C, HW, v);
-                               op_::batchnorm_backward(io.p("dinp"), io.p("dscale"), io.p("dbias"), io.p("dout"),
-                                                       io.p("inp"), io.p("mean"), io.p("var"), io.p("scale"), B, C,
-                                                       HW, v)),
+     .call = SIMAD_OP_CALL(kDouble | kCuda, const int64_t B = io.n("B"), C = io.n("C"), HW = io.n("HW");
+                           const BatchNormVariant v = variant_of(io);
+                           op_::batchnorm_forward_train(io.p("out"), io.p("mean"), io.p("var"), io.p("running_mean"),
+                                                        io.p("running_var"), io.p("inp"), io.p("scale"),
+                                                        io.p("bias"), B, C, HW, v);
+                           op_::batchnorm_forward_inference(io.p("out_inference"), io.p("inp"), io.p("scale"),
+                                                            io.p("bias"), io.p("running_mean"), io.p("running_var"),
+                                                            B, C, HW, v);
+                           op_::batchnorm_backward(io.p("dinp"), io.p("dscale"), io.p("dbias"), io.p("dout"),
+                                                   io.p("inp"), io.p("mean"), io.p("var"), io.p("scale"), B, C, HW,
+                                                   v)),
      .tensor_call = {},
-     .tiers = kDouble,
-     .cpu = {1e-4, 1e-4}},
+     .cpu = {1e-4, 1e-4},
+     .cuda = {1e-4, 1e-4}},  // per-channel sums in a tree, not the CPU's serial order
+    // Darknet's [yolo] at inference: 3 anchors of 2 classes on 13 x 13 cells, 1 anchor of 80 classes;
+    // logits wide enough to saturate the logistic.
+    {.name = "yolo_activate",
+     .sizes = sizes_of({"B", "A", "classes", "HW"}, {{1, 1, 0, 1}, {2, 3, 2, 169}, {1, 1, 80, 5}}),
+     .tensors =
+         [](const Sizes& s) {
+           const simad::Shape shape{s.at("B"), s.at("A"), 5 + s.at("classes"), s.at("HW")};
+           return Specs{real("inp", shape, -20.0, 20.0), out("out", shape)};
+         },
+     .call = SIMAD_OP_CALL(kDouble | kCuda, yolo_activate(io.p("out"), io.p("inp"), io.n("B"), io.n("A"),
+                                                          io.n("classes"), io.n("HW"))),
+     .tensor_call = {},
+     .cuda = {1e-6, 1e-6}},  // expf against std::exp: a few ulp
 };
 
 }  // namespace
 
-TEST_CASE("op_cases: darknet layers (conv2d, maxpool2d, upsample, shortcut, batchnorm)") {
+TEST_CASE("op_cases: darknet layers (conv2d, maxpool2d, upsample, shortcut, batchnorm, yolo)") {
   check_cases(kCases);
 }
 

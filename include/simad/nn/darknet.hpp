@@ -32,8 +32,11 @@
 #include "simad/ops/conv2d.hpp"
 #include "simad/ops/maxpool2d.hpp"
 #include "simad/ops/upsample.hpp"
+#include "simad/ops/yolo_activate.hpp"
 
 namespace simad::nn {
+
+class CudaDarknetNetwork;
 
 // Which fork's batch-norm denominator (ops/batchnorm.hpp: training and inference share it).
 using BatchNormVariant = ops::BatchNormVariant;
@@ -74,18 +77,71 @@ inline FoldedConv fold_batch_norm(const io::darknet::ConvWeights& w, const io::d
   return f;
 }
 
+// What a forward hands back (on the CPU here; on the GPU from nn/darknet_cuda.hpp).
+struct DarknetOutput {
+  std::vector<int> yolo_layers;       // cfg indices of the [yolo] layers ("scales"), in cfg order
+  std::vector<Tensor<float>> yolo;    // per scale: (B, A * (5 + classes), h, w), logistic applied
+  std::vector<Tensor<float>> hidden;  // per scale: (B, C_s, h, w), input of the prediction conv
+  std::vector<Tensor<float>> layers;  // every layer's output when forward(.., keep_all = true)
+};
+
+// Which layer outputs a forward hands back and when each buffer may go, from the cfg alone; the CPU and
+// the GPU forwards share it. The hidden map of a [yolo] layer at i is the input of its prediction conv
+// i - 1 (the output of i - 2; -1: the network's input).
+struct DarknetBufferPlan {
+  std::vector<int> yolo, hidden;
+  std::vector<int> last_use;  // per layer: the last layer that reads its output (-1: none)
+  std::vector<bool> keep;     // handed back: never released
+
+  explicit DarknetBufferPlan(const io::darknet::Config& cfg) {
+    for (int y : cfg.yolo_layers()) {
+      yolo.push_back(y);
+      hidden.push_back(y >= 2 && cfg.layers[size_t(y - 1)].as<io::darknet::Convolutional>() ? y - 2 : y - 1);
+    }
+    const size_t n = cfg.layers.size();
+    last_use.assign(n, -1);
+    for (size_t i = 0; i < n; ++i) {
+      const auto& l = cfg.layers[i];
+      if (const auto* r = l.as<io::darknet::Route>()) {
+        for (int j : r->layers) last_use[size_t(j)] = int(i);
+      } else {
+        if (i > 0) last_use[i - 1] = int(i);
+        if (const auto* s = l.as<io::darknet::Shortcut>()) last_use[size_t(s->from)] = int(i);
+      }
+    }
+    keep.assign(n, false);
+    for (int y : yolo) keep[size_t(y)] = true;
+    for (int h : hidden)
+      if (h >= 0) keep[size_t(h)] = true;
+  }
+
+  // After layer i: drops the outputs no later layer reads and nobody gets back (unless keep_all).
+  void release(std::vector<Tensor<float>>& out, size_t i, bool keep_all) const {
+    if (keep_all) return;
+    for (size_t j = 0; j <= i; ++j)
+      if (out[j].defined() && !keep[j] && last_use[j] <= int(i)) out[j] = Tensor<float>();
+  }
+
+  // The forward's result from every layer's output (those released are not read).
+  DarknetOutput collect(std::vector<Tensor<float>>&& out, const Tensor<float>& input, bool keep_all) const {
+    DarknetOutput result;
+    result.yolo_layers = yolo;
+    for (size_t k = 0; k < yolo.size(); ++k) {
+      result.yolo.push_back(out[size_t(yolo[k])]);
+      result.hidden.push_back(hidden[k] >= 0 ? out[size_t(hidden[k])] : input);
+    }
+    if (keep_all) result.layers = std::move(out);
+    return result;
+  }
+};
+
 class DarknetNetwork {
  public:
-  struct Output {
-    std::vector<int> yolo_layers;       // cfg indices of the [yolo] layers ("scales"), in cfg order
-    std::vector<Tensor<float>> yolo;    // per scale: (B, A * (5 + classes), h, w), logistic applied
-    std::vector<Tensor<float>> hidden;  // per scale: (B, C_s, h, w), input of the prediction conv
-    std::vector<Tensor<float>> layers;  // every layer's output when forward(.., keep_all = true)
-  };
+  using Output = DarknetOutput;
 
   DarknetNetwork(io::darknet::Config cfg, const io::darknet::Weights& weights,
                  BatchNormVariant variant = BatchNormVariant::pjreddie)
-      : cfg_(std::move(cfg)) {
+      : cfg_(std::move(cfg)), plan_(cfg_) {
     const std::vector<io::darknet::ConvWeights> layout = io::darknet::conv_layout(cfg_);
     SIMAD_CHECK(weights.convs.size() == layout.size(), "darknet network: the weights have ", weights.convs.size(),
                 " convolutional layers, the cfg '", cfg_.source, "' has ", layout.size());
@@ -102,34 +158,13 @@ class DarknetNetwork {
       convs_[size_t(want.layer)] =
           fold_batch_norm(w, *cfg_.layers[size_t(want.layer)].as<io::darknet::Convolutional>(), variant);
     }
-    // The hidden map of a [yolo] layer at i: the input of its prediction conv i - 1 (output of i - 2).
-    for (int y : cfg_.yolo_layers()) {
-      yolo_.push_back(y);
-      hidden_.push_back(y >= 2 && cfg_.layers[size_t(y - 1)].as<io::darknet::Convolutional>() ? y - 2 : y - 1);
-    }
-    // Last reader of every layer's output, so forward() can free buffers early.
-    const size_t n = cfg_.layers.size();
-    last_use_.assign(n, -1);
-    for (size_t i = 0; i < n; ++i) {
-      const auto& l = cfg_.layers[i];
-      if (const auto* r = l.as<io::darknet::Route>()) {
-        for (int j : r->layers) last_use_[size_t(j)] = int(i);
-      } else {
-        if (i > 0) last_use_[i - 1] = int(i);
-        if (const auto* s = l.as<io::darknet::Shortcut>()) last_use_[size_t(s->from)] = int(i);
-      }
-    }
-    keep_.assign(n, false);
-    for (int y : yolo_) keep_[size_t(y)] = true;
-    for (int h : hidden_)
-      if (h >= 0) keep_[size_t(h)] = true;
   }
 
   const io::darknet::Config& config() const { return cfg_; }
   // Channels of each scale's hidden map (Output::hidden, in [yolo] order): the input of its prediction conv.
   std::vector<int64_t> hidden_channels() const {
     std::vector<int64_t> channels;
-    for (int h : hidden_) channels.push_back(h >= 0 ? cfg_.layers[size_t(h)].out.c : cfg_.net.channels);
+    for (int h : plan_.hidden) channels.push_back(h >= 0 ? cfg_.layers[size_t(h)].out.c : cfg_.net.channels);
     return channels;
   }
   int input_width() const { return cfg_.net.width; }
@@ -186,45 +221,26 @@ class DarknetNetwork {
         ops::maxpool2d_forward(y.data(), prev.data(), B, l.in.c, l.in.h, l.in.w, int64_t(m->size), int64_t(m->stride),
                                int64_t(m->padding));
       } else if (const auto* yl = l.as<io::darknet::Yolo>()) {
-        std::copy_n(prev.data(), prev.numel(), y.data());
-        yolo_activate(y.data(), B, yl->anchor_count(), yl->classes, int64_t(l.out.h) * l.out.w);
+        ops::yolo_activate(y.data(), prev.data(), B, int64_t(yl->anchor_count()), int64_t(yl->classes),
+                           int64_t(l.out.h) * l.out.w);
       }
       out[i] = std::move(y);
-      if (!keep_all)
-        for (size_t j = 0; j <= i; ++j)
-          if (out[j].defined() && !keep_[j] && last_use_[j] <= int(i)) out[j] = Tensor<float>();
+      plan_.release(out, i, keep_all);
     }
-    Output result;
-    result.yolo_layers = yolo_;
-    for (size_t k = 0; k < yolo_.size(); ++k) {
-      result.yolo.push_back(out[size_t(yolo_[k])]);
-      result.hidden.push_back(hidden_[k] >= 0 ? out[size_t(hidden_[k])] : input);
-    }
-    if (keep_all) result.layers = std::move(out);
-    return result;
+    return plan_.collect(std::move(out), input, keep_all);
   }
 
-  // Darknet's forward_yolo_layer at inference: logistic on tx, ty and on objectness + class logits
-  // of every anchor; tw, th untouched. data: (B, A, 5 + classes, HW).
+  // Darknet's forward_yolo_layer at inference, in place (ops/yolo_activate.hpp). data: (B, A, 5 + classes, HW).
   static void yolo_activate(float* data, int64_t B, int64_t A, int64_t classes, int64_t HW) {
-    parallel_for(B * A, 1, [&](int64_t p0, int64_t p1) {
-      for (int64_t p = p0; p < p1; ++p) {
-        float* base = data + p * (5 + classes) * HW;
-        auto logistic = [](float* v, int64_t count) {
-          for (int64_t k = 0; k < count; ++k) v[k] = 1.0f / (1.0f + std::exp(-v[k]));
-        };
-        logistic(base, 2 * HW);
-        logistic(base + 4 * HW, (1 + classes) * HW);
-      }
-    });
+    ops::yolo_activate(data, data, B, A, classes, HW);
   }
 
  private:
+  friend class CudaDarknetNetwork;  // nn/darknet_cuda.hpp: the same network's forward on the GPU
+
   io::darknet::Config cfg_;
+  DarknetBufferPlan plan_;
   std::vector<FoldedConv> convs_;  // per layer (empty for non-convolutions)
-  std::vector<int> yolo_, hidden_;
-  std::vector<int> last_use_;
-  std::vector<bool> keep_;
 };
 
 }  // namespace simad::nn

@@ -32,8 +32,6 @@
 
 namespace simad::ops {
 
-inline constexpr double kBatchNormMomentum = 0.01;  // Darknet: rolling = .99 rolling + .01 batch
-
 // The denominator d(var) of the variant, and its derivative d'(var).
 template <typename T>
 T batchnorm_denominator(T var, BatchNormVariant v) {

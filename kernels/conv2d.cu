@@ -1,0 +1,325 @@
+// kernels/conv2d.cu: Darknet's convolution as implicit GEMMs, forward (bias, activation and a [shortcut]
+// fused into the stores) and backward (simad/cuda/kernels/conv2d.hpp; the CPU op is simad/ops/conv2d.hpp).
+//
+// One tile kernel serves the three products. A Problem says how to gather element (m, k) of A and (k, n) of
+// B from the tensors (zero outside the input or the matrix; B through a Col, what column n's gather needs,
+// worked out once per thread) and how to store a result; the main loop is
+// the tiled SGEMM of kernels/gemm.cu (64 x 64 tile, 256 threads, 4 x 4 per thread: rows ty + 16 r,
+// columns tx + 16 c) with the slices double-buffered: the next slice's 8 values per thread are read into
+// registers before the current slice is multiplied and written to the other shared buffer after it, so
+// global latency hides behind the FMAs and one barrier per slice suffices. Each thread's staging indices
+// are laid out so that consecutive threads read consecutive addresses along the operand's contiguous axis
+// (kAKFast / kBNFast).
+#include "simad/cuda/kernels/conv2d.hpp"
+
+#include <climits>
+
+#include "simad/core/error.hpp"
+#include "simad/cuda/portable.hpp"
+#include "simad/cuda/row_reduce.hpp"
+
+namespace simad::cuda::kernels {
+
+namespace {
+
+constexpr int kTileM = 64, kTileN = 64, kTileK = 16, kThreads = 256;
+constexpr int kLoads = kTileM * kTileK / kThreads;  // 4 of A and 4 of B per thread and slice
+static_assert(kTileM * kTileK == kTileK * kTileN, "A and B slices have the same size");
+
+// The geometry every product needs, as ints (checked on the host).
+struct Geometry {
+  int B, C, H, W, O, K, S, P, Ho, Wo;
+  __host__ __device__ int KK() const { return K * K; }
+};
+
+// The forward: A = weight (O, C K K) as stored, B(k = (c, i, j), n = (b, y, x)) = inp[b, c, y S - P + i, x S - P + j].
+struct ForwardProblem {
+  static constexpr bool kAKFast = true, kBNFast = true;
+  Geometry g;
+  const float* inp;
+  const float* weight;
+  const float* bias;
+  const float* residual;
+  float* out;
+  int act;  // ops::ConvActivation
+  bool residual_leaky;
+  __device__ int M() const { return g.O; }
+  __device__ int N() const { return g.B * g.Ho * g.Wo; }
+  __device__ int Kdim() const { return g.C * g.KK(); }
+  __device__ float a(int m, int k) const { return weight[m * Kdim() + k]; }
+  struct Col {  // output pixel n = (img, y, x): its image and its window's origin (ints: see checked_geometry)
+    int image;
+    int iy0, ix0;
+  };
+  __device__ Col col(int n) const {
+    const int HWo = g.Ho * g.Wo, img = n / HWo, p = n % HWo;
+    return Col{img * g.C * g.H * g.W, (p / g.Wo) * g.S - g.P, (p % g.Wo) * g.S - g.P};
+  }
+  __device__ float b(int k, const Col& at) const {
+    const int c = k / g.KK(), r = k % g.KK();
+    const int iy = at.iy0 + r / g.K, ix = at.ix0 + r % g.K;
+    if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) return 0.0f;
+    return inp[at.image + (c * g.H + iy) * g.W + ix];
+  }
+  __device__ void store(int m, int n, float acc) const {
+    const int HWo = g.Ho * g.Wo, img = n / HWo, p = n % HWo;
+    float v = acc + (bias ? bias[m] : 0.0f);
+    if (act == int(ops::ConvActivation::leaky))
+      v = v > 0.0f ? v : 0.1f * v;
+    else if (act == int(ops::ConvActivation::logistic))
+      v = 1.0f / (1.0f + expf(-v));
+    const long long at = (static_cast<long long>(img) * g.O + m) * HWo + p;
+    if (residual) {
+      v += residual[at];
+      if (residual_leaky && !(v > 0.0f)) v *= 0.1f;  // ops/shortcut.hpp's rule
+    }
+    out[at] = v;
+  }
+};
+
+// dinp: A(m = c, k = (o, i, j)) = weight[o, c, i, j]; B(k, n = (b, h, w)) = dout[b, o, y, x] where
+// y S - P + i = h and x S - P + j = w (zero where no such output exists).
+struct DataGradientProblem {
+  static constexpr bool kAKFast = true, kBNFast = true;
+  Geometry g;
+  const float* dout;
+  const float* weight;
+  float* dinp;
+  __device__ int M() const { return g.C; }
+  __device__ int N() const { return g.B * g.H * g.W; }
+  __device__ int Kdim() const { return g.O * g.KK(); }
+  __device__ float a(int m, int k) const {
+    const int o = k / g.KK(), r = k % g.KK();
+    return weight[(o * g.C + m) * g.KK() + r];
+  }
+  struct Col {  // input pixel n = (img, h, w): its image's gradient map and h + P, w + P
+    int image;
+    int hp, wp;
+  };
+  __device__ Col col(int n) const {
+    const int HW = g.H * g.W, img = n / HW, q = n % HW;
+    return Col{img * g.O * g.Ho * g.Wo, q / g.W + g.P, q % g.W + g.P};
+  }
+  __device__ float b(int k, const Col& at) const {
+    const int o = k / g.KK(), r = k % g.KK();
+    const int ty = at.hp - r / g.K, tx = at.wp - r % g.K;  // y S, x S
+    if (ty < 0 || tx < 0 || ty % g.S != 0 || tx % g.S != 0) return 0.0f;
+    const int y = ty / g.S, x = tx / g.S;
+    if (y >= g.Ho || x >= g.Wo) return 0.0f;
+    return dout[at.image + (o * g.Ho + y) * g.Wo + x];
+  }
+  __device__ void store(int m, int n, float acc) const {
+    const int HW = g.H * g.W, img = n / HW, q = n % HW;
+    dinp[(static_cast<long long>(img) * g.C + m) * HW + q] += acc;
+  }
+};
+
+// dweight: A(m = o, k = (b, y, x)) = dout[b, o, y, x]; B(k, n = (c, i, j)) = inp[b, c, y S - P + i, x S - P + j].
+struct WeightGradientProblem {
+  static constexpr bool kAKFast = true, kBNFast = false;
+  Geometry g;
+  const float* dout;
+  const float* inp;
+  float* dweight;
+  __device__ int M() const { return g.O; }
+  __device__ int N() const { return g.C * g.KK(); }
+  __device__ int Kdim() const { return g.B * g.Ho * g.Wo; }
+  __device__ float a(int m, int k) const {
+    const int HWo = g.Ho * g.Wo, img = k / HWo, p = k % HWo;
+    return dout[(img * g.O + m) * HWo + p];
+  }
+  struct Col {  // weight n = (c, i, j): its input plane and the tap's offset i - P, j - P
+    int plane;
+    int di, dj;
+  };
+  __device__ Col col(int n) const {
+    const int c = n / g.KK(), r = n % g.KK();
+    return Col{c * g.H * g.W, r / g.K - g.P, r % g.K - g.P};
+  }
+  __device__ float b(int k, const Col& at) const {
+    const int HWo = g.Ho * g.Wo, img = k / HWo, p = k % HWo;
+    const int iy = (p / g.Wo) * g.S + at.di, ix = (p % g.Wo) * g.S + at.dj;
+    if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) return 0.0f;
+    return inp[img * g.C * g.H * g.W + at.plane + iy * g.W + ix];
+  }
+  __device__ void store(int m, int n, float acc) const { dweight[static_cast<long long>(m) * N() + n] += acc; }
+};
+
+// Staging slot l of this thread: (row, k) of the A slice and (k, column) of the B slice.
+template <bool kKFast, int kRows>
+__device__ __forceinline__ void slot(int e, int& row, int& k) {
+  row = kKFast ? e / kTileK : e % kRows;
+  k = kKFast ? e % kTileK : e / kRows;
+}
+
+// This thread's B staging slots: each keeps its column n for the whole reduction, so what the gather
+// needs of n (the image, the window's origin) is worked out once here, not per slice (integer division
+// is some 20 instructions on a GPU).
+template <class Problem>
+struct BSlots {
+  typename Problem::Col col[kLoads];
+  bool inside[kLoads];  // n < N
+};
+
+template <class Problem>
+__device__ __forceinline__ BSlots<Problem> b_slots(const Problem& pr, int col0, int tid) {
+  BSlots<Problem> s;
+  const int N = pr.N();
+#pragma unroll
+  for (int l = 0; l < kLoads; ++l) {
+    int j, k;
+    slot<!Problem::kBNFast, kTileN>(tid + l * kThreads, j, k);
+    s.inside[l] = col0 + j < N;
+    s.col[l] = pr.col(s.inside[l] ? col0 + j : 0);
+  }
+  return s;
+}
+
+template <class Problem>
+__device__ __forceinline__ void read_slice(const Problem& pr, const BSlots<Problem>& bs, int row0, int k0, int tid,
+                                           float (&ra)[kLoads], float (&rb)[kLoads]) {
+  const int M = pr.M(), Kd = pr.Kdim();
+#pragma unroll
+  for (int l = 0; l < kLoads; ++l) {
+    int i, k;
+    slot<Problem::kAKFast, kTileM>(tid + l * kThreads, i, k);
+    ra[l] = row0 + i < M && k0 + k < Kd ? pr.a(row0 + i, k0 + k) : 0.0f;
+    int j, kb;
+    slot<!Problem::kBNFast, kTileN>(tid + l * kThreads, j, kb);
+    rb[l] = bs.inside[l] && k0 + kb < Kd ? pr.b(k0 + kb, bs.col[l]) : 0.0f;
+  }
+}
+
+template <class Problem>
+__device__ __forceinline__ void write_slice(int tid, const float (&ra)[kLoads], const float (&rb)[kLoads],
+                                            float (*As)[kTileM + 4], float (*Bs)[kTileN + 4]) {
+#pragma unroll
+  for (int l = 0; l < kLoads; ++l) {
+    int i, k;
+    slot<Problem::kAKFast, kTileM>(tid + l * kThreads, i, k);
+    As[k][i] = ra[l];
+    int j, kb;
+    slot<!Problem::kBNFast, kTileN>(tid + l * kThreads, j, kb);
+    Bs[kb][j] = rb[l];
+  }
+}
+
+template <class Problem>
+__global__ void __launch_bounds__(kThreads, 3) conv_gemm_kernel(const Problem pr) {
+  __shared__ float As[2][kTileK][kTileM + 4];
+  __shared__ float Bs[2][kTileK][kTileN + 4];
+  const int tid = static_cast<int>(threadIdx.x);
+  const int tx = tid % 16, ty = tid / 16;
+  const int row0 = static_cast<int>(blockIdx.y) * kTileM, col0 = static_cast<int>(blockIdx.x) * kTileN;
+  const int Kd = pr.Kdim();
+  float acc[4][4];
+#pragma unroll
+  for (int r = 0; r < 4; ++r)
+#pragma unroll
+    for (int c = 0; c < 4; ++c) acc[r][c] = 0.0f;
+
+  const BSlots<Problem> bs = b_slots(pr, col0, tid);
+  float ra[kLoads], rb[kLoads];
+  read_slice(pr, bs, row0, 0, tid, ra, rb);
+  write_slice<Problem>(tid, ra, rb, As[0], Bs[0]);
+  __syncthreads();
+  int buf = 0;
+  for (int k0 = 0; k0 < Kd; k0 += kTileK) {
+    const bool more = k0 + kTileK < Kd;
+    if (more) read_slice(pr, bs, row0, k0 + kTileK, tid, ra, rb);  // in flight during the FMAs below
+#pragma unroll
+    for (int k = 0; k < kTileK; ++k) {
+      float a[4], bv[4];
+#pragma unroll
+      for (int r = 0; r < 4; ++r) a[r] = As[buf][k][ty + 16 * r];
+#pragma unroll
+      for (int c = 0; c < 4; ++c) bv[c] = Bs[buf][k][tx + 16 * c];
+#pragma unroll
+      for (int r = 0; r < 4; ++r)
+#pragma unroll
+        for (int c = 0; c < 4; ++c) acc[r][c] += a[r] * bv[c];
+    }
+    // The other buffer was last read before the previous barrier: free to overwrite.
+    if (more) write_slice<Problem>(tid, ra, rb, As[buf ^ 1], Bs[buf ^ 1]);
+    __syncthreads();
+    buf ^= 1;
+  }
+
+  const int M = pr.M(), N = pr.N();
+#pragma unroll
+  for (int r = 0; r < 4; ++r) {
+    const int m = row0 + ty + 16 * r;
+    if (m >= M) continue;
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      const int n = col0 + tx + 16 * c;
+      if (n < N) pr.store(m, n, acc[r][c]);
+    }
+  }
+}
+
+// dbias[o] += the sum of dout[:, o, :]: one block per filter, each thread a strided partial sum, then the
+// block's fixed-order tree (the same bits on every run).
+__global__ void __launch_bounds__(kThreads)
+    conv_bias_gradient_kernel(float* __restrict__ dbias, const float* __restrict__ dout, int B, int O, int HWo) {
+  __shared__ float red[32];
+  const int o = static_cast<int>(blockIdx.x);
+  float sum = 0.0f;
+  for (long long e = threadIdx.x; e < static_cast<long long>(B) * HWo; e += kThreads) {
+    const long long img = e / HWo, p = e % HWo;
+    sum += dout[(img * O + o) * HWo + p];
+  }
+  sum = rows::group_sum<true>(sum, red);
+  if (threadIdx.x == 0) dbias[o] += sum;
+}
+
+template <class Problem>
+void launch_problem(const Problem& pr, int64_t M, int64_t N, cudaStream_t stream) {
+  const dim3 grid(static_cast<unsigned>((N + kTileN - 1) / kTileN), static_cast<unsigned>((M + kTileM - 1) / kTileM));
+  SIMAD_LAUNCH(conv_gemm_kernel<Problem>, grid, dim3(kThreads), 0, stream, pr);
+}
+
+Geometry checked_geometry(const char* who, const ops::Conv2dShape& s) {
+  s.check();
+  const int64_t Ho = s.out_h(), Wo = s.out_w();
+  // Every element offset the kernels form is below one of these three counts, so int arithmetic serves
+  // (a quarter of the registers and instructions of 64-bit offsets in the gathers).
+  SIMAD_CHECK(s.B * s.C * s.H * s.W <= INT_MAX && s.B * s.O * Ho * Wo <= INT_MAX && s.O * s.C * s.K * s.K <= INT_MAX,
+              who, ": shape beyond 32-bit indices B=", s.B, " C=", s.C, " H=", s.H, " W=", s.W, " O=", s.O,
+              " K=", s.K);
+  return Geometry{int(s.B), int(s.C), int(s.H), int(s.W), int(s.O), int(s.K), int(s.stride), int(s.pad), int(Ho),
+                  int(Wo)};
+}
+
+}  // namespace
+
+void conv2d_forward(float* out, const float* inp, const float* weight, const float* bias, const ops::Conv2dShape& s,
+                    ops::ConvActivation act, const float* residual, bool residual_leaky, cudaStream_t stream) {
+  const Geometry g = checked_geometry("cuda conv2d_forward", s);
+  SIMAD_CHECK(act == ops::ConvActivation::linear || act == ops::ConvActivation::leaky ||
+                  act == ops::ConvActivation::logistic,
+              "cuda conv2d_forward: unknown activation ", int(act));
+  SIMAD_CHECK(out != nullptr && inp != nullptr && weight != nullptr, "cuda conv2d_forward: null out, inp or weight");
+  const ForwardProblem pr{g, inp, weight, bias, residual, out, int(act), residual_leaky};
+  launch_problem(pr, s.O, s.B * s.out_h() * s.out_w(), stream);
+}
+
+void conv2d_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                     const float* weight, const ops::Conv2dShape& s, cudaStream_t stream) {
+  const Geometry g = checked_geometry("cuda conv2d_backward", s);
+  if (!dinp && !dweight && !dbias) return;
+  SIMAD_CHECK(dout != nullptr, "cuda conv2d_backward: null dout");
+  if (dinp) {
+    SIMAD_CHECK(weight != nullptr, "cuda conv2d_backward: dinp needs the weight");
+    launch_problem(DataGradientProblem{g, dout, weight, dinp}, s.C, s.B * s.H * s.W, stream);
+  }
+  if (dweight) {
+    SIMAD_CHECK(inp != nullptr, "cuda conv2d_backward: dweight needs the input");
+    launch_problem(WeightGradientProblem{g, dout, inp, dweight}, s.O, s.C * s.K * s.K, stream);
+  }
+  if (dbias)
+    SIMAD_LAUNCH(conv_bias_gradient_kernel, dim3(static_cast<unsigned>(s.O)), dim3(kThreads), 0, stream, dbias, dout,
+                 g.B, g.O, g.Ho * g.Wo);
+}
+
+}  // namespace simad::cuda::kernels

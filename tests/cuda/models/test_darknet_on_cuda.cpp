@@ -1,0 +1,158 @@
+// tests/cuda/models/test_darknet_on_cuda.cpp: whole Darknet networks on the (emulated) GPU
+// (nn/darknet_cuda.hpp) against the CPU forward (nn/darknet.hpp) on the same random weights and images:
+// every [yolo] output and hidden map, and with keep_all every layer, within 2e-4 + 2e-4 |cpu| (the CPU
+// forward's own tolerance against a naive double forward, tests/nn/test_darknet.cpp; the convolutions'
+// float sums run in another order). Networks: yolov3-tiny at 64 x 64 (every layer type it has: 3x3 and 1x1
+// convolutions, both maxpools, route of one and of two layers, upsample, yolo), yolov3 at 64 x 64 (75
+// convolutions with every filter count and depth of the 416 network, 23 shortcuts fused into their
+// convolutions) and a small network with a [shortcut] after a logistic convolution whose filters (70) pass
+// one CUDA tile.
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "simad/core/error.hpp"
+#include "simad/cuda/runtime.hpp"
+#include "simad/io/darknet_cfg.hpp"
+#include "simad/io/darknet_weights.hpp"
+#include "simad/nn/darknet.hpp"
+#include "simad/nn/darknet_cuda.hpp"
+#include "simad/nn/yolov3_configs.hpp"
+#include "testing.hpp"
+
+namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
+
+namespace {
+
+namespace dk = simad::io::darknet;
+namespace nn = simad::nn;
+namespace t = simad::testing;
+using simad::Tensor;
+
+// conv, conv (stride 2), conv 1x1, conv (logistic), shortcut (leaky) from the stride-2 conv, maxpool 2/2,
+// conv, upsample, route of two layers, conv, yolo.
+const char* kResidualCfg = R"([net]
+width=24
+height=20
+channels=3
+[convolutional]
+batch_normalize=1
+filters=8
+size=3
+stride=1
+pad=1
+activation=leaky
+[convolutional]
+batch_normalize=1
+filters=70
+size=3
+stride=2
+pad=1
+activation=leaky
+[convolutional]
+batch_normalize=1
+filters=20
+size=1
+stride=1
+pad=1
+activation=leaky
+[convolutional]
+batch_normalize=1
+filters=70
+size=3
+stride=1
+pad=1
+activation=logistic
+[shortcut]
+from=-3
+activation=leaky
+[maxpool]
+size=2
+stride=2
+[convolutional]
+batch_normalize=1
+filters=16
+size=3
+stride=1
+pad=1
+activation=leaky
+[upsample]
+stride=2
+[route]
+layers=-1,-4
+[convolutional]
+filters=14
+size=1
+stride=1
+activation=linear
+[yolo]
+mask=0,1
+anchors=4,5,9,7,12,12
+classes=2
+num=3
+)";
+
+void check_output(const nn::DarknetNetwork::Output& gpu, const nn::DarknetNetwork::Output& cpu,
+                  const std::string& what) {
+  REQUIRE(gpu.yolo.size() == cpu.yolo.size());
+  REQUIRE(gpu.hidden.size() == cpu.hidden.size());
+  CHECK(gpu.yolo_layers == cpu.yolo_layers);
+  for (size_t s = 0; s < cpu.yolo.size(); ++s) {
+    CHECK(gpu.yolo[s].device() == simad::Device::cuda);
+    CHECK(gpu.yolo[s].shape() == cpu.yolo[s].shape());
+    CHECK(gpu.hidden[s].shape() == cpu.hidden[s].shape());
+    t::check_close(simad::cuda::to_host(gpu.yolo[s]), cpu.yolo[s], 2e-4, 2e-4, what + " yolo " + std::to_string(s));
+    t::check_close(simad::cuda::to_host(gpu.hidden[s]), cpu.hidden[s], 2e-4, 2e-4,
+                   what + " hidden " + std::to_string(s));
+  }
+}
+
+void check_network(const dk::Config& cfg, int64_t B) {
+  auto rng = t::test_rng();
+  const dk::Weights w = dk::random_weights(cfg, t::test_seed());
+  const nn::DarknetNetwork cpu(cfg, w);
+  const nn::CudaDarknetNetwork gpu(cpu);
+  const Tensor<float> x =
+      t::random_tensor<float>(rng, {B, cfg.net.channels, cfg.net.height, cfg.net.width}, 0.0, 1.0);
+  const auto want = cpu.forward(x, /*keep_all=*/true);
+  // Input from the host and from the device, with and without keep_all (the shortcut fused or not).
+  check_output(gpu.forward(x), want, cfg.source);
+  const auto all = gpu.forward(simad::cuda::to_device(x), /*keep_all=*/true);
+  check_output(all, want, cfg.source + " keep_all");
+  REQUIRE(all.layers.size() == cfg.layers.size());
+  for (size_t i = 0; i < cfg.layers.size(); ++i)
+    t::check_close(simad::cuda::to_host(all.layers[i]), want.layers[i], 2e-4, 2e-4,
+                   cfg.source + " layer " + std::to_string(i));
+}
+
+}  // namespace
+
+TEST_CASE("cuda/darknet: yolov3-tiny at 64x64 on the GPU matches the CPU forward, layer by layer") {
+  check_network(nn::yolov3_tiny_config(64, 64, 80), 2);
+}
+
+TEST_CASE("cuda/darknet: yolov3 at 64x64 on the GPU matches the CPU forward, layer by layer") {
+  check_network(nn::yolov3_config(64, 64, 80), 1);
+}
+
+TEST_CASE("cuda/darknet: a shortcut fused into the convolution before it matches the CPU forward") {
+  check_network(dk::parse_cfg(kResidualCfg, "residual.cfg"), 3);
+}
+
+TEST_CASE("cuda/darknet: an input of the wrong shape is refused") {
+  const dk::Config cfg = dk::parse_cfg(kResidualCfg, "residual.cfg");
+  const nn::DarknetNetwork cpu(cfg, dk::random_weights(cfg, 5));
+  const nn::CudaDarknetNetwork gpu(cpu);
+  std::string message;
+  try {
+    gpu.forward(Tensor<float>::zeros({1, 3, 20, 25}));
+  } catch (const simad::Error& e) {
+    message = e.what();
+  }
+  CHECK_MESSAGE(message.find("does not match the network's (B, 3, 20, 24)") != std::string::npos, message);
+}
+
+}  // namespace SIMAD_TEST_FILE_ID
