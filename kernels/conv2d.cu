@@ -1,15 +1,10 @@
 // kernels/conv2d.cu: Darknet's convolution as implicit GEMMs, forward (bias, activation and a [shortcut]
 // fused into the stores) and backward (simad/cuda/kernels/conv2d.hpp; the CPU op is simad/ops/conv2d.hpp).
 //
-// One tile kernel serves the three products. A Problem says how to gather element (m, k) of A and (k, n) of
-// B from the tensors (zero outside the input or the matrix; B through a Col, what column n's gather needs,
-// worked out once per thread) and how to store a result; the main loop is
-// the tiled SGEMM of kernels/gemm.cu (64 x 64 tile, 256 threads, 4 x 4 per thread: rows ty + 16 r,
-// columns tx + 16 c) with the slices double-buffered: the next slice's 8 values per thread are read into
-// registers before the current slice is multiplied and written to the other shared buffer after it, so
-// global latency hides behind the FMAs and one barrier per slice suffices. Each thread's staging indices
-// are laid out so that consecutive threads read consecutive addresses along the operand's contiguous axis
-// (kAKFast / kBNFast).
+// Each product is a Problem of the tile GEMM (simad/cuda/tile_gemm.hpp: 64 x 64 tiles, slices of 16
+// double-buffered in shared memory, multiplied by fp32 FMAs or bf16 tensor cores): it says how to gather
+// element (m, k) of A and (k, n) of B from the tensors (zero outside the input or the matrix; B through a
+// Col, what column n's gather needs, worked out once per thread) and how to store a result.
 #include "simad/cuda/kernels/conv2d.hpp"
 
 #include <climits>
@@ -17,14 +12,15 @@
 #include "simad/core/error.hpp"
 #include "simad/cuda/portable.hpp"
 #include "simad/cuda/row_reduce.hpp"
+#include "simad/cuda/tile_gemm.hpp"
 
 namespace simad::cuda::kernels {
 
 namespace {
 
-constexpr int kTileM = 64, kTileN = 64, kTileK = 16, kThreads = 256;
-constexpr int kLoads = kTileM * kTileK / kThreads;  // 4 of A and 4 of B per thread and slice
-static_assert(kTileM * kTileK == kTileK * kTileN, "A and B slices have the same size");
+constexpr int kThreads = 256;  // the bias gradient's blocks
+using tile_gemm::FmaMath;
+using tile_gemm::Bf16MmaMath;
 
 // The geometry every product needs, as ints (checked on the host).
 struct Geometry {
@@ -145,119 +141,6 @@ struct WeightGradientProblem {
   __device__ void store(int m, int n, float acc) const { dweight[static_cast<long long>(m) * N() + n] += acc; }
 };
 
-// Staging slot l of this thread: (row, k) of the A slice and (k, column) of the B slice.
-template <bool kKFast, int kRows>
-__device__ __forceinline__ void slot(int e, int& row, int& k) {
-  row = kKFast ? e / kTileK : e % kRows;
-  k = kKFast ? e % kTileK : e / kRows;
-}
-
-// This thread's B staging slots: each keeps its column n for the whole reduction, so what the gather
-// needs of n (the image, the window's origin) is worked out once here, not per slice (integer division
-// is some 20 instructions on a GPU).
-template <class Problem>
-struct BSlots {
-  typename Problem::Col col[kLoads];
-  bool inside[kLoads];  // n < N
-};
-
-template <class Problem>
-__device__ __forceinline__ BSlots<Problem> b_slots(const Problem& pr, int col0, int tid) {
-  BSlots<Problem> s;
-  const int N = pr.N();
-#pragma unroll
-  for (int l = 0; l < kLoads; ++l) {
-    int j, k;
-    slot<!Problem::kBNFast, kTileN>(tid + l * kThreads, j, k);
-    s.inside[l] = col0 + j < N;
-    s.col[l] = pr.col(s.inside[l] ? col0 + j : 0);
-  }
-  return s;
-}
-
-template <class Problem>
-__device__ __forceinline__ void read_slice(const Problem& pr, const BSlots<Problem>& bs, int row0, int k0, int tid,
-                                           float (&ra)[kLoads], float (&rb)[kLoads]) {
-  const int M = pr.M(), Kd = pr.Kdim();
-#pragma unroll
-  for (int l = 0; l < kLoads; ++l) {
-    int i, k;
-    slot<Problem::kAKFast, kTileM>(tid + l * kThreads, i, k);
-    ra[l] = row0 + i < M && k0 + k < Kd ? pr.a(row0 + i, k0 + k) : 0.0f;
-    int j, kb;
-    slot<!Problem::kBNFast, kTileN>(tid + l * kThreads, j, kb);
-    rb[l] = bs.inside[l] && k0 + kb < Kd ? pr.b(k0 + kb, bs.col[l]) : 0.0f;
-  }
-}
-
-template <class Problem>
-__device__ __forceinline__ void write_slice(int tid, const float (&ra)[kLoads], const float (&rb)[kLoads],
-                                            float (*As)[kTileM + 4], float (*Bs)[kTileN + 4]) {
-#pragma unroll
-  for (int l = 0; l < kLoads; ++l) {
-    int i, k;
-    slot<Problem::kAKFast, kTileM>(tid + l * kThreads, i, k);
-    As[k][i] = ra[l];
-    int j, kb;
-    slot<!Problem::kBNFast, kTileN>(tid + l * kThreads, j, kb);
-    Bs[kb][j] = rb[l];
-  }
-}
-
-template <class Problem>
-__global__ void __launch_bounds__(kThreads, 3) conv_gemm_kernel(const Problem pr) {
-  __shared__ float As[2][kTileK][kTileM + 4];
-  __shared__ float Bs[2][kTileK][kTileN + 4];
-  const int tid = static_cast<int>(threadIdx.x);
-  const int tx = tid % 16, ty = tid / 16;
-  const int row0 = static_cast<int>(blockIdx.y) * kTileM, col0 = static_cast<int>(blockIdx.x) * kTileN;
-  const int Kd = pr.Kdim();
-  float acc[4][4];
-#pragma unroll
-  for (int r = 0; r < 4; ++r)
-#pragma unroll
-    for (int c = 0; c < 4; ++c) acc[r][c] = 0.0f;
-
-  const BSlots<Problem> bs = b_slots(pr, col0, tid);
-  float ra[kLoads], rb[kLoads];
-  read_slice(pr, bs, row0, 0, tid, ra, rb);
-  write_slice<Problem>(tid, ra, rb, As[0], Bs[0]);
-  __syncthreads();
-  int buf = 0;
-  for (int k0 = 0; k0 < Kd; k0 += kTileK) {
-    const bool more = k0 + kTileK < Kd;
-    if (more) read_slice(pr, bs, row0, k0 + kTileK, tid, ra, rb);  // in flight during the FMAs below
-#pragma unroll
-    for (int k = 0; k < kTileK; ++k) {
-      float a[4], bv[4];
-#pragma unroll
-      for (int r = 0; r < 4; ++r) a[r] = As[buf][k][ty + 16 * r];
-#pragma unroll
-      for (int c = 0; c < 4; ++c) bv[c] = Bs[buf][k][tx + 16 * c];
-#pragma unroll
-      for (int r = 0; r < 4; ++r)
-#pragma unroll
-        for (int c = 0; c < 4; ++c) acc[r][c] += a[r] * bv[c];
-    }
-    // The other buffer was last read before the previous barrier: free to overwrite.
-    if (more) write_slice<Problem>(tid, ra, rb, As[buf ^ 1], Bs[buf ^ 1]);
-    __syncthreads();
-    buf ^= 1;
-  }
-
-  const int M = pr.M(), N = pr.N();
-#pragma unroll
-  for (int r = 0; r < 4; ++r) {
-    const int m = row0 + ty + 16 * r;
-    if (m >= M) continue;
-#pragma unroll
-    for (int c = 0; c < 4; ++c) {
-      const int n = col0 + tx + 16 * c;
-      if (n < N) pr.store(m, n, acc[r][c]);
-    }
-  }
-}
-
 // dbias[o] += the sum of dout[:, o, :]: one block per filter, each thread a strided partial sum, then the
 // block's fixed-order tree (the same bits on every run).
 __global__ void __launch_bounds__(kThreads)
@@ -273,11 +156,6 @@ __global__ void __launch_bounds__(kThreads)
   if (threadIdx.x == 0) dbias[o] += sum;
 }
 
-template <class Problem>
-void launch_problem(const Problem& pr, int64_t M, int64_t N, cudaStream_t stream) {
-  const dim3 grid(static_cast<unsigned>((N + kTileN - 1) / kTileN), static_cast<unsigned>((M + kTileM - 1) / kTileM));
-  SIMAD_LAUNCH(conv_gemm_kernel<Problem>, grid, dim3(kThreads), 0, stream, pr);
-}
 
 Geometry checked_geometry(const char* who, const ops::Conv2dShape& s) {
   s.check();
@@ -294,14 +172,18 @@ Geometry checked_geometry(const char* who, const ops::Conv2dShape& s) {
 }  // namespace
 
 void conv2d_forward(float* out, const float* inp, const float* weight, const float* bias, const ops::Conv2dShape& s,
-                    ops::ConvActivation act, const float* residual, bool residual_leaky, cudaStream_t stream) {
+                    ops::ConvActivation act, const float* residual, bool residual_leaky, ConvMath math,
+                    cudaStream_t stream) {
   const Geometry g = checked_geometry("cuda conv2d_forward", s);
   SIMAD_CHECK(act == ops::ConvActivation::linear || act == ops::ConvActivation::leaky ||
                   act == ops::ConvActivation::logistic,
               "cuda conv2d_forward: unknown activation ", int(act));
   SIMAD_CHECK(out != nullptr && inp != nullptr && weight != nullptr, "cuda conv2d_forward: null out, inp or weight");
   const ForwardProblem pr{g, inp, weight, bias, residual, out, int(act), residual_leaky};
-  launch_problem(pr, s.O, s.B * s.out_h() * s.out_w(), stream);
+  if (math == ConvMath::bf16_tensor_cores)
+    tile_gemm::launch<ForwardProblem, Bf16MmaMath>(pr, s.O, s.B * s.out_h() * s.out_w(), stream);
+  else
+    tile_gemm::launch(pr, s.O, s.B * s.out_h() * s.out_w(), stream);
 }
 
 void conv2d_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -311,11 +193,11 @@ void conv2d_backward(float* dinp, float* dweight, float* dbias, const float* dou
   SIMAD_CHECK(dout != nullptr, "cuda conv2d_backward: null dout");
   if (dinp) {
     SIMAD_CHECK(weight != nullptr, "cuda conv2d_backward: dinp needs the weight");
-    launch_problem(DataGradientProblem{g, dout, weight, dinp}, s.C, s.B * s.H * s.W, stream);
+    tile_gemm::launch(DataGradientProblem{g, dout, weight, dinp}, s.C, s.B * s.H * s.W, stream);
   }
   if (dweight) {
     SIMAD_CHECK(inp != nullptr, "cuda conv2d_backward: dweight needs the input");
-    launch_problem(WeightGradientProblem{g, dout, inp, dweight}, s.O, s.C * s.K * s.K, stream);
+    tile_gemm::launch(WeightGradientProblem{g, dout, inp, dweight}, s.O, s.C * s.K * s.K, stream);
   }
   if (dbias)
     SIMAD_LAUNCH(conv_bias_gradient_kernel, dim3(static_cast<unsigned>(s.O)), dim3(kThreads), 0, stream, dbias, dout,

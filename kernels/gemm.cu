@@ -13,12 +13,14 @@
 #include "simad/core/error.hpp"
 #include "simad/cuda/portable.hpp"
 #include "simad/cuda/runtime.hpp"
+#include "simad/cuda/tile_gemm.hpp"
 
 namespace simad::cuda::kernels {
 
 namespace {
 
-constexpr int kTileM = 64, kTileN = 64, kTileK = 16, kThreads = 256;
+using tile_gemm::kTileK, tile_gemm::kTileM, tile_gemm::kTileN;  // the shared tile and its 4 x 4 FMA math
+constexpr int kThreads = tile_gemm::FmaMath::kThreads;
 constexpr int kLoadsA = kTileM * kTileK / kThreads, kLoadsB = kTileK * kTileN / kThreads;  // 4 each
 constexpr int kMaxGridZ = 65535;
 
@@ -37,11 +39,7 @@ __global__ void __launch_bounds__(kThreads)
     const float* Ab = A + b * stride_a;
     const float* Bb = B + b * stride_b;
     float* Cb = C + b * stride_c;
-    float acc[4][4];
-#pragma unroll
-    for (int r = 0; r < 4; ++r)
-#pragma unroll
-      for (int c = 0; c < 4; ++c) acc[r][c] = 0.0f;
+    tile_gemm::FmaMath math;  // the 4 x 4 register tile and its FMAs (rows ty + 16 r, columns tx + 16 c)
 
     for (int k0 = 0; k0 < K; k0 += kTileK) {
       // Stage op(A)[row0 .. row0 + 64, k0 .. k0 + 16) as As[k][i].
@@ -67,18 +65,7 @@ __global__ void __launch_bounds__(kThreads)
         Bs[k][j] = value;
       }
       __syncthreads();
-#pragma unroll
-      for (int k = 0; k < kTileK; ++k) {
-        float a[4], bv[4];
-#pragma unroll
-        for (int r = 0; r < 4; ++r) a[r] = As[k][ty + 16 * r];
-#pragma unroll
-        for (int c = 0; c < 4; ++c) bv[c] = Bs[k][tx + 16 * c];
-#pragma unroll
-        for (int r = 0; r < 4; ++r)
-#pragma unroll
-          for (int c = 0; c < 4; ++c) acc[r][c] += a[r] * bv[c];
-      }
+      math.multiply(As, Bs);
       __syncthreads();
     }
 
@@ -91,7 +78,8 @@ __global__ void __launch_bounds__(kThreads)
         const int gj = col0 + tx + 16 * c;
         if (gj >= N) continue;
         float* out = Cb + gi * ldc + gj;
-        *out = beta == 0.0f ? alpha * acc[r][c] : alpha * acc[r][c] + beta * *out;  // beta == 0: C is not read
+        const float acc = math.acc[r][c];
+        *out = beta == 0.0f ? alpha * acc : alpha * acc + beta * *out;  // beta == 0: C is not read
       }
     }
   }
@@ -177,7 +165,59 @@ void tiled_batched(const char* who, bool trans_a, bool trans_b, int64_t M, int64
                stride_c, int(batch), stream);
 }
 
+// C = alpha op(A) op(B) + beta C as a Problem of the tile GEMM (simad/cuda/tile_gemm.hpp), for its tensor-core
+// Math: element offsets in 64 bits (leading dimensions need not keep them in int).
+template <bool TRANS_A, bool TRANS_B>
+struct GemmProblem {
+  static constexpr bool kAKFast = !TRANS_A, kBNFast = !TRANS_B;  // A (M, K) stored: k contiguous; B (K, N): n
+  int m_, n_, k_;
+  float alpha, beta;
+  const float* A;
+  long long lda;
+  const float* B;
+  long long ldb;
+  float* C;
+  long long ldc;
+  struct Col {
+    int n;
+  };
+  __device__ int M() const { return m_; }
+  __device__ int N() const { return n_; }
+  __device__ int Kdim() const { return k_; }
+  __device__ float a(int m, int k) const { return TRANS_A ? A[k * lda + m] : A[m * lda + k]; }
+  __device__ Col col(int n) const { return Col{n}; }
+  __device__ float b(int k, const Col& c) const { return TRANS_B ? B[c.n * ldb + k] : B[k * ldb + c.n]; }
+  __device__ void store(int m, int n, float acc) const {
+    float* out = C + m * ldc + n;
+    *out = beta == 0.0f ? alpha * acc : alpha * acc + beta * *out;  // beta == 0: C is not read
+  }
+};
+
+template <bool TRANS_A, bool TRANS_B>
+void launch_bf16(int M, int N, int K, float alpha, const float* A, long long lda, const float* B, long long ldb,
+                 float beta, float* C, long long ldc, cudaStream_t stream) {
+  const GemmProblem<TRANS_A, TRANS_B> pr{M, N, K, alpha, beta, A, lda, B, ldb, C, ldc};
+  tile_gemm::launch<GemmProblem<TRANS_A, TRANS_B>, tile_gemm::Bf16MmaMath>(pr, M, N, stream);
+}
+
 }  // namespace
+
+void gemm_bf16_tensor_cores(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                            int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
+                            cudaStream_t stream) {
+  check_dims("cuda::kernels::gemm_bf16_tensor_cores", trans_a, trans_b, M, N, K, lda, ldb, ldc, 1);
+  if (M == 0 || N == 0) return;
+  SIMAD_CHECK(C != nullptr && (K == 0 || (A != nullptr && B != nullptr)),
+              "cuda::kernels::gemm_bf16_tensor_cores: null matrix pointer");
+  if (!trans_a && !trans_b)
+    launch_bf16<false, false>(int(M), int(N), int(K), alpha, A, lda, B, ldb, beta, C, ldc, stream);
+  else if (trans_a && !trans_b)
+    launch_bf16<true, false>(int(M), int(N), int(K), alpha, A, lda, B, ldb, beta, C, ldc, stream);
+  else if (!trans_a && trans_b)
+    launch_bf16<false, true>(int(M), int(N), int(K), alpha, A, lda, B, ldb, beta, C, ldc, stream);
+  else
+    launch_bf16<true, true>(int(M), int(N), int(K), alpha, A, lda, B, ldb, beta, C, ldc, stream);
+}
 
 void gemm_tiled(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                 int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc, cudaStream_t stream) {

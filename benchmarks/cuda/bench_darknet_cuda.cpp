@@ -1,14 +1,17 @@
 // benchmarks/cuda/bench_darknet_cuda.cpp: simad's CUDA convolution (kernels/conv2d.cu) beside cuDNN on every
 // distinct convolution of yolov3-416 and yolov3-tiny-416, and whole networks on the GPU (nn/darknet_cuda.hpp).
 //   simad_bench_darknet_cuda [--trials N] [--quick]
-// Layer rows, batch 1 and 8: simad's implicit GEMM with its fused bias + leaky, against cuDNN's
-// cudnnConvolutionForward with the fastest algorithm cudnnFindConvolutionForwardAlgorithm measures, plus
-// cudnnAddTensor for the bias (cuDNN's legacy API has no leaky activation: the peer does slightly less
-// work), in two math modes: FMA (fp32 throughout: the same arithmetic as simad) and DEFAULT (cuDNN may use
-// TF32 tensor cores). Before timing, each row checks simad's output against cuDNN FMA's (with the leaky
-// applied on the host) and prints the largest relative difference. Trials are interleaved (simad, cuDNN
-// FMA, cuDNN DEFAULT, simad, ...); each is 10 launches between CUDA events; the median trial is reported.
-// Network rows: CudaDarknetNetwork::forward (random weights) at batch 1, 8, 64 (--quick: 1 and 8), images/s.
+// Layer rows, batch 1 and 8: simad's implicit GEMM with its fused bias + leaky, in fp32 and in bf16 on tensor
+// cores, against cuDNN's cudnnConvolutionForward with the fastest algorithm cudnnFindConvolutionForwardAlgorithm
+// measures, plus cudnnAddTensor for the bias (cuDNN's legacy API has no leaky activation: the peer does
+// slightly less work), in two math modes: FMA (fp32 throughout, simad fp32's arithmetic: the first ratio)
+// and DEFAULT (cuDNN may use TF32 tensor cores: the second ratio, against simad bf16; TF32 keeps 10 mantissa
+// bits, bf16 7, so the peer is the more precise there). Before timing, each row checks simad fp32's output
+// against cuDNN FMA's (the leaky applied on the host) and prints the largest relative difference. Trials are
+// interleaved (simad fp32, cuDNN FMA, simad bf16, cuDNN DEFAULT, ...); each is 10 launches between CUDA
+// events; the median trial is reported.
+// Network rows: CudaDarknetNetwork::forward (random weights), fp32 and bf16 convolutions, at batch 1, 8, 64
+// (--quick: 1 and 8), images/s.
 // Without a CUDA device it says so and exits 0: nothing is measured.
 #include <cuda_runtime.h>
 
@@ -154,11 +157,12 @@ struct CudnnConv {
 void layer_rows(int64_t B, int trials) {
   std::printf("\n%-28s %8s %10s %8s", "conv (C x H x W, k, s, O)", "GFLOP", "simad ms", "TFLOP/s");
 #if defined(SIMAD_HAVE_CUDNN)
-  std::printf(" %12s %7s %12s %7s %9s", "cuDNN fp32", "ratio", "cuDNN tf32", "ratio", "max rel");
+  std::printf(" %12s %7s %10s %12s %7s %9s", "cuDNN fp32", "ratio", "simad bf16", "cuDNN tf32", "ratio", "max rel");
   cudnnHandle_t h = nullptr;
   CUDNN_OK(cudnnCreate(&h));
 #endif
-  std::printf("   [batch %lld; ratio = cuDNN time / simad time, > 1: simad faster]\n", static_cast<long long>(B));
+  std::printf("   [batch %lld; ratio = cuDNN time / simad time (fp32 / fp32, tf32 / bf16), > 1: simad faster]\n",
+              static_cast<long long>(B));
   for (const Conv2dShape& s : distinct_convs(B)) {
     const auto x = device_random({s.B, s.C, s.H, s.W}, 0.0, 1.0, 1);
     const auto w = device_random({s.O, s.C, s.K, s.K}, -0.1, 0.1, 2);
@@ -168,6 +172,11 @@ void layer_rows(int64_t B, int trials) {
     auto ours = [&] {
       simad::cuda::kernels::conv2d_forward(y.data(), x.data(), w.data(), bias.data(), s,
                                            simad::ops::ConvActivation::leaky);
+    };
+    auto ours_bf16 = [&] {
+      simad::cuda::kernels::conv2d_forward(y.data(), x.data(), w.data(), bias.data(), s,
+                                           simad::ops::ConvActivation::leaky, nullptr, false,
+                                           simad::cuda::kernels::ConvMath::bf16_tensor_cores);
     };
     char name[64];
     std::snprintf(name, sizeof name, "%lldx%lldx%lld k%lld s%lld o%lld", static_cast<long long>(s.C),
@@ -185,16 +194,17 @@ void layer_rows(int64_t B, int trials) {
       const double want = p.data()[i] > 0 ? double(p.data()[i]) : 0.1 * double(p.data()[i]);
       worst = std::max(worst, std::fabs(double(a.data()[i]) - want) / std::max(1e-3, std::fabs(want)));
     }
-    std::vector<float> t_ours, t_fma, t_tf32;
+    std::vector<float> t_ours, t_bf16, t_fma, t_tf32;
     for (int r = 0; r < trials; ++r) {
       t_ours.push_back(time_ms(ours, 10));
       t_fma.push_back(time_ms([&] { fma.run(h, x.data(), w.data(), bias.data(), y_peer.data()); }, 10));
+      t_bf16.push_back(time_ms(ours_bf16, 10));
       t_tf32.push_back(time_ms([&] { tf32.run(h, x.data(), w.data(), bias.data(), y_peer.data()); }, 10));
     }
-    const float mo = median(t_ours), mf = median(t_fma), mt = median(t_tf32);
-    std::printf("%-28s %8.2f %10.3f %8.2f %12.3f %7.2f %12.3f %7.2f %9.1e\n", name, s.flops() * 1e-9, double(mo),
-                s.flops() / (double(mo) * 1e-3) * 1e-12, double(mf), double(mf / mo), double(mt), double(mt / mo),
-                worst);
+    const float mo = median(t_ours), mb = median(t_bf16), mf = median(t_fma), mt = median(t_tf32);
+    std::printf("%-28s %8.2f %10.3f %8.2f %12.3f %7.2f %10.3f %12.3f %7.2f %9.1e\n", name, s.flops() * 1e-9, double(mo),
+                s.flops() / (double(mo) * 1e-3) * 1e-12, double(mf), double(mf / mo), double(mb), double(mt),
+                double(mt / mb), worst);
 #else
     std::vector<float> t_ours;
     for (int r = 0; r < trials; ++r) t_ours.push_back(time_ms(ours, 10));
@@ -209,11 +219,12 @@ void layer_rows(int64_t B, int trials) {
 }
 
 void network_rows(const std::vector<int64_t>& batches, int trials) {
-  std::printf("\n%-18s %6s %12s %10s\n", "network (416x416)", "batch", "ms/batch", "images/s");
-  for (const bool full : {false, true}) {
+  std::printf("\n%-18s %5s %6s %12s %10s\n", "network (416x416)", "math", "batch", "ms/batch", "images/s");
+  for (const bool full : {false, true})
+    for (const auto math : {simad::cuda::kernels::ConvMath::fp32, simad::cuda::kernels::ConvMath::bf16_tensor_cores}) {
     const auto cfg = full ? simad::nn::yolov3_config(416, 416, 80) : simad::nn::yolov3_tiny_config(416, 416, 80);
     const simad::nn::DarknetNetwork cpu(cfg, simad::io::darknet::random_weights(cfg, 1));
-    const simad::nn::CudaDarknetNetwork gpu(cpu);
+    const simad::nn::CudaDarknetNetwork gpu(cpu, math);
     for (const int64_t B : batches) {
       const auto x = device_random({B, 3, 416, 416}, 0.0, 1.0, 4);
       gpu.forward(x);  // warm-up
@@ -221,7 +232,8 @@ void network_rows(const std::vector<int64_t>& batches, int trials) {
       std::vector<float> t;
       for (int r = 0; r < std::max(3, trials / 4); ++r) t.push_back(time_ms([&] { gpu.forward(x); }, 1));
       const float m = median(t);
-      std::printf("%-18s %6lld %12.2f %10.1f\n", full ? "yolov3" : "yolov3-tiny", static_cast<long long>(B), double(m),
+      std::printf("%-18s %5s %6lld %12.2f %10.1f\n", full ? "yolov3" : "yolov3-tiny",
+                  math == simad::cuda::kernels::ConvMath::fp32 ? "fp32" : "bf16", static_cast<long long>(B), double(m),
                   double(B) / (double(m) * 1e-3));
     }
   }

@@ -1,5 +1,6 @@
 // tests/op_cases/cases_gemm.cpp: GEMM rows of the op harness (op_harness.hpp): the launchers gemm,
-// gemm_tiled, gemm_strided_batched(_tiled) ("impl" 0..3; batch 1 for the single-matrix rows) and the
+// gemm_tiled, gemm_strided_batched(_tiled), gemm_bf16_tensor_cores ("impl" 0..4; batch 1 for the
+// single-matrix rows) and the
 // Tensor ops matmul and batched_matmul. Padded leading dimensions: the padding of C must stay as it was.
 #include <algorithm>
 #include <type_traits>
@@ -73,9 +74,11 @@ void gemm_call(Io& io, Tier tier) {
           ck::gemm_strided_batched(d.ta, d.tb, d.M, d.N, d.K, alpha, A, d.lda, d.sa, B, d.ldb, d.sb, beta, C, d.ldc,
                                    d.sc, d.batch);
           break;
-        default:
+        case 3:
           ck::gemm_strided_batched_tiled(d.ta, d.tb, d.M, d.N, d.K, alpha, A, d.lda, d.sa, B, d.ldb, d.sb, beta, C,
                                          d.ldc, d.sc, d.batch);
+          break;
+        default: ck::gemm_bf16_tensor_cores(d.ta, d.tb, d.M, d.N, d.K, alpha, A, d.lda, B, d.ldb, beta, C, d.ldc);
       }
 #endif
   }
@@ -124,9 +127,19 @@ const OpCase kCases[] = {
      .call = [](auto& io, Tier tier) { gemm_call(io, tier); },
      .tensor_call = {},
      .cuda = {1e-5, 1e-5}},
+    // bf16 on tensor cores against the fp32 CPU op: rounding each input to 8 significant bits moves a product
+    // of two values in [-1, 1] by about 2^-9 |a b| (rms about 5e-4), so a sum of K = 250 of them by about
+    // sqrt(250) 5e-4 = 0.008 (rms): 0.08 is 10 of those (0.045 seen). test_gemm.cpp checks the kernel exactly
+    // on bf16 inputs; this row covers the transposes, alpha / beta and padding against the fp32 op.
+    {.name = "gemm_bf16_tensor_cores, four transposes, alpha, beta, padding",
+     .sizes = times(times(times(with(kShapes, "impl", 4), "t", {0, 1, 2, 3}), "ab", {0, 1}), "pad", {0, 3}),
+     .tensors = gemm_tensors,
+     .call = [](auto& io, Tier tier) { gemm_call(io, tier); },
+     .tensor_call = {},
+     .cuda = {8e-2, 1e-2}},
     {.name = "gemm: K 0 gives beta C, empty outputs",
      .sizes = times(times(times(sizes_of({"M", "N", "K"}, {{7, 9, 0}, {0, 9, 4}, {6, 0, 4}}), "t", {0, 3}), "impl",
-                          {0, 1}),
+                          {0, 1, 4}),
                     "ab", {0, 5}),
      .tensors = gemm_tensors,
      .call = [](auto& io, Tier tier) { gemm_call(io, tier); },

@@ -40,8 +40,10 @@ namespace simad::nn {
 
 class CudaDarknetNetwork {
  public:
-  explicit CudaDarknetNetwork(const DarknetNetwork& net)
-      : cfg_(net.cfg_), plan_(net.plan_) {
+  // math: the convolutions' arithmetic (fp32, or bf16 on tensor cores: see cuda/kernels/conv2d.hpp).
+  explicit CudaDarknetNetwork(const DarknetNetwork& net,
+                              cuda::kernels::ConvMath math = cuda::kernels::ConvMath::fp32)
+      : cfg_(net.cfg_), plan_(net.plan_), math_(math) {
     const size_t n = cfg_.layers.size();
     convs_.resize(n);
     for (size_t i = 0; i < n; ++i) {
@@ -85,7 +87,7 @@ class CudaDarknetNetwork {
           Tensor<float> y = Tensor<float>::empty({B, next.out.c, next.out.h, next.out.w}, Device::cuda);
           cuda::kernels::conv2d_forward(y.data(), prev.data(), c.weight.data(), c.bias.data(), s, c.activation,
                                         out[size_t(sc->from)].data(),
-                                        sc->activation == io::darknet::Activation::leaky, stream);
+                                        sc->activation == io::darknet::Activation::leaky, math_, stream);
           out[i + 1] = std::move(y);
           plan_.release(out, i + 1, keep_all);
           ++i;  // the shortcut is done
@@ -93,7 +95,7 @@ class CudaDarknetNetwork {
         }
         Tensor<float> y = fresh();
         cuda::kernels::conv2d_forward(y.data(), prev.data(), c.weight.data(), c.bias.data(), s, c.activation,
-                                      nullptr, false, stream);
+                                      nullptr, false, math_, stream);
         out[i] = std::move(y);
       } else if (const auto* sc = l.as<io::darknet::Shortcut>()) {
         Tensor<float> y = fresh();
@@ -155,6 +157,7 @@ class CudaDarknetNetwork {
 
   io::darknet::Config cfg_;
   DarknetBufferPlan plan_;
+  cuda::kernels::ConvMath math_;
   std::vector<DeviceConv> convs_;  // per layer (empty for non-convolutions)
 };
 

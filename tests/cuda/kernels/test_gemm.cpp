@@ -3,16 +3,18 @@
 // double CUDA tensors throw.
 #include <cuda_runtime.h>
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "simad/core/dtype.hpp"
 #include "simad/core/error.hpp"
 #include "simad/cuda/kernels/gemm.hpp"
 #include "simad/cuda/runtime.hpp"
 #include "simad/ops/dispatch/gemm.hpp"
-#include "simad/ops/dispatch/gemm.hpp"
+#include "device_buffer.hpp"
 #include "testing.hpp"
 
 namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
@@ -28,6 +30,40 @@ Tensor<float> upload(const std::vector<float>& h) {
 }
 
 }  // namespace
+
+TEST_CASE("cuda/gemm: the bf16 tensor-core GEMM is exact on bf16 inputs up to float sums, and rounds to nearest") {
+  auto rng = simad::testing::test_rng();
+  // Sizes past one 64 x 64 tile and off the 16-deep slice, every transpose, alpha and beta.
+  for (const auto& [M, N, K] : {std::array<int64_t, 3>{130, 67, 129}, {65, 33, 17}, {3, 140, 40}})
+    for (int t = 0; t < 4; ++t) {
+      const bool ta = t & 1, tb = t & 2;
+      CAPTURE(M);
+      CAPTURE(t);
+      auto A = simad::testing::random_vector<float>(rng, size_t(M * K));
+      auto B = simad::testing::random_vector<float>(rng, size_t(K * N));
+      const auto C0 = simad::testing::random_vector<float>(rng, size_t(M * N));
+      auto rounded = [](std::vector<float> v) {
+        for (auto& x : v) x = simad::bf16_to_float(simad::float_to_bf16(x));
+        return v;
+      };
+      const auto Ar = rounded(A), Br = rounded(B);
+      const float alpha = 0.75f, beta = -0.5f;
+      // Reference in double on the rounded values: the kernel given A and B unrounded must round them to
+      // nearest itself, and its products of bf16 values are exact.
+      std::vector<double> want(size_t(M * N));
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) {
+          double acc = 0;
+          for (int64_t k = 0; k < K; ++k)
+            acc += double(Ar[size_t(ta ? k * M + i : i * K + k)]) * double(Br[size_t(tb ? j * K + k : k * N + j)]);
+          want[size_t(i * N + j)] = double(alpha) * acc + double(beta) * double(C0[size_t(i * N + j)]);
+        }
+      simad::testing::Dev<float> dA(A), dB(B), dC(C0);
+      ck::gemm_bf16_tensor_cores(ta, tb, M, N, K, alpha, dA.ptr, ta ? M : K, dB.ptr, tb ? K : N, beta, dC.ptr, N);
+      CUDA_OK(cudaDeviceSynchronize());
+      simad::testing::check_close(dC.get(), want, 1e-5, 1e-5, "bf16 gemm");
+    }
+}
 
 TEST_CASE("cuda/gemm: gemm uses cuBLAS on a real GPU only") {
 #if defined(SIMAD_CUDA_EMULATED)

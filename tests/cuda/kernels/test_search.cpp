@@ -208,6 +208,45 @@ TEST_CASE("cuda/search: the pieces match double references") {
   }
 }
 
+TEST_CASE("cuda/search: distance tiles give every key the bits of its in-order fmaf chain, across tile edges") {
+  // nq and nt past one and two 128 x 128 tiles, d past two 8-deep slices and not a multiple of them. The
+  // host replays each key's arithmetic: norms and dot product as std::fmaf chains over k in order, then
+  // (qn + bn) - 2 dot clamped at 0 (L2) or -dot: the kernel must give exactly those bits whatever tile,
+  // block or thread a key falls in (what makes results batch-invariant).
+  auto rng = t::test_rng();
+  const int64_t nq = 131, nt = 260, d = 19;
+  const auto q = t::random_vector<float>(rng, size_t(nq * d));
+  const auto b = t::random_vector<float>(rng, size_t(nt * d));
+  auto chain = [&](const float* x, const float* y) {
+    float acc = 0.0f;
+    for (int64_t c = 0; c < d; ++c) acc = std::fmaf(x[c], y[c], acc);
+    return acc;
+  };
+  Dev<float> dq(q), db(b), dqn = Dev<float>::poisoned(nq), dbn = Dev<float>::poisoned(nt);
+  k::search_squared_norms(dqn.ptr, dq.ptr, nq, d);
+  k::search_squared_norms(dbn.ptr, db.ptr, nt, d);
+  for (const SearchMetric metric : {SearchMetric::L2, SearchMetric::InnerProduct}) {
+    CAPTURE(int(metric));
+    Dev<float> keys = Dev<float>::poisoned(size_t(nq * nt));
+    k::search_distance_tile(keys.ptr, dq.ptr, dqn.ptr, db.ptr, dbn.ptr, nq, nt, d, metric);
+    CUDA_OK(cudaDeviceSynchronize());
+    std::vector<float> want(size_t(nq * nt));
+    for (int64_t i = 0; i < nq; ++i)
+      for (int64_t j = 0; j < nt; ++j) {
+        const float* qi = q.data() + i * d;
+        const float* bj = b.data() + j * d;
+        const float dot = chain(qi, bj);
+        float key = 0.0f - dot;
+        if (metric == SearchMetric::L2) {
+          key = (chain(qi, qi) + chain(bj, bj)) - (dot + dot);
+          key = key < 0.0f ? 0.0f : key;
+        }
+        want[size_t(i * nt + j)] = key;
+      }
+    CHECK(t::same_bits(keys.get(), want));
+  }
+}
+
 TEST_CASE("cuda/search: bad arguments throw") {
   Dev<float> x(std::vector<float>(64, 1.0f));
   Dev<int64_t> ids(std::vector<int64_t>(8, 0));

@@ -9,6 +9,8 @@
 // one CUDA tile.
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -140,6 +142,28 @@ TEST_CASE("cuda/darknet: yolov3 at 64x64 on the GPU matches the CPU forward, lay
 
 TEST_CASE("cuda/darknet: a shortcut fused into the convolution before it matches the CPU forward") {
   check_network(dk::parse_cfg(kResidualCfg, "residual.cfg"), 3);
+}
+
+TEST_CASE("cuda/darknet: with bf16 tensor cores yolov3-tiny stays within bf16's error of the CPU forward") {
+  auto rng = t::test_rng();
+  const dk::Config cfg = nn::yolov3_tiny_config(64, 64, 80);
+  const nn::DarknetNetwork cpu(cfg, dk::random_weights(cfg, t::test_seed()));
+  const nn::CudaDarknetNetwork fp32(cpu), bf16(cpu, simad::cuda::kernels::ConvMath::bf16_tensor_cores);
+  const Tensor<float> x = t::random_tensor<float>(rng, {2, 3, 64, 64}, 0.0, 1.0);
+  const auto want = cpu.forward(x);
+  const auto a = bf16.forward(x), b = fp32.forward(x);
+  for (size_t s = 0; s < want.yolo.size(); ++s) {
+    const Tensor<float> ha = simad::cuda::to_host(a.yolo[s]), hb = simad::cuda::to_host(b.yolo[s]);
+    double worst = 0, differ = 0;
+    for (int64_t i = 0; i < ha.numel(); ++i) {
+      worst = std::max(worst, double(std::fabs(ha.data()[i] - want.yolo[s].data()[i])) /
+                                  (1.0 + std::fabs(double(want.yolo[s].data()[i]))));
+      differ = std::max(differ, double(std::fabs(ha.data()[i] - hb.data()[i])));
+    }
+    // About 0.5-1% seen through tiny's 13 convolutions (bf16 keeps 8 significant bits).
+    CHECK_MESSAGE(worst < 5e-2, "scale ", s, ": worst |bf16 - cpu| / (1 + |cpu|) = ", worst);
+    CHECK(differ > 1e-5);  // the convolutions did run in bf16
+  }
 }
 
 TEST_CASE("cuda/darknet: an input of the wrong shape is refused") {

@@ -19,6 +19,8 @@
 //   forward:  (O) x (B Ho Wo) over C K K, the image's pixels of all images side by side (small maps batch up)
 //   dinp:     (C) x (B H W) over O K K, each input pixel gathering the outputs whose window holds it
 //   dweight:  (O) x (C K K) over B Ho Wo;  dbias: one block per filter, a fixed-order tree sum
+// The forward's bf16 variant (ConvMath::bf16_tensor_cores) stages the same tiles and multiplies them on
+// tensor cores: 128 threads, each warp a 32 x 32 quarter of the tile as 2 x 4 mma.sync m16n8k16 per slice.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -29,13 +31,19 @@
 
 namespace simad::cuda::kernels {
 
+// The forward's arithmetic. fp32: FMAs in float (the CPU op's arithmetic, another order). bf16_tensor_cores:
+// the input and the weights rounded to bf16 (8 significant bits) and multiplied on tensor cores
+// (mma.sync m16n8k16, cuda/mma.hpp), the sums in float: relative errors of about 2^-8 per product, so
+// outputs within about 1% of the fp32 ones, at tensor-core rates.
+enum class ConvMath { fp32, bf16_tensor_cores };
+
 void conv2d_forward(float* out,           // (B, O, Ho, Wo)
                     const float* inp,     // (B, C, H, W)
                     const float* weight,  // (O, C, K, K)
                     const float* bias,    // (O) or null
                     const ops::Conv2dShape& s, ops::ConvActivation act,
                     const float* residual = nullptr,  // (B, O, Ho, Wo) or null: a fused [shortcut]
-                    bool residual_leaky = false, cudaStream_t stream = nullptr);
+                    bool residual_leaky = false, ConvMath math = ConvMath::fp32, cudaStream_t stream = nullptr);
 
 void conv2d_backward(float* dinp,          // (B, C, H, W) or null
                      float* dweight,       // (O, C, K, K) or null

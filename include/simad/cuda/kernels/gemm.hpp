@@ -32,6 +32,14 @@ void gemm_strided_batched_tiled(bool trans_a, bool trans_b, int64_t M, int64_t N
                                 int64_t stride_b, float beta, float* C, int64_t ldc, int64_t stride_c, int64_t batch,
                                 cudaStream_t stream = nullptr);
 
+// C = alpha op(A) op(B) + beta C on tensor cores: op(A) and op(B) rounded to bf16 (8 significant bits, to
+// nearest) as they are staged, products summed in fp32 (mma.sync m16n8k16: simad/cuda/tile_gemm.hpp's
+// Bf16MmaMath, 64 x 64 tiles of 4 warps). Relative errors of about 2^-8 per product: for training and
+// inference that tolerate bf16, at tensor-core rates. Same arguments, checks and beta rules as gemm().
+void gemm_bf16_tensor_cores(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                            int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
+                            cudaStream_t stream = nullptr);
+
 // True when gemm() / gemm_strided_batched() go to cuBLAS (the real-CUDA build).
 bool gemm_uses_cublas();
 

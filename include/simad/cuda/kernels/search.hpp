@@ -8,8 +8,8 @@
 // Pipeline (flat_search runs it; the pieces are public so a caller can stream its own tiles):
 //   1. search_squared_norms: ||x||^2 per row, summed over d in order with fmaf;
 //   2. per tile of tile_n stored vectors: search_distance_tile writes the (nq, tile_n) keys
-//      (L2: max(||q||^2 + ||x||^2 - 2<q,x>, 0); IP: -<q,x>) with a 16x16 shared-memory tiling whose
-//      every dot product is one thread's fmaf chain over d in order (the same arithmetic as the
+//      (L2: max(||q||^2 + ||x||^2 - 2<q,x>, 0); IP: -<q,x>) with 128 x 128 shared-memory tiles (8 x 8
+//      keys per thread) whose every dot product is one fmaf chain over d in order (the same arithmetic as the
 //      norms: a stored copy of a query is at distance exactly 0; and whatever the batch or tile
 //      position: results are batch-invariant);
 //   3. search_topk_merge: one warp per query keeps the query's k best (key, id) sorted in a list of

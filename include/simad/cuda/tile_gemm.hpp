@@ -1,0 +1,209 @@
+// simad/cuda/tile_gemm.hpp: the tiled GEMM main loop that simad's implicit-GEMM kernels share (kernels/conv2d.cu,
+// kernels/gemm.cu's tensor-core path). Included by kernels/*.cu only (nvcc or the SIMT emulator).
+//
+// A block computes a 64 x 64 tile of C = A B over 16-deep slices of the reduction. What the operands are is
+// a Problem's business; the loop only asks it (device functions, ints):
+//   M(), N(), Kdim()                  the product's sizes
+//   kAKFast, kBNFast                  whether A's k and B's n are contiguous in memory (so consecutive threads
+//                                     stage along them and read consecutive addresses)
+//   a(m, k)                           element (m, k) of A, m < M and k < Kdim
+//   Col col(n); b(k, const Col&)      element (k, n) of B, through what column n needs (worked out once per
+//                                     thread: n is fixed for each staging slot over the whole reduction)
+//   store(m, n, acc)                  the result for (m, n), m < M and n < N
+// Slices are read into registers while the current slice is multiplied and written to the other of two
+// shared buffers after it: one barrier per slice, global latency behind the arithmetic. How a slice is
+// multiplied is the Math: FmaMath (256 threads, 4 x 4 fp32 results each: rows ty + 16 r, columns tx + 16 c,
+// as kernels/gemm.cu's sgemm_tiled) or Bf16MmaMath (4 warps, each a 32 x 32 quarter as 2 x 4 tensor-core
+// mma.sync m16n8k16, the staged floats rounded to bf16 as fragments are built, fp32 sums: simad/cuda/mma.hpp).
+#pragma once
+
+#include <cstdint>
+
+#include "simad/cuda/launch.hpp"
+#include "simad/cuda/mma.hpp"
+#include "simad/cuda/portable.hpp"
+
+namespace simad::cuda::tile_gemm {
+
+constexpr int kTileM = 64, kTileN = 64, kTileK = 16;
+static_assert(kTileM * kTileK == kTileK * kTileN, "A and B slices have the same size");
+
+// Staging slot l of this thread: (row, k) of the A slice and (k, column) of the B slice.
+template <bool kKFast, int kRows>
+__device__ __forceinline__ void slot(int e, int& row, int& k) {
+  row = kKFast ? e / kTileK : e % kRows;
+  k = kKFast ? e % kTileK : e / kRows;
+}
+
+// The staging of one thread in a block of kThreads: kLoads slots of the A slice and of the B slice. Each B
+// slot keeps its column n for the whole reduction, so what the gather needs of n (the image, the window's
+// origin) is worked out once, not per slice (integer division is some 20 instructions on a GPU).
+template <class Problem, int kThreads>
+struct Stager {
+  static constexpr int kLoads = kTileM * kTileK / kThreads;
+  typename Problem::Col col[kLoads];
+  bool inside[kLoads];  // n < N
+  float ra[kLoads], rb[kLoads];
+
+  __device__ Stager(const Problem& pr, int col0, int tid) {
+    const int N = pr.N();
+#pragma unroll
+    for (int l = 0; l < kLoads; ++l) {
+      int j, k;
+      slot<!Problem::kBNFast, kTileN>(tid + l * kThreads, j, k);
+      inside[l] = col0 + j < N;
+      col[l] = pr.col(inside[l] ? col0 + j : 0);
+    }
+  }
+  // Reads the slice at k0 into registers.
+  __device__ void read(const Problem& pr, int row0, int k0, int tid) {
+    const int M = pr.M(), Kd = pr.Kdim();
+#pragma unroll
+    for (int l = 0; l < kLoads; ++l) {
+      int i, k;
+      slot<Problem::kAKFast, kTileM>(tid + l * kThreads, i, k);
+      ra[l] = row0 + i < M && k0 + k < Kd ? pr.a(row0 + i, k0 + k) : 0.0f;
+      int j, kb;
+      slot<!Problem::kBNFast, kTileN>(tid + l * kThreads, j, kb);
+      rb[l] = inside[l] && k0 + kb < Kd ? pr.b(k0 + kb, col[l]) : 0.0f;
+    }
+  }
+  // Writes what read() got to shared memory, k-major.
+  __device__ void write(int tid, float (*As)[kTileM + 4], float (*Bs)[kTileN + 4]) const {
+#pragma unroll
+    for (int l = 0; l < kLoads; ++l) {
+      int i, k;
+      slot<Problem::kAKFast, kTileM>(tid + l * kThreads, i, k);
+      As[k][i] = ra[l];
+      int j, kb;
+      slot<!Problem::kBNFast, kTileN>(tid + l * kThreads, j, kb);
+      Bs[kb][j] = rb[l];
+    }
+  }
+};
+
+// How a block multiplies the staged slices. FmaMath: 256 threads, each a 4 x 4 register tile of fp32 FMAs
+// (rows ty + 16 r, columns tx + 16 c; sgemm_tiled's).
+struct FmaMath {
+  static constexpr int kThreads = 256, kMinBlocks = 3;  // 80 registers: 3 blocks per SM, no spills
+  float acc[4][4];
+
+  __device__ FmaMath() {
+#pragma unroll
+    for (int r = 0; r < 4; ++r)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) acc[r][c] = 0.0f;
+  }
+  __device__ void multiply(const float (*As)[kTileM + 4], const float (*Bs)[kTileN + 4]) {
+    const int tid = static_cast<int>(threadIdx.x), tx = tid % 16, ty = tid / 16;
+#pragma unroll
+    for (int k = 0; k < kTileK; ++k) {
+      float a[4], bv[4];
+#pragma unroll
+      for (int r = 0; r < 4; ++r) a[r] = As[k][ty + 16 * r];
+#pragma unroll
+      for (int c = 0; c < 4; ++c) bv[c] = Bs[k][tx + 16 * c];
+#pragma unroll
+      for (int r = 0; r < 4; ++r)
+#pragma unroll
+        for (int c = 0; c < 4; ++c) acc[r][c] += a[r] * bv[c];
+    }
+  }
+  template <class Problem>
+  __device__ void store(const Problem& pr, int row0, int col0) const {
+    const int tid = static_cast<int>(threadIdx.x), tx = tid % 16, ty = tid / 16;
+    const int M = pr.M(), N = pr.N();
+#pragma unroll
+    for (int r = 0; r < 4; ++r)
+#pragma unroll
+      for (int c = 0; c < 4; ++c)
+        if (row0 + ty + 16 * r < M && col0 + tx + 16 * c < N) pr.store(row0 + ty + 16 * r, col0 + tx + 16 * c, acc[r][c]);
+  }
+};
+
+// Bf16MmaMath: 4 warps, each a 32 x 32 quarter of the tile (warp w: rows 32 (w / 2), columns 32 (w % 2)) as
+// 2 x 4 tensor-core products m16n8k16 per slice (cuda/mma.hpp), the staged floats rounded to bf16 as the
+// fragments are built (A's rows are the tile's rows, B's columns its columns); fp32 accumulators.
+struct Bf16MmaMath {
+  static constexpr int kThreads = 128, kMinBlocks = 3;
+  float acc[2][4][4];
+
+  __device__ Bf16MmaMath() {
+#pragma unroll
+    for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+      for (int ni = 0; ni < 4; ++ni)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc[mi][ni][e] = 0.0f;
+  }
+  __device__ void multiply(const float (*As)[kTileM + 4], const float (*Bs)[kTileN + 4]) {
+    const int lane = static_cast<int>(threadIdx.x) & 31, warp = static_cast<int>(threadIdx.x) >> 5;
+    const int g = lane >> 2, t = lane & 3, wm = 32 * (warp >> 1), wn = 32 * (warp & 1);
+    uint32_t b[4][2];
+#pragma unroll
+    for (int ni = 0; ni < 4; ++ni) {
+      const int c = wn + 8 * ni + g;
+      b[ni][0] = mma::pack_bf16x2(Bs[2 * t][c], Bs[2 * t + 1][c]);
+      b[ni][1] = mma::pack_bf16x2(Bs[2 * t + 8][c], Bs[2 * t + 9][c]);
+    }
+#pragma unroll
+    for (int mi = 0; mi < 2; ++mi) {
+      const int r = wm + 16 * mi + g;
+      const uint32_t a[4] = {mma::pack_bf16x2(As[2 * t][r], As[2 * t + 1][r]),
+                             mma::pack_bf16x2(As[2 * t][r + 8], As[2 * t + 1][r + 8]),
+                             mma::pack_bf16x2(As[2 * t + 8][r], As[2 * t + 9][r]),
+                             mma::pack_bf16x2(As[2 * t + 8][r + 8], As[2 * t + 9][r + 8])};
+#pragma unroll
+      for (int ni = 0; ni < 4; ++ni) mma::mma_m16n8k16_bf16(acc[mi][ni], a, b[ni]);
+    }
+  }
+  template <class Problem>
+  __device__ void store(const Problem& pr, int row0, int col0) const {
+    const int lane = static_cast<int>(threadIdx.x) & 31, warp = static_cast<int>(threadIdx.x) >> 5;
+    const int g = lane >> 2, t = lane & 3, wm = 32 * (warp >> 1), wn = 32 * (warp & 1);
+    const int M = pr.M(), N = pr.N();
+#pragma unroll
+    for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+      for (int ni = 0; ni < 4; ++ni)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {  // D[g + 8 (e / 2)][2t + e % 2] of the 16 x 8 product
+          const int m = row0 + wm + 16 * mi + g + 8 * (e >> 1), n = col0 + wn + 8 * ni + 2 * t + (e & 1);
+          if (m < M && n < N) pr.store(m, n, acc[mi][ni][e]);
+        }
+  }
+};
+
+template <class Problem, class Math>
+__global__ void __launch_bounds__(Math::kThreads, Math::kMinBlocks) tile_gemm_kernel(const Problem pr) {
+  __shared__ float As[2][kTileK][kTileM + 4];
+  __shared__ float Bs[2][kTileK][kTileN + 4];
+  const int tid = static_cast<int>(threadIdx.x);
+  const int row0 = static_cast<int>(blockIdx.y) * kTileM, col0 = static_cast<int>(blockIdx.x) * kTileN;
+  const int Kd = pr.Kdim();
+  Math math;
+  Stager<Problem, Math::kThreads> stage(pr, col0, tid);
+  stage.read(pr, row0, 0, tid);
+  stage.write(tid, As[0], Bs[0]);
+  __syncthreads();
+  int buf = 0;
+  for (int k0 = 0; k0 < Kd; k0 += kTileK) {
+    const bool more = k0 + kTileK < Kd;
+    if (more) stage.read(pr, row0, k0 + kTileK, tid);  // in flight during the products below
+    math.multiply(As[buf], Bs[buf]);
+    // The other buffer was last read before the previous barrier: free to overwrite.
+    if (more) stage.write(tid, As[buf ^ 1], Bs[buf ^ 1]);
+    __syncthreads();
+    buf ^= 1;
+  }
+  math.store(pr, row0, col0);
+}
+
+// Launches the tile kernel over an M x N product (ceil(N / 64) x ceil(M / 64) blocks).
+template <class Problem, class Math = FmaMath>
+inline void launch(const Problem& pr, int64_t M, int64_t N, cudaStream_t stream) {
+  const dim3 grid(static_cast<unsigned>((N + kTileN - 1) / kTileN), static_cast<unsigned>((M + kTileM - 1) / kTileM));
+  SIMAD_LAUNCH((tile_gemm_kernel<Problem, Math>), grid, dim3(Math::kThreads), 0, stream, pr);
+}
+
+}  // namespace simad::cuda::tile_gemm
