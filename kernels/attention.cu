@@ -10,6 +10,7 @@
 //   dK/dV: a block owns 32 keys (K, V, dK, dV in shared memory) and streams the query rows in tiles
 //   of 16 (Q, dO, lse, D = dO . O); dQ: a block owns 32 query rows and streams K, V tiles. Both
 //   recompute p = exp(s - lse) and ds = p (dO . v - D) scale.
+// - forward on tensor cores (attention_forward_bf16_tensor_cores): see attention_forward_mma_kernel.
 // Shared rows are padded to hs + 1 floats, so the 32 threads reading "their" row at the same column
 // hit 32 different banks. Global tiles are loaded and stored cooperatively (consecutive threads,
 // consecutive addresses).
@@ -22,6 +23,7 @@
 
 #include "simad/core/error.hpp"
 #include "simad/cuda/kernels/attention.hpp"
+#include "simad/cuda/mma.hpp"
 
 namespace simad::cuda::kernels {
 namespace {
@@ -235,6 +237,152 @@ void check_sizes(const char* what, int64_t B, int64_t N, int64_t C, int64_t NH) 
               " N=", N, " C=", C);
 }
 
+// The bf16 tensor-core forward: a block of 4 warps owns 64 query rows of one (sequence, head), a warp 16 of
+// them; K and V stream through shared memory in tiles of 32 keys. Per tile a warp computes its 16 x 32
+// scores as 4 x (hs / 16) mma.sync m16n8k16 (Q in registers as A fragments, K rows as B columns), keeps the
+// online softmax per row (a row's 8 scores of the tile sit in the 4 lanes of a quad: max and sum over
+// the quad by two xor-shuffles), then O += P V as (32 / 16) x (hs / 8) mma, P's accumulator fragments
+// reused as A fragments (the m16n8 C layout of two neighbouring key tiles is the m16k16 A layout). hs is
+// padded to a multiple of 16 with zeros in shared memory.
+constexpr int kMmaRows = 64, kMmaKeys = 32, kMmaThreads = 128, kMmaMaxDims = 64;
+
+__global__ void __launch_bounds__(kMmaThreads)
+    attention_forward_mma_kernel(float* __restrict__ out, float* __restrict__ lse, const float* __restrict__ qkv,
+                                 const uint8_t* __restrict__ mask, int N, int C, int NH, float scale) {
+  // Rows padded to 72 floats (hs <= 64 plus 8): a quad's lanes read rows g and columns 2t: banks differ.
+  constexpr int ld = kMmaMaxDims + 8;
+  __shared__ float Qs[kMmaRows][ld];
+  __shared__ float Ks[kMmaKeys][ld];
+  __shared__ float Vs[kMmaKeys][ld];
+  __shared__ int kept[kMmaKeys];
+  const int hs = C / NH, hp = (hs + 15) / 16 * 16;  // hs padded to the mma's k
+  const int tid = static_cast<int>(threadIdx.x), lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+  const long long bh = blockIdx.x, b = bh / NH;
+  const int h = static_cast<int>(bh % NH), i0 = static_cast<int>(blockIdx.y) * kMmaRows;
+  const float* qkv_b = qkv + b * N * 3LL * C;
+  auto load = [&](float (*tile)[ld], int part, int r0, int rows) {
+    for (int e = tid; e < rows * hp; e += kMmaThreads) {
+      const int r = e / hp, d = e % hp, gr = r0 + r;
+      tile[r][d] = gr < N && d < hs ? qkv_b[gr * 3LL * C + part * C + h * hs + d] : 0.0f;
+    }
+  };
+  load(Qs, 0, i0, kMmaRows);
+  __syncthreads();
+  // This warp's Q rows as A fragments, one per 16 dimensions.
+  const int r0 = 16 * warp;
+  uint32_t qa[kMmaMaxDims / 16][4];
+#pragma unroll
+  for (int kk = 0; kk < kMmaMaxDims / 16; ++kk) {
+    if (16 * kk >= hp) break;
+    const int d = 16 * kk + 2 * t;
+    qa[kk][0] = mma::pack_bf16x2(Qs[r0 + g][d], Qs[r0 + g][d + 1]);
+    qa[kk][1] = mma::pack_bf16x2(Qs[r0 + g + 8][d], Qs[r0 + g + 8][d + 1]);
+    qa[kk][2] = mma::pack_bf16x2(Qs[r0 + g][d + 8], Qs[r0 + g][d + 9]);
+    qa[kk][3] = mma::pack_bf16x2(Qs[r0 + g + 8][d + 8], Qs[r0 + g + 8][d + 9]);
+  }
+  float o[kMmaMaxDims / 8][4];  // O (16 x hs): dims 8 nd + 2t, +1 of rows g and g + 8
+#pragma unroll
+  for (int nd = 0; nd < kMmaMaxDims / 8; ++nd)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) o[nd][e] = 0.0f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};  // rows g and g + 8
+  for (int j0 = 0; j0 < N; j0 += kMmaKeys) {
+    __syncthreads();  // the previous K/V tile is consumed
+    load(Ks, 1, j0, kMmaKeys);
+    load(Vs, 2, j0, kMmaKeys);
+    if (tid < kMmaKeys) kept[tid] = key_kept(mask, b, N, j0 + tid);
+    __syncthreads();
+    float s[kMmaKeys / 8][4];  // scores: keys 8 nt + 2t, +1 of rows g (e 0, 1) and g + 8 (e 2, 3)
+#pragma unroll
+    for (int nt = 0; nt < kMmaKeys / 8; ++nt) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) s[nt][e] = 0.0f;
+      const int key = 8 * nt + g;  // B column g = key row g of K
+#pragma unroll
+      for (int kk = 0; kk < kMmaMaxDims / 16; ++kk) {
+        if (16 * kk >= hp) break;
+        const int d = 16 * kk + 2 * t;
+        const uint32_t kb[2] = {mma::pack_bf16x2(Ks[key][d], Ks[key][d + 1]),
+                                mma::pack_bf16x2(Ks[key][d + 8], Ks[key][d + 9])};
+        mma::mma_m16n8k16_bf16(s[nt], qa[kk], kb);
+      }
+    }
+    // Scale, mask, and the tile's max per row (over the quad).
+    float tile_max[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int nt = 0; nt < kMmaKeys / 8; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int key = 8 * nt + 2 * t + (e & 1);
+        s[nt][e] = kept[key] ? s[nt][e] * scale : -INFINITY;
+        tile_max[e >> 1] = fmaxf(tile_max[e >> 1], s[nt][e]);
+      }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
+      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
+    }
+    float f[2], m_new[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      m_new[r] = fmaxf(m[r], tile_max[r]);
+      // No kept key in the tile nor before (m_new = -inf): nothing changes (exp(-inf - -inf) would be NaN).
+      f[r] = m_new[r] == -INFINITY ? 1.0f : expf(m[r] - m_new[r]);
+      l[r] *= f[r];
+      m[r] = m_new[r];
+    }
+    float tile_sum[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int nt = 0; nt < kMmaKeys / 8; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int r = e >> 1;
+        s[nt][e] = m[r] == -INFINITY ? 0.0f : expf(s[nt][e] - m[r]);  // -inf: 0
+        tile_sum[r] += s[nt][e];
+      }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      tile_sum[r] += __shfl_xor_sync(0xffffffffu, tile_sum[r], 1);
+      tile_sum[r] += __shfl_xor_sync(0xffffffffu, tile_sum[r], 2);
+      l[r] += tile_sum[r];
+    }
+#pragma unroll
+    for (int nd = 0; nd < kMmaMaxDims / 8; ++nd)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) o[nd][e] *= f[e >> 1];
+    // O += P V: P's fragments of key tiles 2 kk and 2 kk + 1 are the A fragment of keys 16 kk .. 16 kk + 15.
+#pragma unroll
+    for (int kk = 0; kk < kMmaKeys / 16; ++kk) {
+      const uint32_t pa[4] = {mma::pack_bf16x2(s[2 * kk][0], s[2 * kk][1]),
+                              mma::pack_bf16x2(s[2 * kk][2], s[2 * kk][3]),
+                              mma::pack_bf16x2(s[2 * kk + 1][0], s[2 * kk + 1][1]),
+                              mma::pack_bf16x2(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+      const int key = 16 * kk + 2 * t;
+#pragma unroll
+      for (int nd = 0; nd < kMmaMaxDims / 8; ++nd) {
+        if (8 * nd >= hp) break;
+        const int d = 8 * nd + g;  // B column g = dimension
+        const uint32_t vb[2] = {mma::pack_bf16x2(Vs[key][d], Vs[key + 1][d]),
+                                mma::pack_bf16x2(Vs[key + 8][d], Vs[key + 9][d])};
+        mma::mma_m16n8k16_bf16(o[nd], pa, vb);
+      }
+    }
+  }
+  // O / l and lse; rows past N are not written.
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int i = i0 + r0 + g + 8 * r;
+    if (i >= N) continue;
+    const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;  // every key padded: zeros
+    if (t == 0) lse[bh * N + i] = l[r] > 0.0f ? m[r] + logf(l[r]) : INFINITY;
+    for (int nd = 0; nd < kMmaMaxDims / 8; ++nd) {
+      const int d = 8 * nd + 2 * t;
+      if (d < hs) out[(b * N + i) * C + h * hs + d] = o[nd][2 * r] * inv;
+      if (d + 1 < hs) out[(b * N + i) * C + h * hs + d + 1] = o[nd][2 * r + 1] * inv;
+    }
+  }
+}
+
 size_t smem_bytes(int tiles_of_32, int tiles_of_16, int64_t hs) {
   return size_t(tiles_of_32 * kTile + tiles_of_16 * kQueryTile) * size_t(hs + 1) * sizeof(float);
 }
@@ -250,6 +398,18 @@ void attention_forward(float* out, float* lse, const float* qkv, const uint8_t* 
   const dim3 grid(unsigned(B * NH), unsigned((N + kTile - 1) / kTile));
   SIMAD_LAUNCH(attention_forward_kernel, grid, dim3(kTile), smem_bytes(4, 0, hs), stream, out, lse, qkv, mask,
                int(N), int(C), int(NH), 1.0f / sqrtf(float(hs)));
+}
+
+void attention_forward_bf16_tensor_cores(float* out, float* lse, const float* qkv, const uint8_t* mask, int64_t B,
+                                         int64_t N, int64_t C, int64_t NH, cudaStream_t stream) {
+  check_sizes("cuda attention_forward_bf16_tensor_cores", B, N, C, NH);
+  if (B == 0 || N == 0 || C == 0) return;
+  SIMAD_CHECK(out != nullptr && lse != nullptr && qkv != nullptr,
+              "cuda attention_forward_bf16_tensor_cores: null out, lse or qkv");
+  const int64_t hs = C / NH;
+  const dim3 grid(unsigned(B * NH), unsigned((N + kMmaRows - 1) / kMmaRows));
+  SIMAD_LAUNCH(attention_forward_mma_kernel, grid, dim3(kMmaThreads), 0, stream, out, lse, qkv, mask, int(N), int(C),
+               int(NH), 1.0f / sqrtf(float(hs)));
 }
 
 void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse,

@@ -112,11 +112,13 @@ struct CudnnConv {
     CUDNN_OK(cudnnCreateTensorDescriptor(&b));
     CUDNN_OK(cudnnCreateFilterDescriptor(&w));
     CUDNN_OK(cudnnCreateConvolutionDescriptor(&conv));
-    CUDNN_OK(cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, int(s.B), int(s.C), int(s.H), int(s.W)));
+    CUDNN_OK(
+        cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, int(s.B), int(s.C), int(s.H), int(s.W)));
     CUDNN_OK(cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, int(s.B), int(s.O), int(s.out_h()),
                                         int(s.out_w())));
     CUDNN_OK(cudnnSetTensor4dDescriptor(b, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, int(s.O), 1, 1));
-    CUDNN_OK(cudnnSetFilter4dDescriptor(w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, int(s.O), int(s.C), int(s.K), int(s.K)));
+    CUDNN_OK(
+        cudnnSetFilter4dDescriptor(w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, int(s.O), int(s.C), int(s.K), int(s.K)));
     CUDNN_OK(cudnnSetConvolution2dDescriptor(conv, int(s.pad), int(s.pad), int(s.stride), int(s.stride), 1, 1,
                                              CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     CUDNN_OK(cudnnSetConvolutionMathType(conv, math));

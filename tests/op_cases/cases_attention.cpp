@@ -24,6 +24,20 @@ Specs attention_tensors(const Sizes& s) {
   return v;
 }
 
+// The forward on bf16 tensor cores (CUDA tier) against the fp32 ops (CPU tiers).
+template <typename Io>
+void attention_bf16_call(Io& io, Tier tier) {
+  using T = typename Io::value_type;
+  const int64_t B = io.n("B"), N = io.n("N"), C = io.n("C"), NH = io.n("NH");
+  if (tier == Tier::reference)
+    simad::ops::reference::attention_forward(io.p("out"), io.p("lse"), io.p("qkv"), io.m_or_null("mask"), B, N, C, NH);
+  else if (tier == Tier::cpu)
+    simad::ops::attention_forward(io.p("out"), io.p("lse"), io.p("qkv"), io.m_or_null("mask"), B, N, C, NH);
+  else
+    SIMAD_OP_CUDA(T, attention_forward_bf16_tensor_cores(io.p("out"), io.p("lse"), io.p("qkv"), io.m_or_null("mask"),
+                                                         B, N, C, NH))
+}
+
 const OpCase kCases[] = {
     {.name = "attention forward",
      .sizes = times(kShapes, "masked", {0, 1}),
@@ -36,6 +50,15 @@ const OpCase kCases[] = {
            simad::ops::attention_forward(io.t("out"), io.t("lse"), io.t("qkv"), io.tm_or_null("mask"), io.n("NH"));
          },
      .cuda = {2e-6, 2e-5}},
+    // bf16 products (q, k, v and the probabilities rounded to 8 significant bits) against fp32: scores off by
+    // about 2^-9 of their terms' sizes, outputs (convex combinations of v in [-2, 2]) by about 2^-8 of 2,
+    // 8e-3 at most seen for out and lse (tolerance 3e-2). tests/cuda/kernels/test_attention.cpp checks it tighter.
+    {.name = "attention forward on bf16 tensor cores",
+     .sizes = times(kShapes, "masked", {0, 1}),
+     .tensors = attention_tensors,
+     .call = [](auto& io, Tier tier) { attention_bf16_call(io, tier); },
+     .tensor_call = {},
+     .cuda = {3e-2, 1e-2}},
     // The backward (on the forward's saved out and lse) accumulates; an undefined dqkv is skipped.
     {.name = "attention forward, backward",
      .sizes = times(times(kShapes, "masked", {0, 1}), "backward", {1}),

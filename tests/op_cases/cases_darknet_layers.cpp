@@ -85,8 +85,9 @@ const OpCase kCases[] = {
     {.name = "conv2d forward (act 0 linear, 1 leaky, 2 logistic)",
      .sizes = times(times(kConvShapes, "act", {0, 1, 2}), "bias", {0, 1}),
      .tensors = conv_tensors,
-     .call = SIMAD_OP_CALL(kDouble | kCuda, op_::conv2d_forward(io.p("out"), io.p("inp"), io.p("weight"),
-                                                               io.p_or_null("bias"), conv_shape(io), activation_of(io))),
+     .call = SIMAD_OP_CALL(kDouble | kCuda,
+                           op_::conv2d_forward(io.p("out"), io.p("inp"), io.p("weight"), io.p_or_null("bias"),
+                                               conv_shape(io), activation_of(io))),
      .tensor_call = {},
      .cpu = {1e-5, 1e-4},
      .cuda = {1e-5, 1e-4}},  // another order of the same float sums

@@ -88,6 +88,8 @@ void gemm_call(Io& io, Tier tier) {
 const std::vector<Sizes> kShapes =
     sizes_of({"M", "N", "K"}, {{1, 1, 1}, {1, 67, 53}, {37, 1, 53}, {37, 19, 1}, {37, 19, 53}, {130, 67, 129},
                                {64, 64, 16}, {65, 33, 17}, {128, 130, 31}, {200, 190, 250}});
+const std::vector<Sizes> kBf16Shapes =
+    sizes_of({"M", "N", "K"}, {{1, 67, 53}, {37, 19, 53}, {65, 33, 17}, {130, 67, 129}});
 const std::vector<Sizes> kSmall = sizes_of({"M", "N", "K"}, {{1, 5, 3}, {37, 19, 53}, {130, 67, 129}});
 
 std::vector<Sizes> with(std::vector<Sizes> base, const std::string& name, int64_t value) {
@@ -128,11 +130,12 @@ const OpCase kCases[] = {
      .tensor_call = {},
      .cuda = {1e-5, 1e-5}},
     // bf16 on tensor cores against the fp32 CPU op: rounding each input to 8 significant bits moves a product
-    // of two values in [-1, 1] by about 2^-9 |a b| (rms about 5e-4), so a sum of K = 250 of them by about
-    // sqrt(250) 5e-4 = 0.008 (rms): 0.08 is 10 of those (0.045 seen). test_gemm.cpp checks the kernel exactly
-    // on bf16 inputs; this row covers the transposes, alpha / beta and padding against the fp32 op.
+    // of two values in [-1, 1] by about 2^-9 |a b| (rms about 5e-4), so a sum of K = 129 of them by about
+    // sqrt(129) 5e-4 = 0.006 (rms; 0.045 was seen at K = 250): 0.08 leaves a wide margin. test_gemm.cpp checks
+    // the kernel exactly on bf16 inputs; this row covers the transposes, alpha / beta and padding against
+    // the fp32 op. Shapes: a row, past one tile, off the slice; fewer than the fp32 rows (emulated mma is slow).
     {.name = "gemm_bf16_tensor_cores, four transposes, alpha, beta, padding",
-     .sizes = times(times(times(with(kShapes, "impl", 4), "t", {0, 1, 2, 3}), "ab", {0, 1}), "pad", {0, 3}),
+     .sizes = times(times(times(with(kBf16Shapes, "impl", 4), "t", {0, 1, 2, 3}), "ab", {0, 1}), "pad", {0, 3}),
      .tensors = gemm_tensors,
      .call = [](auto& io, Tier tier) { gemm_call(io, tier); },
      .tensor_call = {},

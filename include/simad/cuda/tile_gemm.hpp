@@ -117,7 +117,8 @@ struct FmaMath {
     for (int r = 0; r < 4; ++r)
 #pragma unroll
       for (int c = 0; c < 4; ++c)
-        if (row0 + ty + 16 * r < M && col0 + tx + 16 * c < N) pr.store(row0 + ty + 16 * r, col0 + tx + 16 * c, acc[r][c]);
+        if (row0 + ty + 16 * r < M && col0 + tx + 16 * c < N)
+          pr.store(row0 + ty + 16 * r, col0 + tx + 16 * c, acc[r][c]);
   }
 };
 

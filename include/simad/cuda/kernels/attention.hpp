@@ -25,6 +25,13 @@ void attention_forward(float* out,           // (B, N, C)
                        const uint8_t* mask,  // (B, N) or nullptr
                        int64_t B, int64_t N, int64_t C, int64_t NH, cudaStream_t stream = nullptr);
 
+// The forward on tensor cores: q, k, v and the probabilities rounded to bf16 for the two products (QK^T, PV:
+// mma.sync m16n8k16, fp32 sums), the softmax in fp32. Same arguments and semantics as attention_forward;
+// outputs within about 1e-2 of its (relative errors of about 2^-8 per product), lse closer. For inference:
+// the backward expects attention_forward's out and lse. A block of 4 warps owns 64 query rows.
+void attention_forward_bf16_tensor_cores(float* out, float* lse, const float* qkv, const uint8_t* mask, int64_t B,
+                                         int64_t N, int64_t C, int64_t NH, cudaStream_t stream = nullptr);
+
 void attention_backward(float* dqkv,          // (B, N, 3C) accumulated
                         const float* dout,    // (B, N, C)
                         const float* qkv,     // (B, N, 3C)

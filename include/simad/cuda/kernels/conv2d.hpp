@@ -6,7 +6,8 @@
 //   out = shortcut_act(act(...) + residual[b, o, y, x]),  shortcut_act linear or leaky (0.1, as ops/shortcut.hpp)
 // so the convolution's own output never goes to memory. The backward ADDS, as the CPU op's (dout is the
 // gradient of the pre-activation output; null outputs are skipped):
-//   dinp[b, c, h, w]    += sum_{o, i, j} weight[o, c, i, j] * dout[b, o, y, x]  over (y*S - P + i, x*S - P + j) = (h, w)
+//   dinp[b, c, h, w]    += sum_{o, i, j} weight[o, c, i, j] * dout[b, o, y, x]
+//                          over the (y, x) with (y*S - P + i, x*S - P + j) = (h, w)
 //   dweight[o, c, i, j] += sum_{b, y, x} dout[b, o, y, x] * inp[b, c, y*S - P + i, x*S - P + j]
 //   dbias[o]            += sum_{b, y, x} dout[b, o, y, x]
 // Pointers are device pointers; bad shapes throw simad::Error before anything runs; asynchronous on

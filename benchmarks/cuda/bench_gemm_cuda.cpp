@@ -1,0 +1,142 @@
+// benchmarks/cuda/bench_gemm_cuda.cpp: simad's CUDA GEMMs beside cuBLAS, row-major C = A B (M x K times K x N).
+//   simad_bench_gemm_cuda [--trials N]
+// Per shape: simad's fp32 tiled kernel (gemm_tiled) against cublasSgemm in CUBLAS_DEFAULT_MATH (fp32
+// FMAs: the same arithmetic), and simad's bf16 tensor-core kernel (gemm_bf16_tensor_cores: inputs rounded to
+// bf16, fp32 sums) against cublasSgemm in CUBLAS_TF32_TENSOR_OP_MATH (inputs rounded to TF32, 10 mantissa
+// bits: more precise than bf16's 7, so the peer's result is the better one). Before timing, each simad
+// result is compared with cuBLAS fp32's (largest |difference| / largest |C|). Trials are interleaved
+// (simad fp32, cuBLAS fp32, simad bf16, cuBLAS TF32, ...), each 10 calls between CUDA events; medians.
+// Without a CUDA device it says so and exits 0: nothing is measured.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "simad/core/rng.hpp"
+#include "simad/core/tensor.hpp"
+#include "simad/cuda/kernels/gemm.hpp"
+#include "simad/cuda/runtime.hpp"
+
+namespace {
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) return line.substr(line.find(':') + 2);
+  return "unknown CPU";
+}
+
+template <typename F>
+float time_ms(F&& f, int reps) {
+  simad::cuda::Event start, end;
+  start.record();
+  for (int r = 0; r < reps; ++r) f();
+  end.record();
+  return simad::cuda::elapsed_ms(start, end) / float(reps);
+}
+
+float median(std::vector<float> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+simad::Tensor<float> device_random(int64_t n, uint64_t seed) {
+  simad::Rng rng(seed);
+  simad::Tensor<float> h = simad::Tensor<float>::empty({n});
+  rng.fill_uniform(h.span(), -1.0, 1.0);
+  return simad::cuda::to_device(h);
+}
+
+double max_rel_diff(const simad::Tensor<float>& a, const simad::Tensor<float>& b) {
+  const auto ha = simad::cuda::to_host(a), hb = simad::cuda::to_host(b);
+  double diff = 0, scale = 1e-30;
+  for (int64_t i = 0; i < ha.numel(); ++i) {
+    diff = std::max(diff, std::fabs(double(ha.data()[i]) - double(hb.data()[i])));
+    scale = std::max(scale, std::fabs(double(hb.data()[i])));
+  }
+  return diff / scale;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int trials = 15;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--trials") && i + 1 < argc) {
+      trials = std::max(1, std::atoi(argv[++i]));
+    } else {
+      std::printf("usage: %s [--trials N]\n  simad's CUDA GEMMs (fp32 tiled, bf16 tensor cores) beside cuBLAS "
+                  "(fp32, TF32).\n",
+                  argv[0]);
+      return std::strcmp(argv[i], "--help") == 0 ? 0 : 2;
+    }
+  }
+  std::printf("CPU: %s\n", cpu_model().c_str());
+  int count = 0;
+  const cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess || count == 0) {
+    std::printf("no CUDA device (%s): nothing measured\n", e != cudaSuccess ? cudaGetErrorString(e) : "none found");
+    return 0;
+  }
+  cudaDeviceProp prop{};
+  SIMAD_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+  std::printf("GPU: %s (%d SMs, sm_%d%d)\n", prop.name, prop.multiProcessorCount, prop.major, prop.minor);
+  cublasHandle_t h = nullptr;
+  if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS) {
+    std::printf("cublasCreate failed\n");
+    return 1;
+  }
+  std::printf("\n%-20s %10s %8s %10s %7s %9s %10s %10s %7s %9s\n", "M x N x K", "simad fp32", "TFLOP/s",
+              "cuBLAS", "ratio", "rel diff", "simad bf16", "cuBLAS tf32", "ratio", "rel diff");
+  const int shapes[][3] = {{256, 256, 4096}, {512, 512, 512}, {1024, 1024, 1024}, {2048, 2048, 2048},
+                           {4096, 4096, 4096}, {8192, 256, 1024}};
+  for (const auto& sh : shapes) {
+    const int M = sh[0], N = sh[1], K = sh[2];
+    const auto A = device_random(int64_t(M) * K, 1), B = device_random(int64_t(K) * N, 2);
+    auto C = simad::Tensor<float>::empty({int64_t(M) * N}, simad::Device::cuda);
+    auto Cb = simad::Tensor<float>::empty({int64_t(M) * N}, simad::Device::cuda);
+    auto Cp = simad::Tensor<float>::empty({int64_t(M) * N}, simad::Device::cuda);
+    const float one = 1.0f, zero = 0.0f;
+    // Row-major C = A B is column-major C^T = B^T A^T: cuBLAS gets B first (as kernels/gemm.cu).
+    auto cublas = [&](cublasMath_t math, float* out) {
+      cublasSetMathMode(h, math);
+      cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, N, M, K, &one, B.data(), N, A.data(), K, &zero, out, N);
+    };
+    auto ours = [&] {
+      simad::cuda::kernels::gemm_tiled(false, false, M, N, K, 1.0f, A.data(), K, B.data(), N, 0.0f, C.data(), N);
+    };
+    auto ours_bf16 = [&] {
+      simad::cuda::kernels::gemm_bf16_tensor_cores(false, false, M, N, K, 1.0f, A.data(), K, B.data(), N, 0.0f,
+                                                   Cb.data(), N);
+    };
+    ours();
+    ours_bf16();
+    cublas(CUBLAS_DEFAULT_MATH, Cp.data());
+    SIMAD_CUDA_CHECK(cudaDeviceSynchronize());
+    const double d32 = max_rel_diff(C, Cp), d16 = max_rel_diff(Cb, Cp);
+    std::vector<float> to, tc, tb, tt;
+    for (int r = 0; r < trials; ++r) {
+      to.push_back(time_ms(ours, 10));
+      tc.push_back(time_ms([&] { cublas(CUBLAS_DEFAULT_MATH, Cp.data()); }, 10));
+      tb.push_back(time_ms(ours_bf16, 10));
+      tt.push_back(time_ms([&] { cublas(CUBLAS_TF32_TENSOR_OP_MATH, Cp.data()); }, 10));
+    }
+    const double flops = 2.0 * M * N * K;
+    const float mo = median(to), mc = median(tc), mb = median(tb), mt = median(tt);
+    char name[32];
+    std::snprintf(name, sizeof name, "%d x %d x %d", M, N, K);
+    std::printf("%-20s %10.3f %8.2f %10.3f %7.2f %9.1e %10.3f %10.3f %7.2f %9.1e\n", name, double(mo),
+                flops / (double(mo) * 1e-3) * 1e-12, double(mc), double(mc / mo), d32, double(mb), double(mt),
+                double(mt / mb), d16);
+  }
+  std::printf("[ms per call; ratio = cuBLAS time / simad time, > 1: simad faster]\n");
+  cublasDestroy(h);
+  return 0;
+}
