@@ -1,9 +1,10 @@
 // tests/op_cases/cases_darknet_layers.cpp: rows of the op harness (op_harness.hpp) for the ops of the
-// Darknet layers (ops/conv2d, maxpool2d, upsample, shortcut, batchnorm, yolo_activate). Every row also runs
+// Darknet layers (ops/conv2d, maxpool2d, upsample, shortcut, batchnorm, yolo_activate, yolo_decode). Every row runs
 // the CUDA launchers of the same name (kernels/<op>.cu) against the float CPU op: at zero tolerance where
 // the kernel does the CPU's arithmetic in the CPU's order (maxpool2d, upsample, shortcut), within float
 // rounding where its sums run in another order (conv2d, batchnorm) or expf replaces std::exp. Shapes are
 // YOLOv3's at reduced spatial size, plus odd ones.
+#include <algorithm>
 #include <cstdint>
 #include <span>
 
@@ -17,9 +18,11 @@
 #include "simad/ops/reference/shortcut.hpp"
 #include "simad/ops/reference/upsample.hpp"
 #include "simad/ops/reference/yolo_activate.hpp"
+#include "simad/ops/reference/yolo_decode.hpp"
 #include "simad/ops/shortcut.hpp"
 #include "simad/ops/upsample.hpp"
 #include "simad/ops/yolo_activate.hpp"
+#include "simad/ops/yolo_decode.hpp"
 
 #if defined(SIMAD_HAVE_CUDA_KERNELS)
 #include "simad/cuda/kernels/batchnorm.hpp"
@@ -28,6 +31,7 @@
 #include "simad/cuda/kernels/shortcut.hpp"
 #include "simad/cuda/kernels/upsample.hpp"
 #include "simad/cuda/kernels/yolo_activate.hpp"
+#include "simad/cuda/kernels/yolo_decode.hpp"
 #endif
 
 namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
@@ -206,11 +210,35 @@ const OpCase kCases[] = {
                                                           io.n("classes"), io.n("HW"))),
      .tensor_call = {},
      .cuda = {1e-6, 1e-6}},  // expf against std::exp: a few ulp
+    // Candidates of a [yolo] output: 3 anchors x 2 classes on 13 x 13 (past one run of 256 per thread: 507
+    // cell-anchors), 1 anchor x 80 classes on 5 x 7, 2 x 0 classes on 1 cell; thresholds keeping about
+    // 70%, 30% and none. Slots past an image's count are not written (they keep their values: "accumulated").
+    {.name = "yolo_decode",
+     .sizes = times(sizes_of({"B", "A", "classes", "lw", "lh"}, {{2, 3, 2, 13, 13}, {1, 1, 80, 7, 5}, {3, 2, 0, 1, 1}}),
+                    "threshold_percent", {30, 70, 100}),
+     .tensors =
+         [](const Sizes& s) {
+           const int64_t B = s.at("B"), A = s.at("A"), C = s.at("classes"), cap = A * s.at("lw") * s.at("lh");
+           return Specs{real("pred", {B, A, 5 + C, s.at("lh") * s.at("lw")}, 0.0, 1.0),
+                        real("anchors", {A, 2}, 5.0, 60.0),
+                        acc("box", {B, cap, 4}),
+                        acc("objectness", {B, cap}),
+                        acc("prob", {B, std::max<int64_t>(cap * C, 1)}),
+                        spec("where", {B, cap}, Role::accumulated, Kind::index, 0, 1),
+                        out("count", {B}, Kind::index)};
+         },
+     .call = SIMAD_OP_CALL(kDouble | kCuda,
+                           yolo_decode(io.p("box"), io.p("objectness"), io.p("prob"), io.i("where"), io.i("count"),
+                                       io.p("pred"), io.p("anchors"), io.n("B"), io.n("A"), io.n("classes"),
+                                       io.n("lw"), io.n("lh"), int64_t(416), int64_t(320),
+                                       T_(io.n("threshold_percent")) / T_(100))),
+     .tensor_call = {},
+     .cuda = {1e-6, 1e-6}},  // expf in the boxes' sizes
 };
 
 }  // namespace
 
-TEST_CASE("op_cases: darknet layers (conv2d, maxpool2d, upsample, shortcut, batchnorm, yolo)") {
+TEST_CASE("op_cases: darknet layers (conv2d, maxpool2d, upsample, shortcut, batchnorm, yolo activate and decode)") {
   check_cases(kCases);
 }
 

@@ -22,6 +22,7 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -33,8 +34,10 @@
 #include "simad/cuda/kernels/shortcut.hpp"
 #include "simad/cuda/kernels/upsample.hpp"
 #include "simad/cuda/kernels/yolo_activate.hpp"
+#include "simad/cuda/kernels/yolo_decode.hpp"
 #include "simad/cuda/runtime.hpp"
 #include "simad/nn/darknet.hpp"
+#include "simad/nn/yolo.hpp"
 
 namespace simad::nn {
 
@@ -160,5 +163,56 @@ class CudaDarknetNetwork {
   cuda::kernels::ConvMath math_;
   std::vector<DeviceConv> convs_;  // per layer (empty for non-convolutions)
 };
+
+// Every image's candidate boxes (nn/yolo.hpp's, before NMS), all scales in [yolo] order, decoded on the GPU
+// from a CudaDarknetNetwork forward's outputs (cuda/kernels/yolo_decode.hpp): only the kept candidates come
+// back to the host, not the [yolo] maps. The same candidates as nn::yolo_candidates on the CPU forward's
+// outputs, the boxes' sizes within a few ulp (expf). Then nn::correct_boxes, nms_per_class and
+// best_class_detections as nn::detect does. Waits for the device (it copies the candidates back).
+inline std::vector<std::vector<Candidate>> cuda_yolo_candidates(const DarknetOutput& out,
+                                                                const io::darknet::Config& cfg, float threshold,
+                                                                cudaStream_t stream = nullptr) {
+  SIMAD_CHECK(out.yolo.size() == out.yolo_layers.size() && !out.yolo.empty(),
+              "cuda_yolo_candidates: an output with ", out.yolo.size(), " [yolo] maps for ", out.yolo_layers.size(),
+              " layers");
+  const int64_t B = out.yolo[0].dim(0);
+  std::vector<std::vector<Candidate>> result(static_cast<size_t>(B));
+  for (size_t s = 0; s < out.yolo.size(); ++s) {
+    const io::darknet::Layer& l = cfg.layers[size_t(out.yolo_layers[s])];
+    const auto* y = l.as<io::darknet::Yolo>();
+    SIMAD_CHECK(y != nullptr && out.yolo[s].device() == Device::cuda && out.yolo[s].dim(0) == B,
+                "cuda_yolo_candidates: output ", s, " is not a [yolo] map on the GPU for the batch");
+    const int64_t A = y->anchor_count(), C = y->classes, lw = l.out.w, lh = l.out.h, cap = A * lw * lh;
+    Tensor<float> anchors = Tensor<float>::empty({A, 2});
+    for (int64_t n = 0; n < A; ++n) {
+      const int a = y->mask[size_t(n)];
+      anchors.data()[2 * n] = y->anchors[size_t(2 * a)], anchors.data()[2 * n + 1] = y->anchors[size_t(2 * a + 1)];
+    }
+    const Tensor<float> anchors_gpu = cuda::to_device(anchors, stream);
+    auto box = Tensor<float>::empty({B, cap, 4}, Device::cuda), obj = Tensor<float>::empty({B, cap}, Device::cuda);
+    auto prob = Tensor<float>::empty({B, std::max<int64_t>(cap * C, 1)}, Device::cuda);
+    auto where = Tensor<int32_t>::empty({B, cap}, Device::cuda), count = Tensor<int32_t>::empty({B}, Device::cuda);
+    cuda::kernels::yolo_decode(box.data(), obj.data(), prob.data(), where.data(), count.data(), out.yolo[s].data(),
+                               anchors_gpu.data(), B, A, C, lw, lh, cfg.net.width, cfg.net.height, threshold, stream);
+    const Tensor<int32_t> counts = cuda::to_host(count, stream);
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t n = counts.data()[b];
+      if (n == 0) continue;
+      // The image's first n slots of each output.
+      std::vector<float> hb(static_cast<size_t>(n * 4)), ho(static_cast<size_t>(n)), hp(static_cast<size_t>(n * C));
+      std::vector<int32_t> hw(static_cast<size_t>(n));
+      auto fetch = [&](void* dst, const void* src, size_t bytes) {
+        SIMAD_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream));
+      };
+      fetch(hb.data(), box.data() + b * cap * 4, hb.size() * sizeof(float));
+      fetch(ho.data(), obj.data() + b * cap, ho.size() * sizeof(float));
+      if (C > 0) fetch(hp.data(), prob.data() + b * cap * C, hp.size() * sizeof(float));
+      fetch(hw.data(), where.data() + b * cap, hw.size() * sizeof(int32_t));
+      SIMAD_CUDA_CHECK(cudaStreamSynchronize(stream));
+      append_decoded_candidates(result[size_t(b)], hb.data(), ho.data(), hp.data(), hw.data(), n, *y, int(lw), int(s));
+    }
+  }
+  return result;
+}
 
 }  // namespace simad::nn

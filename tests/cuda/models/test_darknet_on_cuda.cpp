@@ -22,6 +22,7 @@
 #include "simad/io/darknet_weights.hpp"
 #include "simad/nn/darknet.hpp"
 #include "simad/nn/darknet_cuda.hpp"
+#include "simad/nn/yolo.hpp"
 #include "simad/nn/yolov3_configs.hpp"
 #include "testing.hpp"
 
@@ -163,6 +164,48 @@ TEST_CASE("cuda/darknet: with bf16 tensor cores yolov3-tiny stays within bf16's 
     // About 0.5-1% seen through tiny's 13 convolutions (bf16 keeps 8 significant bits).
     CHECK_MESSAGE(worst < 5e-2, "scale ", s, ": worst |bf16 - cpu| / (1 + |cpu|) = ", worst);
     CHECK(differ > 1e-5);  // the convolutions did run in bf16
+  }
+}
+
+TEST_CASE("cuda/darknet: candidates decoded on the GPU are nn::yolo_candidates' of the same maps") {
+  // The same [yolo] maps on both sides (the CPU forward's, copied to the GPU), so the kept sets must be equal:
+  // cells, anchors, order, objectness and class probabilities exactly, boxes within expf's ulps.
+  auto rng = t::test_rng();
+  const dk::Config cfg = nn::yolov3_tiny_config(64, 96, 80);
+  const nn::DarknetNetwork cpu(cfg, dk::random_weights(cfg, t::test_seed()));
+  const auto want = cpu.forward(t::random_tensor<float>(rng, {3, 3, 96, 64}, 0.0, 1.0));
+  nn::DarknetOutput dev;
+  dev.yolo_layers = want.yolo_layers;
+  for (const auto& y : want.yolo) dev.yolo.push_back(simad::cuda::to_device(y));
+  for (const float threshold : {0.25f, 0.45f}) {
+    CAPTURE(threshold);
+    const auto got = nn::cuda_yolo_candidates(dev, cfg, threshold);
+    REQUIRE(got.size() == 3);
+    size_t total = 0, cells = 0;
+    for (int64_t b = 0; b < 3; ++b) {
+      std::vector<nn::Candidate> expected;
+      for (size_t s = 0; s < want.yolo.size(); ++s) {
+        const auto& l = cfg.layers[size_t(want.yolo_layers[s])];
+        const auto* y = l.as<dk::Yolo>();
+        auto c = nn::yolo_candidates(want.yolo[s].data() + b * l.out.numel(), *y, l.out.w, l.out.h, cfg.net.width,
+                                     cfg.net.height, threshold, int(s));
+        expected.insert(expected.end(), c.begin(), c.end());
+        cells += size_t(y->anchor_count() * l.out.w * l.out.h);
+      }
+      const auto& g = got[size_t(b)];
+      REQUIRE(g.size() == expected.size());
+      total += g.size();
+      for (size_t j = 0; j < g.size(); ++j) {
+        const nn::Candidate &a = g[j], &e = expected[j];
+        CHECK((a.scale == e.scale && a.col == e.col && a.row == e.row && a.anchor == e.anchor));
+        CHECK(a.objectness == e.objectness);
+        CHECK(a.prob == e.prob);
+        const float ab[4] = {a.box.x, a.box.y, a.box.w, a.box.h}, eb[4] = {e.box.x, e.box.y, e.box.w, e.box.h};
+        for (int k = 0; k < 4; ++k) CHECK(std::fabs(ab[k] - eb[k]) <= 1e-6f * std::fabs(eb[k]) + 1e-7f);
+      }
+    }
+    CHECK_MESSAGE(total > 0, total);  // some kept
+    CHECK(total < cells);  // some not
   }
 }
 
