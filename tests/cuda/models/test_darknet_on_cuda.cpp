@@ -2,8 +2,8 @@
 // (nn/darknet_cuda.hpp) against the CPU forward (nn/darknet.hpp) on the same random weights and images:
 // every [yolo] output and hidden map, and with keep_all every layer, within 2e-4 + 2e-4 |cpu| (the CPU
 // forward's own tolerance against a naive double forward, tests/nn/test_darknet.cpp; the convolutions'
-// float sums run in another order). Networks: yolov3-tiny at 64 x 64 (every layer type it has: 3x3 and 1x1
-// convolutions, both maxpools, route of one and of two layers, upsample, yolo), yolov3 at 64 x 64 (75
+// float sums run in another order). Networks: yolov3-tiny at 64 x 32 (every layer type it has: 3x3 and 1x1
+// convolutions, both maxpools, route of one and of two layers, upsample, yolo), yolov3 at 32 x 32 (75
 // convolutions with every filter count and depth of the 416 network, 23 shortcuts fused into their
 // convolutions) and a small network with a [shortcut] after a logistic convolution whose filters (70) pass
 // one CUDA tile.
@@ -133,24 +133,25 @@ void check_network(const dk::Config& cfg, int64_t B) {
 
 }  // namespace
 
-TEST_CASE("cuda/darknet: yolov3-tiny at 64x64 on the GPU matches the CPU forward, layer by layer") {
-  check_network(nn::yolov3_tiny_config(64, 64, 80), 2);
+TEST_CASE("cuda/darknet: yolov3-tiny at 64x32 on the GPU matches the CPU forward, layer by layer") {
+  check_network(nn::yolov3_tiny_config(64, 32, 80), 2);
 }
 
-TEST_CASE("cuda/darknet: yolov3 at 64x64 on the GPU matches the CPU forward, layer by layer") {
-  check_network(nn::yolov3_config(64, 64, 80), 1);
+TEST_CASE("cuda/darknet: yolov3 at 32x32 on the GPU matches the CPU forward, layer by layer") {
+  check_network(nn::yolov3_config(32, 32, 80), 1);
 }
 
 TEST_CASE("cuda/darknet: a shortcut fused into the convolution before it matches the CPU forward") {
   check_network(dk::parse_cfg(kResidualCfg, "residual.cfg"), 3);
 }
 
+// The emulated mma costs about 100 times an FMA here (lanes fetch fragments through shuffles): small input.
 TEST_CASE("cuda/darknet: with bf16 tensor cores yolov3-tiny stays within bf16's error of the CPU forward") {
   auto rng = t::test_rng();
-  const dk::Config cfg = nn::yolov3_tiny_config(64, 64, 80);
+  const dk::Config cfg = nn::yolov3_tiny_config(32, 32, 80);
   const nn::DarknetNetwork cpu(cfg, dk::random_weights(cfg, t::test_seed()));
   const nn::CudaDarknetNetwork fp32(cpu), bf16(cpu, simad::cuda::kernels::ConvMath::bf16_tensor_cores);
-  const Tensor<float> x = t::random_tensor<float>(rng, {2, 3, 64, 64}, 0.0, 1.0);
+  const Tensor<float> x = t::random_tensor<float>(rng, {1, 3, 32, 32}, 0.0, 1.0);
   const auto want = cpu.forward(x);
   const auto a = bf16.forward(x), b = fp32.forward(x);
   for (size_t s = 0; s < want.yolo.size(); ++s) {
