@@ -24,7 +24,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <string>
 #include <tuple>
@@ -33,6 +32,7 @@
 #include "simad/core/rng.hpp"
 #include "simad/core/tensor.hpp"
 #include "simad/cuda/kernels/conv2d.hpp"
+#include "gpu_bench.hpp"
 #include "simad/cuda/runtime.hpp"
 #include "simad/io/darknet.hpp"
 #include "simad/nn/darknet.hpp"
@@ -40,6 +40,9 @@
 #include "simad/nn/yolov3_configs.hpp"
 
 namespace {
+
+using simad::bench::median;
+using simad::bench::time_ms;
 
 using simad::ops::Conv2dShape;
 
@@ -54,12 +57,6 @@ using simad::ops::Conv2dShape;
   } while (0)
 #endif
 
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) return line.substr(line.find(':') + 2);
-  return "unknown CPU";
-}
 
 std::vector<Conv2dShape> distinct_convs(int64_t B) {
   std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>, Conv2dShape> rows;
@@ -80,21 +77,7 @@ simad::Tensor<float> device_random(const simad::Shape& shape, double lo, double 
   return simad::cuda::to_device(h);
 }
 
-// Milliseconds per call of f, over `reps` calls between two events.
-template <typename F>
-float time_ms(F&& f, int reps) {
-  simad::cuda::Event start, end;
-  start.record();
-  for (int r = 0; r < reps; ++r) f();
-  end.record();
-  end.synchronize();
-  return simad::cuda::elapsed_ms(start, end) / float(reps);
-}
 
-float median(std::vector<float> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 #if defined(SIMAD_HAVE_CUDNN)
 // One convolution on cuDNN in one math mode: descriptors, the fastest algorithm found, its workspace.
@@ -259,16 +242,7 @@ int main(int argc, char** argv) {
       return std::strcmp(argv[i], "--help") == 0 ? 0 : 2;
     }
   }
-  std::printf("CPU: %s\n", cpu_model().c_str());
-  int count = 0;
-  const cudaError_t e = cudaGetDeviceCount(&count);
-  if (e != cudaSuccess || count == 0) {
-    std::printf("no CUDA device (%s): nothing measured\n", e != cudaSuccess ? cudaGetErrorString(e) : "none found");
-    return 0;
-  }
-  cudaDeviceProp prop{};
-  SIMAD_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
-  std::printf("GPU: %s (%d SMs, sm_%d%d)", prop.name, prop.multiProcessorCount, prop.major, prop.minor);
+  if (!simad::bench::print_machine()) return 0;
 #if defined(SIMAD_HAVE_CUDNN)
   std::printf(", cuDNN %zu", cudnnGetVersion());
 #endif

@@ -15,37 +15,22 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include "simad/core/rng.hpp"
 #include "simad/core/tensor.hpp"
 #include "simad/cuda/kernels/gemm.hpp"
+#include "gpu_bench.hpp"
 #include "simad/cuda/runtime.hpp"
 
 namespace {
 
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) return line.substr(line.find(':') + 2);
-  return "unknown CPU";
-}
+using simad::bench::median;
+using simad::bench::time_ms;
 
-template <typename F>
-float time_ms(F&& f, int reps) {
-  simad::cuda::Event start, end;
-  start.record();
-  for (int r = 0; r < reps; ++r) f();
-  end.record();
-  return simad::cuda::elapsed_ms(start, end) / float(reps);
-}
 
-float median(std::vector<float> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
+
 
 simad::Tensor<float> device_random(int64_t n, uint64_t seed) {
   simad::Rng rng(seed);
@@ -78,16 +63,8 @@ int main(int argc, char** argv) {
       return std::strcmp(argv[i], "--help") == 0 ? 0 : 2;
     }
   }
-  std::printf("CPU: %s\n", cpu_model().c_str());
-  int count = 0;
-  const cudaError_t e = cudaGetDeviceCount(&count);
-  if (e != cudaSuccess || count == 0) {
-    std::printf("no CUDA device (%s): nothing measured\n", e != cudaSuccess ? cudaGetErrorString(e) : "none found");
-    return 0;
-  }
-  cudaDeviceProp prop{};
-  SIMAD_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
-  std::printf("GPU: %s (%d SMs, sm_%d%d)\n", prop.name, prop.multiProcessorCount, prop.major, prop.minor);
+  if (!simad::bench::print_machine()) return 0;
+  std::printf("\n");
   cublasHandle_t h = nullptr;
   if (cublasCreate(&h) != CUBLAS_STATUS_SUCCESS) {
     std::printf("cublasCreate failed\n");
