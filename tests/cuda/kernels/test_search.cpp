@@ -1,8 +1,9 @@
 // tests/cuda/kernels/test_search.cpp: kernels/search.cu under the SIMT emulator against the CPU
 // FlatIndex (itself tested against brute force in double, tests/search/test_flat_index.cpp), and
-// each piece against a double reference: norms, distance tiles, the top-k lists. Small shapes that
-// hit the edges: n = 1, sizes not multiples of the 16x16 tile or of the warp, several tiles per
-// search (tile_n 7 and 64), k from 1 to above n, k = 1024 once, exact ties (integer data).
+// each piece against a double reference: norms, a tile's candidates, the top-k lists. Small shapes that
+// hit the edges: n = 1, sizes not multiples of the tiles or of the warp, several tiles per search (tile_n 7
+// and 64), k from 1 to above n, k = 1024 once, exact ties (integer data), both distance kernels (fewer and
+// more than 32 queries).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -106,7 +107,7 @@ TEST_CASE("cuda/search: random data matches the CPU index and k = 1024 works") {
   auto rng = t::test_rng();
   const int64_t d = 33;
   for (const int64_t n : {int64_t(70), int64_t(1100)}) {
-    const int64_t nq = n > 1000 ? 2 : 9;
+    const int64_t nq = n > 1000 ? 2 : 40;  // 40: the 128 x 128 tile kernel (below 32 queries: one vector a thread)
     const int64_t kk = n > 1000 ? 1024 : 10;
     const auto base = t::random_vector<float>(rng, size_t(n * d));
     const auto q = t::random_vector<float>(rng, size_t(nq * d));
@@ -153,97 +154,166 @@ TEST_CASE("cuda/search: exclude self and batch invariance") {
   }
 }
 
-TEST_CASE("cuda/search: the pieces match double references") {
-  auto rng = t::test_rng();
-  const int64_t nq = 5, nt = 37, d = 21, kk = 6;
-  const auto q = t::random_vector<float>(rng, size_t(nq * d));
-  const auto b = t::random_vector<float>(rng, size_t(nt * d));
-  Dev<float> dq(q), db(b), dqn = Dev<float>::poisoned(nq), dbn = Dev<float>::poisoned(nt);
+namespace {
+
+// Every candidate of one search_tile_candidates call on fresh lists (all keys qualify), as a (query, id) ->
+// key map; checks each query got exactly nt of them, each id once.
+std::vector<float> all_tile_keys(const std::vector<float>& q, const std::vector<float>& b, int64_t nq, int64_t nt,
+                                 int64_t d, SearchMetric metric) {
+  const int64_t kk = 3, C = k::search_list_capacity(kk);
+  Dev<float> dq(q), db(b), dqn = Dev<float>::poisoned(size_t(nq)), dbn = Dev<float>::poisoned(size_t(nt));
   k::search_squared_norms(dqn.ptr, dq.ptr, nq, d);
   k::search_squared_norms(dbn.ptr, db.ptr, nt, d);
-  for (const SearchMetric metric : {SearchMetric::L2, SearchMetric::InnerProduct}) {
-    Dev<float> keys = Dev<float>::poisoned(size_t(nq * nt));
-    k::search_distance_tile(keys.ptr, dq.ptr, dqn.ptr, db.ptr, dbn.ptr, nq, nt, d, metric);
-    CUDA_OK(cudaDeviceSynchronize());
-    std::vector<double> want(size_t(nq * nt));
-    for (int64_t i = 0; i < nq; ++i)
-      for (int64_t j = 0; j < nt; ++j) {
-        double s = 0;
-        for (int64_t c = 0; c < d; ++c) {
-          const double x = q[size_t(i * d + c)], y = b[size_t(j * d + c)];
-          s += metric == SearchMetric::L2 ? (x - y) * (x - y) : -x * y;
+  std::vector<int64_t> ids(static_cast<size_t>(nt));
+  for (int64_t j = 0; j < nt; ++j) ids[size_t(j)] = 7 * j + 1;
+  Dev<int64_t> di(ids), ci = Dev<int64_t>::poisoned(size_t(nq * nt)), li = Dev<int64_t>::poisoned(size_t(nq * C));
+  Dev<float> ck = Dev<float>::poisoned(size_t(nq * nt)), lk = Dev<float>::poisoned(size_t(nq * C));
+  Dev<int> count = Dev<int>::poisoned(size_t(nq));
+  k::search_topk_init(lk.ptr, li.ptr, count.ptr, nq, kk);
+  k::search_tile_candidates(ck.ptr, ci.ptr, count.ptr, dq.ptr, dqn.ptr, db.ptr, dbn.ptr, di.ptr, nullptr, lk.ptr,
+                            li.ptr, nq, nt, d, kk, metric);
+  CUDA_OK(cudaDeviceSynchronize());
+  const auto n = count.get();
+  const auto keys = ck.get();
+  const auto got_ids = ci.get();
+  std::vector<float> out(size_t(nq * nt), std::numeric_limits<float>::quiet_NaN());
+  std::vector<int> seen(size_t(nq * nt), 0);
+  for (int64_t i = 0; i < nq; ++i) {
+    REQUIRE(n[size_t(i)] == nt);
+    for (int64_t c = 0; c < nt; ++c) {
+      const int64_t id = got_ids[size_t(i * nt + c)];
+      REQUIRE((id >= 1 && (id - 1) % 7 == 0 && (id - 1) / 7 < nt));
+      const int64_t j = (id - 1) / 7;
+      ++seen[size_t(i * nt + j)];
+      out[size_t(i * nt + j)] = keys[size_t(i * nt + c)];
+    }
+  }
+  CHECK(std::all_of(seen.begin(), seen.end(), [](int x) { return x == 1; }));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("cuda/search: the pieces match double references") {
+  auto rng = t::test_rng();
+  for (const int64_t nq : {int64_t(5), int64_t(35)}) {  // the few-queries kernel and the 128 x 128 tile
+    CAPTURE(nq);
+    const int64_t nt = 37, d = 21, kk = 6;
+    const auto q = t::random_vector<float>(rng, size_t(nq * d));
+    const auto b = t::random_vector<float>(rng, size_t(nt * d));
+    Dev<float> dq(q), db(b), dqn = Dev<float>::poisoned(size_t(nq)), dbn = Dev<float>::poisoned(size_t(nt));
+    k::search_squared_norms(dqn.ptr, dq.ptr, nq, d);
+    k::search_squared_norms(dbn.ptr, db.ptr, nt, d);
+    for (const SearchMetric metric : {SearchMetric::L2, SearchMetric::InnerProduct}) {
+      CAPTURE(int(metric));
+      // On fresh lists every key is a candidate: each within float rounding of the double distance.
+      const auto keys = all_tile_keys(q, b, nq, nt, d, metric);
+      std::vector<double> want(size_t(nq * nt));
+      for (int64_t i = 0; i < nq; ++i)
+        for (int64_t j = 0; j < nt; ++j) {
+          double s = 0;
+          for (int64_t c = 0; c < d; ++c) {
+            const double x = q[size_t(i * d + c)], y = b[size_t(j * d + c)];
+            s += metric == SearchMetric::L2 ? (x - y) * (x - y) : -x * y;
+          }
+          want[size_t(i * nt + j)] = s;
         }
-        want[size_t(i * nt + j)] = s;
+      t::check_close(keys, want, 1e-5, 1e-5, "tile keys");
+      // init, candidates, merge, finish: the k best keys of each row, ascending.
+      const int64_t C = k::search_list_capacity(kk);
+      CHECK(C == 32);
+      CHECK(k::search_list_capacity(33) == 64);
+      Dev<float> lk = Dev<float>::poisoned(size_t(nq * C)), ck = Dev<float>::poisoned(size_t(nq * nt));
+      Dev<int64_t> li = Dev<int64_t>::poisoned(size_t(nq * C)), ci = Dev<int64_t>::poisoned(size_t(nq * nt));
+      Dev<int> count = Dev<int>::poisoned(size_t(nq));
+      std::vector<int64_t> ids(static_cast<size_t>(nt)), later(static_cast<size_t>(nt));
+      for (int64_t j = 0; j < nt; ++j) ids[size_t(j)] = 100 + j, later[size_t(j)] = 200 + j;
+      Dev<int64_t> di(ids), dlater(later);
+      Dev<float> dist = Dev<float>::poisoned(size_t(nq * kk));
+      Dev<int64_t> lab = Dev<int64_t>::poisoned(size_t(nq * kk));
+      k::search_topk_init(lk.ptr, li.ptr, count.ptr, nq, kk);
+      k::search_tile_candidates(ck.ptr, ci.ptr, count.ptr, dq.ptr, dqn.ptr, db.ptr, dbn.ptr, di.ptr, nullptr, lk.ptr,
+                                li.ptr, nq, nt, d, kk, metric);
+      k::search_topk_merge(lk.ptr, li.ptr, ck.ptr, ci.ptr, count.ptr, nq, nt, kk);
+      k::search_topk_finish(dist.ptr, lab.ptr, lk.ptr, li.ptr, nq, kk, metric);
+      CUDA_OK(cudaDeviceSynchronize());
+      CHECK(count.get() == std::vector<int>(size_t(nq), 0));  // the merge leaves the counts at 0
+      const auto gd = dist.get();
+      const auto gl = lab.get();
+      std::vector<std::vector<std::pair<float, int64_t>>> sorted(static_cast<size_t>(nq));
+      int64_t bad = 0;
+      for (int64_t i = 0; i < nq; ++i) {
+        auto& row = sorted[size_t(i)];
+        for (int64_t j = 0; j < nt; ++j) row.push_back({keys[size_t(i * nt + j)], 100 + j});
+        std::sort(row.begin(), row.end());
+        for (int64_t j = 0; j < kk; ++j) {
+          const float want_d = metric == SearchMetric::L2 ? row[size_t(j)].first : 0.0f - row[size_t(j)].first;
+          bad += gl[size_t(i * kk + j)] != row[size_t(j)].second || gd[size_t(i * kk + j)] != want_d;
+        }
       }
-    const auto got = keys.get();
-    t::check_close(got, want, 1e-5, 1e-5, "distance tile");
-    // Lists: init, one merge of the tile, finish: the k best keys of each row, ascending.
-    const int64_t C = k::search_list_capacity(kk);
-    CHECK(C == 32);
-    CHECK(k::search_list_capacity(33) == 64);
-    Dev<float> lk = Dev<float>::poisoned(size_t(nq * C));
-    Dev<int64_t> li = Dev<int64_t>::poisoned(size_t(nq * C));
-    std::vector<int64_t> ids(static_cast<size_t>(nt));
-    for (int64_t j = 0; j < nt; ++j) ids[size_t(j)] = 100 + j;
-    Dev<int64_t> di(ids);
-    Dev<float> dist = Dev<float>::poisoned(size_t(nq * kk));
-    Dev<int64_t> lab = Dev<int64_t>::poisoned(size_t(nq * kk));
-    k::search_topk_init(lk.ptr, li.ptr, nq, kk);
-    k::search_topk_merge(lk.ptr, li.ptr, keys.ptr, di.ptr, nullptr, nq, nt, kk);
-    k::search_topk_finish(dist.ptr, lab.ptr, lk.ptr, li.ptr, nq, kk, metric);
-    CUDA_OK(cudaDeviceSynchronize());
-    const auto gd = dist.get();
-    const auto gl = lab.get();
-    int64_t bad = 0;
-    for (int64_t i = 0; i < nq; ++i) {
-      std::vector<std::pair<float, int64_t>> row;
-      for (int64_t j = 0; j < nt; ++j) row.push_back({got[size_t(i * nt + j)], 100 + j});
-      std::sort(row.begin(), row.end());
-      for (int64_t j = 0; j < kk; ++j) {
-        const float want_d = metric == SearchMetric::L2 ? row[size_t(j)].first : 0.0f - row[size_t(j)].first;
-        bad += gl[size_t(i * kk + j)] != row[size_t(j)].second || gd[size_t(i * kk + j)] != want_d;
+      CHECK(bad == 0);
+      // The same vectors again under larger ids, query i excluding vector i's new id: now a candidate only
+      // where the key beats the k-th kept one outright (its id is larger), the excluded id never.
+      std::vector<int64_t> ex(static_cast<size_t>(nq));
+      for (int64_t i = 0; i < nq; ++i) ex[size_t(i)] = 200 + i % nt;
+      Dev<int64_t> dex(ex);
+      Dev<float> ck2 = Dev<float>::poisoned(size_t(nq * nt));
+      k::search_tile_candidates(ck2.ptr, ci.ptr, count.ptr, dq.ptr, dqn.ptr, db.ptr, dbn.ptr, dlater.ptr, dex.ptr,
+                                lk.ptr, li.ptr, nq, nt, d, kk, metric);
+      CUDA_OK(cudaDeviceSynchronize());
+      const auto n2 = count.get();
+      const auto k2 = ck2.get();
+      const auto i2 = ci.get();
+      for (int64_t i = 0; i < nq; ++i) {
+        const float kth = sorted[size_t(i)][size_t(kk - 1)].first;
+        std::vector<std::pair<float, int64_t>> want_c, got_c;
+        for (int64_t j = 0; j < nt; ++j)
+          if (keys[size_t(i * nt + j)] < kth && 200 + j != ex[size_t(i)]) want_c.push_back({keys[size_t(i * nt + j)], 200 + j});
+        REQUIRE(n2[size_t(i)] >= 0);
+        REQUIRE(n2[size_t(i)] <= nt);
+        for (int c = 0; c < n2[size_t(i)]; ++c) got_c.push_back({k2[size_t(i * nt + c)], i2[size_t(i * nt + c)]});
+        std::sort(got_c.begin(), got_c.end());
+        std::sort(want_c.begin(), want_c.end());
+        CHECK(got_c == want_c);
       }
     }
-    CHECK(bad == 0);
   }
 }
 
-TEST_CASE("cuda/search: distance tiles give every key the bits of its in-order fmaf chain, across tile edges") {
-  // nq and nt past one and two 128 x 128 tiles, d past two 8-deep slices and not a multiple of them. The
-  // host replays each key's arithmetic: norms and dot product as std::fmaf chains over k in order, then
-  // (qn + bn) - 2 dot clamped at 0 (L2) or -dot: the kernel must give exactly those bits whatever tile,
-  // block or thread a key falls in (what makes results batch-invariant).
+TEST_CASE("cuda/search: a tile's keys have the bits of their in-order fmaf chains, across tile edges") {
+  // nq and nt past one and two 128 x 128 tiles (and 3 queries: the few-queries kernel), d past two 8-deep
+  // slices and not a multiple of them. The host replays each key's arithmetic: norms and dot product as
+  // std::fmaf chains over k in order, then (qn + bn) - 2 dot clamped at 0 (L2) or -dot: the kernels must give
+  // exactly those bits whatever tile, block or thread a key falls in (what makes results batch-invariant).
   auto rng = t::test_rng();
-  const int64_t nq = 131, nt = 260, d = 19;
-  const auto q = t::random_vector<float>(rng, size_t(nq * d));
-  const auto b = t::random_vector<float>(rng, size_t(nt * d));
-  auto chain = [&](const float* x, const float* y) {
-    float acc = 0.0f;
-    for (int64_t c = 0; c < d; ++c) acc = std::fmaf(x[c], y[c], acc);
-    return acc;
-  };
-  Dev<float> dq(q), db(b), dqn = Dev<float>::poisoned(nq), dbn = Dev<float>::poisoned(nt);
-  k::search_squared_norms(dqn.ptr, dq.ptr, nq, d);
-  k::search_squared_norms(dbn.ptr, db.ptr, nt, d);
-  for (const SearchMetric metric : {SearchMetric::L2, SearchMetric::InnerProduct}) {
-    CAPTURE(int(metric));
-    Dev<float> keys = Dev<float>::poisoned(size_t(nq * nt));
-    k::search_distance_tile(keys.ptr, dq.ptr, dqn.ptr, db.ptr, dbn.ptr, nq, nt, d, metric);
-    CUDA_OK(cudaDeviceSynchronize());
-    std::vector<float> want(size_t(nq * nt));
-    for (int64_t i = 0; i < nq; ++i)
-      for (int64_t j = 0; j < nt; ++j) {
-        const float* qi = q.data() + i * d;
-        const float* bj = b.data() + j * d;
-        const float dot = chain(qi, bj);
-        float key = 0.0f - dot;
-        if (metric == SearchMetric::L2) {
-          key = (chain(qi, qi) + chain(bj, bj)) - (dot + dot);
-          key = key < 0.0f ? 0.0f : key;
+  const int64_t nt = 260, d = 19;
+  for (const int64_t nq : {int64_t(131), int64_t(3)}) {
+    CAPTURE(nq);
+    const auto q = t::random_vector<float>(rng, size_t(nq * d));
+    const auto b = t::random_vector<float>(rng, size_t(nt * d));
+    auto chain = [&](const float* x, const float* y) {
+      float acc = 0.0f;
+      for (int64_t c = 0; c < d; ++c) acc = std::fmaf(x[c], y[c], acc);
+      return acc;
+    };
+    for (const SearchMetric metric : {SearchMetric::L2, SearchMetric::InnerProduct}) {
+      CAPTURE(int(metric));
+      const auto keys = all_tile_keys(q, b, nq, nt, d, metric);
+      std::vector<float> want(size_t(nq * nt));
+      for (int64_t i = 0; i < nq; ++i)
+        for (int64_t j = 0; j < nt; ++j) {
+          const float* qi = q.data() + i * d;
+          const float* bj = b.data() + j * d;
+          const float dot = chain(qi, bj);
+          float key = 0.0f - dot;
+          if (metric == SearchMetric::L2) {
+            key = (chain(qi, qi) + chain(bj, bj)) - (dot + dot);
+            key = key < 0.0f ? 0.0f : key;
+          }
+          want[size_t(i * nt + j)] = key;
         }
-        want[size_t(i * nt + j)] = key;
-      }
-    CHECK(t::same_bits(keys.get(), want));
+      CHECK(t::same_bits(keys, want));
+    }
   }
 }
 
@@ -259,7 +329,9 @@ TEST_CASE("cuda/search: bad arguments throw") {
   CHECK_THROWS_AS(k::flat_search(x.ptr, ids.ptr, x.ptr, 1, x.ptr, x.ptr, ids.ptr, 0, 4, 2, SearchMetric::L2, nullptr,
                                  w.ptr, 16, 8),
                   simad::Error);  // empty index
-  CHECK_THROWS_AS(k::search_distance_tile(x.ptr, x.ptr, nullptr, x.ptr, nullptr, 2, 2, 4, SearchMetric::L2),
+  Dev<int> count(std::vector<int>(2, 0));
+  CHECK_THROWS_AS(k::search_tile_candidates(x.ptr, ids.ptr, count.ptr, x.ptr, nullptr, x.ptr, nullptr, ids.ptr,
+                                            nullptr, x.ptr, ids.ptr, 2, 2, 4, 1, SearchMetric::L2),
                   simad::Error);  // L2 without norms
   CHECK_THROWS_AS(k::search_squared_norms(x.ptr, x.ptr, -1, 4), simad::Error);
   k::search_squared_norms(nullptr, nullptr, 0, 4);  // empty: nothing to do

@@ -7,18 +7,24 @@
 //
 // Pipeline (flat_search runs it; the pieces are public so a caller can stream its own tiles):
 //   1. search_squared_norms: ||x||^2 per row, summed over d in order with fmaf;
-//   2. per tile of tile_n stored vectors: search_distance_tile writes the (nq, tile_n) keys
-//      (L2: max(||q||^2 + ||x||^2 - 2<q,x>, 0); IP: -<q,x>) with 128 x 128 shared-memory tiles (8 x 8
-//      keys per thread) whose every dot product is one fmaf chain over d in order (the same arithmetic as the
-//      norms: a stored copy of a query is at distance exactly 0; and whatever the batch or tile
-//      position: results are batch-invariant);
-//   3. search_topk_merge: one warp per query keeps the query's k best (key, id) sorted in a list of
-//      search_list_capacity(k) entries; candidates better than the current k-th are compacted with a
-//      warp ballot into a shared-memory buffer of the same size, and when it may overflow (and at
-//      the end of the tile) list + buffer are bitonic-sorted by the warp and the first half kept.
-//      Exact: a candidate is dropped only when k kept ones are better in the total (key, id) order.
+//   2. search_topk_init: every query's list of its k best (key, id) so far, search_list_capacity(k) entries
+//      sorted ascending, empty ((+inf, no id) entries), and its candidate count zeroed;
+//   3. per tile of tile_n stored vectors:
+//      a. search_tile_candidates forms every (query, vector) key (L2: max(||q||^2 + ||x||^2 - 2<q,x>, 0);
+//         IP: -<q,x>), each dot product one fmaf chain over d in order (the arithmetic of the norms: a stored
+//         copy of a query is at distance exactly 0; and the same bits whatever the batch or tile position:
+//         results are batch-invariant). 128 x 128 keys per block (8 x 8 per thread), or, below 32 queries,
+//         128 vectors x 4 queries per block (one vector per thread), so that nq = 1 still spreads the tile
+//         over tile_n / 128 blocks. The keys never go to memory: only a key that beats its query's current
+//         k-th list entry in the (key, id) order, and whose id is not the query's excluded one, is appended
+//         to the query's candidates (one atomicAdd per thread and query). After the first tile that is a
+//         small share of them;
+//      b. search_topk_merge: one warp per query merges its candidates into its list (a candidate still better
+//         than the current k-th is compacted with a warp ballot into a shared buffer; list + buffer are
+//         bitonic-sorted by the warp when the buffer may overflow and at the end) and zeroes the count.
+//         Exact: a candidate is dropped only when k kept ones are better in the total (key, id) order, so
+//         the order in which the atomics appended them does not matter;
 //   4. search_topk_finish: lists -> (distances, labels).
-// The distance matrix never exists beyond one (nq, tile_n) tile.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -39,24 +45,34 @@ void search_squared_norms(float* norms,    // (n)
                           const float* x,  // (n, d)
                           int64_t n, int64_t d, cudaStream_t stream = nullptr);
 
-void search_distance_tile(float* keys,           // (nq, nt)
-                          const float* queries,  // (nq, d)
-                          const float* qnorms,   // (nq)
-                          const float* base,     // (nt, d)
-                          const float* bnorms,   // (nt)
-                          int64_t nq, int64_t nt, int64_t d, SearchMetric metric, cudaStream_t stream = nullptr);
-
-// Empty lists (every entry (+inf, no id)).
-void search_topk_init(float* list_keys,     // (nq, C)
-                      int64_t* list_ids,    // (nq, C)
+// Empty lists (every entry (+inf, no id)) and zero candidate counts.
+void search_topk_init(float* list_keys,   // (nq, C)
+                      int64_t* list_ids,  // (nq, C)
+                      int* count,         // (nq)
                       int64_t nq, int64_t k, cudaStream_t stream = nullptr);
 
-// Merges a tile's candidates into the lists.
-void search_topk_merge(float* list_keys,       // (nq, C)
-                       int64_t* list_ids,      // (nq, C)
-                       const float* keys,      // (nq, nt) from search_distance_tile
-                       const int64_t* ids,     // (nt) ids of the tile's vectors (>= 0)
-                       const int64_t* exclude, // (nq) or nullptr
+// Appends the tile's candidates of query i at cand_{keys,ids}[i * nt + count[i] ..] and adds their number to
+// count[i] (which the previous merge, or init, left at 0): the keys better than list entry k - 1.
+void search_tile_candidates(float* cand_keys,         // (nq, nt)
+                            int64_t* cand_ids,        // (nq, nt)
+                            int* count,               // (nq)
+                            const float* queries,     // (nq, d)
+                            const float* qnorms,      // (nq), L2 only
+                            const float* base,        // (nt, d)
+                            const float* bnorms,      // (nt), L2 only
+                            const int64_t* ids,       // (nt) ids of the tile's vectors (>= 0)
+                            const int64_t* exclude,   // (nq) or nullptr
+                            const float* list_keys,   // (nq, C)
+                            const int64_t* list_ids,  // (nq, C)
+                            int64_t nq, int64_t nt, int64_t d, int64_t k, SearchMetric metric,
+                            cudaStream_t stream = nullptr);
+
+// Merges each query's count[i] candidates into its list; count[i] is 0 afterwards.
+void search_topk_merge(float* list_keys,         // (nq, C)
+                       int64_t* list_ids,        // (nq, C)
+                       const float* cand_keys,   // (nq, nt)
+                       const int64_t* cand_ids,  // (nq, nt)
+                       int* count,               // (nq)
                        int64_t nq, int64_t nt, int64_t k, cudaStream_t stream = nullptr);
 
 void search_topk_finish(float* distances,         // (nq, k)
