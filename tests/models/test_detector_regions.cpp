@@ -20,6 +20,7 @@
 #include "simad/io/darknet_weights.hpp"
 #include "simad/models/detector_regions.hpp"
 #include "testing.hpp"
+#include "models/tiny_detector.hpp"
 
 namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
 
@@ -29,35 +30,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Two scales (16x16 with 16 channels of hidden map, 32x32 with 8), a 64x64 input.
-const char* kTinyCfg =
-    "[net]\nwidth=64\nheight=64\nchannels=3\n\n"
-    "[convolutional]\nbatch_normalize=1\nfilters=8\nsize=3\nstride=1\npad=1\nactivation=leaky\n\n"
-    "[maxpool]\nsize=2\nstride=2\n\n"
-    "[convolutional]\nbatch_normalize=1\nfilters=16\nsize=3\nstride=1\npad=1\nactivation=leaky\n\n"
-    "[maxpool]\nsize=2\nstride=2\n\n"
-    "[convolutional]\nbatch_normalize=1\nfilters=16\nsize=1\nstride=1\npad=1\nactivation=leaky\n\n"
-    "[convolutional]\nsize=1\nstride=1\npad=1\nfilters=21\nactivation=linear\n\n"
-    "[yolo]\nmask=3,4,5\nanchors=11,9, 16,18, 28,12, 23,22, 24,34, 33,27\nclasses=2\nnum=6\n\n"
-    "[route]\nlayers=-3\n\n"
-    "[convolutional]\nbatch_normalize=1\nfilters=8\nsize=1\nstride=1\npad=1\nactivation=leaky\n\n"
-    "[upsample]\nstride=2\n\n"
-    "[route]\nlayers=-1,2\n\n"
-    "[convolutional]\nbatch_normalize=1\nfilters=8\nsize=3\nstride=1\npad=1\nactivation=leaky\n\n"
-    "[convolutional]\nsize=1\nstride=1\npad=1\nfilters=21\nactivation=linear\n\n"
-    "[yolo]\nmask=0,1,2\nanchors=11,9, 16,18, 28,12, 23,22, 24,34, 33,27\nclasses=2\nnum=6\n";
-
-image::Image random_picture(Rng& r, int w, int h, int channels) {
-  image::Image im(w, h, channels);
-  for (float& v : im.data) v = float(r.next_below(256)) / 255.0f;
-  return im;
-}
-
-RegionDetector tiny_detector(uint64_t seed, RegionDetectorOptions o) {
-  io::darknet::Config cfg = io::darknet::parse_cfg(kTinyCfg, "tiny.cfg");
-  const io::darknet::Weights w = io::darknet::random_weights(cfg, seed);
-  return RegionDetector(std::move(cfg), w, "test", o);
-}
+using testing::random_picture;
+using testing::tiny_detector;
 
 // The network's outputs for `im`, computed here from the letterbox on (not through RegionDetector).
 nn::DarknetNetwork::Output reference_forward(const RegionDetector& det, const image::Image& im,
@@ -210,9 +184,9 @@ TEST_CASE("models/detector_regions: load() fingerprints the cfg, the weights and
   const fs::path dir = fs::temp_directory_path() / ("simad-detector-regions-" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
-  const io::darknet::Config cfg = io::darknet::parse_cfg(kTinyCfg, "tiny.cfg");
+  const io::darknet::Config cfg = io::darknet::parse_cfg(testing::kTinyDetectorCfg, "tiny.cfg");
   {
-    std::ofstream(dir / "tiny.cfg") << kTinyCfg;
+    std::ofstream(dir / "tiny.cfg") << testing::kTinyDetectorCfg;
   }
   io::darknet::write_weights(dir / "a.weights", io::darknet::random_weights(cfg, 1));
   io::darknet::write_weights(dir / "b.weights", io::darknet::random_weights(cfg, 2));

@@ -1,5 +1,6 @@
 // tests/op_cases/cases_darknet_layers.cpp: rows of the op harness (op_harness.hpp) for the ops of the
-// Darknet layers (ops/conv2d, maxpool2d, upsample, shortcut, batchnorm, yolo_activate, yolo_decode). Every row runs
+// Darknet layers (ops/conv2d, maxpool2d, upsample, shortcut, batchnorm, yolo_activate, yolo_decode) and of the
+// regions pooled from the detector's maps (ops/region_pool). Every row runs
 // the CUDA launchers of the same name (kernels/<op>.cu) against the float CPU op: at zero tolerance where
 // the kernel does the CPU's arithmetic in the CPU's order (maxpool2d, upsample, shortcut), within float
 // rounding where its sums run in another order (conv2d, batchnorm) or expf replaces std::exp. Shapes are
@@ -12,9 +13,11 @@
 #include "simad/ops/batchnorm.hpp"
 #include "simad/ops/conv2d.hpp"
 #include "simad/ops/maxpool2d.hpp"
+#include "simad/ops/region_pool.hpp"
 #include "simad/ops/reference/batchnorm.hpp"
 #include "simad/ops/reference/conv2d.hpp"
 #include "simad/ops/reference/maxpool2d.hpp"
+#include "simad/ops/reference/region_pool.hpp"
 #include "simad/ops/reference/shortcut.hpp"
 #include "simad/ops/reference/upsample.hpp"
 #include "simad/ops/reference/yolo_activate.hpp"
@@ -28,6 +31,7 @@
 #include "simad/cuda/kernels/batchnorm.hpp"
 #include "simad/cuda/kernels/conv2d.hpp"
 #include "simad/cuda/kernels/maxpool2d.hpp"
+#include "simad/cuda/kernels/region_pool.hpp"
 #include "simad/cuda/kernels/shortcut.hpp"
 #include "simad/cuda/kernels/upsample.hpp"
 #include "simad/cuda/kernels/yolo_activate.hpp"
@@ -197,6 +201,39 @@ const OpCase kCases[] = {
      .tensor_call = {},
      .cpu = {1e-4, 1e-4},
      .cuda = {1e-4, 1e-4}},  // per-channel sums in a tree, not the CPU's serial order
+    // Regions of a detector's map (nn/region_features.hpp): windows of one cell (detections), the whole map
+    // (no detection), blocks (grid cells) and unset windows (another scale's regions: rows left as they were);
+    // D above C (zero padding) and equal to it; ties (5 levels) so the max's rule is seen.
+    {.name = "region_max_pool",
+     .sizes = sizes_of({"B", "K", "D", "C", "H", "W"}, {{1, 1, 1, 1, 1, 1}, {2, 6, 9, 7, 5, 4}, {3, 20, 40, 33, 13, 13}}),
+     .tensors =
+         [](const Sizes& s) {
+           const int64_t B = s.at("B"), K = s.at("K"), H = s.at("H"), W = s.at("W");
+           Spec map = tied("map", {B, s.at("C"), H, W});
+           Spec windows = index("windows", {B, K, 4}, 0, 1);
+           windows.make_index = [H, W](simad::Rng& rng, std::span<int32_t> w) {
+             for (size_t r = 0; r < w.size() / 4; ++r) {
+               int32_t* v = w.data() + 4 * r;
+               const uint32_t kind = rng.next_below(4);
+               const auto y = int32_t(rng.next_below(uint32_t(H))), x = int32_t(rng.next_below(uint32_t(W)));
+               if (kind == 0) {  // one cell
+                 v[0] = y, v[1] = y + 1, v[2] = x, v[3] = x + 1;
+               } else if (kind == 1) {  // the whole map
+                 v[0] = 0, v[1] = int32_t(H), v[2] = 0, v[3] = int32_t(W);
+               } else if (kind == 2) {  // a block
+                 v[0] = y, v[1] = y + 1 + int32_t(rng.next_below(uint32_t(H - y))), v[2] = x;
+                 v[3] = x + 1 + int32_t(rng.next_below(uint32_t(W - x)));
+               } else {  // not from this map
+                 v[0] = -1, v[1] = int32_t(rng.next_below(3)), v[2] = 0, v[3] = 0;
+               }
+             }
+           };
+           return Specs{map, windows, acc("out", {B, K, s.at("D")})};  // acc: unset rows must keep their values
+         },
+     .call = SIMAD_OP_CALL(kDouble | kCuda, region_max_pool(io.p("out"), io.p("map"), io.i("windows"), io.n("B"),
+                                                            io.n("K"), io.n("D"), io.n("C"), io.n("H"), io.n("W"))),
+     .tensor_call = {},
+     .cuda = {0, 0}},  // maxima: exact
     // Darknet's [yolo] at inference: 3 anchors of 2 classes on 13 x 13 cells, 1 anchor of 80 classes;
     // logits wide enough to saturate the logistic.
     {.name = "yolo_activate",
@@ -238,7 +275,7 @@ const OpCase kCases[] = {
 
 }  // namespace
 
-TEST_CASE("op_cases: darknet layers (conv2d, maxpool2d, upsample, shortcut, batchnorm, yolo activate and decode)") {
+TEST_CASE("op_cases: darknet layers (conv2d, maxpool2d, upsample, shortcut, batchnorm, yolo activate and decode, region pooling)") {
   check_cases(kCases);
 }
 

@@ -144,24 +144,67 @@ class RegionDetector {
     const std::vector<std::vector<nn::Detection>> dets{
         nn::detect(out.yolo, net_.config(), 0, geometry, nn::DetectOptions{options_.threshold, options_.nms})};
     const std::pair<int, int> size{im.width, im.height};
-    to_example(nn::region_features(out.hidden, dets, std::span(&size, 1), options_.k1), im, ex);
+    to_example(nn::region_features(out.hidden, dets, std::span(&size, 1), options_.k1), 0, im, ex);
   }
 
   // The deepest hidden map of `im` pooled to grid x grid regions (replaces ex's regions).
   void grid_regions(const image::Image& im, int grid, AdExample& ex) const {
     SIMAD_CHECK(grid >= 1 && grid <= 64, "region detector: grid ", grid, " must be in [1, 64]");
     const nn::DarknetNetwork::Output out = forward(im, nullptr);
-    to_example(nn::grid_regions(out.hidden, grid), im, ex);
+    to_example(nn::grid_regions(out.hidden, grid), 0, im, ex);
+  }
+
+ // The network's input for a batch of pictures (each checked, made RGB and letterboxed), and how each was
+  // letterboxed (for the detections' boxes). Also what CudaRegionDetector (models/detector_regions_cuda.hpp) feeds.
+  Tensor<float> input_batch(std::span<const image::Image> images,
+                            std::vector<image::LetterboxGeometry>* geometries) const {
+    std::vector<image::Image> pictures;
+    pictures.reserve(images.size());
+    for (const image::Image& im : images) {
+      SIMAD_CHECK(im.width >= 1 && im.height >= 1 && im.channels >= 1 && im.channels <= 4, "region detector: image ",
+                  im.width, "x", im.height, "x", im.channels, " is not a 1-4 channel picture");
+      pictures.push_back(rgb(im));
+    }
+    return image::letterbox_batch(std::span<const image::Image>(pictures), net_.input_width(), net_.input_height(),
+                                  image::ResizeMode::letterbox, geometries);
+  }
+
+  // Image b's real regions of r (they come first; padding after them) with this detector's features, as ex's
+  // regions. r.features must be on the host.
+  void to_example(const nn::RegionFeatures& r, int64_t b, const image::Image& im, AdExample& ex) const {
+    SIMAD_CHECK(b >= 0 && b < r.B && r.features.device() == Device::cpu, "region detector: image ", b, " of ", r.B,
+                " regions, or features not on the host");
+    const bool map = options_.features != RegionFeatureKind::pixels;
+    const bool pixels = options_.features != RegionFeatureKind::map;
+    RgbImage rgb8;
+    if (pixels) rgb8 = to_rgb8(im);
+    const int64_t D = feature_dim();
+    ex.regions = 0;
+    ex.region_dim = D;
+    ex.region_features.clear();
+    ex.region_geometry.clear();
+    for (int64_t k = 0; k < r.K; ++k) {
+      if (!r.mask(b, k)) continue;
+      const float* g = r.geometry.data() + (b * r.K + k) * kGeometryDim;
+      const size_t at = ex.region_features.size();
+      ex.region_features.resize(at + size_t(D), 0.0f);
+      if (map) std::copy_n(r.features.data() + (b * r.K + k) * r.D, r.D, ex.region_features.data() + at);
+      if (pixels) {
+        // The box in pixels, widened to whole pixels (clamp_box keeps at least one).
+        const double W = rgb8.width, H = rgb8.height;
+        const PixelBox box{int(std::floor((g[0] - g[2] / 2) * W)), int(std::floor((g[1] - g[3] / 2) * H)),
+                           int(std::ceil((g[0] + g[2] / 2) * W)), int(std::ceil((g[1] + g[3] / 2) * H))};
+        pixel_descriptor(rgb8, box, ex.region_features.data() + at + (map ? r.D : 0));
+      }
+      ex.region_geometry.insert(ex.region_geometry.end(), g, g + kGeometryDim);
+      ++ex.regions;
+    }
   }
 
  private:
   nn::DarknetNetwork::Output forward(const image::Image& im, image::LetterboxGeometry* geometry) const {
-    SIMAD_CHECK(im.width >= 1 && im.height >= 1 && im.channels >= 1 && im.channels <= 4,
-                "region detector: image ", im.width, "x", im.height, "x", im.channels, " is not a 1-4 channel picture");
-    const image::Image picture = rgb(im);
     std::vector<image::LetterboxGeometry> geometries;
-    const Tensor<float> input = image::letterbox_batch(std::span(&picture, 1), net_.input_width(),
-                                                       net_.input_height(), image::ResizeMode::letterbox, &geometries);
+    const Tensor<float> input = input_batch(std::span(&im, 1), &geometries);
     if (geometry) *geometry = geometries.at(0);
     return net_.forward(input);
   }
@@ -176,36 +219,6 @@ class RegionDetector {
       std::copy_n(im.data.begin() + std::ptrdiff_t(from * plane), plane, out.data.begin() + std::ptrdiff_t(c * plane));
     }
     return out;
-  }
-
-  // The real regions of r (they come first; padding after them) with this detector's features.
-  void to_example(const nn::RegionFeatures& r, const image::Image& im, AdExample& ex) const {
-    SIMAD_CHECK(r.B == 1, "region detector: ", r.B, " images in one call");
-    const bool map = options_.features != RegionFeatureKind::pixels;
-    const bool pixels = options_.features != RegionFeatureKind::map;
-    RgbImage rgb8;
-    if (pixels) rgb8 = to_rgb8(im);
-    const int64_t D = feature_dim();
-    ex.regions = 0;
-    ex.region_dim = D;
-    ex.region_features.clear();
-    ex.region_geometry.clear();
-    for (int64_t k = 0; k < r.K; ++k) {
-      if (!r.mask(0, k)) continue;
-      const float* g = r.geometry.data() + k * kGeometryDim;
-      const size_t at = ex.region_features.size();
-      ex.region_features.resize(at + size_t(D), 0.0f);
-      if (map) std::copy_n(r.features.data() + k * r.D, r.D, ex.region_features.data() + at);
-      if (pixels) {
-        // The box in pixels, widened to whole pixels (clamp_box keeps at least one).
-        const double W = rgb8.width, H = rgb8.height;
-        const PixelBox box{int(std::floor((g[0] - g[2] / 2) * W)), int(std::floor((g[1] - g[3] / 2) * H)),
-                           int(std::ceil((g[0] + g[2] / 2) * W)), int(std::ceil((g[1] + g[3] / 2) * H))};
-        pixel_descriptor(rgb8, box, ex.region_features.data() + at + (map ? r.D : 0));
-      }
-      ex.region_geometry.insert(ex.region_geometry.end(), g, g + kGeometryDim);
-      ++ex.regions;
-    }
   }
 
   nn::DarknetNetwork net_;

@@ -165,6 +165,27 @@ inline std::vector<Detection> best_class_detections(const std::vector<Candidate>
   return out;
 }
 
+// An image's detections from its candidates of every scale (yolo_candidates, in [yolo] order): boxes back to the
+// picture, NMS per class, each box once with its best class.
+inline std::vector<Detection> detections_from_candidates(std::vector<Candidate> cands, int classes,
+                                                         const image::LetterboxGeometry& geometry, float nms) {
+  correct_boxes(cands, geometry);
+  nms_per_class(cands, classes, nms);
+  return best_class_detections(cands);
+}
+
+// The class count of cfg's [yolo] layers (they must agree).
+inline int yolo_classes(const io::darknet::Config& cfg) {
+  int classes = -1;
+  for (int i : cfg.yolo_layers()) {
+    const int c = cfg.layers[size_t(i)].as<io::darknet::Yolo>()->classes;
+    SIMAD_CHECK(classes < 0 || classes == c, "yolo detect: the [yolo] layers of '", cfg.source,
+                "' disagree on the class count (", classes, " and ", c, ")");
+    classes = c;
+  }
+  return std::max(classes, 0);
+}
+
 // Detections of image b of a batch. yolo_outputs[s]: the output of the s-th [yolo] layer of cfg,
 // (B, A * (5 + classes), h, w); geometry: how image b was letterboxed (or stretched).
 inline std::vector<Detection> detect(std::span<const Tensor<float>> yolo_outputs, const io::darknet::Config& cfg,
@@ -175,7 +196,7 @@ inline std::vector<Detection> detect(std::span<const Tensor<float>> yolo_outputs
   SIMAD_CHECK(geometry.net_w == cfg.net.width && geometry.net_h == cfg.net.height, "yolo detect: geometry for a ",
               geometry.net_w, "x", geometry.net_h, " input, the network takes ", cfg.net.width, "x", cfg.net.height);
   std::vector<Candidate> cands;
-  int classes = 0;
+  const int classes = yolo_classes(cfg);
   for (size_t s = 0; s < layers.size(); ++s) {
     const io::darknet::Layer& l = cfg.layers[size_t(layers[s])];
     const io::darknet::Yolo& y = *l.as<io::darknet::Yolo>();
@@ -184,15 +205,11 @@ inline std::vector<Detection> detect(std::span<const Tensor<float>> yolo_outputs
                     t.dim(3) == l.out.w,
                 "yolo detect: output ", s, " has shape ", t.shape(), ", expected (B, ", l.out.c, ", ", l.out.h, ", ",
                 l.out.w, ") with image ", b, " < B");
-    SIMAD_CHECK(classes == 0 || classes == y.classes, "yolo detect: [yolo] layers disagree on the class count");
-    classes = y.classes;
     std::vector<Candidate> c = yolo_candidates(t.data() + b * l.out.numel(), y, l.out.w, l.out.h, cfg.net.width,
                                                cfg.net.height, opt.threshold, int(s));
     cands.insert(cands.end(), std::make_move_iterator(c.begin()), std::make_move_iterator(c.end()));
   }
-  correct_boxes(cands, geometry);
-  nms_per_class(cands, classes, opt.nms);
-  return best_class_detections(cands);
+  return detections_from_candidates(std::move(cands), classes, geometry, opt.nms);
 }
 
 }  // namespace simad::nn
