@@ -42,7 +42,9 @@ struct ForwardProblem {
   __device__ int M() const { return g.O; }
   __device__ int N() const { return g.B * g.Ho * g.Wo; }
   __device__ int Kdim() const { return g.C * g.KK(); }
-  __device__ float a(int m, int k) const { return weight[m * Kdim() + k]; }
+  __device__ const float* a_at(int m, int k) const { return weight + m * Kdim() + k; }
+  __device__ const float* a_base() const { return weight; }
+  __device__ const float* b_base() const { return inp; }
   struct Col {  // output pixel n = (img, y, x): its image and its window's origin (ints: see checked_geometry)
     int image;
     int iy0, ix0;
@@ -51,11 +53,11 @@ struct ForwardProblem {
     const int HWo = g.Ho * g.Wo, img = n / HWo, p = n % HWo;
     return Col{img * g.C * g.H * g.W, (p / g.Wo) * g.S - g.P, (p % g.Wo) * g.S - g.P};
   }
-  __device__ float b(int k, const Col& at) const {
+  __device__ const float* b_at(int k, const Col& at) const {
     const int c = k / g.KK(), r = k % g.KK();
     const int iy = at.iy0 + r / g.K, ix = at.ix0 + r % g.K;
-    if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) return 0.0f;
-    return inp[at.image + (c * g.H + iy) * g.W + ix];
+    if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) return nullptr;  // padding
+    return inp + at.image + (c * g.H + iy) * g.W + ix;
   }
   __device__ void store(int m, int n, float acc) const {
     const int HWo = g.Ho * g.Wo, img = n / HWo, p = n % HWo;
@@ -84,10 +86,12 @@ struct DataGradientProblem {
   __device__ int M() const { return g.C; }
   __device__ int N() const { return g.B * g.H * g.W; }
   __device__ int Kdim() const { return g.O * g.KK(); }
-  __device__ float a(int m, int k) const {
+  __device__ const float* a_at(int m, int k) const {
     const int o = k / g.KK(), r = k % g.KK();
-    return weight[(o * g.C + m) * g.KK() + r];
+    return weight + (o * g.C + m) * g.KK() + r;
   }
+  __device__ const float* a_base() const { return weight; }
+  __device__ const float* b_base() const { return dout; }
   struct Col {  // input pixel n = (img, h, w): its image's gradient map and h + P, w + P
     int image;
     int hp, wp;
@@ -96,13 +100,13 @@ struct DataGradientProblem {
     const int HW = g.H * g.W, img = n / HW, q = n % HW;
     return Col{img * g.O * g.Ho * g.Wo, q / g.W + g.P, q % g.W + g.P};
   }
-  __device__ float b(int k, const Col& at) const {
+  __device__ const float* b_at(int k, const Col& at) const {
     const int o = k / g.KK(), r = k % g.KK();
     const int ty = at.hp - r / g.K, tx = at.wp - r % g.K;  // y S, x S
-    if (ty < 0 || tx < 0 || ty % g.S != 0 || tx % g.S != 0) return 0.0f;
+    if (ty < 0 || tx < 0 || ty % g.S != 0 || tx % g.S != 0) return nullptr;
     const int y = ty / g.S, x = tx / g.S;
-    if (y >= g.Ho || x >= g.Wo) return 0.0f;
-    return dout[at.image + (o * g.Ho + y) * g.Wo + x];
+    if (y >= g.Ho || x >= g.Wo) return nullptr;
+    return dout + at.image + (o * g.Ho + y) * g.Wo + x;
   }
   __device__ void store(int m, int n, float acc) const {
     const int HW = g.H * g.W, img = n / HW, q = n % HW;
@@ -120,10 +124,12 @@ struct WeightGradientProblem {
   __device__ int M() const { return g.O; }
   __device__ int N() const { return g.C * g.KK(); }
   __device__ int Kdim() const { return g.B * g.Ho * g.Wo; }
-  __device__ float a(int m, int k) const {
+  __device__ const float* a_at(int m, int k) const {
     const int HWo = g.Ho * g.Wo, img = k / HWo, p = k % HWo;
-    return dout[(img * g.O + m) * HWo + p];
+    return dout + (img * g.O + m) * HWo + p;
   }
+  __device__ const float* a_base() const { return dout; }
+  __device__ const float* b_base() const { return inp; }
   struct Col {  // weight n = (c, i, j): its input plane and the tap's offset i - P, j - P
     int plane;
     int di, dj;
@@ -132,11 +138,11 @@ struct WeightGradientProblem {
     const int c = n / g.KK(), r = n % g.KK();
     return Col{c * g.H * g.W, r / g.K - g.P, r % g.K - g.P};
   }
-  __device__ float b(int k, const Col& at) const {
+  __device__ const float* b_at(int k, const Col& at) const {
     const int HWo = g.Ho * g.Wo, img = k / HWo, p = k % HWo;
     const int iy = (p / g.Wo) * g.S + at.di, ix = (p % g.Wo) * g.S + at.dj;
-    if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) return 0.0f;
-    return inp[img * g.C * g.H * g.W + at.plane + iy * g.W + ix];
+    if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) return nullptr;
+    return inp + img * g.C * g.H * g.W + at.plane + iy * g.W + ix;
   }
   __device__ void store(int m, int n, float acc) const { dweight[static_cast<long long>(m) * N() + n] += acc; }
 };

@@ -184,9 +184,11 @@ struct GemmProblem {
   __device__ int M() const { return m_; }
   __device__ int N() const { return n_; }
   __device__ int Kdim() const { return k_; }
-  __device__ float a(int m, int k) const { return TRANS_A ? A[k * lda + m] : A[m * lda + k]; }
+  __device__ const float* a_at(int m, int k) const { return TRANS_A ? A + k * lda + m : A + m * lda + k; }
   __device__ Col col(int n) const { return Col{n}; }
-  __device__ float b(int k, const Col& c) const { return TRANS_B ? B[c.n * ldb + k] : B[k * ldb + c.n]; }
+  __device__ const float* b_at(int k, const Col& c) const { return TRANS_B ? B + c.n * ldb + k : B + k * ldb + c.n; }
+  __device__ const float* a_base() const { return A; }
+  __device__ const float* b_base() const { return B; }
   __device__ void store(int m, int n, float acc) const {
     float* out = C + m * ldc + n;
     *out = beta == 0.0f ? alpha * acc : alpha * acc + beta * *out;  // beta == 0: C is not read

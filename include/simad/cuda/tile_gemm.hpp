@@ -6,19 +6,23 @@
 //   M(), N(), Kdim()                  the product's sizes
 //   kAKFast, kBNFast                  whether A's k and B's n are contiguous in memory (so consecutive threads
 //                                     stage along them and read consecutive addresses)
-//   a(m, k)                           element (m, k) of A, m < M and k < Kdim
-//   Col col(n); b(k, const Col&)      element (k, n) of B, through what column n needs (worked out once per
+//   a_at(m, k)                        the address of element (m, k) of A, m < M and k < Kdim
+//   Col col(n); b_at(k, const Col&)   the address of element (k, n) of B, or nullptr where it is 0 (a
+//                                     convolution's padding), through what column n needs (worked out once per
 //                                     thread: n is fixed for each staging slot over the whole reduction)
+//   a_base(), b_base()                any valid address of A and of B (what a zero-filling copy names)
 //   store(m, n, acc)                  the result for (m, n), m < M and n < N
-// Slices are read into registers while the current slice is multiplied and written to the other of two
-// shared buffers after it: one barrier per slice, global latency behind the arithmetic. How a slice is
-// multiplied is the Math: FmaMath (256 threads, 4 x 4 fp32 results each: rows ty + 16 r, columns tx + 16 c,
-// as kernels/gemm.cu's sgemm_tiled) or Bf16MmaMath (4 warps, each a 32 x 32 quarter as 2 x 4 tensor-core
-// mma.sync m16n8k16, the staged floats rounded to bf16 as fragments are built, fp32 sums: simad/cuda/mma.hpp).
+// Slices are copied global -> shared without passing through registers (cp.async, cuda/async_copy.hpp) into
+// the other of two shared buffers while the current one is multiplied: one wait and one barrier per slice,
+// global latency behind the arithmetic, and no staging registers. How a slice is multiplied is the Math:
+// FmaMath (256 threads, 4 x 4 fp32 results each: rows ty + 16 r, columns tx + 16 c, as kernels/gemm.cu's
+// sgemm_tiled) or Bf16MmaMath (4 warps, each a 32 x 32 quarter as 2 x 4 tensor-core mma.sync m16n8k16, the
+// staged floats rounded to bf16 as fragments are built, fp32 sums: simad/cuda/mma.hpp).
 #pragma once
 
 #include <cstdint>
 
+#include "simad/cuda/async_copy.hpp"
 #include "simad/cuda/launch.hpp"
 #include "simad/cuda/mma.hpp"
 #include "simad/cuda/portable.hpp"
@@ -43,7 +47,6 @@ struct Stager {
   static constexpr int kLoads = kTileM * kTileK / kThreads;
   typename Problem::Col col[kLoads];
   bool inside[kLoads];  // n < N
-  float ra[kLoads], rb[kLoads];
 
   __device__ Stager(const Problem& pr, int col0, int tid) {
     const int N = pr.N();
@@ -55,30 +58,22 @@ struct Stager {
       col[l] = pr.col(inside[l] ? col0 + j : 0);
     }
   }
-  // Reads the slice at k0 into registers.
-  __device__ void read(const Problem& pr, int row0, int k0, int tid) {
+  // Issues the copies of the slice at k0 into As, Bs (k-major), zeros past the product's edges, as one group.
+  __device__ void issue(const Problem& pr, int row0, int k0, int tid, float (*As)[kTileM + 4],
+                        float (*Bs)[kTileN + 4]) const {
     const int M = pr.M(), Kd = pr.Kdim();
 #pragma unroll
     for (int l = 0; l < kLoads; ++l) {
       int i, k;
       slot<Problem::kAKFast, kTileM>(tid + l * kThreads, i, k);
-      ra[l] = row0 + i < M && k0 + k < Kd ? pr.a(row0 + i, k0 + k) : 0.0f;
+      const bool in_a = row0 + i < M && k0 + k < Kd;
+      async_copy_f32(&As[k][i], in_a ? pr.a_at(row0 + i, k0 + k) : pr.a_base(), in_a);
       int j, kb;
       slot<!Problem::kBNFast, kTileN>(tid + l * kThreads, j, kb);
-      rb[l] = inside[l] && k0 + kb < Kd ? pr.b(k0 + kb, col[l]) : 0.0f;
+      const float* b = inside[l] && k0 + kb < Kd ? pr.b_at(k0 + kb, col[l]) : nullptr;
+      async_copy_f32(&Bs[kb][j], b ? b : pr.b_base(), b != nullptr);
     }
-  }
-  // Writes what read() got to shared memory, k-major.
-  __device__ void write(int tid, float (*As)[kTileM + 4], float (*Bs)[kTileN + 4]) const {
-#pragma unroll
-    for (int l = 0; l < kLoads; ++l) {
-      int i, k;
-      slot<Problem::kAKFast, kTileM>(tid + l * kThreads, i, k);
-      As[k][i] = ra[l];
-      int j, kb;
-      slot<!Problem::kBNFast, kTileN>(tid + l * kThreads, j, kb);
-      Bs[kb][j] = rb[l];
-    }
+    async_copy_commit();
   }
 };
 
@@ -183,17 +178,16 @@ __global__ void __launch_bounds__(Math::kThreads, Math::kMinBlocks) tile_gemm_ke
   const int row0 = static_cast<int>(blockIdx.y) * kTileM, col0 = static_cast<int>(blockIdx.x) * kTileN;
   const int Kd = pr.Kdim();
   Math math;
-  Stager<Problem, Math::kThreads> stage(pr, col0, tid);
-  stage.read(pr, row0, 0, tid);
-  stage.write(tid, As[0], Bs[0]);
+  const Stager<Problem, Math::kThreads> stage(pr, col0, tid);
+  stage.issue(pr, row0, 0, tid, As[0], Bs[0]);
+  async_copy_wait_all();
   __syncthreads();
   int buf = 0;
   for (int k0 = 0; k0 < Kd; k0 += kTileK) {
-    const bool more = k0 + kTileK < Kd;
-    if (more) stage.read(pr, row0, k0 + kTileK, tid);  // in flight during the products below
+    // The other buffer was last read before the previous barrier: free to fill, in flight during the products.
+    if (k0 + kTileK < Kd) stage.issue(pr, row0, k0 + kTileK, tid, As[buf ^ 1], Bs[buf ^ 1]);
     math.multiply(As[buf], Bs[buf]);
-    // The other buffer was last read before the previous barrier: free to overwrite.
-    if (more) stage.write(tid, As[buf ^ 1], Bs[buf ^ 1]);
+    async_copy_wait_all();
     __syncthreads();
     buf ^= 1;
   }

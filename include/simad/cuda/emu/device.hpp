@@ -37,6 +37,26 @@ inline int __syncthreads_or(int predicate, const char* file = __builtin_FILE(), 
   return current_worker("__syncthreads_or").barrier(BarrierKind::any, predicate, Site{"__syncthreads_or", file, line});
 }
 
+// ---- asynchronous copies (cp.async; simad/cuda/async_copy.hpp) ------------------------------------------
+// The 4 bytes are read from global memory at issue (it does not change while a kernel stages from it) and
+// written to shared memory only at the wait: a kernel that reads its staging buffer before waiting reads what
+// was there before, and fails its tests.
+namespace simad::cuda::emu {
+inline void async_copy_4(void* shared_dst, const void* global_src, bool valid) {
+  using namespace simad::cuda::emu::detail;
+  current_worker("cp.async");
+  std::uint32_t bits = 0;  // !valid: zero fill (the source is not read)
+  if (valid) std::memcpy(&bits, global_src, 4);
+  tl_thread->async_copies.emplace_back(shared_dst, bits);
+}
+inline void async_copy_wait_all() {
+  using namespace simad::cuda::emu::detail;
+  current_worker("cp.async.wait_all");
+  for (const auto& [dst, bits] : tl_thread->async_copies) std::memcpy(dst, &bits, 4);
+  tl_thread->async_copies.clear();
+}
+}  // namespace simad::cuda::emu
+
 // Blocks run one at a time per worker thread, and atomics are sequentially consistent: a fence is all
 // that __threadfence needs to mean.
 inline void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }

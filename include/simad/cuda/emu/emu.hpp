@@ -14,8 +14,9 @@
 //   loop never ends; launching kernels from a kernel;
 // - warp-synchronous code without *_sync intrinsics (lanes run to their next sync point one by one);
 //   __activemask() gives the lanes that have not exited (divergence is not modelled);
-// - inline PTX, cp.async/TMA/wgmma, wmma, __half/bfloat16, textures, cooperative_groups, cuBLAS/cuDNN
-//   (not provided: such code does not compile here);
+// - inline PTX, TMA/wgmma, wmma, __half/bfloat16, textures, cooperative_groups, cuBLAS/cuDNN (not
+//   provided: such code does not compile here). cp.async and mma.sync are provided only through simad's
+//   wrappers (simad/cuda/async_copy.hpp, simad/cuda/mma.hpp), which emulate them;
 // - non-trivial types in __shared__ (constructed once per worker thread, not per block). Static
 //   __shared__ keeps the previous block's values (only dynamic shared memory is poisoned);
 // - relying on __launch_bounds__ or the 48 KiB static shared memory limit (not checked: see the

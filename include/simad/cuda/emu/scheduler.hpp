@@ -38,6 +38,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace simad::cuda::emu {
@@ -88,6 +89,8 @@ struct ThreadState {
   int bar_count = 0, bar_arrived = 0;  // results of the last barrier
   std::uint64_t w_value = 0, w_result = 0;
   int w_arg = 0;
+  // cp.async copies issued and not yet waited for: (shared destination, the 4 bytes read at issue).
+  std::vector<std::pair<void*, std::uint32_t>> async_copies;
 };
 
 struct WarpOp {
@@ -455,6 +458,7 @@ class Worker {
 
   void thread_exit(ThreadState& me) {
     me.status = Status::done;
+    me.async_copies.clear();  // copies never waited for: nothing may read them
     ++done_;
     WarpState& w = warps_[me.warp];
     const std::uint32_t bit = 1u << me.lane;
