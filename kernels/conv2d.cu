@@ -7,9 +7,12 @@
 // Col, what column n's gather needs, worked out once per thread) and how to store a result.
 #include "simad/cuda/kernels/conv2d.hpp"
 
+#include <algorithm>
 #include <climits>
+#include <cstddef>
 
 #include "simad/core/error.hpp"
+#include "simad/cuda/grid_stride.hpp"
 #include "simad/cuda/portable.hpp"
 #include "simad/cuda/row_reduce.hpp"
 #include "simad/cuda/tile_gemm.hpp"
@@ -147,6 +150,36 @@ struct WeightGradientProblem {
   __device__ void store(int m, int n, float acc) const { dweight[static_cast<long long>(m) * N() + n] += acc; }
 };
 
+// The weight gradient as a split-K: part z of the B Ho Wo reduction stores its (O, C K K) partial sums at
+// partial + z O C K K (overwriting), and split_sum_kernel adds the parts in z order: the same bits on every run.
+// YOLOv3's shallow layers have a handful of 64 x 64 tiles (the first: 1) over a reduction of B x 173,056 pixels.
+struct WeightGradientPartProblem : WeightGradientProblem {
+  float* partial;
+  __device__ void store(int m, int n, float acc) const {
+    partial[(static_cast<long long>(blockIdx.z) * M() + m) * N() + n] = acc;
+  }
+};
+
+__global__ void __launch_bounds__(kThreads)
+    split_sum_kernel(float* __restrict__ out, const float* __restrict__ partial, int splits, long long n) {
+  SIMAD_GRID_STRIDE(e, n) {
+    float sum = 0.0f;
+    for (int z = 0; z < splits; ++z) sum += partial[z * n + e];
+    out[e] += sum;
+  }
+}
+
+// Parts of the weight gradient's reduction: enough blocks to fill a GPU (about 2 x 132 SMs) where the tiles alone
+// do not, each part at least 32 slices (512 pixels) long, at most 64 parts.
+int weight_gradient_splits(const Geometry& g) {
+  const long long tiles = (static_cast<long long>(g.O) + tile_gemm::kTileM - 1) / tile_gemm::kTileM *
+                          ((static_cast<long long>(g.C) * g.KK() + tile_gemm::kTileN - 1) / tile_gemm::kTileN);
+  const long long slices = (static_cast<long long>(g.B) * g.Ho * g.Wo + tile_gemm::kTileK - 1) / tile_gemm::kTileK;
+  long long splits = (264 + tiles - 1) / tiles;
+  splits = std::min<long long>({splits, slices / 32, 64});
+  return static_cast<int>(std::max<long long>(splits, 1));
+}
+
 // dbias[o] += the sum of dout[:, o, :]: one block per filter, each thread a strided partial sum, then the
 // block's fixed-order tree (the same bits on every run).
 __global__ void __launch_bounds__(kThreads)
@@ -192,8 +225,31 @@ void conv2d_forward(float* out, const float* inp, const float* weight, const flo
     tile_gemm::launch(pr, s.O, s.B * s.out_h() * s.out_w(), stream);
 }
 
+size_t conv2d_backward_workspace_bytes(const ops::Conv2dShape& s) {
+  const Geometry g = checked_geometry("cuda conv2d_backward_workspace_bytes", s);
+  const int splits = weight_gradient_splits(g);
+  return splits > 1 ? size_t(splits) * size_t(s.O) * size_t(s.C * s.K * s.K) * sizeof(float) : 0;
+}
+
 void conv2d_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                      const float* weight, const ops::Conv2dShape& s, cudaStream_t stream) {
+  const size_t bytes = dweight ? conv2d_backward_workspace_bytes(s) : 0;
+  float* ws = nullptr;
+  if (bytes > 0)
+    SIMAD_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&ws), bytes, stream) == cudaSuccess,
+                "cuda conv2d_backward: cudaMallocAsync of ", bytes, " bytes of workspace failed");
+  try {
+    conv2d_backward(dinp, dweight, dbias, dout, inp, weight, s, ws, bytes, stream);
+  } catch (...) {
+    if (ws) (void)cudaFreeAsync(ws, stream);
+    throw;
+  }
+  if (ws) SIMAD_CHECK(cudaFreeAsync(ws, stream) == cudaSuccess, "cuda conv2d_backward: cudaFreeAsync failed");
+}
+
+void conv2d_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                     const float* weight, const ops::Conv2dShape& s, void* workspace, size_t workspace_bytes,
+                     cudaStream_t stream) {
   const Geometry g = checked_geometry("cuda conv2d_backward", s);
   if (!dinp && !dweight && !dbias) return;
   SIMAD_CHECK(dout != nullptr, "cuda conv2d_backward: null dout");
@@ -203,7 +259,21 @@ void conv2d_backward(float* dinp, float* dweight, float* dbias, const float* dou
   }
   if (dweight) {
     SIMAD_CHECK(inp != nullptr, "cuda conv2d_backward: dweight needs the input");
-    tile_gemm::launch(WeightGradientProblem{g, dout, inp, dweight}, s.O, s.C * s.K * s.K, stream);
+    const WeightGradientProblem pr{g, dout, inp, dweight};
+    const int splits = weight_gradient_splits(g);
+    if (splits == 1) {
+      tile_gemm::launch(pr, s.O, s.C * s.K * s.K, stream);
+    } else {
+      const size_t need = size_t(splits) * size_t(s.O) * size_t(s.C * s.K * s.K) * sizeof(float);
+      SIMAD_CHECK(workspace != nullptr && workspace_bytes >= need, "cuda conv2d_backward: workspace of ",
+                  workspace_bytes, " bytes", workspace ? "" : " (null)", ", needs ", need,
+                  " (conv2d_backward_workspace_bytes)");
+      tile_gemm::launch(WeightGradientPartProblem{pr, static_cast<float*>(workspace)}, s.O, s.C * s.K * s.K, stream,
+                        splits);
+      const long long n = static_cast<long long>(s.O) * s.C * s.K * s.K;
+      SIMAD_LAUNCH(split_sum_kernel, cuda::grid_stride_blocks(n, kThreads), dim3(kThreads), 0, stream, dweight,
+                   static_cast<const float*>(workspace), splits, n);
+    }
   }
   if (dbias)
     SIMAD_LAUNCH(conv_bias_gradient_kernel, dim3(static_cast<unsigned>(s.O)), dim3(kThreads), 0, stream, dbias, dout,

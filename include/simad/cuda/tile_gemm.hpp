@@ -58,10 +58,11 @@ struct Stager {
       col[l] = pr.col(inside[l] ? col0 + j : 0);
     }
   }
-  // Issues the copies of the slice at k0 into As, Bs (k-major), zeros past the product's edges, as one group.
-  __device__ void issue(const Problem& pr, int row0, int k0, int tid, float (*As)[kTileM + 4],
+  // Issues the copies of the slice at k0 into As, Bs (k-major), zeros past the product's edges and past Kd (the
+  // end of this block's part of the reduction), as one group.
+  __device__ void issue(const Problem& pr, int row0, int k0, int Kd, int tid, float (*As)[kTileM + 4],
                         float (*Bs)[kTileN + 4]) const {
-    const int M = pr.M(), Kd = pr.Kdim();
+    const int M = pr.M();
 #pragma unroll
     for (int l = 0; l < kLoads; ++l) {
       int i, k;
@@ -170,22 +171,32 @@ struct Bf16MmaMath {
   }
 };
 
+// The reduction length each of `splits` blocks of a split-K takes: whole slices, the last part possibly shorter
+// (or empty: its block then stores zeros).
+__host__ __device__ inline int split_chunk(int Kd, int splits) {
+  const int slices = (Kd + kTileK - 1) / kTileK;
+  return (slices + splits - 1) / splits * kTileK;
+}
+
 template <class Problem, class Math>
 __global__ void __launch_bounds__(Math::kThreads, Math::kMinBlocks) tile_gemm_kernel(const Problem pr) {
   __shared__ float As[2][kTileK][kTileM + 4];
   __shared__ float Bs[2][kTileK][kTileN + 4];
   const int tid = static_cast<int>(threadIdx.x);
   const int row0 = static_cast<int>(blockIdx.y) * kTileM, col0 = static_cast<int>(blockIdx.x) * kTileN;
-  const int Kd = pr.Kdim();
+  // Split-K (gridDim.z > 1): block z reduces over [k_begin, k_end) only, whole slices (split_chunk).
+  const int chunk = split_chunk(pr.Kdim(), static_cast<int>(gridDim.z));
+  const int k_begin = static_cast<int>(blockIdx.z) * chunk;
+  const int k_end = k_begin + chunk < pr.Kdim() ? k_begin + chunk : pr.Kdim();
   Math math;
   const Stager<Problem, Math::kThreads> stage(pr, col0, tid);
-  stage.issue(pr, row0, 0, tid, As[0], Bs[0]);
+  stage.issue(pr, row0, k_begin, k_end, tid, As[0], Bs[0]);
   async_copy_wait_all();
   __syncthreads();
   int buf = 0;
-  for (int k0 = 0; k0 < Kd; k0 += kTileK) {
+  for (int k0 = k_begin; k0 < k_end; k0 += kTileK) {
     // The other buffer was last read before the previous barrier: free to fill, in flight during the products.
-    if (k0 + kTileK < Kd) stage.issue(pr, row0, k0 + kTileK, tid, As[buf ^ 1], Bs[buf ^ 1]);
+    if (k0 + kTileK < k_end) stage.issue(pr, row0, k0 + kTileK, k_end, tid, As[buf ^ 1], Bs[buf ^ 1]);
     math.multiply(As[buf], Bs[buf]);
     async_copy_wait_all();
     __syncthreads();
@@ -194,10 +205,12 @@ __global__ void __launch_bounds__(Math::kThreads, Math::kMinBlocks) tile_gemm_ke
   math.store(pr, row0, col0);
 }
 
-// Launches the tile kernel over an M x N product (ceil(N / 64) x ceil(M / 64) blocks).
+// Launches the tile kernel over an M x N product (ceil(N / 64) x ceil(M / 64) blocks, times `splits` parts of the
+// reduction: then each part's results reach Problem::store, which must keep them apart, as partial sums).
 template <class Problem, class Math = FmaMath>
-inline void launch(const Problem& pr, int64_t M, int64_t N, cudaStream_t stream) {
-  const dim3 grid(static_cast<unsigned>((N + kTileN - 1) / kTileN), static_cast<unsigned>((M + kTileM - 1) / kTileM));
+inline void launch(const Problem& pr, int64_t M, int64_t N, cudaStream_t stream, int splits = 1) {
+  const dim3 grid(static_cast<unsigned>((N + kTileN - 1) / kTileN), static_cast<unsigned>((M + kTileM - 1) / kTileM),
+                  static_cast<unsigned>(splits));
   SIMAD_LAUNCH((tile_gemm_kernel<Problem, Math>), grid, dim3(Math::kThreads), 0, stream, pr);
 }
 

@@ -142,6 +142,45 @@ TEST_CASE("cuda/conv2d: a fused shortcut equals the convolution followed by the 
     }
 }
 
+TEST_CASE("cuda/conv2d: the weight gradient's split-K matches the CPU, the same bits every run") {
+  // A shallow layer (3 filters of 3 x 3 x 3: one 64 x 64 tile) over a long reduction (2 x 40 x 38 pixels: 190
+  // slices, so 5 parts), and a deep one that needs no split.
+  auto rng = t::test_rng();
+  const Conv2dShape shallow{2, 3, 40, 38, 3, 3, 1, 1}, deep{1, 64, 4, 4, 130, 3, 1, 1};
+  CHECK(ck::conv2d_backward_workspace_bytes(shallow) == 5 * 3 * 27 * sizeof(float));
+  CHECK(ck::conv2d_backward_workspace_bytes(deep) == 0);
+  for (const Conv2dShape& s : {shallow, deep}) {
+    CAPTURE(s.C);
+    const size_t nw = size_t(s.O * s.C * s.K * s.K), no = size_t(s.B * s.O * s.out_h() * s.out_w());
+    const auto inp = t::random_vector<float>(rng, size_t(s.B * s.C * s.H * s.W));
+    const auto dout = t::random_vector<float>(rng, no);
+    const auto start = t::random_vector<float>(rng, nw);  // the gradient is added to what is there
+    std::vector<float> want = start;
+    simad::ops::conv2d_backward(static_cast<float*>(nullptr), want.data(), static_cast<float*>(nullptr), dout.data(),
+                                inp.data(), static_cast<const float*>(nullptr), s);
+    Dev<float> din(inp), ddout(dout);
+    auto run = [&](bool own_workspace) {
+      Dev<float> dw(start);
+      const size_t bytes = ck::conv2d_backward_workspace_bytes(s);
+      Dev<unsigned char> ws(std::vector<unsigned char>(std::max<size_t>(bytes, 1), 0xff));  // poisoned
+      if (own_workspace)
+        ck::conv2d_backward(nullptr, dw.ptr, nullptr, ddout.ptr, din.ptr, nullptr, s, bytes ? ws.ptr : nullptr, bytes);
+      else
+        ck::conv2d_backward(nullptr, dw.ptr, nullptr, ddout.ptr, din.ptr, nullptr, s);
+      CUDA_OK(cudaDeviceSynchronize());
+      return dw.get();
+    };
+    const auto first = run(false);
+    t::check_close(first, want, 1e-4, 1e-4, "dweight");  // sums of 3,040 products, in another order
+    CHECK(t::same_bits(run(false), first));
+    CHECK(t::same_bits(run(true), first));
+  }
+  Dev<float> x(std::vector<float>(size_t(2 * 3 * 40 * 38), 0.5f)), dw(std::vector<float>(81, 0.0f));
+  Dev<unsigned char> small(std::vector<unsigned char>(16, 0));
+  CHECK_THROWS_AS(ck::conv2d_backward(nullptr, dw.ptr, nullptr, x.ptr, x.ptr, nullptr, shallow, small.ptr, 16),
+                  simad::Error);  // the workspace is too small
+}
+
 TEST_CASE("cuda/conv2d: bad arguments throw before anything runs") {
   float* p = reinterpret_cast<float*>(16);
   const Conv2dShape ok{1, 2, 5, 5, 3, 3, 1, 1};

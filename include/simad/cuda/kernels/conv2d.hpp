@@ -26,6 +26,7 @@
 
 #include <cuda_runtime.h>
 
+#include <cstddef>
 #include <cstdint>
 
 #include "simad/ops/conv2d_shape.hpp"
@@ -46,6 +47,9 @@ void conv2d_forward(float* out,           // (B, O, Ho, Wo)
                     const float* residual = nullptr,  // (B, O, Ho, Wo) or null: a fused [shortcut]
                     bool residual_leaky = false, ConvMath math = ConvMath::fp32, cudaStream_t stream = nullptr);
 
+// dweight is a split-K where the 64 x 64 tiles alone would not fill a GPU (shallow layers: few filters, a long
+// B Ho Wo reduction): the parts' partial sums go to a workspace and are added in a fixed order, so the result has
+// the same bits on every run. This form takes the workspace stream-ordered (cudaMallocAsync, no host wait).
 void conv2d_backward(float* dinp,          // (B, C, H, W) or null
                      float* dweight,       // (O, C, K, K) or null
                      float* dbias,         // (O) or null
@@ -53,5 +57,12 @@ void conv2d_backward(float* dinp,          // (B, C, H, W) or null
                      const float* inp,     // (B, C, H, W) the forward input
                      const float* weight,  // (O, C, K, K)
                      const ops::Conv2dShape& s, cudaStream_t stream = nullptr);
+
+// The same on a caller's workspace of conv2d_backward_workspace_bytes(s) bytes (0 where no split is needed;
+// then workspace may be null).
+size_t conv2d_backward_workspace_bytes(const ops::Conv2dShape& s);
+void conv2d_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                     const float* weight, const ops::Conv2dShape& s, void* workspace, size_t workspace_bytes,
+                     cudaStream_t stream = nullptr);
 
 }  // namespace simad::cuda::kernels
