@@ -23,7 +23,6 @@ namespace {
 
 constexpr int kThreads = 256;  // the bias gradient's blocks
 using tile_gemm::FmaMath;
-using tile_gemm::Bf16MmaMath;
 
 // The geometry every product needs, as ints (checked on the host).
 struct Geometry {
@@ -219,10 +218,14 @@ void conv2d_forward(float* out, const float* inp, const float* weight, const flo
               "cuda conv2d_forward: unknown activation ", int(act));
   SIMAD_CHECK(out != nullptr && inp != nullptr && weight != nullptr, "cuda conv2d_forward: null out, inp or weight");
   const ForwardProblem pr{g, inp, weight, bias, residual, out, int(act), residual_leaky};
-  if (math == ConvMath::bf16_tensor_cores)
-    tile_gemm::launch<ForwardProblem, Bf16MmaMath>(pr, s.O, s.B * s.out_h() * s.out_w(), stream);
-  else
-    tile_gemm::launch(pr, s.O, s.B * s.out_h() * s.out_w(), stream);
+  const int64_t N = s.B * s.out_h() * s.out_w();
+  switch (math) {
+    case ConvMath::fp32: tile_gemm::launch(pr, s.O, N, stream); break;
+    case ConvMath::bf16_tensor_cores: tile_gemm::launch_bf16(pr, s.O, N, stream); break;
+    case ConvMath::bf16_tensor_cores_64: tile_gemm::launch_bf16(pr, s.O, N, stream, 64); break;
+    case ConvMath::bf16_tensor_cores_128: tile_gemm::launch_bf16(pr, s.O, N, stream, 128); break;
+    default: SIMAD_CHECK(false, "cuda conv2d_forward: unknown ConvMath ", int(math));
+  }
 }
 
 size_t conv2d_backward_workspace_bytes(const ops::Conv2dShape& s) {

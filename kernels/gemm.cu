@@ -197,28 +197,28 @@ struct GemmProblem {
 
 template <bool TRANS_A, bool TRANS_B>
 void launch_bf16(int M, int N, int K, float alpha, const float* A, long long lda, const float* B, long long ldb,
-                 float beta, float* C, long long ldc, cudaStream_t stream) {
+                 float beta, float* C, long long ldc, cudaStream_t stream, int tile_side) {
   const GemmProblem<TRANS_A, TRANS_B> pr{M, N, K, alpha, beta, A, lda, B, ldb, C, ldc};
-  tile_gemm::launch<GemmProblem<TRANS_A, TRANS_B>, tile_gemm::Bf16MmaMath>(pr, M, N, stream);
+  tile_gemm::launch_bf16(pr, M, N, stream, tile_side);
 }
 
 }  // namespace
 
 void gemm_bf16_tensor_cores(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                             int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
-                            cudaStream_t stream) {
+                            cudaStream_t stream, int tile_side) {
   check_dims("cuda::kernels::gemm_bf16_tensor_cores", trans_a, trans_b, M, N, K, lda, ldb, ldc, 1);
   if (M == 0 || N == 0) return;
   SIMAD_CHECK(C != nullptr && (K == 0 || (A != nullptr && B != nullptr)),
               "cuda::kernels::gemm_bf16_tensor_cores: null matrix pointer");
   if (!trans_a && !trans_b)
-    launch_bf16<false, false>(int(M), int(N), int(K), alpha, A, lda, B, ldb, beta, C, ldc, stream);
+    launch_bf16<false, false>(int(M), int(N), int(K), alpha, A, lda, B, ldb, beta, C, ldc, stream, tile_side);
   else if (trans_a && !trans_b)
-    launch_bf16<true, false>(int(M), int(N), int(K), alpha, A, lda, B, ldb, beta, C, ldc, stream);
+    launch_bf16<true, false>(int(M), int(N), int(K), alpha, A, lda, B, ldb, beta, C, ldc, stream, tile_side);
   else if (!trans_a && trans_b)
-    launch_bf16<false, true>(int(M), int(N), int(K), alpha, A, lda, B, ldb, beta, C, ldc, stream);
+    launch_bf16<false, true>(int(M), int(N), int(K), alpha, A, lda, B, ldb, beta, C, ldc, stream, tile_side);
   else
-    launch_bf16<true, true>(int(M), int(N), int(K), alpha, A, lda, B, ldb, beta, C, ldc, stream);
+    launch_bf16<true, true>(int(M), int(N), int(K), alpha, A, lda, B, ldb, beta, C, ldc, stream, tile_side);
 }
 
 void gemm_tiled(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,

@@ -1,6 +1,6 @@
 // tests/cuda/kernels/test_conv2d.cpp: what the op harness (tests/op_cases/cases_darknet_layers.cpp) does not
 // cover for kernels/conv2d.cu:
-// - the bf16 tensor-core forward (ConvMath::bf16_tensor_cores). On inputs and weights that are bf16 already
+// - the bf16 tensor-core forward (ConvMath::bf16_tensor_cores, both tile sides). On inputs and weights that are bf16 already
 //   (rounded here), its products are exact and only the float sums round: it must match a naive double
 //   convolution within 1e-5 + 1e-5 |ref|, which any mix-up of the mma fragments' rows, columns or halves
 //   fails by far. On unrounded inputs it must give the naive convolution of their nearest bf16 values (and
@@ -89,8 +89,12 @@ TEST_CASE("cuda/conv2d: the bf16 tensor-core forward is exact on bf16 inputs up 
       const auto bias = t::random_vector<float>(rng, size_t(s.O));
       for (auto& v : inp) v = round_to_bf16(v);
       for (auto& v : weight) v = round_to_bf16(v);
-      const auto got = run(inp, weight, bias, s, act, ck::ConvMath::bf16_tensor_cores);
-      t::check_close(got, naive_conv(inp, weight, bias, s, act), 1e-5, 1e-5, what + " bf16 inputs");
+      const auto want = naive_conv(inp, weight, bias, s, act);
+      // Chosen by size (64 x 64 at these sizes), and each tile side forced.
+      for (const ck::ConvMath math : {ck::ConvMath::bf16_tensor_cores, ck::ConvMath::bf16_tensor_cores_64,
+                                      ck::ConvMath::bf16_tensor_cores_128})
+        t::check_close(run(inp, weight, bias, s, act, math), want, 1e-5, 1e-5,
+                       what + " bf16 inputs, math " + std::to_string(int(math)));
     }
   }
 }
@@ -107,8 +111,10 @@ TEST_CASE("cuda/conv2d: the bf16 tensor-core forward rounds its inputs to the ne
     // The kernel, given the unrounded values, computes the convolution of the rounded ones (truncating
     // instead of rounding to nearest fails this), which is not the fp32 kernel's.
     const auto bf16 = run(inp, weight, bias, s, ConvActivation::linear, ck::ConvMath::bf16_tensor_cores);
-    t::check_close(bf16, naive_conv(inp_bf16, weight_bf16, bias, s, ConvActivation::linear), 1e-5, 1e-5,
-                   "bf16 of unrounded inputs");
+    const auto want = naive_conv(inp_bf16, weight_bf16, bias, s, ConvActivation::linear);
+    t::check_close(bf16, want, 1e-5, 1e-5, "bf16 of unrounded inputs");
+    t::check_close(run(inp, weight, bias, s, ConvActivation::linear, ck::ConvMath::bf16_tensor_cores_128), want,
+                   1e-5, 1e-5, "bf16 of unrounded inputs, 128 x 128 tiles");
     const auto fp32 = run(inp, weight, bias, s, ConvActivation::linear, ck::ConvMath::fp32);
     double worst = 0;
     for (size_t i = 0; i < fp32.size(); ++i) worst = std::max(worst, double(std::fabs(bf16[i] - fp32[i])));

@@ -33,10 +33,12 @@ Tensor<float> upload(const std::vector<float>& h) {
 
 TEST_CASE("cuda/gemm: the bf16 tensor-core GEMM is exact on bf16 inputs up to float sums, and rounds to nearest") {
   auto rng = simad::testing::test_rng();
-  // Sizes past one 64 x 64 tile and off the 16-deep slice, every transpose, alpha and beta.
+  // Sizes past one 64 x 64 tile and off the 16-deep slice, every transpose, alpha and beta; both tile sides
+  // (128 x 128: past one tile at 130 x 67 and 3 x 140, within one at 65 x 33).
   for (const auto& [M, N, K] : {std::array<int64_t, 3>{130, 67, 129}, {65, 33, 17}, {3, 140, 40}})
-    for (int t = 0; t < 4; ++t) {
+    for (int t = 0; t < 8; ++t) {
       const bool ta = t & 1, tb = t & 2;
+      const int side = t & 4 ? 128 : 64;
       CAPTURE(M);
       CAPTURE(t);
       auto A = simad::testing::random_vector<float>(rng, size_t(M * K));
@@ -59,7 +61,8 @@ TEST_CASE("cuda/gemm: the bf16 tensor-core GEMM is exact on bf16 inputs up to fl
           want[size_t(i * N + j)] = double(alpha) * acc + double(beta) * double(C0[size_t(i * N + j)]);
         }
       simad::testing::Dev<float> dA(A), dB(B), dC(C0);
-      ck::gemm_bf16_tensor_cores(ta, tb, M, N, K, alpha, dA.ptr, ta ? M : K, dB.ptr, tb ? K : N, beta, dC.ptr, N);
+      ck::gemm_bf16_tensor_cores(ta, tb, M, N, K, alpha, dA.ptr, ta ? M : K, dB.ptr, tb ? K : N, beta, dC.ptr, N,
+                                 nullptr, side);
       CUDA_OK(cudaDeviceSynchronize());
       simad::testing::check_close(dC.get(), want, 1e-5, 1e-5, "bf16 gemm");
     }

@@ -37,7 +37,9 @@ namespace simad::cuda::kernels {
 // the input and the weights rounded to bf16 (8 significant bits) and multiplied on tensor cores
 // (mma.sync m16n8k16, cuda/mma.hpp), the sums in float: relative errors of about 2^-8 per product, so
 // outputs within about 1% of the fp32 ones, at tensor-core rates.
-enum class ConvMath { fp32, bf16_tensor_cores };
+// bf16_tensor_cores takes 64 x 64 tiles of 4 warps, or 128 x 128 tiles of 8 warps where there are enough of them
+// to fill a GPU (cuda/tile_gemm.hpp, bf16_tile_side); the _64 and _128 forms force one (tests, benchmarks).
+enum class ConvMath { fp32, bf16_tensor_cores, bf16_tensor_cores_64, bf16_tensor_cores_128 };
 
 void conv2d_forward(float* out,           // (B, O, Ho, Wo)
                     const float* inp,     // (B, C, H, W)

@@ -34,11 +34,13 @@ void gemm_strided_batched_tiled(bool trans_a, bool trans_b, int64_t M, int64_t N
 
 // C = alpha op(A) op(B) + beta C on tensor cores: op(A) and op(B) rounded to bf16 (8 significant bits, to
 // nearest) as they are staged, products summed in fp32 (mma.sync m16n8k16: simad/cuda/tile_gemm.hpp's
-// Bf16MmaMath, 64 x 64 tiles of 4 warps). Relative errors of about 2^-8 per product: for training and
-// inference that tolerate bf16, at tensor-core rates. Same arguments, checks and beta rules as gemm().
+// Bf16MmaMath, 64 x 64 tiles of 4 warps, or Bf16MmaMath128, 128 x 128 tiles of 8 warps, where there are enough
+// of those to fill a GPU; tile_side 64 or 128 forces one, 0 chooses). Relative errors of about 2^-8 per product:
+// for training and inference that tolerate bf16, at tensor-core rates. Same arguments, checks and beta rules as
+// gemm().
 void gemm_bf16_tensor_cores(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                             int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
-                            cudaStream_t stream = nullptr);
+                            cudaStream_t stream = nullptr, int tile_side = 0);
 
 // True when gemm() / gemm_strided_batched() go to cuBLAS (the real-CUDA build).
 bool gemm_uses_cublas();
