@@ -7,6 +7,7 @@
 #include "simad/core/error.hpp"
 #include "simad/cuda/portable.hpp"
 #include "simad/cuda/grid_stride.hpp"
+#include "simad/ops/maxpool2d_shape.hpp"
 
 namespace simad::cuda::kernels {
 
@@ -73,10 +74,6 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-int64_t out_size(int64_t in, int64_t size, int64_t stride, int64_t padding) {
-  return (in + padding - size) / stride + 1;
-}
-
 }  // namespace
 
 void maxpool2d_forward(float* out, const float* inp, int64_t B, int64_t C, int64_t H, int64_t W, int64_t size,
@@ -88,7 +85,8 @@ void maxpool2d_forward(float* out, const float* inp, int64_t B, int64_t C, int64
               " larger than the padded input");
   SIMAD_CHECK(H * W <= INT_MAX && size <= INT_MAX && stride <= INT_MAX && padding <= INT_MAX,
               "cuda maxpool2d_forward: plane of ", H, "x", W, " or window too large");
-  const int64_t Ho = out_size(H, size, stride, padding), Wo = out_size(W, size, stride, padding);
+  const int64_t Ho = ops::maxpool2d_out_size(H, size, stride, padding);
+  const int64_t Wo = ops::maxpool2d_out_size(W, size, stride, padding);
   if (B * C == 0) return;
   SIMAD_CHECK(out != nullptr && inp != nullptr, "cuda maxpool2d_forward: null out or inp");
   const long long n = static_cast<long long>(B * C * Ho * Wo);
@@ -107,7 +105,8 @@ void maxpool2d_backward(float* dinp, const float* dout, const int32_t* argmax, i
               "cuda maxpool2d_backward: plane of ", H, "x", W, " or window too large");
   if (!dinp || B * C == 0) return;
   SIMAD_CHECK(dout != nullptr && argmax != nullptr, "cuda maxpool2d_backward: null dout or argmax");
-  const int64_t Ho = out_size(H, size, stride, padding), Wo = out_size(W, size, stride, padding);
+  const int64_t Ho = ops::maxpool2d_out_size(H, size, stride, padding);
+  const int64_t Wo = ops::maxpool2d_out_size(W, size, stride, padding);
   const long long n = static_cast<long long>(B * C * H * W);
   SIMAD_LAUNCH(maxpool2d_backward_kernel, cuda::grid_stride_blocks(n, kThreads), dim3(kThreads), 0, stream, dinp, dout,
                argmax, static_cast<long long>(B * C), int(H), int(W), int(Ho), int(Wo), int(size), int(stride),

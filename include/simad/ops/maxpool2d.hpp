@@ -22,12 +22,9 @@
 
 #include "simad/core/error.hpp"
 #include "simad/core/parallel.hpp"
+#include "simad/ops/maxpool2d_shape.hpp"
 
 namespace simad::ops {
-
-inline int64_t maxpool2d_out_size(int64_t in, int64_t size, int64_t stride, int64_t padding) {
-  return (in + padding - size) / stride + 1;
-}
 
 namespace detail {
 
