@@ -383,6 +383,220 @@ __global__ void __launch_bounds__(kMmaThreads)
   }
 }
 
+// ---- The backward on tensor cores -------------------------------------------------------------------------
+// FlashAttention's backward (Dao et al. 2022, algorithm 4) in two kernels without atomics, as the fp32 one: a
+// block of 4 warps owns 64 rows of one side (queries for dQ, keys for dK and dV), a warp 16 of them held as A
+// fragments; the other side streams through shared memory in tiles of 32 rows. Per tile a warp recomputes its
+// 16 x 32 scores and dO V^T (or their transposes) as mma.sync m16n8k16, forms P = exp(S scale - lse) and
+// dS = P (dP - D) scale in fp32 registers (D = rowsum(dO o O)), and accumulates dS K (dQ), P^T dO (dV) and
+// dS^T Q (dK) with the accumulator fragments reused as A fragments, as the forward's P V. Every product's
+// inputs are rounded to bf16, the sums are fp32.
+constexpr int kMmaLd = kMmaMaxDims + 8;  // rows padded as the forward's
+
+// Rows [r0, r0 + rows) of a head's slice (row r at base + r * stride, hs floats) into tile, hp columns: zeros
+// past N and past hs.
+__device__ inline void load_head_rows(float (*tile)[kMmaLd], const float* base, long long stride, int r0, int rows,
+                                      int N, int hs, int hp) {
+  for (int e = static_cast<int>(threadIdx.x); e < rows * hp; e += kMmaThreads) {
+    const int r = e / hp, d = e % hp, gr = r0 + r;
+    tile[r][d] = gr < N && d < hs ? base[gr * stride + d] : 0.0f;
+  }
+}
+
+// The A fragments of rows r0 .. r0 + 15 of tile over its hp columns, 16 at a time.
+__device__ inline void row_fragments(uint32_t (&fa)[kMmaMaxDims / 16][4], const float (*tile)[kMmaLd], int r0,
+                                     int hp, int g, int t) {
+#pragma unroll
+  for (int kk = 0; kk < kMmaMaxDims / 16; ++kk) {
+    if (16 * kk >= hp) break;
+    const int d = 16 * kk + 2 * t;
+    fa[kk][0] = mma::pack_bf16x2(tile[r0 + g][d], tile[r0 + g][d + 1]);
+    fa[kk][1] = mma::pack_bf16x2(tile[r0 + g + 8][d], tile[r0 + g + 8][d + 1]);
+    fa[kk][2] = mma::pack_bf16x2(tile[r0 + g][d + 8], tile[r0 + g][d + 9]);
+    fa[kk][3] = mma::pack_bf16x2(tile[r0 + g + 8][d + 8], tile[r0 + g + 8][d + 9]);
+  }
+}
+
+// s (16 x 32) = A (the fragments' 16 rows) x tile^T: column j is the dot product with tile row j. s[nt][e]
+// holds column 8 nt + 2t + (e & 1) of row g + 8 (e >> 1).
+__device__ inline void times_rows(float (&s)[kMmaKeys / 8][4], const uint32_t (&fa)[kMmaMaxDims / 16][4],
+                                  const float (*tile)[kMmaLd], int hp, int g, int t) {
+#pragma unroll
+  for (int nt = 0; nt < kMmaKeys / 8; ++nt) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) s[nt][e] = 0.0f;
+    const int row = 8 * nt + g;  // B column g = tile row g
+#pragma unroll
+    for (int kk = 0; kk < kMmaMaxDims / 16; ++kk) {
+      if (16 * kk >= hp) break;
+      const int d = 16 * kk + 2 * t;
+      const uint32_t fb[2] = {mma::pack_bf16x2(tile[row][d], tile[row][d + 1]),
+                              mma::pack_bf16x2(tile[row][d + 8], tile[row][d + 9])};
+      mma::mma_m16n8k16_bf16(s[nt], fa[kk], fb);
+    }
+  }
+}
+
+// acc (16 x hp) += p (16 x 32, times_rows' layout) x tile (32 rows x hp): p's fragments of column tiles 2 kk and
+// 2 kk + 1 are the A fragment of tile rows 16 kk .. 16 kk + 15.
+__device__ inline void accumulate_times_tile(float (&acc)[kMmaMaxDims / 8][4], const float (&p)[kMmaKeys / 8][4],
+                                             const float (*tile)[kMmaLd], int hp, int g, int t) {
+#pragma unroll
+  for (int kk = 0; kk < kMmaKeys / 16; ++kk) {
+    const uint32_t pa[4] = {mma::pack_bf16x2(p[2 * kk][0], p[2 * kk][1]), mma::pack_bf16x2(p[2 * kk][2], p[2 * kk][3]),
+                            mma::pack_bf16x2(p[2 * kk + 1][0], p[2 * kk + 1][1]),
+                            mma::pack_bf16x2(p[2 * kk + 1][2], p[2 * kk + 1][3])};
+    const int row = 16 * kk + 2 * t;
+#pragma unroll
+    for (int nd = 0; nd < kMmaMaxDims / 8; ++nd) {
+      if (8 * nd >= hp) break;
+      const int d = 8 * nd + g;  // B column g = dimension
+      const uint32_t fb[2] = {mma::pack_bf16x2(tile[row][d], tile[row + 1][d]),
+                              mma::pack_bf16x2(tile[row + 8][d], tile[row + 9][d])};
+      mma::mma_m16n8k16_bf16(acc[nd], pa, fb);
+    }
+  }
+}
+
+// D = rowsum(dO o O) of row i (0 past N).
+__device__ inline float row_dot(const float* dout, const float* out, long long i, int N, int C, int h, int hs) {
+  float D = 0.0f;
+  if (i < N)
+    for (int d = 0; d < hs; ++d) D += dout[i * C + h * hs + d] * out[i * C + h * hs + d];
+  return D;
+}
+
+// dqkv[row, part, dims of head h] += acc, for this lane's rows r0 + g and r0 + g + 8 (rows past N skipped).
+__device__ inline void add_rows(float* dqkv_b, const float (&acc)[kMmaMaxDims / 8][4], int part, int row0, int N,
+                                int C, int h, int hs, int g, int t) {
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int i = row0 + g + 8 * r;
+    if (i >= N) continue;
+    float* dst = dqkv_b + i * 3LL * C + part * C + h * hs;
+#pragma unroll
+    for (int nd = 0; nd < kMmaMaxDims / 8; ++nd) {
+      const int d = 8 * nd + 2 * t;
+      if (d < hs) dst[d] += acc[nd][2 * r];
+      if (d + 1 < hs) dst[d + 1] += acc[nd][2 * r + 1];
+    }
+  }
+}
+
+// dQ of 64 query rows: sum over the keys of dS K.
+__global__ void __launch_bounds__(kMmaThreads)
+    attention_backward_dq_mma_kernel(float* __restrict__ dqkv, const float* __restrict__ dout,
+                                     const float* __restrict__ qkv, const float* __restrict__ out,
+                                     const float* __restrict__ lse, const uint8_t* __restrict__ mask, int N, int C,
+                                     int NH, float scale) {
+  __shared__ float Own[kMmaRows][kMmaLd];
+  __shared__ float Ks[kMmaKeys][kMmaLd];
+  __shared__ float Vs[kMmaKeys][kMmaLd];
+  __shared__ int kept[kMmaKeys];
+  __shared__ float D_s[kMmaRows];
+  const int hs = C / NH, hp = (hs + 15) / 16 * 16;
+  const int tid = static_cast<int>(threadIdx.x), lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+  const long long bh = blockIdx.x, b = bh / NH;
+  const int h = static_cast<int>(bh % NH), i0 = static_cast<int>(blockIdx.y) * kMmaRows, r0 = 16 * warp;
+  const float* qkv_b = qkv + b * N * 3LL * C;
+  const float* dout_b = dout + b * N * static_cast<long long>(C);
+  load_head_rows(Own, qkv_b + h * hs, 3LL * C, i0, kMmaRows, N, hs, hp);
+  if (tid < kMmaRows) D_s[tid] = row_dot(dout_b, out + b * N * static_cast<long long>(C), i0 + tid, N, C, h, hs);
+  __syncthreads();
+  uint32_t qa[kMmaMaxDims / 16][4], da[kMmaMaxDims / 16][4];
+  row_fragments(qa, Own, r0, hp, g, t);
+  __syncthreads();
+  load_head_rows(Own, dout_b + h * hs, C, i0, kMmaRows, N, hs, hp);
+  __syncthreads();
+  row_fragments(da, Own, r0, hp, g, t);
+  float row_lse[2], row_D[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int i = i0 + r0 + g + 8 * r;
+    row_lse[r] = i < N ? lse[bh * N + i] : INFINITY;
+    row_D[r] = D_s[r0 + g + 8 * r];
+  }
+  float dq[kMmaMaxDims / 8][4] = {};
+  for (int j0 = 0; j0 < N; j0 += kMmaKeys) {
+    __syncthreads();  // the previous K/V tile is consumed
+    load_head_rows(Ks, qkv_b + C + h * hs, 3LL * C, j0, kMmaKeys, N, hs, hp);
+    load_head_rows(Vs, qkv_b + 2 * C + h * hs, 3LL * C, j0, kMmaKeys, N, hs, hp);
+    if (tid < kMmaKeys) kept[tid] = key_kept(mask, b, N, j0 + tid);
+    __syncthreads();
+    float s[kMmaKeys / 8][4], dp[kMmaKeys / 8][4];
+    times_rows(s, qa, Ks, hp, g, t);
+    times_rows(dp, da, Vs, hp, g, t);
+#pragma unroll
+    for (int nt = 0; nt < kMmaKeys / 8; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int key = 8 * nt + 2 * t + (e & 1), r = e >> 1;
+        const float p = kept[key] && row_lse[r] < INFINITY ? expf(s[nt][e] * scale - row_lse[r]) : 0.0f;
+        s[nt][e] = p * (dp[nt][e] - row_D[r]) * scale;  // dS
+      }
+    accumulate_times_tile(dq, s, Ks, hp, g, t);
+  }
+  add_rows(dqkv + b * N * 3LL * C, dq, 0, i0 + r0, N, C, h, hs, g, t);
+}
+
+// dK and dV of 64 keys: sums over the queries of dS^T Q and P^T dO.
+__global__ void __launch_bounds__(kMmaThreads)
+    attention_backward_dkv_mma_kernel(float* __restrict__ dqkv, const float* __restrict__ dout,
+                                      const float* __restrict__ qkv, const float* __restrict__ out,
+                                      const float* __restrict__ lse, const uint8_t* __restrict__ mask, int N, int C,
+                                      int NH, float scale) {
+  __shared__ float Own[kMmaRows][kMmaLd];
+  __shared__ float Qs[kMmaKeys][kMmaLd];
+  __shared__ float dOs[kMmaKeys][kMmaLd];
+  __shared__ float lse_s[kMmaKeys], D_s[kMmaKeys];
+  const int hs = C / NH, hp = (hs + 15) / 16 * 16;
+  const int tid = static_cast<int>(threadIdx.x), lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+  const long long bh = blockIdx.x, b = bh / NH;
+  const int h = static_cast<int>(bh % NH), j0 = static_cast<int>(blockIdx.y) * kMmaRows, r0 = 16 * warp;
+  const float* qkv_b = qkv + b * N * 3LL * C;
+  const float* dout_b = dout + b * N * static_cast<long long>(C);
+  load_head_rows(Own, qkv_b + C + h * hs, 3LL * C, j0, kMmaRows, N, hs, hp);
+  __syncthreads();
+  uint32_t ka[kMmaMaxDims / 16][4], va[kMmaMaxDims / 16][4];
+  row_fragments(ka, Own, r0, hp, g, t);
+  __syncthreads();
+  load_head_rows(Own, qkv_b + 2 * C + h * hs, 3LL * C, j0, kMmaRows, N, hs, hp);
+  __syncthreads();
+  row_fragments(va, Own, r0, hp, g, t);
+  bool mine[2];  // this lane's keys r0 + g and r0 + g + 8: real and not padding
+#pragma unroll
+  for (int r = 0; r < 2; ++r) mine[r] = key_kept(mask, b, N, j0 + r0 + g + 8 * r);
+  float dk[kMmaMaxDims / 8][4] = {}, dv[kMmaMaxDims / 8][4] = {};
+  for (int q0 = 0; q0 < N; q0 += kMmaKeys) {
+    __syncthreads();  // the previous query tile is consumed
+    load_head_rows(Qs, qkv_b + h * hs, 3LL * C, q0, kMmaKeys, N, hs, hp);
+    load_head_rows(dOs, dout_b + h * hs, C, q0, kMmaKeys, N, hs, hp);
+    if (tid < kMmaKeys) {
+      const int q = q0 + tid;
+      lse_s[tid] = q < N ? lse[bh * N + q] : INFINITY;
+      D_s[tid] = row_dot(dout_b, out + b * N * static_cast<long long>(C), q, N, C, h, hs);
+    }
+    __syncthreads();
+    float s[kMmaKeys / 8][4], dp[kMmaKeys / 8][4], ds[kMmaKeys / 8][4];
+    times_rows(s, ka, Qs, hp, g, t);   // S^T: keys x queries
+    times_rows(dp, va, dOs, hp, g, t);  // dP^T = V dO^T
+#pragma unroll
+    for (int nt = 0; nt < kMmaKeys / 8; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int q = 8 * nt + 2 * t + (e & 1);
+        const float L = lse_s[q];
+        const float p = mine[e >> 1] && L < INFINITY ? expf(s[nt][e] * scale - L) : 0.0f;
+        s[nt][e] = p;  // P^T
+        ds[nt][e] = p * (dp[nt][e] - D_s[q]) * scale;
+      }
+    accumulate_times_tile(dv, s, dOs, hp, g, t);
+    accumulate_times_tile(dk, ds, Qs, hp, g, t);
+  }
+  add_rows(dqkv + b * N * 3LL * C, dk, 1, j0 + r0, N, C, h, hs, g, t);
+  add_rows(dqkv + b * N * 3LL * C, dv, 2, j0 + r0, N, C, h, hs, g, t);
+}
+
 size_t smem_bytes(int tiles_of_32, int tiles_of_16, int64_t hs) {
   return size_t(tiles_of_32 * kTile + tiles_of_16 * kQueryTile) * size_t(hs + 1) * sizeof(float);
 }
@@ -425,6 +639,22 @@ void attention_backward(float* dqkv, const float* dout, const float* qkv, const 
                lse, mask, int(N), int(C), int(NH), scale);
   SIMAD_LAUNCH(attention_backward_dq_kernel, grid, dim3(kTile), smem_bytes(5, 0, hs), stream, dqkv, dout, qkv, out,
                lse, mask, int(N), int(C), int(NH), scale);
+}
+
+void attention_backward_bf16_tensor_cores(float* dqkv, const float* dout, const float* qkv, const float* out,
+                                          const float* lse, const uint8_t* mask, int64_t B, int64_t N, int64_t C,
+                                          int64_t NH, cudaStream_t stream) {
+  check_sizes("cuda attention_backward_bf16_tensor_cores", B, N, C, NH);
+  if (B == 0 || N == 0 || C == 0 || !dqkv) return;
+  SIMAD_CHECK(dout != nullptr && qkv != nullptr && out != nullptr && lse != nullptr,
+              "cuda attention_backward_bf16_tensor_cores: null dout, qkv, out or lse");
+  const int64_t hs = C / NH;
+  const float scale = 1.0f / sqrtf(float(hs));
+  const dim3 grid(unsigned(B * NH), unsigned((N + kMmaRows - 1) / kMmaRows));
+  SIMAD_LAUNCH(attention_backward_dkv_mma_kernel, grid, dim3(kMmaThreads), 0, stream, dqkv, dout, qkv, out, lse, mask,
+               int(N), int(C), int(NH), scale);
+  SIMAD_LAUNCH(attention_backward_dq_mma_kernel, grid, dim3(kMmaThreads), 0, stream, dqkv, dout, qkv, out, lse, mask,
+               int(N), int(C), int(NH), scale);
 }
 
 }  // namespace simad::cuda::kernels

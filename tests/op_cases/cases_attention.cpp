@@ -38,6 +38,26 @@ void attention_bf16_call(Io& io, Tier tier) {
                                                          B, N, C, NH))
 }
 
+// The backward on bf16 tensor cores (CUDA tier, on the fp32 forward's out and lse) against the fp32 ops.
+template <typename Io>
+void attention_backward_bf16_call(Io& io, Tier tier) {
+  using T = typename Io::value_type;
+  const int64_t B = io.n("B"), N = io.n("N"), C = io.n("C"), NH = io.n("NH");
+  if (tier == Tier::reference) {
+    simad::ops::reference::attention_forward(io.p("out"), io.p("lse"), io.p("qkv"), io.m_or_null("mask"), B, N, C, NH);
+    simad::ops::reference::attention_backward(io.p("dqkv"), io.p("dout"), io.p("qkv"), io.p("out"), io.p("lse"),
+                                              io.m_or_null("mask"), B, N, C, NH);
+  } else if (tier == Tier::cpu) {
+    simad::ops::attention_forward(io.p("out"), io.p("lse"), io.p("qkv"), io.m_or_null("mask"), B, N, C, NH);
+    simad::ops::attention_backward(io.p("dqkv"), io.p("dout"), io.p("qkv"), io.p("out"), io.p("lse"),
+                                   io.m_or_null("mask"), B, N, C, NH);
+  } else {
+    SIMAD_OP_CUDA(T, attention_forward(io.p("out"), io.p("lse"), io.p("qkv"), io.m_or_null("mask"), B, N, C, NH);
+                  attention_backward_bf16_tensor_cores(io.p("dqkv"), io.p("dout"), io.p("qkv"), io.p("out"),
+                                                       io.p("lse"), io.m_or_null("mask"), B, N, C, NH))
+  }
+}
+
 const OpCase kCases[] = {
     {.name = "attention forward",
      .sizes = times(kShapes, "masked", {0, 1}),
@@ -80,6 +100,15 @@ const OpCase kCases[] = {
                                           io.t("out"), io.t("lse"), m, io.n("NH"));
          },
      .cuda = {1e-5, 1e-4}},
+    // Every product's inputs rounded to bf16 (2^-9 relative each) against fp32: a score's error of about 2^-8 of
+    // its size moves P by as much, relatively (4e-2 at most seen, on a gradient of 1.1). tests/cuda/kernels/
+    // test_attention.cpp checks the kernels tightly on bf16 inputs.
+    {.name = "attention backward on bf16 tensor cores",
+     .sizes = times(times(kShapes, "masked", {0, 1}), "backward", {1}),
+     .tensors = attention_tensors,
+     .call = [](auto& io, Tier tier) { attention_backward_bf16_call(io, tier); },
+     .tensor_call = {},
+     .cuda = {5e-2, 3e-2}},
 };
 
 }  // namespace

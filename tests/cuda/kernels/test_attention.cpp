@@ -67,4 +67,45 @@ TEST_CASE("cuda/attention: the bf16 tensor-core forward: exact scores on bf16 in
   }
 }
 
+TEST_CASE("cuda/attention: the bf16 tensor-core backward on bf16 inputs: within P's and dS's rounding") {
+  // On q, k, v and dout that are bf16 already, every product the kernels form from them is exact; only P and dS
+  // are rounded (2^-9 relative each) where they enter dS K, P^T dO and dS^T Q. The gradients (accumulated
+  // from 0) then stay within about 2^-9 of the sums of their terms' sizes: at most 3e-3 seen on gradients up to
+  // 1.5, tolerance 1e-2. A mix-up of fragments, rows, keys or dimensions misses by the gradients' own size.
+  // Shapes as the forward's test, with two sequences each (the first has no key).
+  auto rng = t::test_rng();
+  struct Shape {
+    int64_t B, N, C, NH;
+  };
+  for (const Shape sh : {Shape{2, 17, 16, 2}, Shape{2, 70, 64, 1}, Shape{3, 33, 24, 2}, Shape{2, 96, 128, 2}}) {
+    CAPTURE(sh.N);
+    CAPTURE(sh.C);
+    const int64_t B = sh.B, N = sh.N, C = sh.C, NH = sh.NH;
+    auto bf16 = [](std::vector<float> v) {
+      for (auto& x : v) x = simad::bf16_to_float(simad::float_to_bf16(x));
+      return v;
+    };
+    const auto qkv = bf16(t::random_vector<float>(rng, size_t(B * N * 3 * C), -2.0, 2.0));
+    const auto dout = bf16(t::random_vector<float>(rng, size_t(B * N * C)));
+    std::vector<uint8_t> mask(size_t(B * N));
+    for (auto& m : mask) m = rng.next_uniform() < 0.8 ? 1 : 0;
+    std::fill_n(mask.begin(), N, uint8_t(0));  // sequence 0 has no key: no gradient
+    std::vector<float> out(size_t(B * N * C)), lse(size_t(B * NH * N)), want(size_t(B * N * 3 * C), 0.0f);
+    simad::ops::attention_forward(out.data(), lse.data(), qkv.data(), mask.data(), B, N, C, NH);
+    simad::ops::attention_backward(want.data(), dout.data(), qkv.data(), out.data(), lse.data(), mask.data(), B, N, C,
+                                   NH);
+    t::Dev<float> dqkv(qkv), ddout(dout), dout_fwd(out), dlse(lse), dgrad(std::vector<float>(want.size(), 0.0f));
+    t::Dev<uint8_t> dmask(mask);
+    k::attention_backward_bf16_tensor_cores(dgrad.ptr, ddout.ptr, dqkv.ptr, dout_fwd.ptr, dlse.ptr, dmask.ptr, B, N,
+                                            C, NH);
+    CUDA_OK(cudaDeviceSynchronize());
+    const auto got = dgrad.get();
+    double largest = 0;
+    for (const float w : want) largest = std::max(largest, double(std::fabs(w)));
+    CHECK(largest > 0.5);  // gradients to compare, not zeros
+    for (int64_t i = 0; i < N * 3 * C; ++i) CHECK(got[size_t(i)] == 0.0f);  // sequence 0
+    t::check_close(got, want, 1e-2, 0.0, "dqkv");
+  }
+}
+
 }  // namespace SIMAD_TEST_FILE_ID

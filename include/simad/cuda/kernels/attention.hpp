@@ -40,4 +40,12 @@ void attention_backward(float* dqkv,          // (B, N, 3C) accumulated
                         const uint8_t* mask,  // (B, N) or nullptr
                         int64_t B, int64_t N, int64_t C, int64_t NH, cudaStream_t stream = nullptr);
 
+// The backward on tensor cores: every product (S = Q K^T and dO V^T recomputed, dS K, P^T dO, dS^T Q) on
+// mma.sync m16n8k16 with its inputs rounded to bf16 and fp32 sums; P, dS and D = rowsum(dO o O) in fp32. Same
+// arguments and semantics as attention_backward (on attention_forward's out and lse); gradients within a few
+// percent of its. Blocks of 4 warps own 64 query rows (dQ) or 64 keys (dK, dV), no atomics.
+void attention_backward_bf16_tensor_cores(float* dqkv, const float* dout, const float* qkv, const float* out,
+                                          const float* lse, const uint8_t* mask, int64_t B, int64_t N, int64_t C,
+                                          int64_t NH, cudaStream_t stream = nullptr);
+
 }  // namespace simad::cuda::kernels
