@@ -246,152 +246,8 @@ void check_sizes(const char* what, int64_t B, int64_t N, int64_t C, int64_t NH) 
 // padded to a multiple of 16 with zeros in shared memory.
 constexpr int kMmaRows = 64, kMmaKeys = 32, kMmaThreads = 128, kMmaMaxDims = 64;
 
-__global__ void __launch_bounds__(kMmaThreads)
-    attention_forward_mma_kernel(float* __restrict__ out, float* __restrict__ lse, const float* __restrict__ qkv,
-                                 const uint8_t* __restrict__ mask, int N, int C, int NH, float scale) {
-  // Rows padded to 72 floats (hs <= 64 plus 8): a quad's lanes read rows g and columns 2t: banks differ.
-  constexpr int ld = kMmaMaxDims + 8;
-  __shared__ float Qs[kMmaRows][ld];
-  __shared__ float Ks[kMmaKeys][ld];
-  __shared__ float Vs[kMmaKeys][ld];
-  __shared__ int kept[kMmaKeys];
-  const int hs = C / NH, hp = (hs + 15) / 16 * 16;  // hs padded to the mma's k
-  const int tid = static_cast<int>(threadIdx.x), lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
-  const long long bh = blockIdx.x, b = bh / NH;
-  const int h = static_cast<int>(bh % NH), i0 = static_cast<int>(blockIdx.y) * kMmaRows;
-  const float* qkv_b = qkv + b * N * 3LL * C;
-  auto load = [&](float (*tile)[ld], int part, int r0, int rows) {
-    for (int e = tid; e < rows * hp; e += kMmaThreads) {
-      const int r = e / hp, d = e % hp, gr = r0 + r;
-      tile[r][d] = gr < N && d < hs ? qkv_b[gr * 3LL * C + part * C + h * hs + d] : 0.0f;
-    }
-  };
-  load(Qs, 0, i0, kMmaRows);
-  __syncthreads();
-  // This warp's Q rows as A fragments, one per 16 dimensions.
-  const int r0 = 16 * warp;
-  uint32_t qa[kMmaMaxDims / 16][4];
-#pragma unroll
-  for (int kk = 0; kk < kMmaMaxDims / 16; ++kk) {
-    if (16 * kk >= hp) break;
-    const int d = 16 * kk + 2 * t;
-    qa[kk][0] = mma::pack_bf16x2(Qs[r0 + g][d], Qs[r0 + g][d + 1]);
-    qa[kk][1] = mma::pack_bf16x2(Qs[r0 + g + 8][d], Qs[r0 + g + 8][d + 1]);
-    qa[kk][2] = mma::pack_bf16x2(Qs[r0 + g][d + 8], Qs[r0 + g][d + 9]);
-    qa[kk][3] = mma::pack_bf16x2(Qs[r0 + g + 8][d + 8], Qs[r0 + g + 8][d + 9]);
-  }
-  float o[kMmaMaxDims / 8][4];  // O (16 x hs): dims 8 nd + 2t, +1 of rows g and g + 8
-#pragma unroll
-  for (int nd = 0; nd < kMmaMaxDims / 8; ++nd)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) o[nd][e] = 0.0f;
-  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};  // rows g and g + 8
-  for (int j0 = 0; j0 < N; j0 += kMmaKeys) {
-    __syncthreads();  // the previous K/V tile is consumed
-    load(Ks, 1, j0, kMmaKeys);
-    load(Vs, 2, j0, kMmaKeys);
-    if (tid < kMmaKeys) kept[tid] = key_kept(mask, b, N, j0 + tid);
-    __syncthreads();
-    float s[kMmaKeys / 8][4];  // scores: keys 8 nt + 2t, +1 of rows g (e 0, 1) and g + 8 (e 2, 3)
-#pragma unroll
-    for (int nt = 0; nt < kMmaKeys / 8; ++nt) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) s[nt][e] = 0.0f;
-      const int key = 8 * nt + g;  // B column g = key row g of K
-#pragma unroll
-      for (int kk = 0; kk < kMmaMaxDims / 16; ++kk) {
-        if (16 * kk >= hp) break;
-        const int d = 16 * kk + 2 * t;
-        const uint32_t kb[2] = {mma::pack_bf16x2(Ks[key][d], Ks[key][d + 1]),
-                                mma::pack_bf16x2(Ks[key][d + 8], Ks[key][d + 9])};
-        mma::mma_m16n8k16_bf16(s[nt], qa[kk], kb);
-      }
-    }
-    // Scale, mask, and the tile's max per row (over the quad).
-    float tile_max[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-    for (int nt = 0; nt < kMmaKeys / 8; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int key = 8 * nt + 2 * t + (e & 1);
-        s[nt][e] = kept[key] ? s[nt][e] * scale : -INFINITY;
-        tile_max[e >> 1] = fmaxf(tile_max[e >> 1], s[nt][e]);
-      }
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
-      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
-    }
-    float f[2], m_new[2];
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      m_new[r] = fmaxf(m[r], tile_max[r]);
-      // No kept key in the tile nor before (m_new = -inf): nothing changes (exp(-inf - -inf) would be NaN).
-      f[r] = m_new[r] == -INFINITY ? 1.0f : expf(m[r] - m_new[r]);
-      l[r] *= f[r];
-      m[r] = m_new[r];
-    }
-    float tile_sum[2] = {0.0f, 0.0f};
-#pragma unroll
-    for (int nt = 0; nt < kMmaKeys / 8; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int r = e >> 1;
-        s[nt][e] = m[r] == -INFINITY ? 0.0f : expf(s[nt][e] - m[r]);  // -inf: 0
-        tile_sum[r] += s[nt][e];
-      }
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      tile_sum[r] += __shfl_xor_sync(0xffffffffu, tile_sum[r], 1);
-      tile_sum[r] += __shfl_xor_sync(0xffffffffu, tile_sum[r], 2);
-      l[r] += tile_sum[r];
-    }
-#pragma unroll
-    for (int nd = 0; nd < kMmaMaxDims / 8; ++nd)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) o[nd][e] *= f[e >> 1];
-    // O += P V: P's fragments of key tiles 2 kk and 2 kk + 1 are the A fragment of keys 16 kk .. 16 kk + 15.
-#pragma unroll
-    for (int kk = 0; kk < kMmaKeys / 16; ++kk) {
-      const uint32_t pa[4] = {mma::pack_bf16x2(s[2 * kk][0], s[2 * kk][1]),
-                              mma::pack_bf16x2(s[2 * kk][2], s[2 * kk][3]),
-                              mma::pack_bf16x2(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                              mma::pack_bf16x2(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-      const int key = 16 * kk + 2 * t;
-#pragma unroll
-      for (int nd = 0; nd < kMmaMaxDims / 8; ++nd) {
-        if (8 * nd >= hp) break;
-        const int d = 8 * nd + g;  // B column g = dimension
-        const uint32_t vb[2] = {mma::pack_bf16x2(Vs[key][d], Vs[key + 1][d]),
-                                mma::pack_bf16x2(Vs[key + 8][d], Vs[key + 9][d])};
-        mma::mma_m16n8k16_bf16(o[nd], pa, vb);
-      }
-    }
-  }
-  // O / l and lse; rows past N are not written.
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int i = i0 + r0 + g + 8 * r;
-    if (i >= N) continue;
-    const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;  // every key padded: zeros
-    if (t == 0) lse[bh * N + i] = l[r] > 0.0f ? m[r] + logf(l[r]) : INFINITY;
-    for (int nd = 0; nd < kMmaMaxDims / 8; ++nd) {
-      const int d = 8 * nd + 2 * t;
-      if (d < hs) out[(b * N + i) * C + h * hs + d] = o[nd][2 * r] * inv;
-      if (d + 1 < hs) out[(b * N + i) * C + h * hs + d + 1] = o[nd][2 * r + 1] * inv;
-    }
-  }
-}
-
-// ---- The backward on tensor cores -------------------------------------------------------------------------
-// FlashAttention's backward (Dao et al. 2022, algorithm 4) in two kernels without atomics, as the fp32 one: a
-// block of 4 warps owns 64 rows of one side (queries for dQ, keys for dK and dV), a warp 16 of them held as A
-// fragments; the other side streams through shared memory in tiles of 32 rows. Per tile a warp recomputes its
-// 16 x 32 scores and dO V^T (or their transposes) as mma.sync m16n8k16, forms P = exp(S scale - lse) and
-// dS = P (dP - D) scale in fp32 registers (D = rowsum(dO o O)), and accumulates dS K (dQ), P^T dO (dV) and
-// dS^T Q (dK) with the accumulator fragments reused as A fragments, as the forward's P V. Every product's
-// inputs are rounded to bf16, the sums are fp32.
-constexpr int kMmaLd = kMmaMaxDims + 8;  // rows padded as the forward's
+// Rows padded to 72 floats (hs <= 64 plus 8): a quad's lanes read rows g and columns 2t: banks differ.
+constexpr int kMmaLd = kMmaMaxDims + 8;
 
 // Rows [r0, r0 + rows) of a head's slice (row r at base + r * stride, hs floats) into tile, hp columns: zeros
 // past N and past hs.
@@ -483,6 +339,107 @@ __device__ inline void add_rows(float* dqkv_b, const float (&acc)[kMmaMaxDims / 
   }
 }
 
+
+__global__ void __launch_bounds__(kMmaThreads)
+    attention_forward_mma_kernel(float* __restrict__ out, float* __restrict__ lse, const float* __restrict__ qkv,
+                                 const uint8_t* __restrict__ mask, int N, int C, int NH, float scale) {
+  __shared__ float Qs[kMmaRows][kMmaLd];
+  __shared__ float Ks[kMmaKeys][kMmaLd];
+  __shared__ float Vs[kMmaKeys][kMmaLd];
+  __shared__ int kept[kMmaKeys];
+  const int hs = C / NH, hp = (hs + 15) / 16 * 16;  // hs padded to the mma's k
+  const int tid = static_cast<int>(threadIdx.x), lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+  const long long bh = blockIdx.x, b = bh / NH;
+  const int h = static_cast<int>(bh % NH), i0 = static_cast<int>(blockIdx.y) * kMmaRows;
+  const float* qkv_b = qkv + b * N * 3LL * C;
+  load_head_rows(Qs, qkv_b + h * hs, 3LL * C, i0, kMmaRows, N, hs, hp);
+  __syncthreads();
+  // This warp's Q rows as A fragments, one per 16 dimensions.
+  const int r0 = 16 * warp;
+  uint32_t qa[kMmaMaxDims / 16][4];
+  row_fragments(qa, Qs, r0, hp, g, t);
+  float o[kMmaMaxDims / 8][4];  // O (16 x hs): dims 8 nd + 2t, +1 of rows g and g + 8
+#pragma unroll
+  for (int nd = 0; nd < kMmaMaxDims / 8; ++nd)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) o[nd][e] = 0.0f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};  // rows g and g + 8
+  for (int j0 = 0; j0 < N; j0 += kMmaKeys) {
+    __syncthreads();  // the previous K/V tile is consumed
+    load_head_rows(Ks, qkv_b + C + h * hs, 3LL * C, j0, kMmaKeys, N, hs, hp);
+    load_head_rows(Vs, qkv_b + 2 * C + h * hs, 3LL * C, j0, kMmaKeys, N, hs, hp);
+    if (tid < kMmaKeys) kept[tid] = key_kept(mask, b, N, j0 + tid);
+    __syncthreads();
+    float s[kMmaKeys / 8][4];  // scores: keys 8 nt + 2t, +1 of rows g (e 0, 1) and g + 8 (e 2, 3)
+    times_rows(s, qa, Ks, hp, g, t);
+    // Scale, mask, and the tile's max per row (over the quad).
+    float tile_max[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int nt = 0; nt < kMmaKeys / 8; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int key = 8 * nt + 2 * t + (e & 1);
+        s[nt][e] = kept[key] ? s[nt][e] * scale : -INFINITY;
+        tile_max[e >> 1] = fmaxf(tile_max[e >> 1], s[nt][e]);
+      }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
+      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
+    }
+    float f[2], m_new[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      m_new[r] = fmaxf(m[r], tile_max[r]);
+      // No kept key in the tile nor before (m_new = -inf): nothing changes (exp(-inf - -inf) would be NaN).
+      f[r] = m_new[r] == -INFINITY ? 1.0f : expf(m[r] - m_new[r]);
+      l[r] *= f[r];
+      m[r] = m_new[r];
+    }
+    float tile_sum[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int nt = 0; nt < kMmaKeys / 8; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int r = e >> 1;
+        s[nt][e] = m[r] == -INFINITY ? 0.0f : expf(s[nt][e] - m[r]);  // -inf: 0
+        tile_sum[r] += s[nt][e];
+      }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      tile_sum[r] += __shfl_xor_sync(0xffffffffu, tile_sum[r], 1);
+      tile_sum[r] += __shfl_xor_sync(0xffffffffu, tile_sum[r], 2);
+      l[r] += tile_sum[r];
+    }
+#pragma unroll
+    for (int nd = 0; nd < kMmaMaxDims / 8; ++nd)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) o[nd][e] *= f[e >> 1];
+    accumulate_times_tile(o, s, Vs, hp, g, t);  // O += P V
+  }
+  // O / l and lse; rows past N are not written.
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int i = i0 + r0 + g + 8 * r;
+    if (i >= N) continue;
+    const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;  // every key padded: zeros
+    if (t == 0) lse[bh * N + i] = l[r] > 0.0f ? m[r] + logf(l[r]) : INFINITY;
+    for (int nd = 0; nd < kMmaMaxDims / 8; ++nd) {
+      const int d = 8 * nd + 2 * t;
+      if (d < hs) out[(b * N + i) * C + h * hs + d] = o[nd][2 * r] * inv;
+      if (d + 1 < hs) out[(b * N + i) * C + h * hs + d + 1] = o[nd][2 * r + 1] * inv;
+    }
+  }
+}
+
+// ---- The backward on tensor cores -------------------------------------------------------------------------
+// FlashAttention's backward (Dao et al. 2022, algorithm 4) in two kernels without atomics, as the fp32 one: a
+// block of 4 warps owns 64 rows of one side (queries for dQ, keys for dK and dV), a warp 16 of them held as A
+// fragments; the other side streams through shared memory in tiles of 32 rows. Per tile a warp recomputes its
+// 16 x 32 scores and dO V^T (or their transposes) as mma.sync m16n8k16, forms P = exp(S scale - lse) and
+// dS = P (dP - D) scale in fp32 registers (D = rowsum(dO o O)), and accumulates dS K (dQ), P^T dO (dV) and
+// dS^T Q (dK) with the accumulator fragments reused as A fragments, as the forward's P V. Every product's
+// inputs are rounded to bf16, the sums are fp32.
 // dQ of 64 query rows: sum over the keys of dS K.
 __global__ void __launch_bounds__(kMmaThreads)
     attention_backward_dq_mma_kernel(float* __restrict__ dqkv, const float* __restrict__ dout,
