@@ -5,7 +5,8 @@
 // filters, kernel, stride), at batch 1 and 8. simad runs ops::conv2d_forward (NCHW, fused bias +
 // leaky); oneDNN runs convolution_forward (forward_inference) with a leaky-ReLU post-op, on the
 // layouts it picks itself (format_tag::any: its blocked layouts), with the reorders into those
-// layouts done once, outside the timing: only execution is timed, which favours oneDNN. Before
+// layouts done once, outside the timing: only execution is timed, which favours oneDNN. oneDNN picks its
+// algorithm (convolution_auto); simad's 3x3 stride-1 layers of 64+ channels run Winograd F(2x2, 3x3). Before
 // timing, both outputs are compared (max relative error printed). Sides alternate in short trials
 // (bench_timing.hpp: noisy shared machines); each side's rate is its median trial. The table ends with the geometric
 // mean of simad/oneDNN, and whole-network images/s of simad for both networks (batch 1 and 8),
@@ -86,17 +87,20 @@ std::vector<ConvRow> distinct_convs() {
 }
 
 #if defined(SIMAD_HAVE_DNNL)
-// One oneDNN convolution (leaky ReLU post-op) on its preferred layouts, inputs reordered once.
+// One oneDNN convolution (leaky ReLU post-op) on its preferred layouts, inputs reordered once. Its algorithm
+// is convolution_auto: oneDNN picks the one it expects to be fastest (its Winograd where it has one and
+// judges it better; see dnnl_winograd_available).
 class DnnlConv {
  public:
-  DnnlConv(const ops::Conv2dShape& s, const float* src, const float* weight, const float* bias)
+  DnnlConv(const ops::Conv2dShape& s, const float* src, const float* weight, const float* bias,
+           dnnl::algorithm algorithm = dnnl::algorithm::convolution_auto)
       : eng_(dnnl::engine::kind::cpu, 0), stream_(eng_) {
     using tag = dnnl::memory::format_tag;
     using dt = dnnl::memory::data_type;
     const dnnl::memory::dims src_dims{s.B, s.C, s.H, s.W}, wei_dims{s.O, s.C, s.K, s.K}, bias_dims{s.O},
         dst_dims{s.B, s.O, s.out_h(), s.out_w()}, strides{s.stride, s.stride}, pad{s.pad, s.pad};
     const auto any = [&](const dnnl::memory::dims& d) { return dnnl::memory::desc(d, dt::f32, tag::any); };
-    const dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+    const dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, algorithm,
                                                any(src_dims), any(wei_dims), dnnl::memory::desc(bias_dims, dt::f32, tag::x),
                                                any(dst_dims), strides, pad, pad);
     dnnl::post_ops post;
@@ -143,6 +147,20 @@ class DnnlConv {
   dnnl::convolution_forward conv_;
   dnnl::memory src_, wei_, bias_, dst_, user_dst_;
 };
+
+// Whether this oneDNN has an fp32 Winograd convolution for this CPU (oneDNN 2.6 on AVX-512 CPUs says "could
+// not create a primitive descriptor"): simad's 3x3 stride-1 rows may run Winograd, and the header says
+// whether the peer could have.
+bool dnnl_winograd_available() {
+  try {
+    const ops::Conv2dShape s{1, 64, 26, 26, 64, 3, 1, 1};
+    std::vector<float> src(size_t(s.B * s.C * s.H * s.W), 0.5f), w(size_t(s.O * s.C * 9), 0.01f), b(size_t(s.O));
+    DnnlConv probe(s, src.data(), w.data(), b.data(), dnnl::algorithm::convolution_winograd);
+    return true;
+  } catch (const dnnl::error&) {
+    return false;
+  }
+}
 #endif
 
 void run_bench_darknet(const BenchDarknetOptions& o) {
@@ -153,14 +171,18 @@ void run_bench_darknet(const BenchDarknetOptions& o) {
               "OMP_WAIT_POLICY %s\n",
               machine.cpu.c_str(), machine.cores, load_average(), simad::num_threads(), ops::cpu_gemm_name().c_str(),
 #if defined(SIMAD_HAVE_DNNL)
-              "2.x (fp32, format_tag::any, execution only)",
+              dnnl_winograd_available()
+                  ? "2.x (fp32, convolution_auto, format_tag::any, execution only; has an fp32 Winograd here)"
+                  : "2.x (fp32, convolution_auto, format_tag::any, execution only; no fp32 Winograd on this CPU)",
 #else
               "not built (libdnnl-dev missing)",
 #endif
               omp_wait ? omp_wait : "unset");
-  std::printf("%-28s %5s %4s %9s %9s %9s %8s %9s\n", "conv (CxHxW kK/S oO)", "batch", "uses", "GFLOP", "simad", "oneDNN",
-              "ratio", "max err");
-  std::printf("%-28s %5s %4s %9s %9s %9s %8s %9s\n", "", "", "v3/t", "", "GFLOP/s", "GFLOP/s", "s/1DNN", "");
+  std::printf("GFLOP/s: the direct convolution's 2 C K^2 O Ho Wo per image over the time, on both sides (simad's\n"
+              "winograd rows multiply 2.25x less); path: how simad computed the row (ops::Conv2dPath)\n");
+  std::printf("%-28s %5s %4s %9s %9s %9s %8s %9s  %s\n", "conv (CxHxW kK/S oO)", "batch", "uses", "GFLOP", "simad",
+              "oneDNN", "ratio", "max err", "simad");
+  std::printf("%-28s %5s %4s %9s %9s %9s %8s %9s  %s\n", "", "", "v3/t", "", "GFLOP/s", "GFLOP/s", "s/1DNN", "", "path");
   nlohmann::json rows_json = nlohmann::json::array();
   double log_sum = 0;
   int ratios = 0;
@@ -181,7 +203,8 @@ void run_bench_darknet(const BenchDarknetOptions& o) {
       rng.fill_uniform(std::span<float>(bias), -0.1, 0.1);
       // Weights packed once before timing, as a network does (nn::FoldedConv) and as oneDNN's are
       // reordered outside its execution.
-      const ops::cpu::SgemmPackedA packed(w.data(), s.C * s.K * s.K, s.O, s.C * s.K * s.K);
+      const ops::Conv2dPackedWeights packed = ops::pack_conv2d_weights(w.data(), s);
+      const char* path = ops::conv2d_path_name(ops::conv2d_float_path(s, ops::ConvActivation::leaky, &packed));
       auto simad_run = [&] {
         ops::conv2d_forward(out.data(), in.data(), w.data(), bias.data(), s, ops::ConvActivation::leaky, ws.data(),
                             &packed);
@@ -205,12 +228,12 @@ void run_bench_darknet(const BenchDarknetOptions& o) {
       if (ratio > 0) log_sum += std::log(ratio), ++ratios;
       conv_time_v3[B].first += row.uses_v3 * t_simad, conv_time_v3[B].second += row.uses_v3 * t_dnnl;
       conv_time_tiny[B].first += row.uses_tiny * t_simad, conv_time_tiny[B].second += row.uses_tiny * t_dnnl;
-      std::printf("%-28s %5d %2d/%-2d %8.3f %9.1f %9.1f %8.2f %9.1e\n", label.c_str(), B, row.uses_v3, row.uses_tiny, gf,
-                  gf / t_simad, t_dnnl > 0 ? gf / t_dnnl : 0.0, ratio, err);
+      std::printf("%-28s %5d %2d/%-2d %8.3f %9.1f %9.1f %8.2f %9.1e  %s\n", label.c_str(), B, row.uses_v3, row.uses_tiny,
+                  gf, gf / t_simad, t_dnnl > 0 ? gf / t_dnnl : 0.0, ratio, err, path);
       std::fflush(stdout);
       rows_json.push_back({{"conv", label}, {"batch", B}, {"gflop", gf}, {"simad_gflops", gf / t_simad},
                            {"onednn_gflops", t_dnnl > 0 ? gf / t_dnnl : 0.0}, {"ratio", ratio}, {"max_rel_err", err},
-                           {"uses_yolov3", row.uses_v3}, {"uses_tiny", row.uses_tiny}});
+                           {"uses_yolov3", row.uses_v3}, {"uses_tiny", row.uses_tiny}, {"simad_path", path}});
     }
   }
   const double geo = ratios ? std::exp(log_sum / ratios) : 0.0;

@@ -47,10 +47,11 @@ struct FoldedConv {
   ops::ConvActivation activation = ops::ConvActivation::linear;
   std::vector<float> weight;  // (O, C, K, K)
   std::vector<float> bias;    // (O)
-  // weight packed once for simad's fp32 GEMM kernel (as oneDNN reorders its weights once): every forward
-  // would pack it again otherwise. Empty where the CPU has no such kernel or SIMAD_GEMM=openblas; twice
-  // the weights' memory.
-  ops::cpu::SgemmPackedA packed;
+  // weight prepared once for simad's fp32 kernels (as oneDNN reorders its weights once): the GEMM's packed
+  // panels, or the Winograd transform for 3x3 stride-1 layers of 64 channels or more
+  // (ops::pack_conv2d_weights). Empty where the CPU has no such kernel or SIMAD_GEMM=openblas; once (GEMM) or
+  // 16/9 times (Winograd) the weights' memory.
+  ops::Conv2dPackedWeights packed;
 };
 
 inline FoldedConv fold_batch_norm(const io::darknet::ConvWeights& w, const io::darknet::Convolutional& c,
@@ -71,9 +72,7 @@ inline FoldedConv fold_batch_norm(const io::darknet::ConvWeights& w, const io::d
     for (size_t i = 0; i < per_filter; ++i) f.weight[o * per_filter + i] = float(double(w.weights[o * per_filter + i]) * s);
     f.bias[o] = float(double(w.biases[o]) - double(w.rolling_mean[o]) * s);
   }
-  // Only simad's fp32 kernel reads the panels (under SIMAD_GEMM=bf16, the shallow layers it keeps on fp32).
-  if (ops::cpu_gemm() != ops::CpuGemm::openblas)
-    f.packed = ops::cpu::SgemmPackedA(f.weight.data(), int64_t(per_filter), w.filters, int64_t(per_filter));
+  f.packed = ops::pack_conv2d_weights(f.weight.data(), f.shape);
   return f;
 }
 

@@ -22,8 +22,11 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 #include "simad/core/error.hpp"
@@ -31,6 +34,7 @@
 #include "simad/ops/conv2d_shape.hpp"
 #include "simad/ops/cpu/conv2d_direct.hpp"
 #include "simad/ops/cpu/conv2d_implicit.hpp"
+#include "simad/ops/cpu/conv2d_winograd.hpp"
 #include "simad/ops/gemm.hpp"
 
 namespace simad::ops {
@@ -153,6 +157,54 @@ inline bool conv2d_direct_suits_bf16(const Conv2dShape& s) {
   return conv2d_direct_suits(s) && s.C * s.K * s.K <= 288 && s.out_w() >= 128;
 }
 
+// Whether float 3x3 stride-1 pad-1 convolutions may run as Winograd F(2x2, 3x3) (ops/cpu/conv2d_winograd.hpp)
+// on simad's fp32 kernels: 2.25x fewer FMAs, results within rounding of the direct sum but not its bits.
+// SIMAD_WINOGRAD=0 in the environment or set_cpu_winograd(false) keeps every convolution on the GEMM paths,
+// whose results are the bits of im2col + GEMM. Read where weights are prepared (pack_conv2d_weights) and at
+// each forward.
+namespace detail {
+inline std::atomic<bool>& cpu_winograd_setting() {
+  static std::atomic<bool> setting{[] {
+    const char* env = std::getenv("SIMAD_WINOGRAD");
+    if (!env || !*env || std::string_view(env) == "1") return true;
+    SIMAD_CHECK(std::string_view(env) == "0", "SIMAD_WINOGRAD='", env, "': expected 0 or 1");
+    return false;
+  }()};
+  return setting;
+}
+}  // namespace detail
+inline bool cpu_winograd() { return detail::cpu_winograd_setting().load(std::memory_order_relaxed); }
+inline void set_cpu_winograd(bool on) { detail::cpu_winograd_setting().store(on); }
+
+// Whether conv2d_forward runs shape s as Winograd F(2x2, 3x3) (given prepared weights, on simad's fp32
+// kernels, with cpu_winograd()): 3x3 stride-1 pad-1 layers of at least 64 input channels. Timed in
+// development on the 2-core Zen 4 against the paths they would take otherwise: 1.3-1.8x on YOLOv3's
+// 64- to 512-channel layers, a tie at 32 channels (104 px) and slower at 16-32 channels on 208 px maps,
+// where the GEMMs are too shallow (`simad bench darknet` has the measured rows).
+inline bool conv2d_winograd_suits(const Conv2dShape& s) {
+  return cpu::winograd_shape(cpu::DirectConvShape{s.C, s.H, s.W, s.O, s.K, s.stride, s.pad}) && s.C >= 64;
+}
+
+// A convolution's float weights prepared once for the CPU kernel that will run them (as oneDNN reorders its
+// weights once): the Winograd transform where conv2d_winograd_suits (any map size) and it is on, else the
+// GEMM's packed panels. Empty where the CPU has no simad fp32 kernel or SIMAD_GEMM=openblas.
+struct Conv2dPackedWeights {
+  cpu::SgemmPackedA gemm;         // (O, C*K*K) as the fp32 GEMM's A panels
+  cpu::WinogradWeights winograd;  // U = G g G^T per transform position
+};
+
+inline Conv2dPackedWeights pack_conv2d_weights(const float* weight, const Conv2dShape& s) {
+  Conv2dPackedWeights p;
+  if (!cpu::sgemm_available() || cpu_gemm() == CpuGemm::openblas) return p;
+  if (cpu_gemm() == CpuGemm::simad && cpu_winograd() && conv2d_winograd_suits(s)) {
+    p.winograd = cpu::WinogradWeights(weight, s.O, s.C);
+    return p;
+  }
+  // Only simad's fp32 kernel reads the panels (under SIMAD_GEMM=bf16, the shallow layers it keeps on fp32).
+  p.gemm = cpu::SgemmPackedA(weight, s.C * s.K * s.K, s.O, s.C * s.K * s.K);
+  return p;
+}
+
 // Scratch elements conv2d_forward needs for shape s (0 for a 1x1 stride-1 unpadded convolution at
 // batch 1).
 inline int64_t conv2d_workspace_size(const Conv2dShape& s) {
@@ -162,37 +214,72 @@ inline int64_t conv2d_workspace_size(const Conv2dShape& s) {
   return direct ? 0 : rows * HWo;
 }
 
+// The ways conv2d_forward computes a float convolution:
+//   winograd  Winograd F(2x2, 3x3) on prepared weights (ops/cpu/conv2d_winograd.hpp)
+//   ring      the ring-buffer implicit GEMM, shallow wide layers (ops/cpu/conv2d_direct.hpp)
+//   implicit  the GEMM whose B panels are unfolded from the image as it packs (ops/cpu/conv2d_implicit.hpp)
+//   gemm      a GEMM on the input as it is (1x1) or on im2col's matrix (every other case, and double)
+enum class Conv2dPath { winograd, ring, implicit, gemm };
+inline const char* conv2d_path_name(Conv2dPath p) {
+  switch (p) {
+    case Conv2dPath::winograd: return "winograd";
+    case Conv2dPath::ring: return "ring";
+    case Conv2dPath::implicit: return "implicit";
+    case Conv2dPath::gemm: break;
+  }
+  return "gemm";
+}
+
+// The path conv2d_forward<float> takes for shape s, activation act and prepared weights `packed` (or null),
+// under the current settings (cpu_gemm(), cpu_winograd(), the ISA level). A logistic activation is a pass
+// after a plain GEMM.
+inline Conv2dPath conv2d_float_path(const Conv2dShape& s, ConvActivation act, const Conv2dPackedWeights* packed) {
+  if (act == ConvActivation::logistic) return Conv2dPath::gemm;
+  if (packed && cpu_gemm() == CpuGemm::simad && cpu_winograd() && conv2d_winograd_suits(s) &&
+      packed->winograd.usable_for(s.O, s.C))
+    return Conv2dPath::winograd;
+  const bool ring = cpu_gemm() == CpuGemm::simad  ? conv2d_direct_suits(s)
+                    : cpu_gemm() == CpuGemm::bf16 ? conv2d_direct_suits_bf16(s)
+                                                  : false;
+  if (ring && cpu::conv2d_direct_available()) return Conv2dPath::ring;
+  if (cpu_gemm() == CpuGemm::simad && conv2d_implicit_suits(s) && cpu::sgemm_available()) return Conv2dPath::implicit;
+  return Conv2dPath::gemm;
+}
+
 // out = act(conv(inp, weight) + bias). bias may be null (no bias). workspace: at least
 // conv2d_workspace_size(s) elements, or null to allocate it here (the implicit GEMM, where it runs,
-// does not use it). packed_weight: for float, the weights packed once for simad's fp32 kernel
-// (cpu::SgemmPackedA of (O, C*K*K)), used where that kernel runs, or null (same results either way).
+// does not use it). packed: for float, the weights prepared once (pack_conv2d_weights), used where
+// their kernel runs, or null. With Winograd weights a conv2d_winograd_suits shape runs as Winograd
+// (results within rounding of the other paths); otherwise the results are the same with or without them.
 template <typename T>
 void conv2d_forward(T* out,           // (B, O, Ho, Wo)
                     const T* inp,     // (B, C, H, W)
                     const T* weight,  // (O, C, K, K)
                     const T* bias,    // (O) or null
                     const Conv2dShape& s, ConvActivation act, T* workspace = nullptr,
-                    const cpu::SgemmPackedA* packed_weight = nullptr) {
+                    const Conv2dPackedWeights* packed = nullptr) {
   s.check();
   const int64_t Ho = s.out_h(), Wo = s.out_w(), HWo = Ho * Wo, rows = s.C * s.K * s.K;
   const bool direct = s.K == 1 && s.stride == 1 && s.pad == 0;
   // Bias and a linear or leaky activation ride in the GEMM's stores (gemm_bias_activation); the
   // logistic (rare in Darknet cfgs) is a pass after it.
   const bool fused = act != ConvActivation::logistic;
+  const cpu::SgemmPackedA* packed_weight = packed ? &packed->gemm : nullptr;
   if constexpr (std::is_same_v<T, float>) {
-    const bool ring = cpu_gemm() == CpuGemm::simad  ? conv2d_direct_suits(s)
-                      : cpu_gemm() == CpuGemm::bf16 ? conv2d_direct_suits_bf16(s)
-                                                    : false;
     const cpu::DirectConvShape ds{s.C, s.H, s.W, s.O, s.K, s.stride, s.pad};
-    if (fused && ring && cpu::conv2d_direct_available()) {
-      cpu::conv2d_direct(out, inp, s.B, weight, bias, act == ConvActivation::leaky, ds, packed_weight);
-      return;
-    }
-    if (fused && cpu_gemm() == CpuGemm::simad && conv2d_implicit_suits(s) && cpu::sgemm_available()) {
-      for (int64_t b = 0; b < s.B; ++b)
-        cpu::conv2d_implicit(out + b * s.O * HWo, inp + b * s.C * s.H * s.W, weight, bias,
-                             act == ConvActivation::leaky, ds, packed_weight);
-      return;
+    switch (conv2d_float_path(s, act, packed)) {
+      case Conv2dPath::winograd:
+        cpu::conv2d_winograd(out, inp, s.B, bias, act == ConvActivation::leaky, ds, packed->winograd);
+        return;
+      case Conv2dPath::ring:
+        cpu::conv2d_direct(out, inp, s.B, weight, bias, act == ConvActivation::leaky, ds, packed_weight);
+        return;
+      case Conv2dPath::implicit:
+        for (int64_t b = 0; b < s.B; ++b)
+          cpu::conv2d_implicit(out + b * s.O * HWo, inp + b * s.C * s.H * s.W, weight, bias,
+                               act == ConvActivation::leaky, ds, packed_weight);
+        return;
+      case Conv2dPath::gemm: break;
     }
   }
   std::vector<T> own;
