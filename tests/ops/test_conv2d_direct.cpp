@@ -232,7 +232,15 @@ TEST_CASE("ops/conv2d_implicit: conv2d_forward runs it where it suits, and OpenB
   REQUIRE_FALSE(ops::conv2d_direct_suits(shape_of(c)));
   Case batch2 = c;
   batch2.B = 2;
-  CHECK_FALSE(ops::conv2d_implicit_suits(shape_of(batch2)));  // batch 2 of small maps: one joint im2col GEMM
+  // Batch 2 of small maps: image by image on simad's fp32 GEMM, one joint im2col GEMM on OpenBLAS and in double.
+  CHECK(ops::conv2d_implicit_suits(shape_of(batch2)) == ops::cpu::sgemm_available());
+  CHECK(ops::conv2d_joins_images<float>(shape_of(batch2)) == !ops::cpu::sgemm_available());
+  CHECK(ops::conv2d_joins_images<double>(shape_of(batch2)));
+  ops::set_cpu_gemm(ops::CpuGemm::openblas);
+  CHECK(ops::conv2d_joins_images<float>(shape_of(batch2)));
+  CHECK_FALSE(ops::conv2d_implicit_suits(shape_of(batch2)));
+  ops::set_cpu_gemm(ops::CpuGemm::simad);
+  check_forward_paths(rng, batch2);
   CHECK_FALSE(ops::conv2d_implicit_suits(ops::Conv2dShape{1, 64, 13, 13, 8, 1, 1, 0}));  // 1x1: a plain GEMM
   check_forward_paths(rng, c);
 }

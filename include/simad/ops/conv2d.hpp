@@ -5,13 +5,15 @@
 // weight (O, C*K*K) x columns (C*K*K, Ho*Wo). A 1x1 stride-1 unpadded convolution is a GEMM on the
 // input as it is (no im2col); others unfold the input first (im2col, parallel over rows). Small
 // maps (Ho*Wo < 1024: YOLOv3's 13x13 and 26x26 layers) of a batch are unfolded side by side into one
-// wider GEMM, which keeps OpenBLAS efficient at batch 8. The bias and a linear or leaky activation are
+// wider GEMM, which keeps OpenBLAS efficient at batch 8 (simad's fp32 GEMM runs them image by image:
+// conv2d_joins_images). The bias and a linear or leaky activation are
 // applied as the GEMM stores its results (ops::gemm_bias_activation), not in a pass over the output.
-// In float on simad's fp32 kernels no convolution runs im2col unless a batch's small maps are joined
-// (conv2d_joint_images): shallow convolutions over wide maps (conv2d_direct_suits) run as an implicit
-// GEMM that reads the input in place (ops/cpu/conv2d_direct.hpp), the others as the GEMM with its B
-// panels unfolded from the image as they are packed (ops/cpu/conv2d_implicit.hpp). Both give the bits
-// of im2col + GEMM.
+// In float on simad's fp32 kernels no convolution runs im2col (conv2d_float_path picks the way):
+// 3x3 stride-1 layers of 64+ channels with prepared weights run as Winograd F(2x2, 3x3)
+// (ops/cpu/conv2d_winograd.hpp: within rounding of the others, not their bits); shallow convolutions
+// over wide maps (conv2d_direct_suits) as an implicit GEMM that reads the input in place
+// (ops/cpu/conv2d_direct.hpp); the others as the GEMM with its B panels unfolded from the image as
+// they are packed (ops/cpu/conv2d_implicit.hpp). These two give the bits of im2col + GEMM.
 //
 // Backward (training, conv2d_backward) is unfused: it takes the gradient with respect to the
 // convolution's pre-activation output (the caller runs the activation's and the batch norm's
@@ -131,7 +133,18 @@ void joint_columns(T* cols, const T* inp, const Conv2dShape& s) {
 
 // Whether a batch's small maps (Ho*Wo < 1024) go through one joint GEMM, images side by side:
 // per image, their GEMMs would be too narrow to run well (YOLOv3-tiny's 13x13 and 8x8 layers).
+// conv2d_workspace_size makes room for it wherever it may run.
 inline bool conv2d_joint_images(const Conv2dShape& s) { return s.out_h() * s.out_w() < 1024 && s.B > 1; }
+
+// Whether conv2d_forward<T> joins them under the current settings: not on simad's fp32 kernels, where the
+// per-image GEMMs (169 or more columns, weights packed once) lose nothing to the joint one and save its
+// copies in and out (`simad bench darknet`'s batch-8 rows).
+template <typename T>
+bool conv2d_joins_images(const Conv2dShape& s) {
+  if constexpr (std::is_same_v<T, float>)
+    if (cpu_gemm() == CpuGemm::simad && cpu::sgemm_available()) return false;
+  return conv2d_joint_images(s);
+}
 
 // Whether conv2d_forward runs shape s as the ring-buffer implicit GEMM (ops/cpu/conv2d_direct.hpp)
 // rather than the packed GEMM, for float on simad's fp32 kernels: where the GEMM is shallow and the
@@ -147,7 +160,7 @@ inline bool conv2d_direct_suits(const Conv2dShape& s) {
 // unfolding (not 1x1 stride 1 unpadded) and is not joined with the batch's other images: it saves the
 // im2col matrix's trip through memory (README: `simad bench darknet` before and after).
 inline bool conv2d_implicit_suits(const Conv2dShape& s) {
-  return (s.K > 1 || s.stride > 1 || s.pad > 0) && !conv2d_joint_images(s);
+  return (s.K > 1 || s.stride > 1 || s.pad > 0) && !conv2d_joins_images<float>(s);
 }
 
 // With SIMAD_GEMM=bf16: the shallowest wide layers still run as the fp32 implicit GEMM, which beats
@@ -308,7 +321,7 @@ void conv2d_forward(T* out,           // (B, O, Ho, Wo)
       for (int64_t i = 0; i < HWo; ++i) out_row[i] = detail::conv_activate(in_row[i] + b, act);
     }
   };
-  if (conv2d_joint_images(s)) {
+  if (conv2d_joins_images<T>(s)) {
     // Small maps: all images' columns side by side, one GEMM (O, B*HWo), then scatter to NCHW.
     const int64_t ld = s.B * HWo;
     T* cols = workspace;
