@@ -123,12 +123,13 @@ struct WinogradPanels {
   }
 };
 
-// The input transform of one channel's tile row ty (tiles_x tiles): V = B^T d B, as 16 rows of tiles_x
-// values (v[xi * tiles_x + tx]). scratch: winograd_row_scratch(W, tiles_x) floats.
+// The input transform of channel c's tile row ty (tiles_x tiles, the first of them tile t_row of the block):
+// V = B^T d B, into the block's packed panels vp. scratch: winograd_row_scratch(W, tiles_x) floats.
 inline int64_t winograd_row_scratch(int64_t W, int64_t tiles_x) { return 4 * (2 * tiles_x + 2) + W; }
-inline __attribute__((always_inline)) void winograd_input_row_body(float* v, float* scratch, const float* plane,
-                                                                   int64_t H, int64_t W, int64_t ty,
-                                                                   int64_t tiles_x) {
+inline __attribute__((always_inline)) void winograd_input_row_body(const WinogradPanels& vp, int64_t c,
+                                                                   int64_t t_row, float* scratch,
+                                                                   const float* plane, int64_t H, int64_t W,
+                                                                   int64_t ty, int64_t tiles_x) {
   const int64_t Wp = 2 * tiles_x + 2;  // padded columns xp: input column xp - 1, zero outside [0, W)
   float* R[4] = {scratch, scratch + Wp, scratch + 2 * Wp, scratch + 3 * Wp};
   float* zero_row = scratch + 4 * Wp;
@@ -159,17 +160,24 @@ inline __attribute__((always_inline)) void winograd_input_row_body(float* v, flo
       R0[x] = d0 - d2, R1[x] = d1 + d2, R2[x] = d2 - d1, R3[x] = d1 - d3;
     }
   }
-  // Columns: the same combinations over xp = 2 tx .. 2 tx + 3.
-  for (int r = 0; r < 4; ++r) {
-    const float* Rr = R[r];
-    float* v0 = v + (4 * r + 0) * tiles_x;
-    float* v1 = v + (4 * r + 1) * tiles_x;
-    float* v2 = v + (4 * r + 2) * tiles_x;
-    float* v3 = v + (4 * r + 3) * tiles_x;
-    for (int64_t tx = 0; tx < tiles_x; ++tx) {
-      const float e0 = Rr[2 * tx], o0 = Rr[2 * tx + 1], e1 = Rr[2 * tx + 2], o1 = Rr[2 * tx + 3];
-      v0[tx] = e0 - e1, v1[tx] = o0 + e1, v2[tx] = e1 - o0, v3[tx] = o0 - o1;
+  // Columns: the same combinations over xp = 2 tx .. 2 tx + 3, written straight into the packed B
+  // panels, run by run inside one panel (there the 16 xi of a (c, t) lie xi_stride apart).
+  const int64_t xi_stride = vp.C * vp.tiles_padded;
+  for (int64_t tx0 = 0; tx0 < tiles_x;) {
+    const int64_t t = t_row + tx0, run = std::min(tiles_x - tx0, vp.NR - t % vp.NR);
+    float* dst = vp.row(0, c, t);
+    for (int r = 0; r < 4; ++r) {
+      const float* __restrict Rr = R[r] + 2 * tx0;
+      float* __restrict v0 = dst + (4 * r + 0) * xi_stride;
+      float* __restrict v1 = dst + (4 * r + 1) * xi_stride;
+      float* __restrict v2 = dst + (4 * r + 2) * xi_stride;
+      float* __restrict v3 = dst + (4 * r + 3) * xi_stride;
+      for (int64_t j = 0; j < run; ++j) {
+        const float e0 = Rr[2 * j], o0 = Rr[2 * j + 1], e1 = Rr[2 * j + 2], o1 = Rr[2 * j + 3];
+        v0[j] = e0 - e1, v1[j] = o0 + e1, v2[j] = e1 - o0, v3[j] = o0 - o1;
+      }
     }
+    tx0 += run;
   }
 }
 
@@ -226,13 +234,15 @@ inline __attribute__((always_inline)) void winograd_output_row_body(float* out_p
   }
 }
 
-SIMAD_TARGET_AVX512 inline void winograd_input_row_avx512(float* v, float* scratch, const float* plane, int64_t H,
-                                                          int64_t W, int64_t ty, int64_t tiles_x) {
-  winograd_input_row_body(v, scratch, plane, H, W, ty, tiles_x);
+SIMAD_TARGET_AVX512 inline void winograd_input_row_avx512(const WinogradPanels& vp, int64_t c, int64_t t_row,
+                                                          float* scratch, const float* plane, int64_t H, int64_t W,
+                                                          int64_t ty, int64_t tiles_x) {
+  winograd_input_row_body(vp, c, t_row, scratch, plane, H, W, ty, tiles_x);
 }
-SIMAD_TARGET_AVX2 inline void winograd_input_row_avx2(float* v, float* scratch, const float* plane, int64_t H,
-                                                      int64_t W, int64_t ty, int64_t tiles_x) {
-  winograd_input_row_body(v, scratch, plane, H, W, ty, tiles_x);
+SIMAD_TARGET_AVX2 inline void winograd_input_row_avx2(const WinogradPanels& vp, int64_t c, int64_t t_row,
+                                                      float* scratch, const float* plane, int64_t H, int64_t W,
+                                                      int64_t ty, int64_t tiles_x) {
+  winograd_input_row_body(vp, c, t_row, scratch, plane, H, W, ty, tiles_x);
 }
 SIMAD_TARGET_AVX512 inline void winograd_output_row_avx512(float* out_plane, const float* m, int64_t m_stride,
                                                            int64_t Ho, int64_t Wo, int64_t ty, int64_t tiles_x,
@@ -254,7 +264,7 @@ void conv2d_winograd_run(float* out, const float* inp, int64_t batch, const floa
   const int64_t kc_max = sgemm_blocking(simad::cpu::isa()).kc;
   const int64_t threads = simad::detail::in_parallel_region ? 1 : num_threads();
   const WinogradPlan plan = winograd_plan(s, batch, NR, threads);
-  const int64_t panels = (O + MR - 1) / MR, chunk_panels = 4;  // 8 panels of output channels per M chunk
+  const int64_t panels = (O + MR - 1) / MR, chunk_panels = 4;  // output-channel panels per M chunk (docs/cpu-kernels.md)
   const int64_t tasks = batch * plan.blocks * plan.parts;
   ThreadPool::global().run(tasks, [&](int64_t task) {
     const int64_t part = task % plan.parts, block = (task / plan.parts) % plan.blocks,
@@ -265,25 +275,18 @@ void conv2d_winograd_run(float* out, const float* inp, int64_t batch, const floa
     if (p0 >= p1) return;
     // Per thread: the block's V panels, the M chunk, and the transforms' row scratch.
     const int64_t v_size = 16 * C * tiles_padded, m_size = 16 * chunk_panels * MR * tiles_padded;
-    const int64_t row_size = 16 * plan.tiles_x + winograd_row_scratch(W, plan.tiles_x);
-    float* V = thread_b_buffer().get(v_size + row_size);
+    float* V = thread_b_buffer().get(v_size + winograd_row_scratch(W, plan.tiles_x));
     float* M = thread_a_buffer().get(m_size);
-    float* rowbuf = V + v_size;
-    float* scratch = rowbuf + 16 * plan.tiles_x;
+    float* scratch = V + v_size;
     const WinogradPanels vp{V, C, tiles_padded, kc_max, NR};
     const float* img = inp + b * C * H * W;
     for (int64_t c = 0; c < C; ++c) {
       for (int64_t ty = ty0; ty < ty1; ++ty) {
+        const int64_t t_row = (ty - ty0) * plan.tiles_x;
         if constexpr (avx512)
-          winograd_input_row_avx512(rowbuf, scratch, img + c * H * W, H, W, ty, plan.tiles_x);
+          winograd_input_row_avx512(vp, c, t_row, scratch, img + c * H * W, H, W, ty, plan.tiles_x);
         else
-          winograd_input_row_avx2(rowbuf, scratch, img + c * H * W, H, W, ty, plan.tiles_x);
-        for (int64_t tx = 0; tx < plan.tiles_x;) {  // runs that stay inside one NR panel
-          const int64_t t = (ty - ty0) * plan.tiles_x + tx, run = std::min(plan.tiles_x - tx, NR - t % NR);
-          for (int xi = 0; xi < 16; ++xi)
-            std::memcpy(vp.row(xi, c, t), rowbuf + xi * plan.tiles_x + tx, size_t(run) * sizeof(float));
-          tx += run;
-        }
+          winograd_input_row_avx2(vp, c, t_row, scratch, img + c * H * W, H, W, ty, plan.tiles_x);
       }
       for (int xi = 0; xi < 16 && tiles < tiles_padded; ++xi)  // the last panel's padding columns: zero
         std::memset(vp.row(xi, c, tiles), 0, size_t(tiles_padded - tiles) * sizeof(float));
