@@ -20,11 +20,13 @@
 #include "simad/core/parallel.hpp"
 #include "simad/ops/cpu/conv2d_direct.hpp"
 #include "simad/ops/cpu/conv2d_implicit.hpp"
+#include "cpu_levels.hpp"
 #include "testing.hpp"
 
 namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
 
 using namespace simad;
+using testing::same_bits;
 
 namespace {
 
@@ -87,10 +89,6 @@ std::vector<float> im2col_conv(const Case& c, const std::vector<float>& in, cons
   return out;
 }
 
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
 const Case kCases[] = {
     {1, 3, 9, 70, 17, 3, 1, 1, true, true},    // 3 channels (an image), rows off the 14-row tile
     {2, 5, 11, 131, 30, 3, 2, 1, true, true},  // stride 2, odd width: masked columns, batch 2
@@ -101,19 +99,11 @@ const Case kCases[] = {
     {2, 2, 3, 3, 3, 3, 2, 1, true, true},      // a map narrower than one vector
 };
 
-// The ISA levels with fp32 tiles this CPU can run (each test forces them in turn).
-std::vector<cpu::Isa> tile_levels() {
-  std::vector<cpu::Isa> levels;
-  for (cpu::Isa isa : {cpu::Isa::avx2, cpu::Isa::avx512})
-    if (int(isa) <= int(cpu::best_isa())) levels.push_back(isa);
-  return levels;
-}
-
 }  // namespace
 
 TEST_CASE("ops/conv2d_direct: every ISA level matches the double reference and im2col + GEMM bit for bit") {
   Rng rng = testing::test_rng();
-  const std::vector<cpu::Isa> levels = tile_levels();
+  const std::vector<cpu::Isa> levels = testing::fp32_kernel_levels();
   if (levels.empty()) {
     MESSAGE("skipped: this CPU has no AVX2 + FMA");
     CHECK_FALSE(ops::cpu::conv2d_direct_available());
@@ -161,7 +151,7 @@ const Case kImplicitCases[] = {
 
 TEST_CASE("ops/conv2d_implicit: every ISA level matches the double reference and im2col + GEMM bit for bit") {
   Rng rng = testing::test_rng();
-  const std::vector<cpu::Isa> levels = tile_levels();
+  const std::vector<cpu::Isa> levels = testing::fp32_kernel_levels();
   if (levels.empty()) {
     MESSAGE("skipped: this CPU has no AVX2 + FMA");
     CHECK_FALSE(ops::cpu::sgemm_available());

@@ -18,11 +18,13 @@
 #include "simad/core/parallel.hpp"
 #include "simad/ops/conv2d.hpp"
 #include "simad/ops/cpu/conv2d_winograd.hpp"
+#include "cpu_levels.hpp"
 #include "testing.hpp"
 
 namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
 
 using namespace simad;
+using testing::same_bits;
 
 namespace {
 
@@ -37,10 +39,6 @@ ops::Conv2dShape shape_of(const Case& c) { return ops::Conv2dShape{c.B, c.C, c.H
 std::string name_of(const Case& c) {
   return "B" + std::to_string(c.B) + " C" + std::to_string(c.C) + " " + std::to_string(c.H) + "x" +
          std::to_string(c.W) + " O" + std::to_string(c.O) + (c.bias ? " bias" : "") + (c.leaky ? " leaky" : "");
-}
-
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
 // Checks out against act(bias + sum w x) computed in double, within the bound of the file comment.
@@ -93,19 +91,11 @@ const Case kCases[] = {
     {1, 3, 2, 70, 29, true, true},      // one tile row wider than two panels
 };
 
-// The ISA levels with fp32 tiles this CPU can run (each test forces them in turn).
-std::vector<cpu::Isa> tile_levels() {
-  std::vector<cpu::Isa> levels;
-  for (cpu::Isa isa : {cpu::Isa::avx2, cpu::Isa::avx512})
-    if (int(isa) <= int(cpu::best_isa())) levels.push_back(isa);
-  return levels;
-}
-
 }  // namespace
 
 TEST_CASE("ops/conv2d_winograd: every ISA level matches the double reference, the same bits on 1 and 2 threads") {
   Rng rng = testing::test_rng();
-  const std::vector<cpu::Isa> levels = tile_levels();
+  const std::vector<cpu::Isa> levels = testing::fp32_kernel_levels();
   if (levels.empty()) {
     MESSAGE("skipped: this CPU has no AVX2 + FMA");
     CHECK_FALSE(ops::cpu::WinogradWeights(std::vector<float>(9, 1.0f).data(), 1, 1).usable_for(1, 1));
@@ -143,7 +133,7 @@ TEST_CASE("ops/conv2d_winograd: every ISA level matches the double reference, th
 }
 
 TEST_CASE("ops/conv2d_winograd: weights of another ISA level are not used, and bad shapes are refused") {
-  const std::vector<cpu::Isa> levels = tile_levels();
+  const std::vector<cpu::Isa> levels = testing::fp32_kernel_levels();
   if (levels.size() < 2) {
     MESSAGE("skipped: this CPU has fewer than two ISA levels with fp32 tiles");
     return;

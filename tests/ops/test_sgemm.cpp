@@ -19,23 +19,17 @@
 #include "simad/core/parallel.hpp"
 #include "simad/ops/cpu/sgemm.hpp"
 #include "simad/ops/gemm.hpp"
+#include "cpu_levels.hpp"
 #include "testing.hpp"
 
 namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
 
 using namespace simad;
+using testing::same_bits;
 
 namespace {
 
 constexpr float kSentinel = 12345.0f;
-
-// The levels with a simad kernel on this CPU, lowest first.
-std::vector<cpu::Isa> kernel_levels() {
-  std::vector<cpu::Isa> levels;
-  for (cpu::Isa isa : {cpu::Isa::avx2, cpu::Isa::avx512})
-    if (int(isa) <= int(cpu::best_isa())) levels.push_back(isa);
-  return levels;
-}
 
 struct Problem {
   bool ta = false, tb = false;
@@ -131,7 +125,7 @@ TEST_CASE("ops/sgemm: the CPU features are consistent and SIMAD_CPU_ISA-style ca
 }
 
 TEST_CASE("ops/sgemm: every ISA level matches the double reference on tile, block and stride edges") {
-  const auto levels = kernel_levels();
+  const auto levels = testing::fp32_kernel_levels();
   if (levels.empty()) {
     MESSAGE("skipped: this CPU has no AVX2 + FMA (ops::gemm uses OpenBLAS)");
     return;
@@ -164,7 +158,7 @@ TEST_CASE("ops/sgemm: every ISA level matches the double reference on tile, bloc
 
 TEST_CASE("ops/sgemm: a column block past NC (4096) and a large square product match the reference") {
   Rng rng = testing::test_rng();
-  for (cpu::Isa isa : kernel_levels()) {
+  for (cpu::Isa isa : testing::fp32_kernel_levels()) {
     cpu::IsaScope scope(isa);
     const Problem wide = make_problem(rng, false, true, 3, 4100, 5, 1, 1.0f, 0.25f);
     check_result(wide, run(wide), std::string(cpu::isa_name(isa)) + " N=4100");
@@ -176,7 +170,7 @@ TEST_CASE("ops/sgemm: a column block past NC (4096) and a large square product m
 TEST_CASE("ops/sgemm: results are bit-identical on 1 and 2 threads and a row does not depend on the others") {
   Rng rng = testing::test_rng();
   const int saved_threads = num_threads();
-  for (cpu::Isa isa : kernel_levels()) {
+  for (cpu::Isa isa : testing::fp32_kernel_levels()) {
     cpu::IsaScope scope(isa);
     // Big enough to run on the pool (both split directions: many rows, then few rows and many columns).
     for (const auto& [M, N] : {std::pair<int64_t, int64_t>{200, 150}, std::pair<int64_t, int64_t>{5, 700}}) {
@@ -312,10 +306,6 @@ std::vector<float> epilogue_after(std::vector<float> C, const Problem& p, const 
   return C;
 }
 
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
 }  // namespace
 
 TEST_CASE("ops/sgemm: the bias and leaky epilogue matches the reference, and the unfused pass bit for bit") {
@@ -339,7 +329,7 @@ TEST_CASE("ops/sgemm: the bias and leaky epilogue matches the reference, and the
       const ops::cpu::SgemmEpilogue epi{bias.empty() ? nullptr : bias.data(), leaky};
       const std::string shape = " M=" + std::to_string(d.M) + " N=" + std::to_string(d.N) + " K=" +
                                 std::to_string(d.K) + (bias.empty() ? "" : " bias") + (leaky ? " leaky" : "");
-      for (cpu::Isa isa : kernel_levels()) {
+      for (cpu::Isa isa : testing::fp32_kernel_levels()) {
         cpu::IsaScope scope(isa);
         std::vector<float> fused = p.C;
         ops::cpu::sgemm(p.ta, p.tb, p.M, p.N, p.K, 1.0f, p.A.data(), p.lda, p.B.data(), p.ldb, 0.0f, fused.data(),
@@ -384,7 +374,7 @@ TEST_CASE("ops/sgemm: A packed beforehand (SgemmPackedA) gives the same bits, an
   // A second KC block, rows off the tile, splits by rows (M large) and by columns (N large).
   const Dims dims[] = {{1, 5, 3}, {29, 70, 300}, {200, 40, 600}, {17, 3000, 40}};
   for (const Dims& d : dims)
-    for (cpu::Isa isa : kernel_levels()) {
+    for (cpu::Isa isa : testing::fp32_kernel_levels()) {
       cpu::IsaScope scope(isa);
       const Problem p = make_problem(rng, false, d.N % 2 == 0, d.M, d.N, d.K, 1, 1.0f, 0.0f);
       const std::vector<float> bias = testing::random_vector<float>(rng, size_t(d.M));
