@@ -92,10 +92,9 @@ struct WinogradPlan {
   int64_t tiles_x = 0, tiles_y = 0;  // tiles per row and column of an image
   int64_t block_rows = 0, blocks = 0;  // tile rows per block, blocks per image
   int64_t parts = 0;                   // output-channel parts per block
-  int64_t max_tiles = 0, max_tiles_padded = 0;
 };
 
-inline WinogradPlan winograd_plan(const DirectConvShape& s, int64_t batch, int64_t NR, int64_t threads) {
+inline WinogradPlan winograd_plan(const DirectConvShape& s, int64_t batch, int64_t threads) {
   WinogradPlan p;
   p.tiles_x = (s.W + 1) / 2, p.tiles_y = (s.H + 1) / 2;
   p.block_rows = std::clamp<int64_t>(192 / p.tiles_x, 1, p.tiles_y);
@@ -107,8 +106,6 @@ inline WinogradPlan winograd_plan(const DirectConvShape& s, int64_t batch, int64
     p.blocks = (p.tiles_y + p.block_rows - 1) / p.block_rows;
   }
   p.parts = p.blocks * batch >= threads ? 1 : (threads + p.blocks * batch - 1) / (p.blocks * batch);
-  p.max_tiles = p.block_rows * p.tiles_x;
-  p.max_tiles_padded = (p.max_tiles + NR - 1) / NR * NR;
   return p;
 }
 
@@ -263,7 +260,7 @@ void conv2d_winograd_run(float* out, const float* inp, int64_t batch, const floa
   const int64_t C = s.C, O = s.O, H = s.H, W = s.W;  // output H x W
   const int64_t kc_max = sgemm_blocking(simad::cpu::isa()).kc;
   const int64_t threads = simad::detail::in_parallel_region ? 1 : num_threads();
-  const WinogradPlan plan = winograd_plan(s, batch, NR, threads);
+  const WinogradPlan plan = winograd_plan(s, batch, threads);
   const int64_t panels = (O + MR - 1) / MR, chunk_panels = 4;  // output-channel panels per M chunk (docs/cpu-kernels.md)
   const int64_t tasks = batch * plan.blocks * plan.parts;
   ThreadPool::global().run(tasks, [&](int64_t task) {
