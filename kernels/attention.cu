@@ -432,6 +432,16 @@ __global__ void __launch_bounds__(kMmaThreads)
   }
 }
 
+// The block's 64 own rows from row0 of one head (src, row stride ld) as this warp's A fragments (its 16 rows
+// from r0), through the shared tile own, which is free again on return. Both backward kernels start so.
+__device__ inline void own_row_fragments(uint32_t (&fa)[kMmaMaxDims / 16][4], float (*own)[kMmaLd], const float* src,
+                                         long long ld, int row0, int N, int hs, int hp, int r0, int g, int t) {
+  load_head_rows(own, src, ld, row0, kMmaRows, N, hs, hp);
+  __syncthreads();
+  row_fragments(fa, own, r0, hp, g, t);
+  __syncthreads();
+}
+
 // ---- The backward on tensor cores -------------------------------------------------------------------------
 // FlashAttention's backward (Dao et al. 2022, algorithm 4) in two kernels without atomics, as the fp32 one: a
 // block of 4 warps owns 64 rows of one side (queries for dQ, keys for dK and dV), a warp 16 of them held as A
@@ -457,15 +467,10 @@ __global__ void __launch_bounds__(kMmaThreads)
   const int h = static_cast<int>(bh % NH), i0 = static_cast<int>(blockIdx.y) * kMmaRows, r0 = 16 * warp;
   const float* qkv_b = qkv + b * N * 3LL * C;
   const float* dout_b = dout + b * N * static_cast<long long>(C);
-  load_head_rows(Own, qkv_b + h * hs, 3LL * C, i0, kMmaRows, N, hs, hp);
   if (tid < kMmaRows) D_s[tid] = row_dot(dout_b, out + b * N * static_cast<long long>(C), i0 + tid, N, C, h, hs);
-  __syncthreads();
   uint32_t qa[kMmaMaxDims / 16][4], da[kMmaMaxDims / 16][4];
-  row_fragments(qa, Own, r0, hp, g, t);
-  __syncthreads();
-  load_head_rows(Own, dout_b + h * hs, C, i0, kMmaRows, N, hs, hp);
-  __syncthreads();
-  row_fragments(da, Own, r0, hp, g, t);
+  own_row_fragments(qa, Own, qkv_b + h * hs, 3LL * C, i0, N, hs, hp, r0, g, t);
+  own_row_fragments(da, Own, dout_b + h * hs, C, i0, N, hs, hp, r0, g, t);
   float row_lse[2], row_D[2];
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
@@ -512,14 +517,9 @@ __global__ void __launch_bounds__(kMmaThreads)
   const int h = static_cast<int>(bh % NH), j0 = static_cast<int>(blockIdx.y) * kMmaRows, r0 = 16 * warp;
   const float* qkv_b = qkv + b * N * 3LL * C;
   const float* dout_b = dout + b * N * static_cast<long long>(C);
-  load_head_rows(Own, qkv_b + C + h * hs, 3LL * C, j0, kMmaRows, N, hs, hp);
-  __syncthreads();
   uint32_t ka[kMmaMaxDims / 16][4], va[kMmaMaxDims / 16][4];
-  row_fragments(ka, Own, r0, hp, g, t);
-  __syncthreads();
-  load_head_rows(Own, qkv_b + 2 * C + h * hs, 3LL * C, j0, kMmaRows, N, hs, hp);
-  __syncthreads();
-  row_fragments(va, Own, r0, hp, g, t);
+  own_row_fragments(ka, Own, qkv_b + C + h * hs, 3LL * C, j0, N, hs, hp, r0, g, t);
+  own_row_fragments(va, Own, qkv_b + 2 * C + h * hs, 3LL * C, j0, N, hs, hp, r0, g, t);
   bool mine[2];  // this lane's keys r0 + g and r0 + g + 8: real and not padding
 #pragma unroll
   for (int r = 0; r < 2; ++r) mine[r] = key_kept(mask, b, N, j0 + r0 + g + 8 * r);
