@@ -20,6 +20,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "simad/core/cpu_block_cache.hpp"
 #include "simad/core/device.hpp"
 #include "simad/core/error.hpp"
 
@@ -78,20 +79,21 @@ inline std::ostream& operator<<(std::ostream& os, const Shape& s) { return os <<
 
 // ------------------------------------------------------------------------------------------------
 // Storage: one allocation on one device. CPU memory is 64-byte aligned (a cache line, an AVX-512
-// vector). Other devices plug in an allocator (see allocator_for); until then, allocating there throws.
+// vector); large CPU blocks are kept for reuse when freed (core/cpu_block_cache.hpp). Other devices plug
+// in an allocator (see allocator_for); until then, allocating there throws.
 struct Allocator {
   std::function<void*(size_t bytes)> allocate;
-  std::function<void(void*)> deallocate;
+  std::function<void(void*, size_t bytes)> deallocate;  // bytes: what allocate was asked for
 };
 
 inline Allocator& allocator_for(Device device) {
-  static Allocator cpu{[](size_t bytes) { return ::operator new(bytes == 0 ? 1 : bytes, std::align_val_t{64}); },
-                       [](void* p) { ::operator delete(p, std::align_val_t{64}); }};
+  static Allocator cpu{[](size_t bytes) { return CpuBlockCache::instance().allocate(bytes); },
+                       [](void* p, size_t bytes) { CpuBlockCache::instance().deallocate(p, bytes); }};
   static Allocator none{[](size_t) -> void* {
                           detail::throw_error("no allocator for this device: build simad with CUDA",
                                               SourceLocation::current());
                         },
-                        [](void*) {}};
+                        [](void*, size_t) {}};
   return device == Device::cpu ? cpu : none;
 }
 
@@ -108,7 +110,7 @@ class Storage {
     SIMAD_CHECK(external != nullptr || count == 0, "borrowing a null pointer for ", count, " elements");
   }
   ~Storage() {
-    if (owns_) allocator_for(device_).deallocate(data_);
+    if (owns_) allocator_for(device_).deallocate(data_, size_t(count_) * sizeof(T));
   }
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;

@@ -85,7 +85,7 @@ inline Allocator cuda_allocator() {
                      SIMAD_CUDA_CHECK(cudaMalloc(&p, bytes));
                      return p;
                    },
-                   [](void* p) {
+                   [](void* p, std::size_t) {
                      // Never throws (it runs in destructors, possibly after cudaDeviceReset or at exit).
                      if (p && cudaFree(p) != cudaSuccess) (void)cudaGetLastError();
                    }};

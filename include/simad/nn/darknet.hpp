@@ -179,8 +179,7 @@ class DarknetNetwork {
     const int64_t B = input.dim(0);
     const size_t n = cfg_.layers.size();
     std::vector<Tensor<float>> out(n);
-    std::unique_ptr<float[]> workspace;  // im2col scratch: never read before written, so not zeroed
-    size_t workspace_size = 0;
+    Tensor<float> workspace;  // im2col scratch: never read before written
     for (size_t i = 0; i < n; ++i) {
       const io::darknet::Layer& l = cfg_.layers[i];
       const Tensor<float>& prev = i == 0 ? input : out[i - 1];
@@ -188,10 +187,10 @@ class DarknetNetwork {
       if (l.as<io::darknet::Convolutional>()) {
         ops::Conv2dShape s = convs_[i].shape;
         s.B = B, s.H = l.in.h, s.W = l.in.w;
-        const auto need = size_t(ops::conv2d_workspace_size(s));
-        if (workspace_size < need) workspace.reset(new float[need]), workspace_size = need;
+        const int64_t need = ops::conv2d_workspace_size(s);
+        if (!workspace.defined() || workspace.numel() < need) workspace = Tensor<float>::empty({need});
         ops::conv2d_forward(y.data(), prev.data(), convs_[i].weight.data(), convs_[i].bias.data(), s,
-                            convs_[i].activation, workspace.get(), &convs_[i].packed);
+                            convs_[i].activation, workspace.data(), &convs_[i].packed);
       } else if (const auto* sc = l.as<io::darknet::Shortcut>()) {
         const float* a = prev.data();
         const float* b = out[size_t(sc->from)].data();
