@@ -9,8 +9,9 @@
 // algorithm (convolution_auto); simad's 3x3 stride-1 layers of 64+ channels run Winograd F(2x2, 3x3). Before
 // timing, both outputs are compared (max relative error printed). Sides alternate in short trials
 // (bench_timing.hpp: noisy shared machines); each side's rate is its median trial. The table ends with the geometric
-// mean of simad/oneDNN, and whole-network images/s of simad for both networks (batch 1 and 8),
-// beside the sum of the conv rows' times of each side (the conv share of a forward).
+// mean of simad/oneDNN. Then whole networks (batch 1 and 8): simad's forward interleaved with oneDNN running
+// the same network's convolutions in order (DnnlNetworkConvs), beside the sum of the conv rows' times of
+// each side (the conv share of a forward, each row timed alone).
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -53,7 +54,7 @@ struct BenchDarknetOptions {
   double min_time = 0.0;
   std::string filter, json_path;
   std::vector<int> batches{1, 8};
-  bool no_network = false;
+  bool no_network = false, networks_only = false;
 };
 
 // A distinct conv shape and how often each network uses it.
@@ -93,7 +94,7 @@ std::vector<ConvRow> distinct_convs() {
 class DnnlConv {
  public:
   DnnlConv(const ops::Conv2dShape& s, const float* src, const float* weight, const float* bias,
-           dnnl::algorithm algorithm = dnnl::algorithm::convolution_auto)
+           dnnl::algorithm algorithm = dnnl::algorithm::convolution_auto, bool leaky = true)
       : eng_(dnnl::engine::kind::cpu, 0), stream_(eng_) {
     using tag = dnnl::memory::format_tag;
     using dt = dnnl::memory::data_type;
@@ -104,12 +105,12 @@ class DnnlConv {
                                                any(src_dims), any(wei_dims), dnnl::memory::desc(bias_dims, dt::f32, tag::x),
                                                any(dst_dims), strides, pad, pad);
     dnnl::post_ops post;
-    post.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.1f, 0.0f);  // relu with slope 0.1 = leaky
+    if (leaky) post.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.1f, 0.0f);  // relu, slope 0.1 = leaky
     dnnl::primitive_attr attr;
     attr.set_post_ops(post);
     pd_ = dnnl::convolution_forward::primitive_desc(desc, attr, eng_);
     conv_ = dnnl::convolution_forward(pd_);
-    user_dst_ = dnnl::memory({dst_dims, dt::f32, tag::nchw}, eng_);
+    user_dst_desc_ = dnnl::memory::desc(dst_dims, dt::f32, tag::nchw);
     src_ = to_layout(pd_.src_desc(), {src_dims, dt::f32, tag::nchw}, src);
     wei_ = to_layout(pd_.weights_desc(), {wei_dims, dt::f32, tag::oihw}, weight);
     bias_ = dnnl::memory(pd_.bias_desc(), eng_);
@@ -122,11 +123,18 @@ class DnnlConv {
   }
   // The output in NCHW (after run()).
   const float* output_nchw() {
+    if (!user_dst_) user_dst_ = dnnl::memory(user_dst_desc_, eng_);
     dnnl::reorder(dst_, user_dst_).execute(stream_, dst_, user_dst_);
     stream_.wait();
     return static_cast<const float*>(user_dst_.get_data_handle());
   }
   std::string implementation() const { return pd_.impl_info_str(); }
+  dnnl::memory::desc src_desc() const { return pd_.src_desc(); }
+  dnnl::memory::desc dst_desc() const { return pd_.dst_desc(); }
+  // In a chain of layers: read another layer's output (same layout: src_desc()), write into memory
+  // held elsewhere (at least dst_desc().get_size() bytes).
+  void read_from(void* src) { src_ = dnnl::memory(pd_.src_desc(), eng_, src); }
+  void write_to(void* dst) { dst_ = dnnl::memory(pd_.dst_desc(), eng_, dst); }
 
  private:
   dnnl::memory to_layout(const dnnl::memory::desc& want, const dnnl::memory::desc& user_desc, const float* data) {
@@ -146,6 +154,57 @@ class DnnlConv {
   dnnl::convolution_forward::primitive_desc pd_;
   dnnl::convolution_forward conv_;
   dnnl::memory src_, wei_, bias_, dst_, user_dst_;
+  dnnl::memory::desc user_dst_desc_;
+};
+
+// A network's convolutions on oneDNN, in the network's order, each once per run: the peer of a whole
+// forward. A convolution that reads the previous layer's output reads the previous convolution's
+// output buffer when that layer is a convolution with the same layout (so it is as warm in cache as
+// simad's); outputs alternate between two buffers. The other layers (max-pool, route, upsample,
+// shortcut, yolo) are not run: the peer does less work than simad's whole forward.
+class DnnlNetworkConvs {
+ public:
+  DnnlNetworkConvs(const io::darknet::Config& cfg, const io::darknet::Weights& weights, int64_t B) {
+    std::vector<float> src;  // the input of each convolution: any values (speed does not depend on them)
+    Rng rng(7);
+    size_t dst_bytes = 0;
+    for (const io::darknet::ConvWeights& w : weights.convs) {
+      const io::darknet::Layer& l = cfg.layers[size_t(w.layer)];
+      const auto* c = l.as<io::darknet::Convolutional>();
+      const ops::Conv2dShape s{B, l.in.c, l.in.h, l.in.w, c->filters, c->size, c->stride, c->padding};
+      if (src.size() < size_t(s.B * s.C * s.H * s.W)) {
+        src.resize(size_t(s.B * s.C * s.H * s.W));
+        rng.fill_uniform(std::span<float>(src), 0.0, 1.0);
+      }
+      convs_.push_back(std::make_unique<DnnlConv>(s, src.data(), w.weights.data(), w.biases.data(),
+                                                  dnnl::algorithm::convolution_auto,
+                                                  c->activation == io::darknet::Activation::leaky));
+      layers_.push_back(w.layer);
+      dst_bytes = std::max(dst_bytes, convs_.back()->dst_desc().get_size());
+    }
+    for (auto& b : buffers_) b.reset(static_cast<float*>(::operator new(dst_bytes, std::align_val_t{64})));
+    for (size_t k = 0; k < convs_.size(); ++k) {
+      convs_[k]->write_to(buffers_[k % 2].get());
+      if (k > 0 && layers_[k] == layers_[k - 1] + 1 && convs_[k]->src_desc() == convs_[k - 1]->dst_desc()) {
+        convs_[k]->read_from(buffers_[(k - 1) % 2].get());
+        ++chained_;
+      }
+    }
+  }
+  void run() {
+    for (auto& c : convs_) c->run();
+  }
+  size_t convolutions() const { return convs_.size(); }
+  int chained() const { return chained_; }
+
+ private:
+  struct Free {
+    void operator()(float* p) const { ::operator delete(p, std::align_val_t{64}); }
+  };
+  std::vector<std::unique_ptr<DnnlConv>> convs_;
+  std::vector<int> layers_;
+  std::unique_ptr<float, Free> buffers_[2];
+  int chained_ = 0;
 };
 
 // Whether this oneDNN has an fp32 Winograd convolution for this CPU (oneDNN 2.6 on AVX-512 CPUs says "could
@@ -178,18 +237,21 @@ void run_bench_darknet(const BenchDarknetOptions& o) {
               "not built (libdnnl-dev missing)",
 #endif
               omp_wait ? omp_wait : "unset");
-  std::printf("GFLOP/s: the direct convolution's 2 C K^2 O Ho Wo per image over the time, on both sides (simad's\n"
-              "winograd rows multiply 2.25x less); path: how simad computed the row (ops::Conv2dPath)\n");
-  std::printf("%-28s %5s %4s %9s %9s %9s %8s %9s  %s\n", "conv (CxHxW kK/S oO)", "batch", "uses", "GFLOP", "simad",
-              "oneDNN", "ratio", "max err", "simad");
-  std::printf("%-28s %5s %4s %9s %9s %9s %8s %9s  %s\n", "", "", "v3/t", "", "GFLOP/s", "GFLOP/s", "s/1DNN", "", "path");
+  if (!o.networks_only) {
+    std::printf("GFLOP/s: the direct convolution's 2 C K^2 O Ho Wo per image over the time, on both sides (simad's\n"
+                "winograd rows multiply 2.25x less); path: how simad computed the row (ops::Conv2dPath)\n");
+    std::printf("%-28s %5s %4s %9s %9s %9s %8s %9s  %s\n", "conv (CxHxW kK/S oO)", "batch", "uses", "GFLOP", "simad",
+                "oneDNN", "ratio", "max err", "simad");
+    std::printf("%-28s %5s %4s %9s %9s %9s %8s %9s  %s\n", "", "", "v3/t", "", "GFLOP/s", "GFLOP/s", "s/1DNN", "",
+                "path");
+  }
   nlohmann::json rows_json = nlohmann::json::array();
   double log_sum = 0;
   int ratios = 0;
   std::map<int, std::pair<double, double>> conv_time_v3, conv_time_tiny;  // batch -> (simad, oneDNN) seconds
   const std::regex filter(o.filter.empty() ? ".*" : o.filter);
   Rng rng(2026);
-  for (const ConvRow& row : distinct_convs()) {
+  for (const ConvRow& row : o.networks_only ? std::vector<ConvRow>{} : distinct_convs()) {
     for (int B : o.batches) {
       ops::Conv2dShape s = row.shape;
       s.B = B;
@@ -237,28 +299,49 @@ void run_bench_darknet(const BenchDarknetOptions& o) {
     }
   }
   const double geo = ratios ? std::exp(log_sum / ratios) : 0.0;
-  std::printf("geometric mean simad/oneDNN over %d rows: %.3f\n", ratios, geo);
+  if (!o.networks_only) std::printf("geometric mean simad/oneDNN over %d rows: %.3f\n", ratios, geo);
   nlohmann::json nets = nlohmann::json::array();
   if (!o.no_network && o.filter.empty()) {
-    std::printf("\n%-14s %5s %12s %22s %22s\n", "network", "batch", "simad img/s", "conv rows simad img/s",
-                "conv rows oneDNN img/s");
+    std::printf("\nwhole networks: simad's forward (every layer) against oneDNN's convolutions of the network in its\n"
+                "order (max-pool, route, upsample, shortcut and yolo layers not run), trials interleaved; then the\n"
+                "conv rows above summed over the network's layers (each row timed alone, caches warm)\n");
+    std::printf("%-16s %5s %11s %11s %11s %9s %11s %11s\n", "network", "batch", "simad", "oneDNN", "ratio", "", "conv rows",
+                "conv rows");
+    std::printf("%-16s %5s %11s %11s %11s %9s %11s %11s\n", "", "", "img/s", "convs img/s", "s/1DNN", "+-95%",
+                "simad img/s", "1DNN img/s");
     for (int net = 0; net < 2; ++net) {
       const io::darknet::Config cfg = net == 0 ? nn::yolov3_config(416, 416, 80) : nn::yolov3_tiny_config(416, 416, 80);
       const char* name = net == 0 ? "yolov3-416" : "yolov3-tiny-416";
-      const nn::DarknetNetwork dn(cfg, io::darknet::random_weights(cfg, 1));
+      const io::darknet::Weights weights = io::darknet::random_weights(cfg, 1);
+      const nn::DarknetNetwork dn(cfg, weights);
       for (int B : o.batches) {
         if (o.quick && net == 0 && B > 1) continue;
         Tensor<float> x = Tensor<float>::empty({B, 3, 416, 416});
         rng.fill_uniform(x.span(), 0.0, 1.0);
-        (void)dn.forward(x);  // warm up
-        const Trial t = run_trial([&] { (void)dn.forward(x); }, min_time * 2);
-        const double ips = double(B) * double(t.calls) / t.seconds;
+        auto simad_run = [&] { (void)dn.forward(x); };
+        double simad_s = 0, peer_s = 0, ratio = 0, ratio_ci = 0;
+#if defined(SIMAD_HAVE_DNNL)
+        DnnlNetworkConvs peer(cfg, weights, B);
+        const PairTiming t = time_pair(simad_run, [&] { peer.run(); }, 2 * min_time, 3, 0.03, 6 * min_time);
+        simad_s = t.simad.median_s(), peer_s = t.peer.median_s(), ratio = t.ratio, ratio_ci = t.ratio_ci;
+#else
+        simad_run();  // warm up
+        const Trial t = run_trial(simad_run, 2 * min_time);
+        simad_s = t.seconds / double(t.calls);
+#endif
         const auto& ct = net == 0 ? conv_time_v3[B] : conv_time_tiny[B];
-        std::printf("%-14s %5d %12.2f %22.2f %22.2f\n", name, B, ips, ct.first > 0 ? B / ct.first : 0.0,
-                    ct.second > 0 ? B / ct.second : 0.0);
-        nets.push_back({{"network", name}, {"batch", B}, {"simad_images_per_s", ips},
-                        {"conv_rows_simad_images_per_s", ct.first > 0 ? B / ct.first : 0.0},
-                        {"conv_rows_onednn_images_per_s", ct.second > 0 ? B / ct.second : 0.0}});
+        const double rows_simad = ct.first > 0 ? B / ct.first : 0.0, rows_peer = ct.second > 0 ? B / ct.second : 0.0;
+        std::printf("%-16s %5d %11.2f %11.2f %11.2f %9.2f %11.2f %11.2f\n", name, B, B / simad_s,
+                    peer_s > 0 ? B / peer_s : 0.0, ratio, ratio_ci, rows_simad, rows_peer);
+        std::fflush(stdout);
+        nets.push_back({{"network", name},
+                        {"batch", B},
+                        {"simad_images_per_s", B / simad_s},
+                        {"onednn_convs_images_per_s", peer_s > 0 ? B / peer_s : 0.0},
+                        {"ratio", ratio},
+                        {"ratio_ci95", ratio_ci},
+                        {"conv_rows_simad_images_per_s", rows_simad},
+                        {"conv_rows_onednn_images_per_s", rows_peer}});
       }
     }
   }
@@ -287,6 +370,9 @@ void register_bench_darknet(CLI::App& bench) {
       ->type_name("REGEX");
   cmd->add_option("--batch", opt->batches, "Batch sizes (default 1 8)")->check(CLI::Range(1, 64));
   cmd->add_flag("--no-network", opt->no_network, "Skip the whole-network rows");
+  cmd->add_flag("--networks-only", opt->networks_only, "Only the whole-network rows (no conv rows to sum)")
+      ->excludes("--no-network")
+      ->excludes("--filter");
   cmd->add_option("--json", opt->json_path, "Also write the rows as JSON to FILE")->type_name("FILE");
   cmd->callback([opt] { run_bench_darknet(*opt); });
 }
