@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <string>
@@ -299,6 +300,33 @@ TEST_CASE("nn/darknet: whole networks match a naive double forward with either b
     double diff = 0;
     for (int64_t k = 0; k < a.yolo[0].numel(); ++k) diff = std::max(diff, double(std::fabs(a.yolo[0].data()[k] - b.yolo[0].data()[k])));
     CHECK(diff > 1e-4);
+  }
+}
+
+TEST_CASE("nn/darknet: a convolution and the max-pool after it in one pass give the bits of the two layers") {
+  Rng rng = testing::test_rng();
+  // 128 px wide: layers 0 and 2 (3 and 16 channels) run as the ring, so each takes its [maxpool] 2x2/2 along.
+  const dk::Config cfg = nn::yolov3_tiny_config(64, 128, 3);
+  const auto& l0 = cfg.layers[0];
+  const auto* c0 = l0.as<dk::Convolutional>();
+  REQUIRE(c0 != nullptr);
+  REQUIRE(cfg.layers[1].as<dk::Maxpool>() != nullptr);
+  const ops::Conv2dShape s0{2, l0.in.c, l0.in.h, l0.in.w, c0->filters, c0->size, c0->stride, c0->padding};
+  if (!ops::conv2d_maxpool_fusable(s0, ops::ConvActivation::leaky, nullptr, 2, 2, 1)) {
+    MESSAGE("skipped: this CPU has no ring convolution (AVX2 + FMA)");
+    return;
+  }
+  const dk::Weights w = dk::random_weights(cfg, testing::test_seed());
+  const nn::DarknetNetwork net(cfg, w);
+  const Tensor<float> x = random_input(rng, 2, cfg);
+  const auto fused = net.forward(x);                     // layers 0-1 and 2-3 in one pass each
+  const auto apart = net.forward(x, /*keep_all=*/true);  // every layer's output kept: nothing fused
+  REQUIRE(fused.yolo.size() == apart.yolo.size());
+  for (size_t k = 0; k < fused.yolo.size(); ++k) {
+    CAPTURE(k);
+    REQUIRE(fused.yolo[k].numel() == apart.yolo[k].numel());
+    CHECK(std::memcmp(fused.yolo[k].data(), apart.yolo[k].data(), fused.yolo[k].bytes()) == 0);
+    CHECK(std::memcmp(fused.hidden[k].data(), apart.hidden[k].data(), fused.hidden[k].bytes()) == 0);
   }
 }
 

@@ -8,7 +8,8 @@
 // (256), filter counts off the tile's rows, batch 2, no bias; for the unfolding GEMM also maps
 // narrower than a panel (a panel spans several output rows) and a last panel of at most 16 columns
 // (the narrow tile). Outputs are NaN-poisoned. Also: ops::conv2d_forward takes each path where its
-// suits function says so, and its result on OpenBLAS (im2col) agrees.
+// suits function says so, and its result on OpenBLAS (im2col) agrees; the ring with a 2x2 stride-2 max-pool
+// taken in the same pass (ops::conv2d_maxpool_forward) gives the bits of the convolution then the pool.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -20,6 +21,7 @@
 #include "simad/core/parallel.hpp"
 #include "simad/ops/cpu/conv2d_direct.hpp"
 #include "simad/ops/cpu/conv2d_implicit.hpp"
+#include "simad/ops/maxpool2d.hpp"
 #include "cpu_levels.hpp"
 #include "testing.hpp"
 
@@ -262,6 +264,63 @@ TEST_CASE("ops/conv2d_direct: with SIMAD_GEMM=bf16 the shallowest wide layers st
   check_reference(wide, in, w, bias, out, "conv2d_forward bf16 setting, shallow wide layer");
   if (ops::cpu::conv2d_direct_available())
     CHECK_MESSAGE(same_bits(out, im2col_conv(wide, in, w, bias.data())), "not the fp32 implicit GEMM's bits");
+}
+
+TEST_CASE("ops/conv2d_maxpool: the ring with its 2x2 pool in one pass gives the bits of conv2d_forward then maxpool2d") {
+  Rng rng = testing::test_rng();
+  struct PoolCase {
+    Case conv;
+    int64_t padding;  // the [maxpool]'s: 1 keeps a last odd row or column (alone), 0 drops it
+  };
+  const PoolCase cases[] = {
+      {{2, 3, 13, 70, 17, 3, 1, 1, true, true}, 1},    // odd rows out: the last pooled row has one conv row
+      {{1, 5, 12, 67, 30, 3, 1, 1, true, false}, 0},   // odd columns out, padding 0: the last column dropped
+      {{1, 4, 15, 133, 16, 3, 2, 1, false, true}, 1},  // stride 2 (67 columns out), no bias
+      {{2, 40, 6, 66, 9, 3, 1, 1, true, true}, 1},     // depth 360: two KC blocks before the pool
+      {{1, 2, 3, 64, 5, 3, 1, 1, true, true}, 0},      // three rows out, padding 0: one pooled row
+  };
+  const int threads = num_threads();
+  for (const PoolCase& pc : cases)
+    for (cpu::Isa isa : testing::fp32_kernel_levels())
+      for (int t : {1, 2}) {
+        const Case& c = pc.conv;
+        const ops::Conv2dShape s = shape_of(c);
+        const std::string what = name_of(c) + " pool padding " + std::to_string(pc.padding) + " " +
+                                 cpu::isa_name(isa) + " threads " + std::to_string(t);
+        CAPTURE(what);
+        cpu::IsaScope scope(isa);
+        set_num_threads(t);
+        const auto in = testing::random_vector<float>(rng, size_t(c.B * c.C * c.H * c.W));
+        const auto w = testing::random_vector<float>(rng, size_t(c.O * c.C * c.K * c.K));
+        const auto bias = testing::random_vector<float>(rng, size_t(c.O));
+        const ops::Conv2dPackedWeights packed = ops::pack_conv2d_weights(w.data(), s);
+        const ops::ConvActivation act = c.leaky ? ops::ConvActivation::leaky : ops::ConvActivation::linear;
+        REQUIRE(ops::conv2d_maxpool_fusable(s, act, &packed, 2, 2, pc.padding));
+        const int64_t Ho = s.out_h(), Wo = s.out_w();
+        const int64_t Hp = ops::maxpool2d_out_size(Ho, 2, 2, pc.padding), Wp = ops::maxpool2d_out_size(Wo, 2, 2, pc.padding);
+        std::vector<float> conv(size_t(c.B * c.O * Ho * Wo)), want(size_t(c.B * c.O * Hp * Wp)), got(want.size());
+        testing::poison(std::span<float>(got));
+        ops::conv2d_forward(conv.data(), in.data(), w.data(), c.bias ? bias.data() : nullptr, s, act,
+                            static_cast<float*>(nullptr), &packed);
+        ops::maxpool2d_forward(want.data(), conv.data(), c.B, c.O, Ho, Wo, 2, 2, pc.padding);
+        ops::conv2d_maxpool_forward(got.data(), in.data(), w.data(), c.bias ? bias.data() : nullptr, s, act, &packed,
+                                    pc.padding);
+        CHECK_MESSAGE(same_bits(got, want), what, ": not the bits of the convolution then the pool");
+      }
+  set_num_threads(threads);
+  // Where it does not run as one pass, it says so.
+  const ops::Conv2dShape wide = shape_of(cases[0].conv), deep{1, 256, 26, 26, 512, 3, 1, 1};
+  const ops::Conv2dPackedWeights none;
+  CHECK_FALSE(ops::conv2d_maxpool_fusable(wide, ops::ConvActivation::leaky, &none, 2, 1, 1));  // stride 1 pool
+  CHECK_FALSE(ops::conv2d_maxpool_fusable(wide, ops::ConvActivation::leaky, &none, 3, 2, 1));  // 3x3 pool
+  CHECK_FALSE(ops::conv2d_maxpool_fusable(wide, ops::ConvActivation::leaky, &none, 2, 2, 2));  // an offset window
+  CHECK_FALSE(ops::conv2d_maxpool_fusable(wide, ops::ConvActivation::logistic, &none, 2, 2, 1));
+  CHECK_FALSE(ops::conv2d_maxpool_fusable(deep, ops::ConvActivation::leaky, &none, 2, 2, 1));  // not the ring
+  std::vector<float> dummy(16);
+  CHECK(testing::error_of([&] {
+          ops::conv2d_maxpool_forward(dummy.data(), dummy.data(), dummy.data(), nullptr, deep,
+                                      ops::ConvActivation::leaky, &none, 1);
+        }).find("conv2d_maxpool_fusable") != std::string::npos);
 }
 
 }  // namespace SIMAD_TEST_FILE_ID

@@ -183,6 +183,20 @@ class DarknetNetwork {
     for (size_t i = 0; i < n; ++i) {
       const io::darknet::Layer& l = cfg_.layers[i];
       const Tensor<float>& prev = i == 0 ? input : out[i - 1];
+      if (l.as<io::darknet::Convolutional>()) {
+        // A [maxpool] 2x2/2 that alone reads this output: both in one pass, the output never written whole.
+        ops::Conv2dShape s = convs_[i].shape;
+        s.B = B, s.H = l.in.h, s.W = l.in.w;
+        if (const io::darknet::Maxpool* pool = fusable_maxpool(i, s, keep_all)) {
+          const io::darknet::Layer& next = cfg_.layers[i + 1];
+          Tensor<float> pooled = Tensor<float>::empty({B, next.out.c, next.out.h, next.out.w});
+          ops::conv2d_maxpool_forward(pooled.data(), prev.data(), convs_[i].weight.data(), convs_[i].bias.data(), s,
+                                      convs_[i].activation, &convs_[i].packed, int64_t(pool->padding));
+          out[++i] = std::move(pooled);  // layer i's own output stays empty: nothing reads it
+          plan_.release(out, i, keep_all);
+          continue;
+        }
+      }
       Tensor<float> y = Tensor<float>::empty({B, l.out.c, l.out.h, l.out.w});
       if (l.as<io::darknet::Convolutional>()) {
         ops::Conv2dShape s = convs_[i].shape;
@@ -226,6 +240,16 @@ class DarknetNetwork {
       plan_.release(out, i, keep_all);
     }
     return plan_.collect(std::move(out), input, keep_all);
+  }
+
+  // The [maxpool] after convolution i when the two can run as one pass (ops::conv2d_maxpool_fusable) and
+  // nothing else needs the convolution's output: not handed back, read by no later layer, not keep_all.
+  const io::darknet::Maxpool* fusable_maxpool(size_t i, const ops::Conv2dShape& s, bool keep_all) const {
+    if (keep_all || i + 1 >= cfg_.layers.size() || plan_.keep[i] || plan_.last_use[i] != int(i + 1)) return nullptr;
+    const auto* m = cfg_.layers[i + 1].as<io::darknet::Maxpool>();
+    if (!m || !ops::conv2d_maxpool_fusable(s, convs_[i].activation, &convs_[i].packed, m->size, m->stride, m->padding))
+      return nullptr;
+    return m;
   }
 
   // Darknet's forward_yolo_layer at inference, in place (ops/yolo_activate.hpp). data: (B, A, 5 + classes, HW).

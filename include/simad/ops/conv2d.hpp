@@ -34,6 +34,7 @@
 #include "simad/core/error.hpp"
 #include "simad/core/parallel.hpp"
 #include "simad/ops/conv2d_shape.hpp"
+#include "simad/ops/maxpool2d_shape.hpp"
 #include "simad/ops/cpu/conv2d_direct.hpp"
 #include "simad/ops/cpu/conv2d_implicit.hpp"
 #include "simad/ops/cpu/conv2d_winograd.hpp"
@@ -347,6 +348,34 @@ void conv2d_forward(T* out,           // (B, O, Ho, Wo)
     conv_gemm(cols, HWo, dst);
     if (!fused) parallel_for(s.O, 8, [&](int64_t o0, int64_t o1) { finish_rows(dst, dst, HWo, o0, o1); });
   }
+}
+
+// A convolution followed by Darknet's [maxpool] size=2 stride=2 (padding 0 or 1) in one pass, where the
+// convolution runs as the ring (ops/cpu/conv2d_direct.hpp, DirectMaxPool2): the convolution's output is
+// pooled from cache as it is computed and never written whole. conv2d_maxpool_fusable says where;
+// conv2d_maxpool_forward gives the same bits as conv2d_forward then maxpool2d_forward.
+inline bool conv2d_maxpool_fusable(const Conv2dShape& s, ConvActivation act, const Conv2dPackedWeights* packed,
+                                   int64_t size, int64_t stride, int64_t padding) {
+  return size == 2 && stride == 2 && (padding == 0 || padding == 1) && s.out_h() + padding >= 2 &&
+         s.out_w() + padding >= 2 && act != ConvActivation::logistic &&
+         conv2d_float_path(s, act, packed) == Conv2dPath::ring;
+}
+
+inline void conv2d_maxpool_forward(float* pooled,       // (B, O, Hp, Wp), Hp = maxpool2d_out_size(Ho, 2, 2, padding)
+                                   const float* inp,    // (B, C, H, W)
+                                   const float* weight,  // (O, C, K, K)
+                                   const float* bias,    // (O) or null
+                                   const Conv2dShape& s, ConvActivation act, const Conv2dPackedWeights* packed,
+                                   int64_t padding) {
+  s.check();
+  SIMAD_CHECK(conv2d_maxpool_fusable(s, act, packed, 2, 2, padding),
+              "conv2d_maxpool_forward: this convolution and 2x2 pool (padding ", padding,
+              ") do not run as one pass here (check conv2d_maxpool_fusable first)");
+  const cpu::DirectConvShape ds{s.C, s.H, s.W, s.O, s.K, s.stride, s.pad};
+  const cpu::DirectMaxPool2 pool{pooled, maxpool2d_out_size(s.out_h(), 2, 2, padding),
+                                 maxpool2d_out_size(s.out_w(), 2, 2, padding)};
+  cpu::conv2d_direct(nullptr, inp, s.B, weight, bias, act == ConvActivation::leaky, ds,
+                     packed ? &packed->gemm : nullptr, &pool);
 }
 
 // Scratch elements conv2d_backward needs for shape s: one image's columns (0 for a 1x1 stride-1

@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "simad/core/cpu_features.hpp"
@@ -45,7 +46,42 @@ struct DirectConvShape {
   int64_t phase_w() const { return (W + 2 * pad + stride - 1) / stride; }  // columns of one phase row
 };
 
+// The 2x2 stride-2 max-pool of a convolution's output, taken as the convolution computes it (Darknet's
+// [maxpool] size=2 stride=2 with padding 0 or 1: windows start at (2py, 2px), no offset). Pooled (py, px)
+// is the max over output rows 2py, 2py+1 and columns 2px, 2px+1 that lie inside the output, in that
+// order from -FLT_MAX with std::max (ops::maxpool2d_forward's order and rule: the same bits). The full
+// output is then never written: two of its rows live in a per-task buffer in cache (the layer's output
+// and the pool's reading of it were two trips through memory, a fifth of yolov3-tiny's first layers).
+struct DirectMaxPool2 {
+  float* out = nullptr;   // (batch, O, Hp, Wp)
+  int64_t Hp = 0, Wp = 0;  // at most ceil(Ho / 2) x ceil(Wo / 2)
+};
+
 namespace detail {
+
+// Pooled row py of every output channel from conv rows 2py (rows[0]) and 2py + 1 (rows[1], null past
+// the output): rows[r] + o * ld is channel o's row.
+inline void direct_max_pool2_row(float* out, const float* row0, const float* row1, int64_t ld, int64_t O, int64_t Wo,
+                                 const DirectMaxPool2& pool, int64_t py) {
+  const int64_t HWp = pool.Hp * pool.Wp;
+  for (int64_t o = 0; o < O; ++o) {
+    const float* a = row0 + o * ld;
+    const float* b = row1 ? row1 + o * ld : nullptr;
+    float* dst = out + o * HWp + py * pool.Wp;
+    for (int64_t px = 0; px < pool.Wp; ++px) {
+      const int64_t x = 2 * px;
+      const bool right = x + 1 < Wo;
+      float best = -std::numeric_limits<float>::max();
+      best = std::max(best, a[x]);
+      if (right) best = std::max(best, a[x + 1]);
+      if (b) {
+        best = std::max(best, b[x]);
+        if (right) best = std::max(best, b[x + 1]);
+      }
+      dst[px] = best;
+    }
+  }
+}
 
 // dst[u] = src[2u] for u in [0, n), 16 at a time (two loads, one permute) while the loads stay inside
 // src[0, 2n - 1); the rest one by one. Stride-2 rows are split into their two phases with it.
@@ -85,7 +121,7 @@ inline void conv2d_direct_pad_row(float* ring, const float* img, const DirectCon
 
 template <class Kernel>
 void conv2d_direct_run(float* out, const float* inp, int64_t batch, const float* weight, const float* bias, bool leaky,
-                       const DirectConvShape& s, const SgemmPackedA* packed_weight) {
+                       const DirectConvShape& s, const SgemmPackedA* packed_weight, const DirectMaxPool2* pool) {
   constexpr int64_t MR = Kernel::MR, NR = Kernel::NR;
   const int64_t Ho = s.out_h(), Wo = s.out_w(), HWo = Ho * Wo, depth = s.C * s.K * s.K, K = s.K, S = s.stride;
   const int64_t Wph = s.phase_w(), phase = s.C * K * Wph, kc_max = sgemm_blocking(simad::cpu::isa()).kc;
@@ -105,16 +141,23 @@ void conv2d_direct_run(float* out, const float* inp, int64_t batch, const float*
                         std::min(kc_max, depth - pc), avx512);
     a_pack = own_pack.data();
   }
+  // With a pool, tasks take whole pairs of output rows; their output rows go to a two-row buffer.
+  const int64_t unit = pool ? 2 : 1, units = (Ho + unit - 1) / unit;
   for (int64_t b = 0; b < batch; ++b) {
     const float* img = inp + b * s.C * s.H * s.W;
-    float* img_out = out + b * s.O * HWo;
     // Each task takes consecutive output rows and keeps the K padded input rows they read in a ring
     // (in cache): every input row is copied once per task, never the whole padded image.
-    parallel_for(Ho, 4, [&](int64_t y0, int64_t y1) {
+    parallel_for(units, pool ? 2 : 4, [&](int64_t u0, int64_t u1) {
+      const int64_t y0 = u0 * unit, y1 = std::min(Ho, u1 * unit);
       std::vector<float> ring(static_cast<size_t>(S * phase));
       std::vector<int32_t> offs(static_cast<size_t>(depth));  // B row k in the ring, for output row y
-      int64_t next_row = y0 * S;                               // the first padded row not in the ring yet
+      std::vector<float> pair(pool ? static_cast<size_t>(2 * s.O * Wo) : 0);  // rows 2py, 2py + 1 of each channel
+      // Where output row y goes: the image's output (row stride HWo between channels), or the pair buffer.
+      float* const img_out = pool ? nullptr : out + b * s.O * HWo;
+      const int64_t ldc = pool ? 2 * Wo : HWo;
+      int64_t next_row = y0 * S;  // the first padded row not in the ring yet
       for (int64_t y = y0; y < y1; ++y) {
+        float* const row_out = pool ? pair.data() + (y % 2) * Wo : img_out + y * Wo;
         for (int64_t r = std::max(next_row, y * S); r < y * S + K; ++r)
           conv2d_direct_pad_row(ring.data(), img, s, r, avx512);
         next_row = y * S + K;
@@ -142,11 +185,13 @@ void conv2d_direct_run(float* out, const float* inp, int64_t batch, const float*
               // A row's last columns, at most NR / 2 of them, take the narrow tile: half the FMAs.
               const DirectTileFn tile = 2 * cols <= NR ? Kernel::direct_narrow_tile(rows) : Kernel::direct_tile(rows);
               tile(kc, a_pack + panels * MR * pc + p * MR * kc, ring.data() + x0, offs.data() + pc,
-                   img_out + o * HWo + y * Wo + x0, HWo, pc == 0 ? 0.0f : 1.0f, cols,
-                   last && epi.active() ? &epi : nullptr);
+                   row_out + o * ldc + x0, ldc, pc == 0 ? 0.0f : 1.0f, cols, last && epi.active() ? &epi : nullptr);
             }
           }
         }
+        if (pool && (y % 2 == 1 || y == Ho - 1) && y / 2 < pool->Hp)
+          direct_max_pool2_row(pool->out + b * s.O * pool->Hp * pool->Wp, pair.data(),
+                               y % 2 == 1 ? pair.data() + Wo : nullptr, ldc, s.O, Wo, *pool, y / 2);
       }
     });
   }
@@ -159,16 +204,22 @@ inline bool conv2d_direct_available() { return sgemm_available(); }
 
 // out (batch, O, Ho, Wo) = act(conv(inp (batch, C, H, W), weight (O, C, K, K)) + bias), act the identity
 // or leaky ReLU; bias may be null. packed_weight: the weights as an SgemmPackedA (O x C*K*K), used where
-// usable, or null.
+// usable, or null. pool: write only the output's 2x2 stride-2 max-pool to pool->out (out unused, may be
+// null), or null.
 inline void conv2d_direct(float* out, const float* inp, int64_t batch, const float* weight, const float* bias,
-                          bool leaky, const DirectConvShape& s, const SgemmPackedA* packed_weight = nullptr) {
+                          bool leaky, const DirectConvShape& s, const SgemmPackedA* packed_weight = nullptr,
+                          const DirectMaxPool2* pool = nullptr) {
   const simad::cpu::Isa isa = simad::cpu::isa();
   SIMAD_CHECK(isa >= simad::cpu::Isa::avx2, "conv2d_direct: needs AVX2 + FMA, this CPU level is ",
               simad::cpu::isa_name(isa));
+  SIMAD_CHECK(!pool || (pool->out && pool->Hp >= 1 && pool->Wp >= 1 && pool->Hp <= (s.out_h() + 1) / 2 &&
+                        pool->Wp <= (s.out_w() + 1) / 2),
+              "conv2d_direct: a 2x2 pool of ", pool ? pool->Hp : 0, "x", pool ? pool->Wp : 0,
+              " does not fit the output's ", s.out_h(), "x", s.out_w());
   if (isa == simad::cpu::Isa::avx512)
-    detail::conv2d_direct_run<SgemmAvx512>(out, inp, batch, weight, bias, leaky, s, packed_weight);
+    detail::conv2d_direct_run<SgemmAvx512>(out, inp, batch, weight, bias, leaky, s, packed_weight, pool);
   else
-    detail::conv2d_direct_run<SgemmAvx2>(out, inp, batch, weight, bias, leaky, s, packed_weight);
+    detail::conv2d_direct_run<SgemmAvx2>(out, inp, batch, weight, bias, leaky, s, packed_weight, pool);
 }
 
 }  // namespace simad::ops::cpu
