@@ -29,22 +29,22 @@ TEST_CASE("core/cpu_block_cache: a freed block comes back for its size and only 
   CHECK(aligned64(a));
   std::memset(a, 0x5a, base);  // the whole request is writable
   cache.deallocate(a, base);
-  CHECK(cache.cached_blocks() == 1);
-  CHECK(cache.cached_bytes() == CpuBlockCache::rounded(base));
-  CHECK(cache.cached_bytes() % 4096 == 0);
+  CHECK(cache.stats().cached_blocks == 1);
+  CHECK(cache.stats().cached_bytes == CpuBlockCache::rounded(base));
+  CHECK(cache.stats().cached_bytes % 4096 == 0);
 
   void* other = cache.allocate(base + 4096);  // the next page count: not this block
   CHECK(other != a);
-  CHECK(cache.misses() == 2);
-  CHECK(cache.hits() == 0);
+  CHECK(cache.stats().misses == 2);
+  CHECK(cache.stats().hits == 0);
   void* same = cache.allocate(base + 100);  // the same page count: this block
   CHECK(same == a);
-  CHECK(cache.hits() == 1);
-  CHECK(cache.cached_blocks() == 0);
-  CHECK(cache.cached_bytes() == 0);
+  CHECK(cache.stats().hits == 1);
+  CHECK(cache.stats().cached_blocks == 0);
+  CHECK(cache.stats().cached_bytes == 0);
   cache.deallocate(same, base + 100);
   cache.deallocate(other, base + 4096);
-  CHECK(cache.cached_blocks() == 2);
+  CHECK(cache.stats().cached_blocks == 2);
 
   // Two blocks of one size: the one returned last comes first (its pages are the warmest).
   void* x = cache.allocate(2 * MiB);
@@ -56,8 +56,8 @@ TEST_CASE("core/cpu_block_cache: a freed block comes back for its size and only 
   cache.deallocate(x, 2 * MiB);
   cache.deallocate(y, 2 * MiB);
   cache.release();
-  CHECK(cache.cached_blocks() == 0);
-  CHECK(cache.cached_bytes() == 0);
+  CHECK(cache.stats().cached_blocks == 0);
+  CHECK(cache.stats().cached_bytes == 0);
 }
 
 TEST_CASE("core/cpu_block_cache: small blocks go to the heap, zero bytes is a valid request") {
@@ -68,11 +68,11 @@ TEST_CASE("core/cpu_block_cache: small blocks go to the heap, zero bytes is a va
     REQUIRE(p != nullptr);
     CHECK(aligned64(p));
     cache.deallocate(p, bytes);
-    CHECK(cache.cached_blocks() == 0);
+    CHECK(cache.stats().cached_blocks == 0);
   }
-  CHECK(cache.hits() + cache.misses() == 0);  // small requests are not counted either
+  CHECK(cache.stats().hits + cache.stats().misses == 0);  // small requests are not counted either
   cache.deallocate(nullptr, 4 * MiB);          // freeing null does nothing
-  CHECK(cache.cached_blocks() == 0);
+  CHECK(cache.stats().cached_blocks == 0);
 }
 
 TEST_CASE("core/cpu_block_cache: the limit holds and the oldest blocks go first") {
@@ -83,29 +83,29 @@ TEST_CASE("core/cpu_block_cache: the limit holds and the oldest blocks go first"
   cache.deallocate(a, MiB);
   cache.deallocate(b, MiB);
   cache.deallocate(c, MiB);  // a, the oldest, is freed to make room
-  CHECK(cache.cached_blocks() == 2);
-  CHECK(cache.cached_bytes() == 2 * MiB);
+  CHECK(cache.stats().cached_blocks == 2);
+  CHECK(cache.stats().cached_bytes == 2 * MiB);
   CHECK(cache.allocate(MiB) == c);
   CHECK(cache.allocate(MiB) == b);
-  CHECK(cache.cached_blocks() == 0);
+  CHECK(cache.stats().cached_blocks == 0);
   cache.deallocate(b, MiB);
   cache.deallocate(c, MiB);
 
   // A block larger than the limit is never kept, and does not push the others out.
   void* big = cache.allocate(3 * MiB);
   cache.deallocate(big, 3 * MiB);
-  CHECK(cache.cached_blocks() == 2);
-  CHECK(cache.cached_bytes() == 2 * MiB);
+  CHECK(cache.stats().cached_blocks == 2);
+  CHECK(cache.stats().cached_bytes == 2 * MiB);
 
   // A lower limit frees the oldest now; 0 keeps nothing from then on.
   cache.set_limit(MiB + 4096);
   CHECK(cache.limit() == MiB + 4096);
-  CHECK(cache.cached_blocks() == 1);
+  CHECK(cache.stats().cached_blocks == 1);
   CHECK(cache.allocate(MiB) == c);
   cache.set_limit(0);
   cache.deallocate(c, MiB);
-  CHECK(cache.cached_blocks() == 0);
-  CHECK(cache.cached_bytes() == 0);
+  CHECK(cache.stats().cached_blocks == 0);
+  CHECK(cache.stats().cached_bytes == 0);
 }
 
 TEST_CASE("core/cpu_block_cache: two threads never hold one block at once") {
@@ -142,8 +142,8 @@ TEST_CASE("core/cpu_block_cache: two threads never hold one block at once") {
   for (auto& th : threads) th.join();
   CHECK(failures[0] == 0);
   CHECK(failures[1] == 0);
-  CHECK(cache.hits() > 0);  // blocks were reused, so the test exercised the cache
-  CHECK(cache.cached_bytes() <= 16 * MiB);
+  CHECK(cache.stats().hits > 0);  // blocks were reused, so the test exercised the cache
+  CHECK(cache.stats().cached_bytes <= 16 * MiB);
 }
 
 TEST_CASE("core/cpu_block_cache: the limit from SIMAD_CPU_CACHE_MB") {
@@ -174,11 +174,11 @@ TEST_CASE("core/cpu_block_cache: tensors return their blocks to the process's ca
     first = t.data();
     rng.fill_uniform(t.span(), -1.0, 1.0);
   }
-  const uint64_t hits = cache.hits();
+  const uint64_t hits = cache.stats().hits;
   {
     Tensor<float> u = Tensor<float>::empty({n});
     CHECK(u.data() == first);  // the block the last tensor gave back
-    CHECK(cache.hits() == hits + 1);
+    CHECK(cache.stats().hits == hits + 1);
     // A view keeps the block alive: it goes back only with the last handle.
     Tensor<float> view = u.slice(0, 1);
     u = Tensor<float>();

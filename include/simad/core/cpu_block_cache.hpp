@@ -86,7 +86,7 @@ class CpuBlockCache {
       }
     }
     if (!kept) ::operator delete(p, std::align_val_t{kAlignment});
-    for (void* q : evicted) ::operator delete(q, std::align_val_t{kAlignment});
+    free_blocks(evicted);
   }
 
   // Keep at most limit_bytes from now on (0: keep nothing); blocks over it are freed now.
@@ -97,7 +97,7 @@ class CpuBlockCache {
       limit_ = limit_bytes;
       evict_until_locked(limit_, evicted);
     }
-    for (void* q : evicted) ::operator delete(q, std::align_val_t{kAlignment});
+    free_blocks(evicted);
   }
   // Frees every kept block (the limit stays).
   void release() {
@@ -106,30 +106,22 @@ class CpuBlockCache {
       std::lock_guard<std::mutex> lock(mutex_);
       evict_until_locked(0, evicted);
     }
-    for (void* q : evicted) ::operator delete(q, std::align_val_t{kAlignment});
+    free_blocks(evicted);
   }
 
-  size_t limit() const {
+  // A consistent snapshot of the cache's state and counters.
+  struct Stats {
+    size_t limit = 0;          // bytes it may keep
+    size_t cached_bytes = 0;   // bytes it keeps now
+    size_t cached_blocks = 0;  // blocks it keeps now
+    uint64_t hits = 0;         // large allocations served from it
+    uint64_t misses = 0;       // large allocations that went to the heap
+  };
+  Stats stats() const {
     std::lock_guard<std::mutex> lock(mutex_);
-    return limit_;
+    return {limit_, cached_bytes_, blocks_.size(), hits_, misses_};
   }
-  size_t cached_bytes() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return cached_bytes_;
-  }
-  size_t cached_blocks() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return blocks_.size();
-  }
-  // Large allocations served from the cache, and those that went to the heap.
-  uint64_t hits() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return hits_;
-  }
-  uint64_t misses() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return misses_;
-  }
+  size_t limit() const { return stats().limit; }
 
   // Whole pages, so requests a few bytes apart share blocks.
   static size_t rounded(size_t bytes) { return (bytes + 4095) & ~size_t(4095); }
@@ -149,6 +141,11 @@ class CpuBlockCache {
     void* data;
     size_t bytes;
   };
+
+  // Outside the lock: freeing can take a while (munmap) and needs no state of ours.
+  static void free_blocks(const std::vector<void*>& blocks) noexcept {
+    for (void* q : blocks) ::operator delete(q, std::align_val_t{kAlignment});
+  }
 
   // Oldest first, until at most keep bytes remain; the freed pointers go to evicted (freed unlocked).
   void evict_until_locked(size_t keep, std::vector<void*>& evicted) {
