@@ -303,30 +303,48 @@ TEST_CASE("nn/darknet: whole networks match a naive double forward with either b
   }
 }
 
-TEST_CASE("nn/darknet: a convolution and the max-pool after it in one pass give the bits of the two layers") {
+TEST_CASE("nn/darknet: a convolution and the max-pool or shortcut after it in one pass give the bits of the two layers") {
   Rng rng = testing::test_rng();
-  // 128 px wide: layers 0 and 2 (3 and 16 channels) run as the ring, so each takes its [maxpool] 2x2/2 along.
-  const dk::Config cfg = nn::yolov3_tiny_config(64, 128, 3);
-  const auto& l0 = cfg.layers[0];
-  const auto* c0 = l0.as<dk::Convolutional>();
-  REQUIRE(c0 != nullptr);
-  REQUIRE(cfg.layers[1].as<dk::Maxpool>() != nullptr);
-  const ops::Conv2dShape s0{2, l0.in.c, l0.in.h, l0.in.w, c0->filters, c0->size, c0->stride, c0->padding};
-  if (!ops::conv2d_maxpool_fusable(s0, ops::ConvActivation::leaky, nullptr, 2, 2, 1)) {
-    MESSAGE("skipped: this CPU has no ring convolution (AVX2 + FMA)");
-    return;
-  }
-  const dk::Weights w = dk::random_weights(cfg, testing::test_seed());
-  const nn::DarknetNetwork net(cfg, w);
-  const Tensor<float> x = random_input(rng, 2, cfg);
-  const auto fused = net.forward(x);                     // layers 0-1 and 2-3 in one pass each
-  const auto apart = net.forward(x, /*keep_all=*/true);  // every layer's output kept: nothing fused
-  REQUIRE(fused.yolo.size() == apart.yolo.size());
-  for (size_t k = 0; k < fused.yolo.size(); ++k) {
-    CAPTURE(k);
-    REQUIRE(fused.yolo[k].numel() == apart.yolo[k].numel());
-    CHECK(std::memcmp(fused.yolo[k].data(), apart.yolo[k].data(), fused.yolo[k].bytes()) == 0);
-    CHECK(std::memcmp(fused.hidden[k].data(), apart.hidden[k].data(), fused.hidden[k].bytes()) == 0);
+  // yolov3-tiny 128 px wide: layers 0 and 2 (3 and 16 channels) run as the ring, so each takes its
+  // [maxpool] 2x2/2 along. yolov3 at 64 px: the 3x3 layers of its residual blocks from 64 channels run
+  // as Winograd, so each takes its [shortcut] along.
+  const std::vector<dk::Config> cfgs{nn::yolov3_tiny_config(128, 64, 3), nn::yolov3_config(64, 64, 2)};
+  const int expected[] = {2, 22};  // tiny: layers 0-1 and 2-3; yolov3: the 22 blocks from 64 channels
+  for (size_t n = 0; n < cfgs.size(); ++n) {
+    const dk::Config& cfg = cfgs[n];
+    CAPTURE(cfg.layers.size());
+    const dk::Weights w = dk::random_weights(cfg, testing::test_seed());
+    // Count the pairs this CPU fuses, from the same conditions the network checks.
+    int pools = 0, shortcuts = 0;
+    for (const dk::ConvWeights& cw : w.convs) {
+      const size_t i = size_t(cw.layer);
+      if (i + 1 >= cfg.layers.size()) continue;
+      const auto& l = cfg.layers[i];
+      const auto* c = l.as<dk::Convolutional>();
+      const ops::Conv2dShape s{2, l.in.c, l.in.h, l.in.w, c->filters, c->size, c->stride, c->padding};
+      const ops::Conv2dPackedWeights packed = ops::pack_conv2d_weights(cw.weights.data(), s);
+      if (const auto* m = cfg.layers[i + 1].as<dk::Maxpool>())
+        pools += ops::conv2d_maxpool_fusable(s, ops::ConvActivation::leaky, &packed, m->size, m->stride, m->padding);
+      if (cfg.layers[i + 1].as<dk::Shortcut>())
+        shortcuts += ops::conv2d_residual_fusable(s, ops::ConvActivation::leaky, &packed);
+    }
+    if (pools + shortcuts == 0) {
+      MESSAGE("skipped: this CPU fuses no layers (no AVX2 + FMA)");
+      continue;
+    }
+    CHECK(pools + shortcuts == expected[n]);
+    const nn::DarknetNetwork net(cfg, w);
+    const Tensor<float> x = random_input(rng, 2, cfg);
+    const auto fused = net.forward(x);                     // the pairs in one pass each
+    const auto apart = net.forward(x, /*keep_all=*/true);  // every layer's output kept: nothing fused
+    REQUIRE(fused.yolo.size() == apart.yolo.size());
+    for (size_t k = 0; k < fused.yolo.size(); ++k) {
+      CAPTURE(k);
+      REQUIRE(fused.yolo[k].numel() == apart.yolo[k].numel());
+      CHECK(std::memcmp(fused.yolo[k].data(), apart.yolo[k].data(), fused.yolo[k].bytes()) == 0);
+      CHECK(std::memcmp(fused.hidden[k].data(), apart.hidden[k].data(), fused.hidden[k].bytes()) == 0);
+    }
+    MESSAGE(cfg.layers.size(), " layers: ", pools, " max-pools and ", shortcuts, " shortcuts fused");
   }
 }
 

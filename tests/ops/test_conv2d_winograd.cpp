@@ -7,7 +7,9 @@
 // bottom edges), maps of one pixel, several tile-row blocks, depth past one KC block (256), filter counts
 // off the tile's rows, batch 3, with and without bias and leaky ReLU. Outputs are NaN-poisoned. Also: the
 // same bits on 1 and 2 threads; ops::conv2d_forward routes to it with prepared weights, and SIMAD_WINOGRAD's
-// switch (set_cpu_winograd) and weights prepared for another ISA level send it back to the GEMM paths.
+// switch (set_cpu_winograd) and weights prepared for another ISA level send it back to the GEMM paths; a
+// residual added in the output transform (ops::conv2d_residual_forward) gives the bits of the convolution
+// then the shortcut's a + b.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -199,6 +201,63 @@ TEST_CASE("ops/conv2d_winograd: conv2d_forward runs it with prepared weights, no
     cpu::IsaScope scope(cpu::Isa::avx2);  // the weights were transformed for avx512: the GEMM path runs
     CHECK(same_bits(forward(&packed), forward(nullptr)));
   }
+}
+
+TEST_CASE("ops/conv2d_residual: the residual added as Winograd stores gives the bits of conv2d_forward then a + b") {
+  if (!ops::cpu::sgemm_available()) {
+    MESSAGE("skipped: this CPU has no AVX2 + FMA");
+    return;
+  }
+  Rng rng = testing::test_rng();
+  const Case cases[] = {
+      {2, 64, 13, 13, 37, true, true},   // odd map: the right and bottom half tiles, batch 2
+      {1, 96, 8, 26, 64, false, false},  // even map, no bias, linear
+      {1, 300, 5, 7, 20, true, true},    // depth past one KC block
+  };
+  const int saved_threads = num_threads();
+  for (const Case& c : cases)
+    for (cpu::Isa isa : testing::fp32_kernel_levels())
+      for (int threads : {1, 2}) {
+        const std::string what = name_of(c) + " " + cpu::isa_name(isa) + " threads " + std::to_string(threads);
+        CAPTURE(what);
+        cpu::IsaScope scope(isa);
+        set_num_threads(threads);
+        const ops::Conv2dShape s = shape_of(c);
+        const ops::ConvActivation act = c.leaky ? ops::ConvActivation::leaky : ops::ConvActivation::linear;
+        const auto in = testing::random_vector<float>(rng, size_t(c.B * c.C * c.H * c.W));
+        const auto w = testing::random_vector<float>(rng, size_t(c.O * c.C * 9));
+        const auto bias = testing::random_vector<float>(rng, size_t(c.O));
+        const auto residual = testing::random_vector<float>(rng, size_t(c.B * c.O * c.H * c.W));
+        const ops::Conv2dPackedWeights packed = ops::pack_conv2d_weights(w.data(), s);
+        REQUIRE(ops::conv2d_residual_fusable(s, act, &packed));
+        std::vector<float> want(residual.size()), got(residual.size());
+        ops::conv2d_forward(want.data(), in.data(), w.data(), c.bias ? bias.data() : nullptr, s, act,
+                            static_cast<float*>(nullptr), &packed);
+        for (size_t k = 0; k < want.size(); ++k) want[k] = want[k] + residual[k];  // Darknet's shortcut: a + b
+        testing::poison(std::span<float>(got));
+        ops::conv2d_residual_forward(got.data(), in.data(), c.bias ? bias.data() : nullptr, residual.data(), s, act,
+                                     &packed);
+        CHECK_MESSAGE(same_bits(got, want), what, ": not the bits of the convolution then a + b");
+      }
+  set_num_threads(saved_threads);
+  // Where it does not run as one pass, it says so.
+  const Case c = cases[0];
+  const ops::Conv2dShape s = shape_of(c);
+  const auto w = testing::random_vector<float>(rng, size_t(c.O * c.C * 9));
+  const ops::Conv2dPackedWeights packed = ops::pack_conv2d_weights(w.data(), s), none;
+  CHECK_FALSE(ops::conv2d_residual_fusable(s, ops::ConvActivation::leaky, &none));  // no transform: the GEMM
+  CHECK_FALSE(ops::conv2d_residual_fusable(s, ops::ConvActivation::logistic, &packed));
+  CHECK_FALSE(ops::conv2d_residual_fusable(ops::Conv2dShape{1, 32, 13, 13, 37, 3, 1, 1}, ops::ConvActivation::leaky,
+                                           &packed));  // too shallow for Winograd
+  std::vector<float> buf(size_t(c.B * c.O * c.H * c.W));
+  CHECK(testing::error_of([&] {
+          ops::conv2d_residual_forward(buf.data(), buf.data(), nullptr, buf.data(), s, ops::ConvActivation::leaky,
+                                       &none);
+        }).find("conv2d_residual_fusable") != std::string::npos);
+  CHECK(testing::error_of([&] {
+          ops::conv2d_residual_forward(buf.data(), buf.data(), nullptr, buf.data(), s, ops::ConvActivation::leaky,
+                                       &packed);
+        }).find("another buffer") != std::string::npos);
 }
 
 }  // namespace SIMAD_TEST_FILE_ID

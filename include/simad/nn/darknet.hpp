@@ -196,6 +196,16 @@ class DarknetNetwork {
           plan_.release(out, i, keep_all);
           continue;
         }
+        // A [shortcut] that alone reads this output: the residual added as the output is stored.
+        if (const io::darknet::Shortcut* sc = fusable_shortcut(i, s, keep_all)) {
+          const io::darknet::Layer& next = cfg_.layers[i + 1];
+          Tensor<float> sum = Tensor<float>::empty({B, next.out.c, next.out.h, next.out.w});
+          ops::conv2d_residual_forward(sum.data(), prev.data(), convs_[i].bias.data(), out[size_t(sc->from)].data(), s,
+                                       convs_[i].activation, &convs_[i].packed);
+          out[++i] = std::move(sum);  // layer i's own output stays empty: nothing reads it
+          plan_.release(out, i, keep_all);
+          continue;
+        }
       }
       Tensor<float> y = Tensor<float>::empty({B, l.out.c, l.out.h, l.out.w});
       if (l.as<io::darknet::Convolutional>()) {
@@ -250,6 +260,19 @@ class DarknetNetwork {
     if (!m || !ops::conv2d_maxpool_fusable(s, convs_[i].activation, &convs_[i].packed, m->size, m->stride, m->padding))
       return nullptr;
     return m;
+  }
+
+  // The [shortcut] after convolution i when the two can run as one pass (ops::conv2d_residual_fusable): a
+  // linear shortcut of two maps of one shape, and nothing else needs the convolution's output.
+  const io::darknet::Shortcut* fusable_shortcut(size_t i, const ops::Conv2dShape& s, bool keep_all) const {
+    if (keep_all || i + 1 >= cfg_.layers.size() || plan_.keep[i] || plan_.last_use[i] != int(i + 1)) return nullptr;
+    const auto* sc = cfg_.layers[i + 1].as<io::darknet::Shortcut>();
+    if (!sc || sc->activation != io::darknet::Activation::linear || sc->from < 0 || size_t(sc->from) >= i) return nullptr;
+    const auto &mine = cfg_.layers[i].out, &theirs = cfg_.layers[size_t(sc->from)].out, &sum = cfg_.layers[i + 1].out;
+    if (!(mine.c == theirs.c && mine.h == theirs.h && mine.w == theirs.w && sum.c == mine.c && sum.h == mine.h &&
+          sum.w == mine.w))
+      return nullptr;
+    return ops::conv2d_residual_fusable(s, convs_[i].activation, &convs_[i].packed) ? sc : nullptr;
   }
 
   // Darknet's forward_yolo_layer at inference, in place (ops/yolo_activate.hpp). data: (B, A, 5 + classes, HW).

@@ -179,11 +179,12 @@ inline __attribute__((always_inline)) void winograd_input_row_body(const Winogra
 }
 
 // The output transform of one output channel's tile row: Y = A^T m A from the 16 GEMM results m[xi]
-// (m + xi * m_stride + tx), plus the bias, leaky ReLU where asked, into output rows 2 ty and 2 ty + 1.
-inline __attribute__((always_inline)) void winograd_output_row_body(float* out_plane, const float* m,
-                                                                    int64_t m_stride, int64_t Ho, int64_t Wo,
-                                                                    int64_t ty, int64_t tiles_x, float bias,
-                                                                    bool leaky, float* scratch) {
+// (m + xi * m_stride + tx), plus the bias, leaky ReLU where asked, into output rows 2 ty and 2 ty + 1;
+// then, where res_plane is not null, plus its element at the same place (a [shortcut] after the layer).
+inline __attribute__((always_inline)) void winograd_output_row_body(float* out_plane, const float* res_plane,
+                                                                    const float* m, int64_t m_stride, int64_t Ho,
+                                                                    int64_t Wo, int64_t ty, int64_t tiles_x,
+                                                                    float bias, bool leaky, float* scratch) {
   float* __restrict y00 = scratch;
   float* __restrict y01 = scratch + tiles_x;
   float* __restrict y10 = scratch + 2 * tiles_x;
@@ -226,6 +227,15 @@ inline __attribute__((always_inline)) void winograd_output_row_body(float* out_p
     const float* e = dy ? y10 : y00;
     const float* o = dy ? y11 : y01;
     const int64_t pairs = Wo / 2;
+    if (res_plane) {  // the activated output plus the residual: Darknet's shortcut, a + b, one rounding
+      const float* res = res_plane + y * Wo;
+      for (int64_t tx = 0; tx < pairs; ++tx) {
+        row[2 * tx] = e[tx] + res[2 * tx];
+        row[2 * tx + 1] = o[tx] + res[2 * tx + 1];
+      }
+      if (Wo % 2) row[Wo - 1] = e[pairs] + res[Wo - 1];
+      continue;
+    }
     for (int64_t tx = 0; tx < pairs; ++tx) row[2 * tx] = e[tx], row[2 * tx + 1] = o[tx];
     if (Wo % 2) row[Wo - 1] = e[pairs];
   }
@@ -241,20 +251,20 @@ SIMAD_TARGET_AVX2 inline void winograd_input_row_avx2(const WinogradPanels& vp, 
                                                       int64_t ty, int64_t tiles_x) {
   winograd_input_row_body(vp, c, t_row, scratch, plane, H, W, ty, tiles_x);
 }
-SIMAD_TARGET_AVX512 inline void winograd_output_row_avx512(float* out_plane, const float* m, int64_t m_stride,
-                                                           int64_t Ho, int64_t Wo, int64_t ty, int64_t tiles_x,
-                                                           float bias, bool leaky, float* scratch) {
-  winograd_output_row_body(out_plane, m, m_stride, Ho, Wo, ty, tiles_x, bias, leaky, scratch);
+SIMAD_TARGET_AVX512 inline void winograd_output_row_avx512(float* out_plane, const float* res_plane, const float* m,
+                                                           int64_t m_stride, int64_t Ho, int64_t Wo, int64_t ty,
+                                                           int64_t tiles_x, float bias, bool leaky, float* scratch) {
+  winograd_output_row_body(out_plane, res_plane, m, m_stride, Ho, Wo, ty, tiles_x, bias, leaky, scratch);
 }
-SIMAD_TARGET_AVX2 inline void winograd_output_row_avx2(float* out_plane, const float* m, int64_t m_stride, int64_t Ho,
-                                                       int64_t Wo, int64_t ty, int64_t tiles_x, float bias, bool leaky,
-                                                       float* scratch) {
-  winograd_output_row_body(out_plane, m, m_stride, Ho, Wo, ty, tiles_x, bias, leaky, scratch);
+SIMAD_TARGET_AVX2 inline void winograd_output_row_avx2(float* out_plane, const float* res_plane, const float* m,
+                                                       int64_t m_stride, int64_t Ho, int64_t Wo, int64_t ty,
+                                                       int64_t tiles_x, float bias, bool leaky, float* scratch) {
+  winograd_output_row_body(out_plane, res_plane, m, m_stride, Ho, Wo, ty, tiles_x, bias, leaky, scratch);
 }
 
 template <class Kernel>
 void conv2d_winograd_run(float* out, const float* inp, int64_t batch, const float* bias, bool leaky,
-                         const DirectConvShape& s, const WinogradWeights& w) {
+                         const DirectConvShape& s, const WinogradWeights& w, const float* residual) {
   constexpr int64_t MR = Kernel::MR, NR = Kernel::NR;
   constexpr bool avx512 = NR == SgemmAvx512::NR;
   const int64_t C = s.C, O = s.O, H = s.H, W = s.W;  // output H x W
@@ -289,6 +299,7 @@ void conv2d_winograd_run(float* out, const float* inp, int64_t batch, const floa
         std::memset(vp.row(xi, c, tiles), 0, size_t(tiles_padded - tiles) * sizeof(float));
     }
     float* img_out = out + b * O * H * W;
+    const float* img_res = residual ? residual + b * O * H * W : nullptr;
     for (int64_t q0 = p0; q0 < p1; q0 += chunk_panels) {
       const int64_t q1 = std::min(p1, q0 + chunk_panels), o0 = q0 * MR, o1 = std::min(O, q1 * MR);
       const int64_t m_stride = (q1 - q0) * MR * tiles_padded;  // between xi's of the chunk
@@ -314,10 +325,12 @@ void conv2d_winograd_run(float* out, const float* inp, int64_t batch, const floa
         for (int64_t ty = ty0; ty < ty1; ++ty) {
           const float* m = M + (o - o0) * tiles_padded + (ty - ty0) * plan.tiles_x;
           const float bo = bias ? bias[o] : 0.0f;
+          const float* res = img_res ? img_res + o * H * W : nullptr;
           if constexpr (avx512)
-            winograd_output_row_avx512(img_out + o * H * W, m, m_stride, H, W, ty, plan.tiles_x, bo, leaky, scratch);
+            winograd_output_row_avx512(img_out + o * H * W, res, m, m_stride, H, W, ty, plan.tiles_x, bo, leaky,
+                                       scratch);
           else
-            winograd_output_row_avx2(img_out + o * H * W, m, m_stride, H, W, ty, plan.tiles_x, bo, leaky, scratch);
+            winograd_output_row_avx2(img_out + o * H * W, res, m, m_stride, H, W, ty, plan.tiles_x, bo, leaky, scratch);
         }
     }
   });
@@ -325,18 +338,18 @@ void conv2d_winograd_run(float* out, const float* inp, int64_t batch, const floa
 
 }  // namespace detail
 
-// out (batch, O, H, W) = act(conv(inp (batch, C, H, W), weight) + bias) for a 3x3 stride-1 pad-1
-// convolution whose weights `w` were transformed beforehand (w.usable_for(O, C)); act the identity or leaky
-// ReLU; bias may be null.
+// out (batch, O, H, W) = act(conv(inp (batch, C, H, W), weight) + bias) + residual for a 3x3 stride-1
+// pad-1 convolution whose weights `w` were transformed beforehand (w.usable_for(O, C)); act the identity
+// or leaky ReLU; bias may be null; residual (batch, O, H, W) or null (nothing added; it may not alias out).
 inline void conv2d_winograd(float* out, const float* inp, int64_t batch, const float* bias, bool leaky,
-                            const DirectConvShape& s, const WinogradWeights& w) {
+                            const DirectConvShape& s, const WinogradWeights& w, const float* residual = nullptr) {
   SIMAD_CHECK(winograd_shape(s), "conv2d_winograd: needs a 3x3 stride-1 pad-1 convolution, got K ", s.K, " stride ",
               s.stride, " pad ", s.pad);
   SIMAD_CHECK(w.usable_for(s.O, s.C), "conv2d_winograd: weights transformed for another shape or ISA level");
   if (simad::cpu::isa() == simad::cpu::Isa::avx512)
-    detail::conv2d_winograd_run<SgemmAvx512>(out, inp, batch, bias, leaky, s, w);
+    detail::conv2d_winograd_run<SgemmAvx512>(out, inp, batch, bias, leaky, s, w, residual);
   else
-    detail::conv2d_winograd_run<SgemmAvx2>(out, inp, batch, bias, leaky, s, w);
+    detail::conv2d_winograd_run<SgemmAvx2>(out, inp, batch, bias, leaky, s, w, residual);
 }
 
 }  // namespace simad::ops::cpu
