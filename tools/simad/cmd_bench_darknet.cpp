@@ -331,8 +331,18 @@ void run_bench_darknet(const BenchDarknetOptions& o) {
 #endif
         const auto& ct = net == 0 ? conv_time_v3[B] : conv_time_tiny[B];
         const double rows_simad = ct.first > 0 ? B / ct.first : 0.0, rows_peer = ct.second > 0 ? B / ct.second : 0.0;
-        std::printf("%-16s %5d %11.2f %11.2f %11.2f %9.2f %11.2f %11.2f\n", name, B, B / simad_s,
-                    peer_s > 0 ? B / peer_s : 0.0, ratio, ratio_ci, rows_simad, rows_peer);
+        // "-" where a side was not measured (no oneDNN in this build; no conv rows with --networks-only).
+        auto cell = [](double v, int width, bool measured) {
+          char buf[32];
+          if (measured) std::snprintf(buf, sizeof buf, "%*.2f", width, v);
+          else std::snprintf(buf, sizeof buf, "%*s", width, "-");
+          return std::string(buf);
+        };
+        const bool peer_ran = peer_s > 0;
+        std::printf("%-16s %5d %11.2f %s %s %s %s %s\n", name, B, B / simad_s,
+                    cell(peer_ran ? B / peer_s : 0.0, 11, peer_ran).c_str(), cell(ratio, 11, peer_ran).c_str(),
+                    cell(ratio_ci, 9, peer_ran).c_str(), cell(rows_simad, 11, rows_simad > 0).c_str(),
+                    cell(rows_peer, 11, rows_peer > 0).c_str());
         std::fflush(stdout);
         nets.push_back({{"network", name},
                         {"batch", B},
