@@ -1,17 +1,13 @@
 # Runs `simad bench darknet --networks-only --batch 1` with the shortest trials and checks its JSON: one
 # row per network, each with a positive simad rate; with oneDNN built in, a positive peer rate and ratio.
 #   cmake -DSIMAD=<path to simad> -DOUT=<json file> -P bench_darknet_json.cmake
+include(${CMAKE_CURRENT_LIST_DIR}/run_simad.cmake)
 if(NOT SIMAD OR NOT OUT)
   message(FATAL_ERROR "usage: cmake -DSIMAD=<simad> -DOUT=<file.json> -P bench_darknet_json.cmake")
 endif()
 file(REMOVE ${OUT})
-execute_process(
-  COMMAND ${SIMAD} bench darknet --networks-only --batch 1 --min-time 0.01 --json ${OUT}
-  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+run_simad(bench darknet --networks-only --batch 1 --min-time 0.01 --json ${OUT})
 message("${out}")
-if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "simad bench darknet exited with ${rc}:\n${err}")
-endif()
 if(NOT EXISTS ${OUT})
   message(FATAL_ERROR "simad bench darknet did not write ${OUT}")
 endif()
