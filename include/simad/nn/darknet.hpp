@@ -184,9 +184,9 @@ class DarknetNetwork {
       const io::darknet::Layer& l = cfg_.layers[i];
       const Tensor<float>& prev = i == 0 ? input : out[i - 1];
       if (l.as<io::darknet::Convolutional>()) {
-        // A [maxpool] 2x2/2 that alone reads this output: both in one pass, the output never written whole.
         ops::Conv2dShape s = convs_[i].shape;
         s.B = B, s.H = l.in.h, s.W = l.in.w;
+        // A [maxpool] 2x2/2 that alone reads this output: both in one pass, the output never written whole.
         if (const io::darknet::Maxpool* pool = fusable_maxpool(i, s, keep_all)) {
           const io::darknet::Layer& next = cfg_.layers[i + 1];
           Tensor<float> pooled = Tensor<float>::empty({B, next.out.c, next.out.h, next.out.w});

@@ -50,8 +50,8 @@ struct DirectConvShape {
 // [maxpool] size=2 stride=2 with padding 0 or 1: windows start at (2py, 2px), no offset). Pooled (py, px)
 // is the max over output rows 2py, 2py+1 and columns 2px, 2px+1 that lie inside the output, in that
 // order from -FLT_MAX with std::max (ops::maxpool2d_forward's order and rule: the same bits). The full
-// output is then never written: two of its rows live in a per-task buffer in cache (the layer's output
-// and the pool's reading of it were two trips through memory, a fifth of yolov3-tiny's first layers).
+// output is then never written: two of its rows live in a per-task buffer in cache (apart, the layer
+// wrote its whole output to memory and the pool read it back).
 struct DirectMaxPool2 {
   float* out = nullptr;   // (batch, O, Hp, Wp)
   int64_t Hp = 0, Wp = 0;  // at most ceil(Ho / 2) x ceil(Wo / 2)
@@ -59,8 +59,8 @@ struct DirectMaxPool2 {
 
 namespace detail {
 
-// Pooled row py of every output channel from conv rows 2py (rows[0]) and 2py + 1 (rows[1], null past
-// the output): rows[r] + o * ld is channel o's row.
+// Pooled row py of every output channel from conv rows 2py (row0) and 2py + 1 (row1, null past the
+// output): row0 + o * ld is channel o's row, row1 likewise.
 inline void direct_max_pool2_row(float* out, const float* row0, const float* row1, int64_t ld, int64_t O, int64_t Wo,
                                  const DirectMaxPool2& pool, int64_t py) {
   const int64_t HWp = pool.Hp * pool.Wp;
