@@ -195,7 +195,7 @@ class DnnlNetworkConvs {
     for (auto& c : convs_) c->run();
   }
   size_t convolutions() const { return convs_.size(); }
-  int chained() const { return chained_; }
+  int64_t chained() const { return chained_; }
 
  private:
   struct Free {
@@ -204,7 +204,7 @@ class DnnlNetworkConvs {
   std::vector<std::unique_ptr<DnnlConv>> convs_;
   std::vector<int> layers_;
   std::unique_ptr<float, Free> buffers_[2];
-  int chained_ = 0;
+  int64_t chained_ = 0;
 };
 
 // Whether this oneDNN has an fp32 Winograd convolution for this CPU (oneDNN 2.6 on AVX-512 CPUs says "could
@@ -309,6 +309,7 @@ void run_bench_darknet(const BenchDarknetOptions& o) {
                 "conv rows");
     std::printf("%-16s %5s %11s %11s %11s %9s %11s %11s\n", "", "", "img/s", "convs img/s", "s/1DNN", "+-95%",
                 "simad img/s", "1DNN img/s");
+    std::string chains;  // how many of oneDNN's convolutions read the previous one's buffer, per network
     for (int net = 0; net < 2; ++net) {
       const io::darknet::Config cfg = net == 0 ? nn::yolov3_config(416, 416, 80) : nn::yolov3_tiny_config(416, 416, 80);
       const char* name = net == 0 ? "yolov3-416" : "yolov3-tiny-416";
@@ -320,10 +321,15 @@ void run_bench_darknet(const BenchDarknetOptions& o) {
         rng.fill_uniform(x.span(), 0.0, 1.0);
         auto simad_run = [&] { (void)dn.forward(x); };
         double simad_s = 0, peer_s = 0, ratio = 0, ratio_ci = 0;
+        int64_t peer_convs = 0, peer_chained = 0;
 #if defined(SIMAD_HAVE_DNNL)
         DnnlNetworkConvs peer(cfg, weights, B);
         const PairTiming t = time_pair(simad_run, [&] { peer.run(); }, 2 * min_time, 3, 0.03, 6 * min_time);
         simad_s = t.simad.median_s(), peer_s = t.peer.median_s(), ratio = t.ratio, ratio_ci = t.ratio_ci;
+        peer_convs = int64_t(peer.convolutions()), peer_chained = peer.chained();
+        if (B == o.batches.front())
+          chains += std::string(chains.empty() ? "" : "; ") + name + " " + std::to_string(peer_convs) +
+                    " convolutions, " + std::to_string(peer_chained) + " reading the previous one's output buffer";
 #else
         simad_run();  // warm up
         const Trial t = run_trial(simad_run, 2 * min_time);
@@ -351,9 +357,12 @@ void run_bench_darknet(const BenchDarknetOptions& o) {
                         {"ratio", ratio},
                         {"ratio_ci95", ratio_ci},
                         {"conv_rows_simad_images_per_s", rows_simad},
-                        {"conv_rows_onednn_images_per_s", rows_peer}});
+                        {"conv_rows_onednn_images_per_s", rows_peer},
+                        {"onednn_convolutions", peer_convs},
+                        {"onednn_chained", peer_chained}});
       }
     }
+    if (!chains.empty()) std::printf("oneDNN's side: %s\n", chains.c_str());
   }
   if (!o.json_path.empty()) {
     std::ofstream f(o.json_path);
