@@ -24,6 +24,7 @@
 #include "simad/core/cpu_features.hpp"
 #include "simad/core/error.hpp"
 #include "simad/core/parallel.hpp"
+#include "simad/ops/cpu/kernel_linkage.hpp"
 #include "simad/ops/cpu/sgemm.hpp"
 
 namespace simad::ops::cpu {
@@ -206,9 +207,12 @@ inline bool conv2d_direct_available() { return sgemm_available(); }
 // or leaky ReLU; bias may be null. packed_weight: the weights as an SgemmPackedA (O x C*K*K), used where
 // usable, or null. pool: write only the output's 2x2 stride-2 max-pool to pool->out (out unused, may be
 // null), or null.
-inline void conv2d_direct(float* out, const float* inp, int64_t batch, const float* weight, const float* bias,
-                          bool leaky, const DirectConvShape& s, const SgemmPackedA* packed_weight = nullptr,
-                          const DirectMaxPool2* pool = nullptr) {
+SIMAD_CPU_KERNEL_ENTRY void conv2d_direct(float* out, const float* inp, int64_t batch, const float* weight,
+                                          const float* bias, bool leaky, const DirectConvShape& s,
+                                          const SgemmPackedA* packed_weight = nullptr,
+                                          const DirectMaxPool2* pool = nullptr)
+#if SIMAD_CPU_KERNEL_DEFINITIONS
+{
   const simad::cpu::Isa isa = simad::cpu::isa();
   SIMAD_CHECK(isa >= simad::cpu::Isa::avx2, "conv2d_direct: needs AVX2 + FMA, this CPU level is ",
               simad::cpu::isa_name(isa));
@@ -221,5 +225,8 @@ inline void conv2d_direct(float* out, const float* inp, int64_t batch, const flo
   else
     detail::conv2d_direct_run<SgemmAvx2>(out, inp, batch, weight, bias, leaky, s, packed_weight, pool);
 }
+#else
+;
+#endif
 
 }  // namespace simad::ops::cpu

@@ -17,6 +17,7 @@
 #include "simad/core/cpu_features.hpp"
 #include "simad/core/error.hpp"
 #include "simad/ops/cpu/conv2d_direct.hpp"
+#include "simad/ops/cpu/kernel_linkage.hpp"
 #include "simad/ops/cpu/sgemm.hpp"
 
 namespace simad::ops::cpu {
@@ -129,13 +130,19 @@ struct Im2colB {
 // out (O, Ho, Wo) = act(conv(img (C, H, W), weight (O, C, K, K)) + bias) for one image, act the identity
 // or leaky ReLU; bias may be null. packed_weight: the weights as an SgemmPackedA (O x C*K*K), used where
 // usable, or null. Needs sgemm_available().
-inline void conv2d_implicit(float* out, const float* img, const float* weight, const float* bias, bool leaky,
-                            const DirectConvShape& s, const SgemmPackedA* packed_weight = nullptr) {
+SIMAD_CPU_KERNEL_ENTRY void conv2d_implicit(float* out, const float* img, const float* weight, const float* bias,
+                                            bool leaky, const DirectConvShape& s,
+                                            const SgemmPackedA* packed_weight = nullptr)
+#if SIMAD_CPU_KERNEL_DEFINITIONS
+{
   const int64_t depth = s.C * s.K * s.K, N = s.out_h() * s.out_w();
   // sgemm's blocking for prepacked weights, also where they are not (only A's packing then repeats
   // per block of 512 columns): a block's packed panels stay in L2 until the tiles read them.
   detail::sgemm_from_source("conv2d_implicit", false, s.O, N, depth, 1.0f, weight, depth, detail::Im2colB{img, s},
                             0.0f, out, N, SgemmEpilogue{bias, leaky}, packed_weight, true);
 }
+#else
+;
+#endif
 
 }  // namespace simad::ops::cpu

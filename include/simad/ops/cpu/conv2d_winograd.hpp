@@ -29,6 +29,7 @@
 #include "simad/core/error.hpp"
 #include "simad/core/parallel.hpp"
 #include "simad/ops/cpu/conv2d_direct.hpp"
+#include "simad/ops/cpu/kernel_linkage.hpp"
 #include "simad/ops/cpu/sgemm.hpp"
 
 namespace simad::ops::cpu {
@@ -341,8 +342,11 @@ void conv2d_winograd_run(float* out, const float* inp, int64_t batch, const floa
 // out (batch, O, H, W) = act(conv(inp (batch, C, H, W), weight) + bias) + residual for a 3x3 stride-1
 // pad-1 convolution whose weights `w` were transformed beforehand (w.usable_for(O, C)); act the identity
 // or leaky ReLU; bias may be null; residual (batch, O, H, W) or null (nothing added; it may not alias out).
-inline void conv2d_winograd(float* out, const float* inp, int64_t batch, const float* bias, bool leaky,
-                            const DirectConvShape& s, const WinogradWeights& w, const float* residual = nullptr) {
+SIMAD_CPU_KERNEL_ENTRY void conv2d_winograd(float* out, const float* inp, int64_t batch, const float* bias, bool leaky,
+                                            const DirectConvShape& s, const WinogradWeights& w,
+                                            const float* residual = nullptr)
+#if SIMAD_CPU_KERNEL_DEFINITIONS
+{
   SIMAD_CHECK(winograd_shape(s), "conv2d_winograd: needs a 3x3 stride-1 pad-1 convolution, got K ", s.K, " stride ",
               s.stride, " pad ", s.pad);
   SIMAD_CHECK(w.usable_for(s.O, s.C), "conv2d_winograd: weights transformed for another shape or ISA level");
@@ -351,5 +355,8 @@ inline void conv2d_winograd(float* out, const float* inp, int64_t batch, const f
   else
     detail::conv2d_winograd_run<SgemmAvx2>(out, inp, batch, bias, leaky, s, w, residual);
 }
+#else
+;
+#endif
 
 }  // namespace simad::ops::cpu

@@ -30,6 +30,7 @@
 #include "simad/core/cpu_features.hpp"
 #include "simad/core/dtype.hpp"
 #include "simad/core/parallel.hpp"
+#include "simad/ops/cpu/kernel_linkage.hpp"
 #include "simad/ops/cpu/sgemm_tiles.hpp"
 
 namespace simad::ops::cpu {
@@ -521,12 +522,17 @@ void sgemm_from_source(const char* who, bool trans_a, int64_t M, int64_t N, int6
 // C = alpha op(A) op(B) + beta C, M, N, K >= 1; needs sgemm_available(). Arguments as ops::gemm.
 // epi: a bias and activation stored with the results (SgemmEpilogue; none by default). packed_a: A
 // packed beforehand (A itself is then not read) where it is usable for this call, else null.
-inline void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
-                  const SgemmEpilogue& epi = {}, const SgemmPackedA* packed_a = nullptr) {
+SIMAD_CPU_KERNEL_ENTRY void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                                  const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                                  int64_t ldc, const SgemmEpilogue& epi = {}, const SgemmPackedA* packed_a = nullptr)
+#if SIMAD_CPU_KERNEL_DEFINITIONS
+{
   detail::sgemm_from_source("sgemm", trans_a, M, N, K, alpha, A, lda, detail::MatrixB{trans_b, B, ldb}, beta, C, ldc,
                             epi, packed_a, false);
 }
+#else
+;
+#endif
 
 // bf16 GEMM: op(A) and op(B) rounded to bf16 (nearest even) as they are packed, products summed in
 // fp32, C fp32: the same thread split and per-element order on any thread count (bit-identical).
@@ -570,9 +576,11 @@ inline const char* bf16_kernel_name(Bf16Kernel k) {
 }
 inline bool gemm_bf16_available() { return bf16_kernel() != Bf16Kernel::none; }
 
-inline void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                      int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
-                      const SgemmEpilogue& epi = {}) {
+SIMAD_CPU_KERNEL_ENTRY void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                                      const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                                      int64_t ldc, const SgemmEpilogue& epi = {})
+#if SIMAD_CPU_KERNEL_DEFINITIONS
+{
   const Bf16Kernel kernel = bf16_kernel();
   SIMAD_CHECK(kernel != Bf16Kernel::none, "gemm_bf16: needs AVX512-BF16 or AMX-BF16 (CPU '",
               simad::cpu::features().brand, "', level ", simad::cpu::isa_name(simad::cpu::isa()), ")");
@@ -585,5 +593,8 @@ inline void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t 
     detail::packed_sgemm<GemmAvx512Bf16>(SgemmBlocking{GemmAvx512Bf16::MR * 16, 512, 4096}, trans_a, M, N, K, alpha,
                                          A, lda, b, beta, C, ldc, epi);
 }
+#else
+;
+#endif
 
 }  // namespace simad::ops::cpu

@@ -1,0 +1,14 @@
+// simad/ops/cpu/kernels_implementation.hpp: the definitions of the CPU kernels' entry points, for the one
+// translation unit of a program that compiles them (ops/cpu/kernel_linkage.hpp):
+//   #define SIMAD_CPU_KERNELS_IMPLEMENTATION      // with SIMAD_CPU_KERNELS_SEPARATE set for every unit
+//   #include "simad/ops/cpu/kernels_implementation.hpp"
+#pragma once
+
+#if !defined(SIMAD_CPU_KERNELS_SEPARATE) || !defined(SIMAD_CPU_KERNELS_IMPLEMENTATION)
+#error "include simad/ops/cpu/kernels_implementation.hpp with SIMAD_CPU_KERNELS_SEPARATE and SIMAD_CPU_KERNELS_IMPLEMENTATION defined"
+#endif
+
+#include "simad/ops/cpu/conv2d_direct.hpp"    // IWYU pragma: export
+#include "simad/ops/cpu/conv2d_implicit.hpp"  // IWYU pragma: export
+#include "simad/ops/cpu/conv2d_winograd.hpp"  // IWYU pragma: export
+#include "simad/ops/cpu/sgemm.hpp"            // IWYU pragma: export
