@@ -114,6 +114,12 @@ struct DarknetBufferPlan {
       if (h >= 0) keep[size_t(h)] = true;
   }
 
+  // Whether layer i + 1 alone reads layer i's output: not handed back, read by no later layer, not keep_all
+  // (then the two layers can run as one pass and layer i's output need never be written whole).
+  bool only_next_reads(size_t i, bool keep_all) const {
+    return !keep_all && i + 1 < keep.size() && !keep[i] && last_use[i] == int(i + 1);
+  }
+
   // After layer i: drops the outputs no later layer reads and nobody gets back (unless keep_all).
   void release(std::vector<Tensor<float>>& out, size_t i, bool keep_all) const {
     if (keep_all) return;
@@ -184,8 +190,7 @@ class DarknetNetwork {
       const io::darknet::Layer& l = cfg_.layers[i];
       const Tensor<float>& prev = i == 0 ? input : out[i - 1];
       if (l.as<io::darknet::Convolutional>()) {
-        ops::Conv2dShape s = convs_[i].shape;
-        s.B = B, s.H = l.in.h, s.W = l.in.w;
+        const ops::Conv2dShape s = conv_shape(i, B);
         // A [maxpool] 2x2/2 that alone reads this output: both in one pass, the output never written whole.
         if (const io::darknet::Maxpool* pool = fusable_maxpool(i, s, keep_all)) {
           const io::darknet::Layer& next = cfg_.layers[i + 1];
@@ -209,8 +214,7 @@ class DarknetNetwork {
       }
       Tensor<float> y = Tensor<float>::empty({B, l.out.c, l.out.h, l.out.w});
       if (l.as<io::darknet::Convolutional>()) {
-        ops::Conv2dShape s = convs_[i].shape;
-        s.B = B, s.H = l.in.h, s.W = l.in.w;
+        const ops::Conv2dShape s = conv_shape(i, B);
         const int64_t need = ops::conv2d_workspace_size(s);
         if (!workspace.defined() || workspace.numel() < need) workspace = Tensor<float>::empty({need});
         ops::conv2d_forward(y.data(), prev.data(), convs_[i].weight.data(), convs_[i].bias.data(), s,
@@ -255,7 +259,7 @@ class DarknetNetwork {
   // The [maxpool] after convolution i when the two can run as one pass (ops::conv2d_maxpool_fusable) and
   // nothing else needs the convolution's output: not handed back, read by no later layer, not keep_all.
   const io::darknet::Maxpool* fusable_maxpool(size_t i, const ops::Conv2dShape& s, bool keep_all) const {
-    if (keep_all || i + 1 >= cfg_.layers.size() || plan_.keep[i] || plan_.last_use[i] != int(i + 1)) return nullptr;
+    if (!plan_.only_next_reads(i, keep_all)) return nullptr;
     const auto* m = cfg_.layers[i + 1].as<io::darknet::Maxpool>();
     if (!m || !ops::conv2d_maxpool_fusable(s, convs_[i].activation, &convs_[i].packed, m->size, m->stride, m->padding))
       return nullptr;
@@ -265,7 +269,7 @@ class DarknetNetwork {
   // The [shortcut] after convolution i when the two can run as one pass (ops::conv2d_residual_fusable): a
   // linear shortcut of two maps of one shape, and nothing else needs the convolution's output.
   const io::darknet::Shortcut* fusable_shortcut(size_t i, const ops::Conv2dShape& s, bool keep_all) const {
-    if (keep_all || i + 1 >= cfg_.layers.size() || plan_.keep[i] || plan_.last_use[i] != int(i + 1)) return nullptr;
+    if (!plan_.only_next_reads(i, keep_all)) return nullptr;
     const auto* sc = cfg_.layers[i + 1].as<io::darknet::Shortcut>();
     if (!sc || sc->activation != io::darknet::Activation::linear || sc->from < 0 || size_t(sc->from) >= i) return nullptr;
     const auto &mine = cfg_.layers[i].out, &theirs = cfg_.layers[size_t(sc->from)].out, &sum = cfg_.layers[i + 1].out;
@@ -282,6 +286,13 @@ class DarknetNetwork {
 
  private:
   friend class CudaDarknetNetwork;  // nn/darknet_cuda.hpp: the same network's forward on the GPU
+
+  // Convolution i's shape for a batch of B images.
+  ops::Conv2dShape conv_shape(size_t i, int64_t B) const {
+    ops::Conv2dShape s = convs_[i].shape;
+    s.B = B, s.H = cfg_.layers[i].in.h, s.W = cfg_.layers[i].in.w;
+    return s;
+  }
 
   io::darknet::Config cfg_;
   DarknetBufferPlan plan_;

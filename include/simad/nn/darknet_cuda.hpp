@@ -153,7 +153,7 @@ class CudaDarknetNetwork {
   // nothing else (its last reader is the shortcut, it is not handed back, keep_all is off) and the
   // shortcut adds another layer's output.
   const io::darknet::Shortcut* fusable_shortcut(size_t i, bool keep_all) const {
-    if (keep_all || i + 1 >= cfg_.layers.size() || plan_.keep[i] || plan_.last_use[i] != int(i + 1)) return nullptr;
+    if (!plan_.only_next_reads(i, keep_all)) return nullptr;
     const auto* sc = cfg_.layers[i + 1].as<io::darknet::Shortcut>();
     return sc && size_t(sc->from) != i ? sc : nullptr;
   }
