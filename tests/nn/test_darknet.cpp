@@ -306,10 +306,11 @@ TEST_CASE("nn/darknet: whole networks match a naive double forward with either b
 TEST_CASE("nn/darknet: a convolution and the max-pool or shortcut after it in one pass give the bits of the two layers") {
   Rng rng = testing::test_rng();
   // yolov3-tiny 128 px wide: layers 0 and 2 (3 and 16 channels) run as the ring, so each takes its
-  // [maxpool] 2x2/2 along. yolov3 at 64 px: the 3x3 layers of its residual blocks from 64 channels run
-  // as Winograd, so each takes its [shortcut] along.
-  const std::vector<dk::Config> cfgs{nn::yolov3_tiny_config(128, 64, 3), nn::yolov3_config(64, 64, 2)};
-  const int expected[] = {2, 22};  // tiny: layers 0-1 and 2-3; yolov3: the 22 blocks from 64 channels
+  // [maxpool] 2x2/2 along. yolov3 128 px wide: the 3x3 layers of its residual blocks from 64 channels run
+  // as Winograd, and the first block's (32 channels, 64 columns out) as the ring: each takes its
+  // [shortcut] along.
+  const std::vector<dk::Config> cfgs{nn::yolov3_tiny_config(128, 64, 3), nn::yolov3_config(128, 32, 2)};
+  const int expected[] = {2, 23};  // tiny: layers 0-1 and 2-3; yolov3: all 23 residual blocks
   for (size_t n = 0; n < cfgs.size(); ++n) {
     const dk::Config& cfg = cfgs[n];
     CAPTURE(cfg.layers.size());

@@ -323,4 +323,59 @@ TEST_CASE("ops/conv2d_maxpool: the ring with its 2x2 pool in one pass gives the 
         }).find("conv2d_maxpool_fusable") != std::string::npos);
 }
 
+TEST_CASE("ops/conv2d_residual: the ring adding the residual to each finished row gives the bits of conv2d_forward then a + b") {
+  Rng rng = testing::test_rng();
+  const Case cases[] = {
+      {2, 3, 7, 70, 17, 3, 1, 1, true, true},   // 70 columns out: a narrow tile at the right edge, batch 2
+      {1, 32, 5, 64, 64, 3, 1, 1, true, true},  // yolov3's 32-to-64 block before its first shortcut
+      {1, 4, 9, 133, 20, 3, 2, 1, false, false},  // stride 2 (67 columns out), no bias, linear
+      {1, 40, 4, 66, 9, 3, 1, 1, true, true},   // depth 360: two KC blocks before the row is finished
+  };
+  const int threads = num_threads();
+  for (const Case& c : cases)
+    for (cpu::Isa isa : testing::fp32_kernel_levels())
+      for (int t : {1, 2}) {
+        const ops::Conv2dShape s = shape_of(c);
+        const std::string what = name_of(c) + " " + cpu::isa_name(isa) + " threads " + std::to_string(t);
+        CAPTURE(what);
+        cpu::IsaScope scope(isa);
+        set_num_threads(t);
+        const auto in = testing::random_vector<float>(rng, size_t(c.B * c.C * c.H * c.W));
+        const auto w = testing::random_vector<float>(rng, size_t(c.O * c.C * c.K * c.K));
+        const auto bias = testing::random_vector<float>(rng, size_t(c.O));
+        const auto residual = testing::random_vector<float>(rng, size_t(c.B * c.O * s.out_h() * s.out_w()));
+        const ops::Conv2dPackedWeights packed = ops::pack_conv2d_weights(w.data(), s);
+        const ops::ConvActivation act = c.leaky ? ops::ConvActivation::leaky : ops::ConvActivation::linear;
+        REQUIRE(ops::conv2d_float_path(s, act, &packed) == ops::Conv2dPath::ring);
+        REQUIRE(ops::conv2d_residual_fusable(s, act, &packed));
+        std::vector<float> want(residual.size()), got(residual.size());
+        ops::conv2d_forward(want.data(), in.data(), w.data(), c.bias ? bias.data() : nullptr, s, act,
+                            static_cast<float*>(nullptr), &packed);
+        for (size_t k = 0; k < want.size(); ++k) want[k] = want[k] + residual[k];  // Darknet's shortcut: a + b
+        testing::poison(std::span<float>(got));
+        ops::conv2d_residual_forward(got.data(), in.data(), w.data(), c.bias ? bias.data() : nullptr, residual.data(),
+                                     s, act, &packed);
+        CHECK_MESSAGE(same_bits(got, want), what, ": not the bits of the convolution then a + b");
+        // Unpacked weights take the same path and give the same bits.
+        testing::poison(std::span<float>(got));
+        ops::conv2d_residual_forward(got.data(), in.data(), w.data(), c.bias ? bias.data() : nullptr, residual.data(),
+                                     s, act, nullptr);
+        CHECK_MESSAGE(same_bits(got, want), what, ": unpacked weights");
+      }
+  set_num_threads(threads);
+  // The ring refuses a residual beside a pool or in place of its output.
+  if (!ops::cpu::conv2d_direct_available()) return;  // it would refuse the CPU first
+  const Case c = cases[0];
+  const ops::cpu::DirectConvShape ds{c.C, c.H, c.W, c.O, c.K, c.S, c.P};
+  std::vector<float> buf(size_t(c.B * c.O * c.H * c.W) + size_t(c.B * c.C * c.H * c.W) + size_t(c.O * c.C * 9));
+  const ops::cpu::DirectMaxPool2 pool{buf.data(), 2, 2};
+  CHECK(testing::error_of([&] {
+          ops::cpu::conv2d_direct(nullptr, buf.data(), c.B, buf.data(), nullptr, true, ds, nullptr, &pool, buf.data());
+        }).find("residual") != std::string::npos);
+  CHECK(testing::error_of([&] {
+          ops::cpu::conv2d_direct(buf.data(), buf.data(), c.B, buf.data(), nullptr, true, ds, nullptr, nullptr,
+                                  buf.data());
+        }).find("residual") != std::string::npos);
+}
+
 }  // namespace SIMAD_TEST_FILE_ID

@@ -235,8 +235,8 @@ TEST_CASE("ops/conv2d_residual: the residual added as Winograd stores gives the 
                             static_cast<float*>(nullptr), &packed);
         for (size_t k = 0; k < want.size(); ++k) want[k] = want[k] + residual[k];  // Darknet's shortcut: a + b
         testing::poison(std::span<float>(got));
-        ops::conv2d_residual_forward(got.data(), in.data(), c.bias ? bias.data() : nullptr, residual.data(), s, act,
-                                     &packed);
+        ops::conv2d_residual_forward(got.data(), in.data(), w.data(), c.bias ? bias.data() : nullptr, residual.data(),
+                                     s, act, &packed);
         CHECK_MESSAGE(same_bits(got, want), what, ": not the bits of the convolution then a + b");
       }
   set_num_threads(saved_threads);
@@ -251,12 +251,12 @@ TEST_CASE("ops/conv2d_residual: the residual added as Winograd stores gives the 
                                            &packed));  // too shallow for Winograd
   std::vector<float> buf(size_t(c.B * c.O * c.H * c.W));
   CHECK(testing::error_of([&] {
-          ops::conv2d_residual_forward(buf.data(), buf.data(), nullptr, buf.data(), s, ops::ConvActivation::leaky,
-                                       &none);
+          ops::conv2d_residual_forward(buf.data(), buf.data(), w.data(), nullptr, buf.data(), s,
+                                       ops::ConvActivation::leaky, &none);
         }).find("conv2d_residual_fusable") != std::string::npos);
   CHECK(testing::error_of([&] {
-          ops::conv2d_residual_forward(buf.data(), buf.data(), nullptr, buf.data(), s, ops::ConvActivation::leaky,
-                                       &packed);
+          ops::conv2d_residual_forward(buf.data(), buf.data(), w.data(), nullptr, buf.data(), s,
+                                       ops::ConvActivation::leaky, &packed);
         }).find("another buffer") != std::string::npos);
 }
 

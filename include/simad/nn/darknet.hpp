@@ -205,8 +205,8 @@ class DarknetNetwork {
         if (const io::darknet::Shortcut* sc = fusable_shortcut(i, s, keep_all)) {
           const io::darknet::Layer& next = cfg_.layers[i + 1];
           Tensor<float> sum = Tensor<float>::empty({B, next.out.c, next.out.h, next.out.w});
-          ops::conv2d_residual_forward(sum.data(), prev.data(), convs_[i].bias.data(), out[size_t(sc->from)].data(), s,
-                                       convs_[i].activation, &convs_[i].packed);
+          ops::conv2d_residual_forward(sum.data(), prev.data(), convs_[i].weight.data(), convs_[i].bias.data(),
+                                       out[size_t(sc->from)].data(), s, convs_[i].activation, &convs_[i].packed);
           out[++i] = std::move(sum);  // layer i's own output stays empty: nothing reads it
           plan_.release(out, i, keep_all);
           continue;

@@ -352,25 +352,33 @@ void conv2d_forward(T* out,           // (B, O, Ho, Wo)
 
 // A convolution followed by Darknet's [shortcut] with a linear activation (the sum of the convolution's
 // output and an earlier layer's, the residual) in one pass, where the convolution runs as Winograd
-// (ops/cpu/conv2d_winograd.hpp): the residual is added as the output transform stores each row, so the
+// (ops/cpu/conv2d_winograd.hpp: the residual is added as the output transform stores each row) or as the
+// ring (ops/cpu/conv2d_direct.hpp: added to each output row once it is finished, still in cache), so the
 // convolution's output is not written and read back. conv2d_residual_fusable says where;
 // conv2d_residual_forward gives the bits of conv2d_forward then the shortcut's a + b.
 inline bool conv2d_residual_fusable(const Conv2dShape& s, ConvActivation act, const Conv2dPackedWeights* packed) {
-  return act != ConvActivation::logistic && conv2d_float_path(s, act, packed) == Conv2dPath::winograd;
+  if (act == ConvActivation::logistic) return false;
+  const Conv2dPath path = conv2d_float_path(s, act, packed);
+  return path == Conv2dPath::winograd || path == Conv2dPath::ring;
 }
 
 inline void conv2d_residual_forward(float* out,             // (B, O, Ho, Wo): act(conv + bias) + residual
                                     const float* inp,       // (B, C, H, W)
+                                    const float* weight,    // (O, C, K, K)
                                     const float* bias,      // (O) or null
                                     const float* residual,  // (B, O, Ho, Wo), not aliasing out
                                     const Conv2dShape& s, ConvActivation act, const Conv2dPackedWeights* packed) {
   s.check();
   SIMAD_CHECK(conv2d_residual_fusable(s, act, packed),
-              "conv2d_residual_forward: this convolution does not run as Winograd here, so it cannot take the "
-              "residual along (check conv2d_residual_fusable first)");
+              "conv2d_residual_forward: this convolution runs neither as Winograd nor as the ring here, so it "
+              "cannot take the residual along (check conv2d_residual_fusable first)");
   SIMAD_CHECK(residual != nullptr && residual != out, "conv2d_residual_forward: the residual must be another buffer");
   const cpu::DirectConvShape ds{s.C, s.H, s.W, s.O, s.K, s.stride, s.pad};
-  cpu::conv2d_winograd(out, inp, s.B, bias, act == ConvActivation::leaky, ds, packed->winograd, residual);
+  const bool leaky = act == ConvActivation::leaky;
+  if (conv2d_float_path(s, act, packed) == Conv2dPath::winograd)
+    cpu::conv2d_winograd(out, inp, s.B, bias, leaky, ds, packed->winograd, residual);
+  else
+    cpu::conv2d_direct(out, inp, s.B, weight, bias, leaky, ds, packed ? &packed->gemm : nullptr, nullptr, residual);
 }
 
 // A convolution followed by Darknet's [maxpool] size=2 stride=2 (padding 0 or 1) in one pass, where the

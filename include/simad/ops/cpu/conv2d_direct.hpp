@@ -122,7 +122,8 @@ inline void conv2d_direct_pad_row(float* ring, const float* img, const DirectCon
 
 template <class Kernel>
 void conv2d_direct_run(float* out, const float* inp, int64_t batch, const float* weight, const float* bias, bool leaky,
-                       const DirectConvShape& s, const SgemmPackedA* packed_weight, const DirectMaxPool2* pool) {
+                       const DirectConvShape& s, const SgemmPackedA* packed_weight, const DirectMaxPool2* pool,
+                       const float* residual) {
   constexpr int64_t MR = Kernel::MR, NR = Kernel::NR;
   const int64_t Ho = s.out_h(), Wo = s.out_w(), HWo = Ho * Wo, depth = s.C * s.K * s.K, K = s.K, S = s.stride;
   const int64_t Wph = s.phase_w(), phase = s.C * K * Wph, kc_max = sgemm_blocking(simad::cpu::isa()).kc;
@@ -190,6 +191,14 @@ void conv2d_direct_run(float* out, const float* inp, int64_t batch, const float*
             }
           }
         }
+        // Darknet's [shortcut] after this layer: the residual added to the finished row (after the
+        // activation, a + b as ops' shortcut adds) while the row is still in cache.
+        if (residual)
+          for (int64_t o = 0; o < s.O; ++o) {
+            float* row = row_out + o * ldc;
+            const float* res = residual + (b * s.O + o) * HWo + y * Wo;
+            for (int64_t x = 0; x < Wo; ++x) row[x] = row[x] + res[x];
+          }
         if (pool && (y % 2 == 1 || y == Ho - 1) && y / 2 < pool->Hp)
           direct_max_pool2_row(pool->out + b * s.O * pool->Hp * pool->Wp, pair.data(),
                                y % 2 == 1 ? pair.data() + Wo : nullptr, ldc, s.O, Wo, *pool, y / 2);
@@ -206,11 +215,12 @@ inline bool conv2d_direct_available() { return sgemm_available(); }
 // out (batch, O, Ho, Wo) = act(conv(inp (batch, C, H, W), weight (O, C, K, K)) + bias), act the identity
 // or leaky ReLU; bias may be null. packed_weight: the weights as an SgemmPackedA (O x C*K*K), used where
 // usable, or null. pool: write only the output's 2x2 stride-2 max-pool to pool->out (out unused, may be
-// null), or null.
+// null), or null. residual (batch, O, Ho, Wo): added to the output after the activation, or null; not with
+// a pool, and not aliasing out.
 SIMAD_CPU_KERNEL_ENTRY void conv2d_direct(float* out, const float* inp, int64_t batch, const float* weight,
                                           const float* bias, bool leaky, const DirectConvShape& s,
                                           const SgemmPackedA* packed_weight = nullptr,
-                                          const DirectMaxPool2* pool = nullptr)
+                                          const DirectMaxPool2* pool = nullptr, const float* residual = nullptr)
 #if SIMAD_CPU_KERNEL_DEFINITIONS
 {
   const simad::cpu::Isa isa = simad::cpu::isa();
@@ -220,10 +230,11 @@ SIMAD_CPU_KERNEL_ENTRY void conv2d_direct(float* out, const float* inp, int64_t 
                         pool->Wp <= (s.out_w() + 1) / 2),
               "conv2d_direct: a 2x2 pool of ", pool ? pool->Hp : 0, "x", pool ? pool->Wp : 0,
               " does not fit the output's ", s.out_h(), "x", s.out_w());
+  SIMAD_CHECK(!residual || (!pool && residual != out), "conv2d_direct: a residual goes with a full output of its own");
   if (isa == simad::cpu::Isa::avx512)
-    detail::conv2d_direct_run<SgemmAvx512>(out, inp, batch, weight, bias, leaky, s, packed_weight, pool);
+    detail::conv2d_direct_run<SgemmAvx512>(out, inp, batch, weight, bias, leaky, s, packed_weight, pool, residual);
   else
-    detail::conv2d_direct_run<SgemmAvx2>(out, inp, batch, weight, bias, leaky, s, packed_weight, pool);
+    detail::conv2d_direct_run<SgemmAvx2>(out, inp, batch, weight, bias, leaky, s, packed_weight, pool, residual);
 }
 #else
 ;
