@@ -1,11 +1,17 @@
 // tests/ops/cpu_levels.hpp: what the tests of simad's CPU kernels share: the ISA levels this CPU has fp32
-// tiles for (each test forces them in turn with cpu::IsaScope), and a bit-for-bit comparison.
+// tiles for (each test forces them in turn with cpu::IsaScope), a bit-for-bit comparison, and the check
+// of a convolution that takes its [shortcut] along.
 #pragma once
 
 #include <cstring>
+#include <span>
+#include <string>
 #include <vector>
 
 #include "simad/core/cpu_features.hpp"
+#include "simad/core/rng.hpp"
+#include "simad/ops/conv2d.hpp"
+#include "testing.hpp"
 
 namespace simad::testing {
 
@@ -19,6 +25,27 @@ inline std::vector<cpu::Isa> fp32_kernel_levels() {
 
 inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// conv2d_residual_forward on fresh random inputs (weights prepared, or null) against conv2d_forward then
+// Darknet's shortcut, a + b: whether the bits are the same. The output is poisoned first.
+inline bool conv2d_residual_gives_conv_then_shortcut(Rng& rng, const ops::Conv2dShape& s, bool bias,
+                                                     ops::ConvActivation act, bool prepared) {
+  const auto in = random_vector<float>(rng, size_t(s.B * s.C * s.H * s.W));
+  const auto w = random_vector<float>(rng, size_t(s.O * s.C * s.K * s.K));
+  const auto b = random_vector<float>(rng, size_t(s.O));
+  const auto residual = random_vector<float>(rng, size_t(s.B * s.O * s.out_h() * s.out_w()));
+  const ops::Conv2dPackedWeights packed = ops::pack_conv2d_weights(w.data(), s);
+  const ops::Conv2dPackedWeights* weights = prepared ? &packed : nullptr;
+  REQUIRE(ops::conv2d_residual_fusable(s, act, weights));
+  std::vector<float> want(residual.size()), got(residual.size());
+  ops::conv2d_forward(want.data(), in.data(), w.data(), bias ? b.data() : nullptr, s, act, static_cast<float*>(nullptr),
+                      weights);
+  for (size_t k = 0; k < want.size(); ++k) want[k] = want[k] + residual[k];  // Darknet's shortcut: a + b
+  poison(std::span<float>(got));
+  ops::conv2d_residual_forward(got.data(), in.data(), w.data(), bias ? b.data() : nullptr, residual.data(), s, act,
+                               weights);
+  return same_bits(got, want);
 }
 
 }  // namespace simad::testing

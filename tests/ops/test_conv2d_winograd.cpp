@@ -224,20 +224,8 @@ TEST_CASE("ops/conv2d_residual: the residual added as Winograd stores gives the 
         set_num_threads(threads);
         const ops::Conv2dShape s = shape_of(c);
         const ops::ConvActivation act = c.leaky ? ops::ConvActivation::leaky : ops::ConvActivation::linear;
-        const auto in = testing::random_vector<float>(rng, size_t(c.B * c.C * c.H * c.W));
-        const auto w = testing::random_vector<float>(rng, size_t(c.O * c.C * 9));
-        const auto bias = testing::random_vector<float>(rng, size_t(c.O));
-        const auto residual = testing::random_vector<float>(rng, size_t(c.B * c.O * c.H * c.W));
-        const ops::Conv2dPackedWeights packed = ops::pack_conv2d_weights(w.data(), s);
-        REQUIRE(ops::conv2d_residual_fusable(s, act, &packed));
-        std::vector<float> want(residual.size()), got(residual.size());
-        ops::conv2d_forward(want.data(), in.data(), w.data(), c.bias ? bias.data() : nullptr, s, act,
-                            static_cast<float*>(nullptr), &packed);
-        for (size_t k = 0; k < want.size(); ++k) want[k] = want[k] + residual[k];  // Darknet's shortcut: a + b
-        testing::poison(std::span<float>(got));
-        ops::conv2d_residual_forward(got.data(), in.data(), w.data(), c.bias ? bias.data() : nullptr, residual.data(),
-                                     s, act, &packed);
-        CHECK_MESSAGE(same_bits(got, want), what, ": not the bits of the convolution then a + b");
+        CHECK_MESSAGE(testing::conv2d_residual_gives_conv_then_shortcut(rng, s, c.bias, act, true), what,
+                      ": not the bits of the convolution then a + b");
       }
   set_num_threads(saved_threads);
   // Where it does not run as one pass, it says so.
