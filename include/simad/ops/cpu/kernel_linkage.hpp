@@ -7,7 +7,7 @@
 //   - every unit defines SIMAD_CPU_KERNELS_SEPARATE (on the compiler's command line): the entry points
 //     are then ordinary functions, declared here and not defined;
 //   - exactly one unit also defines SIMAD_CPU_KERNELS_IMPLEMENTATION and includes
-//     simad/ops/cpu/kernels_implementation.hpp, which defines them.
+//     simad/ops/cpu/kernels_implementation.hpp, which defines them, before any other simad header.
 // The same code either way, so the same results. All units of a program must agree on
 // SIMAD_CPU_KERNELS_SEPARATE. This tree's own programs (tests, CLI, benchmarks, examples) are built the
 // second way (CMake option SIMAD_SEPARATE_CPU_KERNELS; target simad_cpu_kernels).
