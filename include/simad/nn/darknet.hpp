@@ -191,23 +191,21 @@ class DarknetNetwork {
       const Tensor<float>& prev = i == 0 ? input : out[i - 1];
       if (l.as<io::darknet::Convolutional>()) {
         const ops::Conv2dShape s = conv_shape(i, B);
-        // A [maxpool] 2x2/2 that alone reads this output: both in one pass, the output never written whole.
-        if (const io::darknet::Maxpool* pool = fusable_maxpool(i, s, keep_all)) {
+        // A [maxpool] 2x2/2 or a linear [shortcut] that alone reads this output: both layers in one pass,
+        // the convolution's output never written whole (out[i] stays empty: nothing reads it).
+        const io::darknet::Maxpool* pool = fusable_maxpool(i, s, keep_all);
+        const io::darknet::Shortcut* sc = pool ? nullptr : fusable_shortcut(i, s, keep_all);
+        if (pool || sc) {
           const io::darknet::Layer& next = cfg_.layers[i + 1];
-          Tensor<float> pooled = Tensor<float>::empty({B, next.out.c, next.out.h, next.out.w});
-          ops::conv2d_maxpool_forward(pooled.data(), prev.data(), convs_[i].weight.data(), convs_[i].bias.data(), s,
-                                      convs_[i].activation, &convs_[i].packed, int64_t(pool->padding));
-          out[++i] = std::move(pooled);  // layer i's own output stays empty: nothing reads it
-          plan_.release(out, i, keep_all);
-          continue;
-        }
-        // A [shortcut] that alone reads this output: the residual added as the output is stored.
-        if (const io::darknet::Shortcut* sc = fusable_shortcut(i, s, keep_all)) {
-          const io::darknet::Layer& next = cfg_.layers[i + 1];
-          Tensor<float> sum = Tensor<float>::empty({B, next.out.c, next.out.h, next.out.w});
-          ops::conv2d_residual_forward(sum.data(), prev.data(), convs_[i].weight.data(), convs_[i].bias.data(),
-                                       out[size_t(sc->from)].data(), s, convs_[i].activation, &convs_[i].packed);
-          out[++i] = std::move(sum);  // layer i's own output stays empty: nothing reads it
+          Tensor<float> y = Tensor<float>::empty({B, next.out.c, next.out.h, next.out.w});
+          const FoldedConv& c = convs_[i];
+          if (pool)
+            ops::conv2d_maxpool_forward(y.data(), prev.data(), c.weight.data(), c.bias.data(), s, c.activation,
+                                        &c.packed, int64_t(pool->padding));
+          else
+            ops::conv2d_residual_forward(y.data(), prev.data(), c.weight.data(), c.bias.data(),
+                                         out[size_t(sc->from)].data(), s, c.activation, &c.packed);
+          out[++i] = std::move(y);
           plan_.release(out, i, keep_all);
           continue;
         }
@@ -267,15 +265,12 @@ class DarknetNetwork {
   }
 
   // The [shortcut] after convolution i when the two can run as one pass (ops::conv2d_residual_fusable): a
-  // linear shortcut of two maps of one shape, and nothing else needs the convolution's output.
+  // linear shortcut that adds an earlier layer (the cfg's shape inference made the two maps one shape), and
+  // nothing else needs the convolution's output.
   const io::darknet::Shortcut* fusable_shortcut(size_t i, const ops::Conv2dShape& s, bool keep_all) const {
     if (!plan_.only_next_reads(i, keep_all)) return nullptr;
     const auto* sc = cfg_.layers[i + 1].as<io::darknet::Shortcut>();
     if (!sc || sc->activation != io::darknet::Activation::linear || sc->from < 0 || size_t(sc->from) >= i) return nullptr;
-    const auto &mine = cfg_.layers[i].out, &theirs = cfg_.layers[size_t(sc->from)].out, &sum = cfg_.layers[i + 1].out;
-    if (!(mine.c == theirs.c && mine.h == theirs.h && mine.w == theirs.w && sum.c == mine.c && sum.h == mine.h &&
-          sum.w == mine.w))
-      return nullptr;
     return ops::conv2d_residual_fusable(s, convs_[i].activation, &convs_[i].packed) ? sc : nullptr;
   }
 
