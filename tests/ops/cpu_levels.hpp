@@ -1,6 +1,6 @@
 // tests/ops/cpu_levels.hpp: what the tests of simad's CPU kernels share: the ISA levels this CPU has fp32
-// tiles for (each test forces them in turn with cpu::IsaScope), a bit-for-bit comparison, and the check
-// of a convolution that takes its [shortcut] along.
+// tiles for (each test forces them in turn with cpu::IsaScope), its bf16 kernels, a bit-for-bit comparison,
+// and the check of a convolution that takes its [shortcut] along.
 #pragma once
 
 #include <cstring>
@@ -21,6 +21,18 @@ inline std::vector<cpu::Isa> fp32_kernel_levels() {
   for (cpu::Isa isa : {cpu::Isa::avx2, cpu::Isa::avx512})
     if (int(isa) <= int(cpu::best_isa())) levels.push_back(isa);
   return levels;
+}
+
+// The bf16 kernels this CPU has, lowest first (each test forces them in turn with set_bf16_kernel_cap,
+// then restores the cap to AMX).
+inline std::vector<ops::cpu::Bf16Kernel> bf16_kernels() {
+  std::vector<ops::cpu::Bf16Kernel> kernels;
+  for (ops::cpu::Bf16Kernel k : {ops::cpu::Bf16Kernel::avx512_bf16, ops::cpu::Bf16Kernel::amx}) {
+    ops::cpu::set_bf16_kernel_cap(k);
+    if (ops::cpu::bf16_kernel() == k) kernels.push_back(k);
+  }
+  ops::cpu::set_bf16_kernel_cap(ops::cpu::Bf16Kernel::amx);
+  return kernels;
 }
 
 inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {

@@ -13,10 +13,12 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
 #include "simad/core/cpu_features.hpp"
+#include "simad/core/dtype.hpp"
 #include "simad/ops/conv2d.hpp"
 #include "simad/core/parallel.hpp"
 #include "simad/ops/cpu/conv2d_direct.hpp"
@@ -46,8 +48,12 @@ std::string name_of(const Case& c) {
 }
 
 // Checks out against act(bias + sum w x) computed in double, each element within the sum's bound.
+// bf16_inputs: w and x rounded to bf16 first, as the bf16 kernels round them (their products are exact
+// in fp32, so the same bound holds).
 void check_reference(const Case& c, const std::vector<float>& in, const std::vector<float>& w,
-                     const std::vector<float>& bias, const std::vector<float>& out, const std::string& what) {
+                     const std::vector<float>& bias, const std::vector<float>& out, const std::string& what,
+                     bool bf16_inputs = false) {
+  auto value = [&](float v) { return bf16_inputs ? double(bf16_to_float(float_to_bf16(v))) : double(v); };
   const ops::Conv2dShape s = shape_of(c);
   const int64_t Ho = s.out_h(), Wo = s.out_w(), depth = c.C * c.K * c.K;
   int64_t bad = 0;
@@ -61,8 +67,8 @@ void check_reference(const Case& c, const std::vector<float>& in, const std::vec
               for (int64_t j = 0; j < c.K; ++j) {
                 const int64_t iy = y * c.S - c.P + i, ix = x * c.S - c.P + j;
                 if (iy < 0 || iy >= c.H || ix < 0 || ix >= c.W) continue;
-                const double term = double(w[size_t(((o * c.C + ch) * c.K + i) * c.K + j)]) *
-                                    double(in[size_t(((b * c.C + ch) * c.H + iy) * c.W + ix)]);
+                const double term = value(w[size_t(((o * c.C + ch) * c.K + i) * c.K + j)]) *
+                                    value(in[size_t(((b * c.C + ch) * c.H + iy) * c.W + ix)]);
                 acc += term;
                 mag += std::fabs(term);
               }
@@ -77,16 +83,17 @@ void check_reference(const Case& c, const std::vector<float>& in, const std::vec
   CHECK_MESSAGE(bad == 0, what, ": ", bad, " wrong elements; seed ", testing::test_seed());
 }
 
-// The same convolution as im2col + simad's GEMM with the epilogue, image by image.
+// The same convolution as im2col + simad's GEMM with the epilogue (bf16: its bf16 GEMM), image by image.
 std::vector<float> im2col_conv(const Case& c, const std::vector<float>& in, const std::vector<float>& w,
-                               const float* bias) {
+                               const float* bias, bool bf16 = false) {
   const ops::Conv2dShape s = shape_of(c);
   const int64_t HWo = s.out_h() * s.out_w(), depth = c.C * c.K * c.K;
   std::vector<float> cols(static_cast<size_t>(depth * HWo)), out(static_cast<size_t>(c.B * c.O * HWo));
   for (int64_t b = 0; b < c.B; ++b) {
     ops::detail::im2col(cols.data(), HWo, 0, in.data() + b * c.C * c.H * c.W, s);
-    ops::cpu::sgemm(false, false, c.O, HWo, depth, 1.0f, w.data(), depth, cols.data(), HWo, 0.0f,
-                    out.data() + b * c.O * HWo, HWo, ops::cpu::SgemmEpilogue{bias, c.leaky});
+    (bf16 ? ops::cpu::gemm_bf16 : ops::cpu::sgemm)(false, false, c.O, HWo, depth, 1.0f, w.data(), depth, cols.data(),
+                                                   HWo, 0.0f, out.data() + b * c.O * HWo, HWo,
+                                                   ops::cpu::SgemmEpilogue{bias, c.leaky}, nullptr);
   }
   return out;
 }
@@ -190,6 +197,92 @@ TEST_CASE("ops/conv2d_implicit: every ISA level matches the double reference and
     }
   }
   set_num_threads(saved_threads);
+}
+
+TEST_CASE(
+    "ops/conv2d_implicit: the bf16 form matches the reference on bf16-rounded inputs and im2col + gemm_bf16 bit for bit") {
+  const auto kernels = testing::bf16_kernels();
+  if (kernels.empty()) {
+    MESSAGE("skipped: this CPU has neither AVX512-BF16 nor AMX-BF16");
+    CHECK_FALSE(ops::cpu::gemm_bf16_available());
+    return;
+  }
+  Rng rng = testing::test_rng();
+  std::vector<Case> cases(std::begin(kImplicitCases), std::end(kImplicitCases));
+  cases.insert(cases.end(), std::begin(kCases), std::end(kCases));
+  cases.push_back(Case{1, 70, 9, 11, 20, 3, 1, 1, true, true});  // depth 630: a second KC block (512) of odd length
+  const int saved_threads = num_threads();
+  for (ops::cpu::Bf16Kernel kernel : kernels) {
+    ops::cpu::set_bf16_kernel_cap(kernel);
+    for (const Case& c : cases) {
+      const ops::Conv2dShape s = shape_of(c);
+      const int64_t depth = c.C * c.K * c.K, per_image = c.O * s.out_h() * s.out_w();
+      const auto in = testing::random_vector<float>(rng, size_t(c.B * c.C * c.H * c.W));
+      const auto w = testing::random_vector<float>(rng, size_t(c.O * depth));
+      const auto bias = testing::random_vector<float>(rng, size_t(c.O), -2.0, 2.0);
+      const float* bias_ptr = c.bias ? bias.data() : nullptr;
+      const auto packed = ops::cpu::SgemmPackedA::for_bf16(w.data(), depth, c.O, depth);
+      REQUIRE(packed.usable_for_bf16(c.O, depth));
+      const std::vector<float> want = im2col_conv(c, in, w, bias_ptr, true);
+      for (const int threads : {1, 2}) {
+        set_num_threads(threads);
+        for (const ops::cpu::SgemmPackedA* pw : {(const ops::cpu::SgemmPackedA*)nullptr, &packed}) {
+          const std::string what = std::string(ops::cpu::bf16_kernel_name(kernel)) + " " + name_of(c) + " threads " +
+                                   std::to_string(threads) + (pw ? " prepacked" : "");
+          std::vector<float> out(static_cast<size_t>(c.B * per_image));
+          testing::poison(std::span<float>(out));
+          for (int64_t b = 0; b < c.B; ++b)
+            ops::cpu::conv2d_implicit(out.data() + b * per_image, in.data() + b * c.C * c.H * c.W, w.data(),
+                                      bias_ptr, c.leaky, ops::cpu::DirectConvShape{c.C, c.H, c.W, c.O, c.K, c.S, c.P},
+                                      pw, true);
+          check_reference(c, in, w, bias, out, what, true);
+          CHECK_MESSAGE(same_bits(out, want), what, ": not im2col + gemm_bf16's bits");
+        }
+      }
+    }
+  }
+  set_num_threads(saved_threads);
+  ops::cpu::set_bf16_kernel_cap(ops::cpu::Bf16Kernel::amx);
+}
+
+TEST_CASE("ops/conv2d_implicit: with SIMAD_GEMM=bf16 conv2d_forward runs the bf16 form, with weights packed for it") {
+  if (!ops::cpu::gemm_bf16_available()) {
+    MESSAGE("skipped: this CPU has neither AVX512-BF16 nor AMX-BF16");
+    return;
+  }
+  Rng rng = testing::test_rng();
+  const Case c{1, 40, 13, 13, 33, 3, 1, 1, true, true};  // deep for the ring: the unfolding GEMM
+  const ops::Conv2dShape s = shape_of(c);
+  const auto in = testing::random_vector<float>(rng, size_t(c.C * c.H * c.W));
+  const auto w = testing::random_vector<float>(rng, size_t(c.O * c.C * 9));
+  const auto bias = testing::random_vector<float>(rng, size_t(c.O));
+  ops::set_cpu_gemm(ops::CpuGemm::bf16);
+  const ops::Conv2dPackedWeights packed = ops::pack_conv2d_weights(w.data(), s);
+  CHECK(packed.gemm.usable_for_bf16(c.O, c.C * 9));
+  CHECK(ops::conv2d_float_path(s, ops::ConvActivation::leaky, &packed) == ops::Conv2dPath::implicit);
+  std::vector<float> plain(static_cast<size_t>(c.O * s.out_h() * s.out_w())), pre(plain.size());
+  testing::poison(std::span<float>(plain));
+  testing::poison(std::span<float>(pre));
+  ops::conv2d_forward(plain.data(), in.data(), w.data(), bias.data(), s, ops::ConvActivation::leaky);
+  ops::conv2d_forward(pre.data(), in.data(), w.data(), bias.data(), s, ops::ConvActivation::leaky,
+                      static_cast<float*>(nullptr), &packed);
+  // A 1x1 layer: the plain bf16 GEMM, taking the packed weights too.
+  const Case one{1, 24, 7, 9, 19, 1, 1, 0, true, true};
+  const auto w1 = testing::random_vector<float>(rng, size_t(one.O * one.C));
+  const ops::Conv2dPackedWeights packed1 = ops::pack_conv2d_weights(w1.data(), shape_of(one));
+  CHECK(ops::conv2d_float_path(shape_of(one), ops::ConvActivation::leaky, &packed1) == ops::Conv2dPath::gemm);
+  std::vector<float> one_plain(static_cast<size_t>(one.O * one.H * one.W)), one_pre(one_plain.size());
+  testing::poison(std::span<float>(one_pre));
+  ops::conv2d_forward(one_plain.data(), in.data(), w1.data(), bias.data(), shape_of(one), ops::ConvActivation::leaky);
+  const std::vector<float> nan_w(w1.size(), std::numeric_limits<float>::quiet_NaN());  // prepacked: not read
+  ops::conv2d_forward(one_pre.data(), in.data(), nan_w.data(), bias.data(), shape_of(one), ops::ConvActivation::leaky,
+                      static_cast<float*>(nullptr), &packed1);
+  ops::set_cpu_gemm(ops::CpuGemm::simad);
+  check_reference(c, in, w, bias, plain, "conv2d_forward bf16 " + name_of(c), true);
+  CHECK_MESSAGE(same_bits(plain, im2col_conv(c, in, w, bias.data(), true)), "not im2col + gemm_bf16's bits");
+  CHECK_MESSAGE(same_bits(plain, pre), "the packed weights change the bits");
+  check_reference(one, in, w1, bias, one_pre, "conv2d_forward bf16 prepacked " + name_of(one), true);
+  CHECK_MESSAGE(same_bits(one_plain, one_pre), "the packed 1x1 weights change the bits");
 }
 
 namespace {

@@ -25,6 +25,7 @@
 namespace SIMAD_TEST_FILE_ID {  // one per file: unity builds join the test files (tests/CMakeLists.txt)
 
 using namespace simad;
+using testing::bf16_kernels;
 using testing::same_bits;
 
 namespace {
@@ -210,17 +211,6 @@ TEST_CASE("ops/sgemm: ops::gemm runs simad's kernel by default and OpenBLAS when
 
 namespace {
 
-// The bf16 kernels this CPU has, lowest first.
-std::vector<ops::cpu::Bf16Kernel> bf16_kernels() {
-  std::vector<ops::cpu::Bf16Kernel> kernels;
-  for (ops::cpu::Bf16Kernel k : {ops::cpu::Bf16Kernel::avx512_bf16, ops::cpu::Bf16Kernel::amx}) {
-    ops::cpu::set_bf16_kernel_cap(k);
-    if (ops::cpu::bf16_kernel() == k) kernels.push_back(k);
-  }
-  ops::cpu::set_bf16_kernel_cap(ops::cpu::Bf16Kernel::amx);
-  return kernels;
-}
-
 std::vector<float> run_bf16(const Problem& p) {
   std::vector<float> C = p.C;
   ops::cpu::gemm_bf16(p.ta, p.tb, p.M, p.N, p.K, p.alpha, p.A.data(), p.lda, p.B.data(), p.ldb, p.beta, C.data(),
@@ -402,6 +392,65 @@ TEST_CASE("ops/sgemm: A packed beforehand (SgemmPackedA) gives the same bits, an
         check_result(p, low, what + " packed at avx512, run at avx2", false, bias, true);
       }
     }
+}
+
+TEST_CASE("ops/sgemm: A packed beforehand for the bf16 kernels (SgemmPackedA::for_bf16) gives the same bits") {
+  const auto kernels = bf16_kernels();
+  if (kernels.empty()) {
+    MESSAGE("skipped: this CPU has neither AVX512-BF16 nor AMX-BF16");
+    CHECK_FALSE(ops::cpu::SgemmPackedA::for_bf16(&kSentinel, 1, 1, 1).usable_for_bf16(1, 1));
+    return;
+  }
+  Rng rng = testing::test_rng();
+  struct Dims {
+    int64_t M, N, K;
+  };
+  // Odd K (a half pair), a second and third KC block (512 values), rows off both tiles (14, 32), splits
+  // by rows and by columns.
+  const Dims dims[] = {{1, 5, 3}, {29, 70, 1100}, {200, 40, 515}, {17, 3000, 40}};
+  for (ops::cpu::Bf16Kernel kernel : kernels) {
+    ops::cpu::set_bf16_kernel_cap(kernel);
+    for (const Dims& d : dims) {
+      const Problem p = make_problem(rng, false, d.N % 2 == 0, d.M, d.N, d.K, 1, 1.0f, 0.0f);
+      const std::vector<float> bias = testing::random_vector<float>(rng, size_t(d.M));
+      const ops::cpu::SgemmEpilogue epi{bias.data(), true};
+      const auto packed = ops::cpu::SgemmPackedA::for_bf16(p.A.data(), p.lda, d.M, d.K);
+      REQUIRE(packed.usable_for_bf16(d.M, d.K));
+      CHECK_FALSE(packed.usable_for_bf16(d.M, d.K + 1));
+      CHECK_FALSE(packed.usable_for(d.M, d.K));  // not fp32 panels
+      const ops::cpu::SgemmPackedA fp32(p.A.data(), p.lda, d.M, d.K);
+      CHECK_FALSE(fp32.usable_for_bf16(d.M, d.K));
+      std::vector<float> plain = p.C, pre = p.C;
+      ops::cpu::gemm_bf16(false, p.tb, d.M, d.N, d.K, 1.0f, p.A.data(), p.lda, p.B.data(), p.ldb, 0.0f, plain.data(),
+                          p.ldc, epi);
+      const std::vector<float> nan_a(p.A.size(), std::numeric_limits<float>::quiet_NaN());  // not read
+      ops::cpu::gemm_bf16(false, p.tb, d.M, d.N, d.K, 1.0f, nan_a.data(), p.lda, p.B.data(), p.ldb, 0.0f, pre.data(),
+                          p.ldc, epi, &packed);
+      const std::string what = std::string(ops::cpu::bf16_kernel_name(kernel)) + " M=" + std::to_string(d.M) +
+                               " N=" + std::to_string(d.N) + " K=" + std::to_string(d.K);
+      CHECK_MESSAGE(same_bits(plain, pre), what, ": prepacked A changes the bits");
+      check_result(p, pre, what + " prepacked", true, bias, true);
+    }
+  }
+  // Packed for the best kernel, run on a lower one (or fp32 panels given to the bf16 kernel): A is packed
+  // again, the results still right.
+  ops::cpu::set_bf16_kernel_cap(ops::cpu::Bf16Kernel::amx);
+  const Problem p = make_problem(rng, false, false, 40, 50, 70, 0, 1.0f, 0.0f);
+  const auto packed = ops::cpu::SgemmPackedA::for_bf16(p.A.data(), p.lda, p.M, p.K);
+  if (kernels.size() > 1) {
+    ops::cpu::set_bf16_kernel_cap(kernels.front());
+    CHECK_FALSE(packed.usable_for_bf16(p.M, p.K));
+    std::vector<float> low = p.C;
+    ops::cpu::gemm_bf16(false, false, p.M, p.N, p.K, 1.0f, p.A.data(), p.lda, p.B.data(), p.ldb, 0.0f, low.data(),
+                        p.ldc, {}, &packed);
+    check_result(p, low, "packed for AMX, run on AVX512-BF16", true);
+    ops::cpu::set_bf16_kernel_cap(ops::cpu::Bf16Kernel::amx);
+  }
+  const ops::cpu::SgemmPackedA fp32(p.A.data(), p.lda, p.M, p.K);
+  std::vector<float> from_fp32 = p.C;
+  ops::cpu::gemm_bf16(false, false, p.M, p.N, p.K, 1.0f, p.A.data(), p.lda, p.B.data(), p.ldb, 0.0f, from_fp32.data(),
+                      p.ldc, {}, &fp32);
+  check_result(p, from_fp32, "fp32 panels given to gemm_bf16", true);
 }
 
 }  // namespace SIMAD_TEST_FILE_ID

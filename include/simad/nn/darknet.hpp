@@ -47,8 +47,9 @@ struct FoldedConv {
   ops::ConvActivation activation = ops::ConvActivation::linear;
   std::vector<float> weight;  // (O, C, K, K)
   std::vector<float> bias;    // (O)
-  // weight prepared once for simad's fp32 kernels (as oneDNN reorders its weights once): the GEMM's packed
-  // panels, or the Winograd transform for 3x3 stride-1 layers of 64 channels or more
+  // weight prepared once for simad's kernels (as oneDNN reorders its weights once): the GEMM's packed
+  // panels (the bf16 kernel's under SIMAD_GEMM=bf16), or the Winograd transform for 3x3 stride-1 layers of
+  // 64 channels or more
   // (ops::pack_conv2d_weights). Empty where the CPU has no such kernel or SIMAD_GEMM=openblas; once (GEMM) or
   // 16/9 times (Winograd) the weights' memory.
   ops::Conv2dPackedWeights packed;

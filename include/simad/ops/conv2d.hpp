@@ -13,7 +13,9 @@
 // (ops/cpu/conv2d_winograd.hpp: within rounding of the others, not their bits); shallow convolutions
 // over wide maps (conv2d_direct_suits) as an implicit GEMM that reads the input in place
 // (ops/cpu/conv2d_direct.hpp); the others as the GEMM with its B panels unfolded from the image as
-// they are packed (ops/cpu/conv2d_implicit.hpp). These two give the bits of im2col + GEMM.
+// they are packed (ops/cpu/conv2d_implicit.hpp). These two give the bits of im2col + GEMM. On the bf16
+// kernels (SIMAD_GEMM=bf16) the shallowest wide layers keep the fp32 ring and the others unfold as the
+// bf16 GEMM packs (the bits of im2col + gemm_bf16); there is no bf16 Winograd.
 //
 // Backward (training, conv2d_backward) is unfused: it takes the gradient with respect to the
 // convolution's pre-activation output (the caller runs the activation's and the batch norm's
@@ -157,16 +159,17 @@ inline bool conv2d_direct_suits(const Conv2dShape& s) {
 }
 
 // Whether conv2d_forward runs shape s as the GEMM that unfolds the image as it packs B
-// (ops/cpu/conv2d_implicit.hpp), for float on simad's fp32 kernels: every convolution that needs an
-// unfolding (not 1x1 stride 1 unpadded) and is not joined with the batch's other images: it saves the
-// im2col matrix's trip through memory (README: `simad bench darknet` before and after).
+// (ops/cpu/conv2d_implicit.hpp), for float on simad's fp32 or bf16 kernels: every convolution that needs
+// an unfolding (not 1x1 stride 1 unpadded) and is not joined with the batch's other images: it saves
+// the im2col matrix's trip through memory (README: `simad bench darknet` before and after).
 inline bool conv2d_implicit_suits(const Conv2dShape& s) {
   return (s.K > 1 || s.stride > 1 || s.pad > 0) && !conv2d_joins_images<float>(s);
 }
 
-// With SIMAD_GEMM=bf16: the shallowest wide layers still run as the fp32 implicit GEMM, which beats
-// im2col + the AMX GEMM there (`simad bench darknet`: YOLOv3's 3- to 32-channel layers at 208-416 px,
-// 1.1-1.6x), and is exact in fp32. Everything else goes through the bf16 GEMM.
+// With SIMAD_GEMM=bf16: the shallowest wide layers still run as the fp32 ring, which beats im2col + the
+// AMX GEMM there (`simad bench darknet`: YOLOv3's 3- to 32-channel layers at 208-416 px, 1.1-1.6x), and
+// is exact in fp32. Everything else goes through the bf16 GEMM (unfolding as it packs, where it
+// unfolds).
 inline bool conv2d_direct_suits_bf16(const Conv2dShape& s) {
   return conv2d_direct_suits(s) && s.C * s.K * s.K <= 288 && s.out_w() >= 128;
 }
@@ -201,9 +204,10 @@ inline bool conv2d_winograd_suits(const Conv2dShape& s) {
 
 // A convolution's float weights prepared once for the CPU kernel that will run them (as oneDNN reorders its
 // weights once): the Winograd transform where conv2d_winograd_suits (any map size) and it is on, else the
-// GEMM's packed panels. Empty where the CPU has no simad fp32 kernel or SIMAD_GEMM=openblas.
+// GEMM's packed panels: the bf16 kernel's under SIMAD_GEMM=bf16 (but for the layers the fp32 ring keeps),
+// the fp32 kernel's otherwise. Empty where the CPU has no simad fp32 kernel or SIMAD_GEMM=openblas.
 struct Conv2dPackedWeights {
-  cpu::SgemmPackedA gemm;         // (O, C*K*K) as the fp32 GEMM's A panels
+  cpu::SgemmPackedA gemm;         // (O, C*K*K) as the GEMM's A panels
   cpu::WinogradWeights winograd;  // U = G g G^T per transform position
 };
 
@@ -214,8 +218,11 @@ inline Conv2dPackedWeights pack_conv2d_weights(const float* weight, const Conv2d
     p.winograd = cpu::WinogradWeights(weight, s.O, s.C);
     return p;
   }
-  // Only simad's fp32 kernel reads the panels (under SIMAD_GEMM=bf16, the shallow layers it keeps on fp32).
-  p.gemm = cpu::SgemmPackedA(weight, s.C * s.K * s.K, s.O, s.C * s.K * s.K);
+  const int64_t depth = s.C * s.K * s.K;
+  if (cpu_gemm() == CpuGemm::bf16 && cpu::gemm_bf16_available() && !conv2d_direct_suits_bf16(s))
+    p.gemm = cpu::SgemmPackedA::for_bf16(weight, depth, s.O, depth);
+  else
+    p.gemm = cpu::SgemmPackedA(weight, depth, s.O, depth);
   return p;
 }
 
@@ -257,6 +264,8 @@ inline Conv2dPath conv2d_float_path(const Conv2dShape& s, ConvActivation act, co
                                                   : false;
   if (ring && cpu::conv2d_direct_available()) return Conv2dPath::ring;
   if (cpu_gemm() == CpuGemm::simad && conv2d_implicit_suits(s) && cpu::sgemm_available()) return Conv2dPath::implicit;
+  if (cpu_gemm() == CpuGemm::bf16 && conv2d_implicit_suits(s) && cpu::gemm_bf16_available())
+    return Conv2dPath::implicit;
   return Conv2dPath::gemm;
 }
 
@@ -291,7 +300,7 @@ void conv2d_forward(T* out,           // (B, O, Ho, Wo)
       case Conv2dPath::implicit:
         for (int64_t b = 0; b < s.B; ++b)
           cpu::conv2d_implicit(out + b * s.O * HWo, inp + b * s.C * s.H * s.W, weight, bias,
-                               act == ConvActivation::leaky, ds, packed_weight);
+                               act == ConvActivation::leaky, ds, packed_weight, cpu_gemm() == CpuGemm::bf16);
         return;
       case Conv2dPath::gemm: break;
     }

@@ -113,7 +113,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
 // null. A convolution's GEMM with its folded batch-norm bias and activation: on simad's CPU kernels
 // (float) they are applied in registers as C is stored; elsewhere (double, OpenBLAS) in one pass over C
 // after the GEMM. Both give the same bits: the same float operations in the same order. packed_a: A
-// packed beforehand for simad's fp32 kernel (a layer's weights), used where it applies; may be null.
+// packed beforehand for simad's fp32 or bf16 kernel (a layer's weights), used where it applies; may be null.
 template <typename T>
 void gemm_bias_activation(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda,
                           const T* B, int64_t ldb, T* C, int64_t ldc, const T* row_bias, bool leaky,
@@ -124,7 +124,7 @@ void gemm_bias_activation(bool trans_a, bool trans_b, int64_t M, int64_t N, int6
     const CpuGemm choice = cpu_gemm();
     const cpu::SgemmEpilogue epi{row_bias, leaky};
     if (K > 0 && choice == CpuGemm::bf16 && cpu::gemm_bf16_available()) {
-      cpu::gemm_bf16(trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc, epi);
+      cpu::gemm_bf16(trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc, epi, packed_a);
       return;
     }
     if (K > 0 && choice != CpuGemm::openblas && cpu::sgemm_available()) {

@@ -1,4 +1,4 @@
-// simad/ops/cpu/conv2d_implicit.hpp: a convolution as simad's packed fp32 GEMM (ops/cpu/sgemm.hpp)
+// simad/ops/cpu/conv2d_implicit.hpp: a convolution as simad's packed fp32 or bf16 GEMM (ops/cpu/sgemm.hpp)
 // whose B panels are unfolded from the image as they are packed (implicit im2col):
 //   out[o, n] = act(bias[o] + sum_k weight[o, k] * P[k, n]),   k = (c, i, j), n = (y, x),
 //   P[k, n]   = inp[c, y*S - pad + i, x*S - pad + j]   (0 outside the input)
@@ -68,15 +68,16 @@ SIMAD_TARGET_AVX512 inline void unfold_run_avx512(float* dst, const float* src, 
   }
 }
 
-// B = P of one image (C*K*K rows, Ho*Wo columns), packed panel by panel as pack_b_panels packs a
-// matrix: panel q holds columns j0 + q*NR .. (NR of them, zero past N) for k0..k0+kc, k-major.
+// B = P of one image (C*K*K rows, Ho*Wo columns), packed panel by panel as the kernel family packs a
+// matrix: panel q holds columns j0 + q*NR .. (NR of them, zero past N) for k0..k0+kc, k-major; for the
+// bf16 families in pairs of k (two unfolded rows, then converted as pack_b_panels_bf16 converts two
+// rows of a matrix: the same words).
 struct Im2colB {
   const float* img = nullptr;  // (C, H, W)
   DirectConvShape s;
 
   template <class Kernel>
   void pack(float* dst, int64_t N, int64_t j0, int64_t q0, int64_t q1, int64_t k0, int64_t kc) const {
-    static_assert(Kernel::packed_depth(3) == 3, "Im2colB packs fp32 panels");
     constexpr int64_t NR = Kernel::NR;
     const bool avx512 = simad::cpu::isa() == simad::cpu::Isa::avx512;
     const int64_t K = s.K, S = s.stride, Wo = s.out_w(), HW = s.H * s.W;
@@ -84,42 +85,62 @@ struct Im2colB {
       int64_t y, x, len, col;  // output row y, columns x .. x + len, at panel column col
     };
     Run runs[NR];
+    int64_t nruns = 0, cols = 0;
     InsideColumns inside[16];  // per kernel column j: the output columns whose input column is inside
     SIMAD_CHECK(K <= 16, "conv2d_implicit: kernel size ", K, " above 16");
     for (int64_t j = 0; j < K; ++j) inside[j] = inside_columns(j - s.pad, S, s.W, Wo);
+    // Row k = (c, i, j) of P over this panel's columns into dk (NR values, zero past cols).
+    auto unfold_row = [&](float* dk, int64_t k) {
+      const int64_t c = k / (K * K), i = (k / K) % K, j = k % K;
+      const float* plane = img + c * HW;
+      const auto [a, b] = inside[j];
+      for (int64_t r = 0; r < nruns; ++r) {
+        const Run& run = runs[r];
+        const int64_t iy = run.y * S - s.pad + i;
+        float* out = dk + run.col;
+        if (iy < 0 || iy >= s.H || a >= b) {
+          std::fill_n(out, run.len, 0.0f);
+          continue;
+        }
+        const float* src = plane + iy * s.W + j - s.pad;  // output column 0's input element
+        if (avx512)
+          unfold_run_avx512(out, src, S, run.x, run.len, a, b);
+        else
+          unfold_run_portable(out, src, S, run.x, run.len, a, b);
+      }
+      std::fill(dk + cols, dk + NR, 0.0f);
+    };
+    const int64_t depth = Kernel::packed_depth(kc);  // fp32: kc; bf16: pairs, padded as the family pads
     for (int64_t q = q0; q < q1; ++q) {
-      float* d = dst + q * NR * kc;
-      const int64_t c0 = j0 + q * NR, cols = std::min<int64_t>(NR, N - c0);
-      int64_t nruns = 0;
+      float* d = dst + q * NR * depth;
+      const int64_t c0 = j0 + q * NR;
+      cols = std::min<int64_t>(NR, N - c0);
+      nruns = 0;
       for (int64_t n = c0; n < c0 + cols;) {
         const int64_t y = n / Wo, x = n % Wo, len = std::min(Wo - x, c0 + cols - n);
         runs[nruns++] = Run{y, x, len, n - c0};
         n += len;
       }
-      int64_t c = k0 / (K * K), i = (k0 / K) % K, j = k0 % K;
-      for (int64_t k = 0; k < kc; ++k) {
-        float* dk = d + k * NR;
-        const float* plane = img + c * HW;
-        const auto [a, b] = inside[j];
-        for (int64_t r = 0; r < nruns; ++r) {
-          const Run& run = runs[r];
-          const int64_t iy = run.y * S - s.pad + i;
-          float* out = dk + run.col;
-          if (iy < 0 || iy >= s.H || a >= b) {
-            std::fill_n(out, run.len, 0.0f);
+      if (depth == kc) {
+        for (int64_t k = 0; k < kc; ++k) unfold_row(d + k * NR, k0 + k);
+        continue;
+      }
+      if constexpr (NR % 16 == 0) {
+        alignas(64) float rows[2][NR];
+        uint32_t* words = reinterpret_cast<uint32_t*>(d);
+        for (int64_t p = 0; p < depth; ++p) {
+          const int64_t k = 2 * p;
+          if (k >= kc) {
+            std::memset(words + p * NR, 0, NR * sizeof(uint32_t));
             continue;
           }
-          const float* src = plane + iy * s.W + j - s.pad;  // output column 0's input element
-          if (avx512)
-            unfold_run_avx512(out, src, S, run.x, run.len, a, b);
-          else
-            unfold_run_portable(out, src, S, run.x, run.len, a, b);
+          unfold_row(rows[0], k0 + k);
+          if (k + 1 < kc) unfold_row(rows[1], k0 + k + 1);
+          for (int64_t c = 0; c < NR; c += 16)
+            bf16_pair_row16(words + p * NR + c, rows[0] + c, k + 1 < kc ? rows[1] + c : nullptr, 16);
         }
-        std::fill(dk + cols, dk + NR, 0.0f);
-        if (++j == K) {
-          j = 0;
-          if (++i == K) i = 0, ++c;
-        }
+      } else {
+        SIMAD_CHECK(false, "conv2d_implicit: bf16 panels of ", NR, " columns");
       }
     }
   }
@@ -129,17 +150,23 @@ struct Im2colB {
 
 // out (O, Ho, Wo) = act(conv(img (C, H, W), weight (O, C, K, K)) + bias) for one image, act the identity
 // or leaky ReLU; bias may be null. packed_weight: the weights as an SgemmPackedA (O x C*K*K), used where
-// usable, or null. Needs sgemm_available().
+// usable, or null. Needs sgemm_available(). bf16: on the bf16 GEMM instead (gemm_bf16_available(); weights
+// from SgemmPackedA::for_bf16), the bits of im2col + gemm_bf16.
 SIMAD_CPU_KERNEL_ENTRY void conv2d_implicit(float* out, const float* img, const float* weight, const float* bias,
                                             bool leaky, const DirectConvShape& s,
-                                            const SgemmPackedA* packed_weight = nullptr)
+                                            const SgemmPackedA* packed_weight = nullptr, bool bf16 = false)
 #if SIMAD_CPU_KERNEL_DEFINITIONS
 {
   const int64_t depth = s.C * s.K * s.K, N = s.out_h() * s.out_w();
-  // sgemm's blocking for prepacked weights, also where they are not (only A's packing then repeats
-  // per block of 512 columns): a block's packed panels stay in L2 until the tiles read them.
-  detail::sgemm_from_source("conv2d_implicit", false, s.O, N, depth, 1.0f, weight, depth, detail::Im2colB{img, s},
-                            0.0f, out, N, SgemmEpilogue{bias, leaky}, packed_weight, true);
+  // The blocking for prepacked weights, also where they are not (only A's packing then repeats per
+  // block of 512 columns): a block's packed panels stay in L2 until the tiles read them.
+  if (bf16)
+    detail::gemm_bf16_from_source("conv2d_implicit", false, s.O, N, depth, 1.0f, weight, depth,
+                                  detail::Im2colB{img, s}, 0.0f, out, N, SgemmEpilogue{bias, leaky}, packed_weight,
+                                  true);
+  else
+    detail::sgemm_from_source("conv2d_implicit", false, s.O, N, depth, 1.0f, weight, depth, detail::Im2colB{img, s},
+                              0.0f, out, N, SgemmEpilogue{bias, leaky}, packed_weight, true);
 }
 #else
 ;

@@ -199,11 +199,14 @@ inline uint32_t bf16_pair(float lo, float hi) {
 
 // 32 floats -> 32 bf16 in order (nearest even; vcvtne2ps2bf16 treats denormal inputs as zero), as 16
 // pair words; `n` < 32 valid floats read with a mask, the rest zero.
-SIMAD_TARGET_AVX512_BF16 inline void bf16_row32(uint32_t* dst, const float* src, int64_t n) {
-  const __mmask16 lo_mask = n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1u);
+SIMAD_TARGET_AVX512_BF16 inline __attribute__((always_inline)) __m512i bf16_words32(const float* src, int64_t n) {
+  const __mmask16 lo_mask = n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1u);
   const __mmask16 hi_mask = n >= 32 ? __mmask16(0xffff) : n <= 16 ? __mmask16(0) : __mmask16((1u << (n - 16)) - 1u);
   const __m512 lo = _mm512_maskz_loadu_ps(lo_mask, src), hi = _mm512_maskz_loadu_ps(hi_mask, src + 16);
-  _mm512_storeu_si512(dst, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+  return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+}
+SIMAD_TARGET_AVX512_BF16 inline void bf16_row32(uint32_t* dst, const float* src, int64_t n) {
+  _mm512_storeu_si512(dst, bf16_words32(src, n));
 }
 
 // Rows k and k + 1 of B, 16 columns each -> 16 pair words (k in the low half); `cols` < 16 masked.
@@ -217,7 +220,30 @@ SIMAD_TARGET_AVX512_BF16 inline void bf16_pair_row16(uint32_t* dst, const float*
   _mm512_storeu_si512(dst, _mm512_permutexvar_epi16(interleave, both));
 }
 
-// As pack_a_panels, in bf16 pairs: panel p holds ceil(kc / 2) x MR words.
+// Panels of MR rows in bf16 pairs, op(A) not transposed, AVX512-BF16: 32 k at a time, each row's 32
+// values converted to 16 pair words at once (vcvtne2ps2bf16), then the 16 rows' words transposed in
+// registers (as pack_a_panel_rows_avx512 does with floats). The scalar loop below costs a few cycles a
+// value: at batch 1 a 13x13 layer's weights (1024 x 4608) took as long to pack as to multiply.
+template <int64_t MR>
+SIMAD_TARGET_AVX512_BF16 void pack_a_panel_rows_bf16(uint32_t* d, const float* A, int64_t lda, int64_t rows,
+                                                     int64_t kc) {
+  static_assert(MR <= 16);
+  const __mmask16 store = __mmask16((1u << MR) - 1u);
+  const int64_t kp = (kc + 1) / 2;
+  for (int64_t k = 0; k < kc; k += 32) {
+    __m512 v[16];
+#pragma GCC unroll 16
+    for (int r = 0; r < 16; ++r)
+      v[r] = r < rows ? _mm512_castsi512_ps(bf16_words32(A + r * lda + k, kc - k)) : _mm512_setzero_ps();
+    transpose_16x16_avx512(v);
+    const int64_t pairs = std::min<int64_t>(16, kp - k / 2);
+    for (int64_t c = 0; c < pairs; ++c)
+      _mm512_mask_storeu_ps(reinterpret_cast<float*>(d + (k / 2 + c) * MR), store, v[c]);
+  }
+}
+
+// As pack_a_panels, in bf16 pairs: panel p holds ceil(kc / 2) x MR words. Not transposed (a layer's
+// weights, a linear layer's input) on AVX512-BF16 registers; transposed, a scalar loop.
 template <int64_t MR>
 void pack_a_panels_bf16(float* dst_, bool trans, const float* A, int64_t lda, int64_t M, int64_t p0, int64_t p1,
                         int64_t k0, int64_t kc) {
@@ -226,6 +252,10 @@ void pack_a_panels_bf16(float* dst_, bool trans, const float* A, int64_t lda, in
   for (int64_t p = p0; p < p1; ++p) {
     uint32_t* d = dst + (p - p0) * MR * kp;
     const int64_t i0 = p * MR, rows = std::min<int64_t>(MR, M - i0);
+    if (!trans && MR <= 16) {
+      pack_a_panel_rows_bf16<MR>(d, A + i0 * lda + k0, lda, rows, kc);
+      continue;
+    }
     for (int64_t r = 0; r < MR; ++r)
       for (int64_t k = 0; k < kc; k += 2) {
         float lo = 0.0f, hi = 0.0f;
@@ -339,8 +369,8 @@ struct AmxKernel : Tiles {
 };
 
 // A's panels packed before the call (SgemmPackedA): `panels` MR-row panels per KC block, blocks one
-// after the other (block pc at data + panels * MR * pc, panel p of it at + p * MR * kc); this call's
-// rows start at panel panel0.
+// after the other (block pc at data + panels * MR * packed_depth(pc), panel p of it at
+// + p * MR * packed_depth(kc); fp32: depth = k values, bf16: pairs); this call's rows start at panel panel0.
 struct PrepackedPanels {
   const float* data = nullptr;
   int64_t panels = 0, panel0 = 0;
@@ -380,7 +410,7 @@ void packed_sgemm_serial(const SgemmBlocking& blk, bool trans_a, int64_t M, int6
         const int64_t p1 = std::min(a_panels, p0 + group);
         const float* a_panels_now = a_pack;
         if (pre.data)
-          a_panels_now = pre.data + pre.panels * MR * pc + (pre.panel0 + p0) * MR * kc;
+          a_panels_now = pre.data + pre.panels * MR * Kernel::packed_depth(pc) + (pre.panel0 + p0) * MR * depth;
         else
           Kernel::pack_a(a_pack, trans_a, A, lda, M, p0, p1, pc, kc);
         for (int64_t q = 0; q < b_panels; ++q) {  // B panel outer: it stays in L1 while the A panels pass
@@ -461,86 +491,13 @@ inline SgemmBlocking sgemm_blocking(simad::cpu::Isa isa, bool a_prepacked = fals
 // True when sgemm() has a kernel for this process' ISA level (AVX2 + FMA or better).
 inline bool sgemm_available() { return simad::cpu::isa() >= simad::cpu::Isa::avx2; }
 
-// A (M x K, not transposed) packed once for many products with it: a layer's weights. At batch 1
-// packing them is no small part of a product (a 13x13 YOLOv3 layer packs 1024 x 4608 weights for a
-// GEMM 169 columns wide). The panels are those the fp32 kernel of the ISA level current at
-// construction packs per call, so results are bit-identical; sgemm and conv2d_direct use them while
-// that level is still current (usable_for) and pack as usual otherwise. Empty where there is no
-// fp32 kernel.
-class SgemmPackedA {
- public:
-  SgemmPackedA() = default;
-  SgemmPackedA(const float* A, int64_t lda, int64_t M, int64_t K) : M_(M), K_(K), isa_(simad::cpu::isa()) {
-    if (!sgemm_available() || M < 1 || K < 1) return;
-    if (isa_ == simad::cpu::Isa::avx512)
-      pack<SgemmAvx512>(A, lda, true);
-    else
-      pack<SgemmAvx2>(A, lda, false);
-  }
-  bool usable_for(int64_t M, int64_t K) const {
-    return !data_.empty() && M == M_ && K == K_ && simad::cpu::isa() == isa_;
-  }
-  detail::PrepackedPanels panels() const { return {data_.data(), panels_, 0}; }
-
- private:
-  template <class Kernel>
-  void pack(const float* A, int64_t lda, bool avx512) {
-    constexpr int64_t MR = Kernel::MR;
-    const int64_t kc_max = sgemm_blocking(isa_).kc;
-    panels_ = (M_ + MR - 1) / MR;
-    data_.resize(static_cast<size_t>(panels_ * MR * K_));
-    for (int64_t pc = 0; pc < K_; pc += kc_max)
-      detail::pack_a_panels<MR>(data_.data() + panels_ * MR * pc, false, A, lda, M_, 0, panels_, pc,
-                                std::min(kc_max, K_ - pc), avx512);
-  }
-  int64_t M_ = 0, K_ = 0, panels_ = 0;
-  simad::cpu::Isa isa_ = simad::cpu::Isa::generic;
-  std::vector<float> data_;
-};
-
-namespace detail {
-// The fp32 GEMM of this process' ISA level over a B source (MatrixB, or a convolution's Im2colB): the
-// one place that checks the level, takes A's prepacked panels where usable and picks the kernel. `who`
-// names the caller in the error. wide_blocks: the column blocks of prepacked A (sgemm_blocking) even
-// where A is packed per call.
-template <class BSource>
-void sgemm_from_source(const char* who, bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                       int64_t lda, const BSource& b, float beta, float* C, int64_t ldc, const SgemmEpilogue& epi,
-                       const SgemmPackedA* packed_a, bool wide_blocks) {
-  const simad::cpu::Isa isa = simad::cpu::isa();
-  SIMAD_CHECK(isa >= simad::cpu::Isa::avx2, who, ": needs AVX2 + FMA, this CPU level is ", simad::cpu::isa_name(isa));
-  const PrepackedPanels pre =
-      packed_a && !trans_a && packed_a->usable_for(M, K) ? packed_a->panels() : PrepackedPanels{};
-  const SgemmBlocking blocking = sgemm_blocking(isa, wide_blocks || pre.data != nullptr);
-  if (isa == simad::cpu::Isa::avx512)
-    packed_sgemm<SgemmAvx512>(blocking, trans_a, M, N, K, alpha, A, lda, b, beta, C, ldc, epi, pre);
-  else
-    packed_sgemm<SgemmAvx2>(blocking, trans_a, M, N, K, alpha, A, lda, b, beta, C, ldc, epi, pre);
-}
-}  // namespace detail
-
-// C = alpha op(A) op(B) + beta C, M, N, K >= 1; needs sgemm_available(). Arguments as ops::gemm.
-// epi: a bias and activation stored with the results (SgemmEpilogue; none by default). packed_a: A
-// packed beforehand (A itself is then not read) where it is usable for this call, else null.
-SIMAD_CPU_KERNEL_ENTRY void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                                  const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-                                  int64_t ldc, const SgemmEpilogue& epi = {}, const SgemmPackedA* packed_a = nullptr)
-#if SIMAD_CPU_KERNEL_DEFINITIONS
-{
-  detail::sgemm_from_source("sgemm", trans_a, M, N, K, alpha, A, lda, detail::MatrixB{trans_b, B, ldb}, beta, C, ldc,
-                            epi, packed_a, false);
-}
-#else
-;
-#endif
-
 // bf16 GEMM: op(A) and op(B) rounded to bf16 (nearest even) as they are packed, products summed in
 // fp32, C fp32: the same thread split and per-element order on any thread count (bit-identical).
 // Kernels, best first:
 //   amx          AMX-BF16 tiles (Intel Sapphire Rapids and later): simad bench's "gemm bf16" rows
-//   avx512_bf16  vdpbf16ps: slower per flop than fp32 FMAs on the Intel Xeon it was tried on (so
-//                slower than sgemm there); kept for CPUs with AVX512-BF16 and no AMX, and as the
-//                second implementation the AMX path is tested beside
+//   avx512_bf16  vdpbf16ps: twice the fp32 FMA's products per instruction; ahead of sgemm on AMD Zen 4
+//                (simad bench's "gemm bf16" row), behind it on the Intel Xeon it was tried on; also
+//                the second implementation the AMX path is tested beside
 enum class Bf16Kernel { none, avx512_bf16, amx };
 
 namespace detail {
@@ -576,22 +533,131 @@ inline const char* bf16_kernel_name(Bf16Kernel k) {
 }
 inline bool gemm_bf16_available() { return bf16_kernel() != Bf16Kernel::none; }
 
-SIMAD_CPU_KERNEL_ENTRY void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                                      const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-                                      int64_t ldc, const SgemmEpilogue& epi = {})
+// The bf16 kernels' blocking. KC counts k values: 512 = 256 pairs, the same bytes per packed panel as
+// fp32's 256 values. With A packed beforehand, blocks of 512 columns, as for fp32.
+inline SgemmBlocking gemm_bf16_blocking(Bf16Kernel kernel, bool a_prepacked = false) {
+  SgemmBlocking b = kernel == Bf16Kernel::amx ? SgemmBlocking{GemmAmxBf16::MR * 8, 512, 4096}
+                                              : SgemmBlocking{GemmAvx512Bf16::MR * 16, 512, 4096};
+  if (a_prepacked) b.nc = 512;
+  return b;
+}
+
+// A (M x K, not transposed) packed once for many products with it: a layer's weights. At batch 1
+// packing them is no small part of a product (a 13x13 YOLOv3 layer packs 1024 x 4608 weights for a
+// GEMM 169 columns wide). The panels are those one kernel packs per call, so results are
+// bit-identical: by default the fp32 kernel of the ISA level current at construction (sgemm,
+// conv2d_direct and conv2d_implicit take them, usable_for); for_bf16 packs for the bf16 kernel current
+// then (gemm_bf16 and conv2d_implicit's bf16 form take them, usable_for_bf16). Used only while that
+// kernel is still the current one; callers pack as usual otherwise. Empty where there is no such kernel.
+class SgemmPackedA {
+ public:
+  SgemmPackedA() = default;
+  SgemmPackedA(const float* A, int64_t lda, int64_t M, int64_t K) : M_(M), K_(K), isa_(simad::cpu::isa()) {
+    if (!sgemm_available() || M < 1 || K < 1) return;
+    if (isa_ == simad::cpu::Isa::avx512)
+      pack<SgemmAvx512>(A, lda, sgemm_blocking(isa_).kc);
+    else
+      pack<SgemmAvx2>(A, lda, sgemm_blocking(isa_).kc);
+  }
+  static SgemmPackedA for_bf16(const float* A, int64_t lda, int64_t M, int64_t K) {
+    SgemmPackedA p;
+    p.M_ = M, p.K_ = K, p.isa_ = simad::cpu::isa(), p.bf16_ = bf16_kernel();
+    if (p.bf16_ == Bf16Kernel::none || M < 1 || K < 1) return p;
+    if (p.bf16_ == Bf16Kernel::amx)
+      p.pack<GemmAmxBf16>(A, lda, gemm_bf16_blocking(p.bf16_).kc);
+    else
+      p.pack<GemmAvx512Bf16>(A, lda, gemm_bf16_blocking(p.bf16_).kc);
+    return p;
+  }
+  bool usable_for(int64_t M, int64_t K) const {
+    return !data_.empty() && bf16_ == Bf16Kernel::none && M == M_ && K == K_ && simad::cpu::isa() == isa_;
+  }
+  bool usable_for_bf16(int64_t M, int64_t K) const {
+    return !data_.empty() && bf16_ != Bf16Kernel::none && M == M_ && K == K_ && bf16_kernel() == bf16_;
+  }
+  detail::PrepackedPanels panels() const { return {data_.data(), panels_, 0}; }
+
+ private:
+  // Blocks of kc_max values of depth, one after the other (PrepackedPanels' layout), each in the
+  // kernel's packed steps (bf16: pairs of k; kc_max keeps every block but the last whole steps).
+  template <class Kernel>
+  void pack(const float* A, int64_t lda, int64_t kc_max) {
+    constexpr int64_t MR = Kernel::MR;
+    panels_ = (M_ + MR - 1) / MR;
+    data_.resize(static_cast<size_t>(panels_ * MR * Kernel::packed_depth(K_)));
+    for (int64_t pc = 0; pc < K_; pc += kc_max)
+      Kernel::pack_a(data_.data() + panels_ * MR * Kernel::packed_depth(pc), false, A, lda, M_, 0, panels_, pc,
+                     std::min(kc_max, K_ - pc));
+  }
+  int64_t M_ = 0, K_ = 0, panels_ = 0;
+  simad::cpu::Isa isa_ = simad::cpu::Isa::generic;
+  Bf16Kernel bf16_ = Bf16Kernel::none;  // none: fp32 panels
+  std::vector<float> data_;
+};
+
+namespace detail {
+// The fp32 GEMM of this process' ISA level over a B source (MatrixB, or a convolution's Im2colB): the
+// one place that checks the level, takes A's prepacked panels where usable and picks the kernel. `who`
+// names the caller in the error. wide_blocks: the column blocks of prepacked A (sgemm_blocking) even
+// where A is packed per call.
+template <class BSource>
+void sgemm_from_source(const char* who, bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                       int64_t lda, const BSource& b, float beta, float* C, int64_t ldc, const SgemmEpilogue& epi,
+                       const SgemmPackedA* packed_a, bool wide_blocks) {
+  const simad::cpu::Isa isa = simad::cpu::isa();
+  SIMAD_CHECK(isa >= simad::cpu::Isa::avx2, who, ": needs AVX2 + FMA, this CPU level is ", simad::cpu::isa_name(isa));
+  const PrepackedPanels pre =
+      packed_a && !trans_a && packed_a->usable_for(M, K) ? packed_a->panels() : PrepackedPanels{};
+  const SgemmBlocking blocking = sgemm_blocking(isa, wide_blocks || pre.data != nullptr);
+  if (isa == simad::cpu::Isa::avx512)
+    packed_sgemm<SgemmAvx512>(blocking, trans_a, M, N, K, alpha, A, lda, b, beta, C, ldc, epi, pre);
+  else
+    packed_sgemm<SgemmAvx2>(blocking, trans_a, M, N, K, alpha, A, lda, b, beta, C, ldc, epi, pre);
+}
+
+// The same for the bf16 kernels (gemm_bf16, conv2d_implicit's bf16 form).
+template <class BSource>
+void gemm_bf16_from_source(const char* who, bool trans_a, int64_t M, int64_t N, int64_t K, float alpha,
+                           const float* A, int64_t lda, const BSource& b, float beta, float* C, int64_t ldc,
+                           const SgemmEpilogue& epi, const SgemmPackedA* packed_a, bool wide_blocks) {
+  const Bf16Kernel kernel = bf16_kernel();
+  SIMAD_CHECK(kernel != Bf16Kernel::none, who, ": needs AVX512-BF16 or AMX-BF16 (CPU '", simad::cpu::features().brand,
+              "', level ", simad::cpu::isa_name(simad::cpu::isa()), ")");
+  const PrepackedPanels pre =
+      packed_a && !trans_a && packed_a->usable_for_bf16(M, K) ? packed_a->panels() : PrepackedPanels{};
+  const SgemmBlocking blocking = gemm_bf16_blocking(kernel, wide_blocks || pre.data != nullptr);
+  if (kernel == Bf16Kernel::amx)
+    packed_sgemm<GemmAmxBf16>(blocking, trans_a, M, N, K, alpha, A, lda, b, beta, C, ldc, epi, pre);
+  else
+    packed_sgemm<GemmAvx512Bf16>(blocking, trans_a, M, N, K, alpha, A, lda, b, beta, C, ldc, epi, pre);
+}
+}  // namespace detail
+
+// C = alpha op(A) op(B) + beta C, M, N, K >= 1; needs sgemm_available(). Arguments as ops::gemm.
+// epi: a bias and activation stored with the results (SgemmEpilogue; none by default). packed_a: A
+// packed beforehand (A itself is then not read) where it is usable for this call, else null.
+SIMAD_CPU_KERNEL_ENTRY void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                                  const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                                  int64_t ldc, const SgemmEpilogue& epi = {}, const SgemmPackedA* packed_a = nullptr)
 #if SIMAD_CPU_KERNEL_DEFINITIONS
 {
-  const Bf16Kernel kernel = bf16_kernel();
-  SIMAD_CHECK(kernel != Bf16Kernel::none, "gemm_bf16: needs AVX512-BF16 or AMX-BF16 (CPU '",
-              simad::cpu::features().brand, "', level ", simad::cpu::isa_name(simad::cpu::isa()), ")");
-  // KC counts k values: 512 = 256 pairs, the same bytes per packed panel as fp32's 256 values.
-  const detail::MatrixB b{trans_b, B, ldb};
-  if (kernel == Bf16Kernel::amx)
-    detail::packed_sgemm<GemmAmxBf16>(SgemmBlocking{GemmAmxBf16::MR * 8, 512, 4096}, trans_a, M, N, K, alpha, A, lda,
-                                      b, beta, C, ldc, epi);
-  else
-    detail::packed_sgemm<GemmAvx512Bf16>(SgemmBlocking{GemmAvx512Bf16::MR * 16, 512, 4096}, trans_a, M, N, K, alpha,
-                                         A, lda, b, beta, C, ldc, epi);
+  detail::sgemm_from_source("sgemm", trans_a, M, N, K, alpha, A, lda, detail::MatrixB{trans_b, B, ldb}, beta, C, ldc,
+                            epi, packed_a, false);
+}
+#else
+;
+#endif
+
+// The bf16 GEMM, arguments as sgemm; needs gemm_bf16_available(). packed_a: A packed beforehand for the
+// bf16 kernel (SgemmPackedA::for_bf16), used where usable_for_bf16, else null.
+SIMAD_CPU_KERNEL_ENTRY void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                                      const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                                      int64_t ldc, const SgemmEpilogue& epi = {},
+                                      const SgemmPackedA* packed_a = nullptr)
+#if SIMAD_CPU_KERNEL_DEFINITIONS
+{
+  detail::gemm_bf16_from_source("gemm_bf16", trans_a, M, N, K, alpha, A, lda, detail::MatrixB{trans_b, B, ldb}, beta,
+                                C, ldc, epi, packed_a, false);
 }
 #else
 ;
