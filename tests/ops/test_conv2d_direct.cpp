@@ -277,7 +277,18 @@ TEST_CASE("ops/conv2d_implicit: with SIMAD_GEMM=bf16 conv2d_forward runs the bf1
   const std::vector<float> nan_w(w1.size(), std::numeric_limits<float>::quiet_NaN());  // prepacked: not read
   ops::conv2d_forward(one_pre.data(), in.data(), nan_w.data(), bias.data(), shape_of(one), ops::ConvActivation::leaky,
                       static_cast<float*>(nullptr), &packed1);
+  // Batch 2 of small maps: image by image, as on the fp32 kernels (no joint im2col GEMM).
+  Case batch2 = c;
+  batch2.B = 2;
+  const auto in2 = testing::random_vector<float>(rng, size_t(2 * c.C * c.H * c.W));
+  CHECK_FALSE(ops::conv2d_joins_images<float>(shape_of(batch2)));
+  CHECK(ops::conv2d_float_path(shape_of(batch2), ops::ConvActivation::leaky, &packed) == ops::Conv2dPath::implicit);
+  std::vector<float> two(static_cast<size_t>(2 * c.O * s.out_h() * s.out_w()));
+  testing::poison(std::span<float>(two));
+  ops::conv2d_forward(two.data(), in2.data(), w.data(), bias.data(), shape_of(batch2), ops::ConvActivation::leaky,
+                      static_cast<float*>(nullptr), &packed);
   ops::set_cpu_gemm(ops::CpuGemm::simad);
+  CHECK_MESSAGE(same_bits(two, im2col_conv(batch2, in2, w, bias.data(), true)), "batch 2: not im2col + gemm_bf16's bits");
   check_reference(c, in, w, bias, plain, "conv2d_forward bf16 " + name_of(c), true);
   CHECK_MESSAGE(same_bits(plain, im2col_conv(c, in, w, bias.data(), true)), "not im2col + gemm_bf16's bits");
   CHECK_MESSAGE(same_bits(plain, pre), "the packed weights change the bits");

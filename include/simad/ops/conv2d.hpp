@@ -139,13 +139,15 @@ void joint_columns(T* cols, const T* inp, const Conv2dShape& s) {
 // conv2d_workspace_size makes room for it wherever it may run.
 inline bool conv2d_joint_images(const Conv2dShape& s) { return s.out_h() * s.out_w() < 1024 && s.B > 1; }
 
-// Whether conv2d_forward<T> joins them under the current settings: not on simad's fp32 kernels, where the
-// per-image GEMMs (169 or more columns, weights packed once) lose nothing to the joint one and save its
-// copies in and out (`simad bench darknet`'s batch-8 rows).
+// Whether conv2d_forward<T> joins them under the current settings: not on simad's fp32 or bf16 kernels,
+// where the per-image GEMMs (169 or more columns, weights packed once) lose nothing to the joint one and
+// save its copies in and out (`simad bench darknet`'s batch-8 rows).
 template <typename T>
 bool conv2d_joins_images(const Conv2dShape& s) {
-  if constexpr (std::is_same_v<T, float>)
+  if constexpr (std::is_same_v<T, float>) {
     if (cpu_gemm() == CpuGemm::simad && cpu::sgemm_available()) return false;
+    if (cpu_gemm() == CpuGemm::bf16 && cpu::gemm_bf16_available()) return false;
+  }
   return conv2d_joint_images(s);
 }
 

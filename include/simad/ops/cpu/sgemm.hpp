@@ -220,30 +220,30 @@ SIMAD_TARGET_AVX512_BF16 inline void bf16_pair_row16(uint32_t* dst, const float*
   _mm512_storeu_si512(dst, _mm512_permutexvar_epi16(interleave, both));
 }
 
-// Panels of MR rows in bf16 pairs, op(A) not transposed, AVX512-BF16: 32 k at a time, each row's 32
-// values converted to 16 pair words at once (vcvtne2ps2bf16), then the 16 rows' words transposed in
-// registers (as pack_a_panel_rows_avx512 does with floats). The scalar loop below costs a few cycles a
-// value: at batch 1 a 13x13 layer's weights (1024 x 4608) took as long to pack as to multiply.
-template <int64_t MR>
-SIMAD_TARGET_AVX512_BF16 void pack_a_panel_rows_bf16(uint32_t* d, const float* A, int64_t lda, int64_t rows,
-                                                     int64_t kc) {
-  static_assert(MR <= 16);
-  const __mmask16 store = __mmask16((1u << MR) - 1u);
+// Up to 16 rows of kc floats each (`rows` of them valid, ld apart; the others zero) as bf16 pair words,
+// transposed: row r's pair p (its values 2p and 2p + 1) at d[p * stride + r], for the r in `store`.
+// AVX512-BF16: 32 values of a row converted at once (vcvtne2ps2bf16 gives their 16 pairs in order),
+// then the 16 rows' words transposed in registers (as pack_a_panel_rows_avx512 does with floats). A's
+// panels (rows of A) and transposed B's (columns of op(B)) are packed so; a scalar loop costs a few
+// cycles a value: at batch 1 a 13x13 layer's weights (1024 x 4608) took as long to pack as to multiply.
+SIMAD_TARGET_AVX512_BF16 inline void pack_rows_as_pairs_bf16(uint32_t* d, int64_t stride, __mmask16 store,
+                                                             const float* src, int64_t ld, int64_t rows,
+                                                             int64_t kc) {
   const int64_t kp = (kc + 1) / 2;
   for (int64_t k = 0; k < kc; k += 32) {
     __m512 v[16];
 #pragma GCC unroll 16
     for (int r = 0; r < 16; ++r)
-      v[r] = r < rows ? _mm512_castsi512_ps(bf16_words32(A + r * lda + k, kc - k)) : _mm512_setzero_ps();
+      v[r] = r < rows ? _mm512_castsi512_ps(bf16_words32(src + r * ld + k, kc - k)) : _mm512_setzero_ps();
     transpose_16x16_avx512(v);
     const int64_t pairs = std::min<int64_t>(16, kp - k / 2);
     for (int64_t c = 0; c < pairs; ++c)
-      _mm512_mask_storeu_ps(reinterpret_cast<float*>(d + (k / 2 + c) * MR), store, v[c]);
+      _mm512_mask_storeu_ps(reinterpret_cast<float*>(d + (k / 2 + c) * stride), store, v[c]);
   }
 }
 
 // As pack_a_panels, in bf16 pairs: panel p holds ceil(kc / 2) x MR words. Not transposed (a layer's
-// weights, a linear layer's input) on AVX512-BF16 registers; transposed, a scalar loop.
+// weights, a linear layer's input) with pack_rows_as_pairs_bf16; transposed, a scalar loop.
 template <int64_t MR>
 void pack_a_panels_bf16(float* dst_, bool trans, const float* A, int64_t lda, int64_t M, int64_t p0, int64_t p1,
                         int64_t k0, int64_t kc) {
@@ -253,7 +253,7 @@ void pack_a_panels_bf16(float* dst_, bool trans, const float* A, int64_t lda, in
     uint32_t* d = dst + (p - p0) * MR * kp;
     const int64_t i0 = p * MR, rows = std::min<int64_t>(MR, M - i0);
     if (!trans && MR <= 16) {
-      pack_a_panel_rows_bf16<MR>(d, A + i0 * lda + k0, lda, rows, kc);
+      pack_rows_as_pairs_bf16(d, MR, __mmask16((1u << MR) - 1u), A + i0 * lda + k0, lda, rows, kc);
       continue;
     }
     for (int64_t r = 0; r < MR; ++r)
@@ -291,6 +291,13 @@ void pack_b_panels_bf16(float* dst_, bool trans, const float* B, int64_t ldb, in
           }
           bf16_pair_row16(d + (k / 2) * NR + c, row_k, row_k1, n);
         }
+      continue;
+    }
+    if (trans && NR % 16 == 0) {  // op(B)'s columns are rows of B: 16 of them at a time, as A's rows
+      for (int64_t c = 0; c < NR; c += 16)
+        pack_rows_as_pairs_bf16(d + c, NR, __mmask16(0xffff), B + (c0 + c) * ldb + k0, ldb,
+                                std::clamp<int64_t>(cols - c, 0, 16), kc);
+      std::memset(d + (kc + 1) / 2 * NR, 0, size_t((kp - (kc + 1) / 2) * NR) * sizeof(uint32_t));  // padding pairs
       continue;
     }
     for (int64_t k = 0; k < 2 * kp; k += 2)
