@@ -45,7 +45,8 @@ std::string name_of(const Case& c) {
 
 // Checks out against act(bias + sum w x) computed in double, within the bound of the file comment.
 void check_reference(const Case& c, const std::vector<float>& in, const std::vector<float>& w,
-                     const std::vector<float>& bias, const std::vector<float>& out, const std::string& what) {
+                     const std::vector<float>& bias, const std::vector<float>& out, const std::string& what,
+                     double bound = 0x1p-18) {
   int64_t bad = 0;
   for (int64_t b = 0; b < c.B; ++b)
     for (int64_t y = 0; y < c.H; ++y)
@@ -74,7 +75,7 @@ void check_reference(const Case& c, const std::vector<float>& in, const std::vec
               }
           const double want = c.leaky && acc <= 0.0 ? 0.1 * acc : acc;
           const double got = out[size_t(((b * c.O + o) * c.H + y) * c.W + x)];
-          if (!(std::fabs(got - want) <= 0x1p-18 * scale + 1e-30)) {
+          if (!(std::fabs(got - want) <= bound * scale + 1e-30)) {
             if (bad < 3) FAIL_CHECK(what, ": out[", b, ", ", o, ", ", y, ", ", x, "] = ", got, " expected ", want);
             ++bad;
           }
@@ -203,6 +204,143 @@ TEST_CASE("ops/conv2d_winograd: conv2d_forward runs it with prepared weights, no
   }
 }
 
+namespace {
+
+// Integers with every Winograd quantity exact in bf16 and fp32: x in [-8, 8] gives V = B^T d B integers of
+// at most 32; w in [-4, 4] gives U = G g G^T multiples of 1/4 of at most 9 (36 steps: 8 significant bits
+// hold them); the sums over channels and the output transform stay multiples of 1/4 below 2^20. The bf16
+// Winograd then has no rounding at all and must give the direct convolution exactly.
+std::vector<float> small_integers(Rng& rng, size_t n, int64_t bound) {
+  std::vector<float> v(n);
+  for (float& x : v) x = float(int64_t(rng.next_uniform() * double(2 * bound + 1)) - bound);
+  return v;
+}
+
+// The direct convolution of case c in double (exact for the integers above), then act in fp32 as the
+// kernels apply it.
+std::vector<float> exact_conv(const Case& c, const std::vector<float>& in, const std::vector<float>& w,
+                              const std::vector<float>& bias) {
+  std::vector<float> out(static_cast<size_t>(c.B * c.O * c.H * c.W));
+  for (int64_t b = 0; b < c.B; ++b)
+    for (int64_t o = 0; o < c.O; ++o)
+      for (int64_t y = 0; y < c.H; ++y)
+        for (int64_t x = 0; x < c.W; ++x) {
+          double acc = c.bias ? double(bias[size_t(o)]) : 0.0;
+          for (int64_t ch = 0; ch < c.C; ++ch)
+            for (int64_t i = 0; i < 3; ++i)
+              for (int64_t j = 0; j < 3; ++j) {
+                const int64_t iy = y - 1 + i, ix = x - 1 + j;
+                if (iy < 0 || iy >= c.H || ix < 0 || ix >= c.W) continue;
+                acc += double(w[size_t(((o * c.C + ch) * 3 + i) * 3 + j)]) *
+                       double(in[size_t(((b * c.C + ch) * c.H + iy) * c.W + ix)]);
+              }
+          const float v = float(acc);
+          out[size_t(((b * c.O + o) * c.H + y) * c.W + x)] = c.leaky && v <= 0.0f ? 0.1f * v : v;
+        }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "ops/conv2d_winograd: the bf16 kernels give the exact convolution where nothing rounds, the same bits on 1 and 2 "
+    "threads") {
+  const auto kernels = testing::bf16_kernels();
+  if (kernels.empty()) {
+    MESSAGE("skipped: this CPU has neither AVX512-BF16 nor AMX-BF16");
+    CHECK_FALSE(ops::cpu::WinogradWeights::for_bf16(std::vector<float>(9, 1.0f).data(), 1, 1).usable_for_bf16(1, 1));
+    return;
+  }
+  Rng rng = testing::test_rng();
+  std::vector<Case> cases(std::begin(kCases), std::end(kCases));
+  cases.push_back(Case{1, 600, 5, 6, 17, true, true});  // depth past one bf16 KC block (512 values), odd rest
+  const int saved_threads = num_threads();
+  for (ops::cpu::Bf16Kernel kernel : kernels) {
+    ops::cpu::set_bf16_kernel_cap(kernel);
+    for (const Case& c : cases) {
+      const auto in = small_integers(rng, size_t(c.B * c.C * c.H * c.W), 8);
+      const auto w = small_integers(rng, size_t(c.O * c.C * 9), 4);
+      std::vector<float> bias = small_integers(rng, size_t(c.O), 40);
+      for (float& b : bias) b *= 0.25f;
+      const auto weights = ops::cpu::WinogradWeights::for_bf16(w.data(), c.O, c.C);
+      REQUIRE(weights.usable_for_bf16(c.O, c.C));
+      CHECK_FALSE(weights.usable_for(c.O, c.C));  // not fp32 panels
+      CHECK_FALSE(weights.usable_for_bf16(c.O + 1, c.C));
+      const std::vector<float> want = exact_conv(c, in, w, bias);
+      // Random values: within a loose bound of the reference (bf16 keeps 8 bits of U and V; the exact
+      // case above is the sharp test), and 1 and 2 threads alike.
+      const auto rin = testing::random_vector<float>(rng, in.size());
+      const auto rw = testing::random_vector<float>(rng, w.size());
+      const auto rweights = ops::cpu::WinogradWeights::for_bf16(rw.data(), c.O, c.C);
+      std::vector<float> first;
+      for (const int threads : {1, 2}) {
+        set_num_threads(threads);
+        const std::string what = std::string(ops::cpu::bf16_kernel_name(kernel)) + " " + name_of(c) + " threads " +
+                                 std::to_string(threads);
+        std::vector<float> out(want.size());
+        testing::poison(std::span<float>(out));
+        ops::cpu::conv2d_winograd(out.data(), in.data(), c.B, c.bias ? bias.data() : nullptr, c.leaky,
+                                  direct_shape(c), weights);
+        int64_t bad = 0;
+        for (size_t k = 0; k < out.size(); ++k)
+          if (!(out[k] == want[k]) && bad++ < 3) FAIL_CHECK(what, ": out[", k, "] = ", out[k], " expected ", want[k]);
+        CHECK_MESSAGE(bad == 0, what, ": ", bad, " outputs not exact");
+        std::vector<float> rout(want.size());
+        testing::poison(std::span<float>(rout));
+        ops::cpu::conv2d_winograd(rout.data(), rin.data(), c.B, c.bias ? bias.data() : nullptr, c.leaky,
+                                  direct_shape(c), rweights);
+        check_reference(c, rin, rw, bias, rout, what + " random values", 0x1p-5);
+        if (first.empty())
+          first = rout;
+        else
+          CHECK_MESSAGE(same_bits(first, rout), what, ": not the bits of 1 thread");
+      }
+    }
+  }
+  set_num_threads(saved_threads);
+  ops::cpu::set_bf16_kernel_cap(ops::cpu::Bf16Kernel::amx);
+}
+
+TEST_CASE(
+    "ops/conv2d_winograd: with SIMAD_GEMM=bf16 conv2d_forward runs the bf16 form, SIMAD_WINOGRAD=0 the bf16 GEMM") {
+  if (!ops::cpu::gemm_bf16_available()) {
+    MESSAGE("skipped: this CPU has neither AVX512-BF16 nor AMX-BF16");
+    return;
+  }
+  Rng rng = testing::test_rng();
+  const Case c{2, 64, 13, 13, 37, true, true};
+  const ops::Conv2dShape s = shape_of(c);
+  const auto in = small_integers(rng, size_t(c.B * c.C * c.H * c.W), 8);
+  const auto w = small_integers(rng, size_t(c.O * c.C * 9), 4);
+  std::vector<float> bias = small_integers(rng, size_t(c.O), 40);
+  for (float& b : bias) b *= 0.25f;
+  auto forward = [&](const ops::Conv2dPackedWeights* packed) {
+    std::vector<float> out(static_cast<size_t>(c.B * c.O * c.H * c.W));
+    testing::poison(std::span<float>(out));
+    ops::conv2d_forward(out.data(), in.data(), w.data(), bias.data(), s, ops::ConvActivation::leaky,
+                        static_cast<float*>(nullptr), packed);
+    return out;
+  };
+  ops::set_cpu_gemm(ops::CpuGemm::bf16);
+  const ops::Conv2dPackedWeights packed = ops::pack_conv2d_weights(w.data(), s);
+  CHECK(packed.winograd.usable_for_bf16(c.O, c.C));
+  CHECK(ops::conv2d_float_path(s, ops::ConvActivation::leaky, &packed) == ops::Conv2dPath::winograd);
+  std::vector<float> direct(static_cast<size_t>(c.B * c.O * c.H * c.W));
+  ops::cpu::conv2d_winograd(direct.data(), in.data(), c.B, bias.data(), true, direct_shape(c), packed.winograd);
+  const std::vector<float> with_winograd = forward(&packed);
+  ops::set_cpu_winograd(false);
+  const ops::Conv2dPackedWeights packed_off = ops::pack_conv2d_weights(w.data(), s);
+  CHECK(ops::conv2d_float_path(s, ops::ConvActivation::leaky, &packed_off) == ops::Conv2dPath::implicit);
+  const std::vector<float> off = forward(&packed_off);
+  ops::set_cpu_winograd(true);
+  ops::set_cpu_gemm(ops::CpuGemm::simad);
+  CHECK_FALSE(ops::conv2d_float_path(s, ops::ConvActivation::leaky, &packed) == ops::Conv2dPath::winograd);  // fp32 now
+  CHECK_MESSAGE(same_bits(with_winograd, direct), "conv2d_forward did not run the bf16 Winograd");
+  const std::vector<float> want = exact_conv(c, in, w, bias);
+  CHECK_MESSAGE(same_bits(with_winograd, want), "bf16 Winograd not exact on small integers");
+  CHECK_MESSAGE(same_bits(off, want), "the bf16 GEMM not exact on small integers");
+}
+
 TEST_CASE("ops/conv2d_residual: the residual added as Winograd stores gives the bits of conv2d_forward then a + b") {
   if (!ops::cpu::sgemm_available()) {
     MESSAGE("skipped: this CPU has no AVX2 + FMA");
@@ -228,6 +366,15 @@ TEST_CASE("ops/conv2d_residual: the residual added as Winograd stores gives the 
                       ": not the bits of the convolution then a + b");
       }
   set_num_threads(saved_threads);
+  if (ops::cpu::gemm_bf16_available()) {  // the bf16 Winograd adds it in the same output transform
+    ops::set_cpu_gemm(ops::CpuGemm::bf16);
+    for (const Case& c : cases) {
+      const ops::ConvActivation act = c.leaky ? ops::ConvActivation::leaky : ops::ConvActivation::linear;
+      CHECK_MESSAGE(testing::conv2d_residual_gives_conv_then_shortcut(rng, shape_of(c), c.bias, act, true),
+                    name_of(c), " bf16: not the bits of the convolution then a + b");
+    }
+    ops::set_cpu_gemm(ops::CpuGemm::simad);
+  }
   // Where it does not run as one pass, it says so.
   const Case c = cases[0];
   const ops::Conv2dShape s = shape_of(c);

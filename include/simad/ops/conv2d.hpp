@@ -216,12 +216,13 @@ struct Conv2dPackedWeights {
 inline Conv2dPackedWeights pack_conv2d_weights(const float* weight, const Conv2dShape& s) {
   Conv2dPackedWeights p;
   if (!cpu::sgemm_available() || cpu_gemm() == CpuGemm::openblas) return p;
-  if (cpu_gemm() == CpuGemm::simad && cpu_winograd() && conv2d_winograd_suits(s)) {
-    p.winograd = cpu::WinogradWeights(weight, s.O, s.C);
+  const bool bf16 = cpu_gemm() == CpuGemm::bf16 && cpu::gemm_bf16_available();
+  if (cpu_winograd() && conv2d_winograd_suits(s) && (bf16 || cpu_gemm() == CpuGemm::simad)) {
+    p.winograd = bf16 ? cpu::WinogradWeights::for_bf16(weight, s.O, s.C) : cpu::WinogradWeights(weight, s.O, s.C);
     return p;
   }
   const int64_t depth = s.C * s.K * s.K;
-  if (cpu_gemm() == CpuGemm::bf16 && cpu::gemm_bf16_available() && !conv2d_direct_suits_bf16(s))
+  if (bf16 && !conv2d_direct_suits_bf16(s))
     p.gemm = cpu::SgemmPackedA::for_bf16(weight, depth, s.O, depth);
   else
     p.gemm = cpu::SgemmPackedA(weight, depth, s.O, depth);
@@ -258,8 +259,9 @@ inline const char* conv2d_path_name(Conv2dPath p) {
 // after a plain GEMM.
 inline Conv2dPath conv2d_float_path(const Conv2dShape& s, ConvActivation act, const Conv2dPackedWeights* packed) {
   if (act == ConvActivation::logistic) return Conv2dPath::gemm;
-  if (packed && cpu_gemm() == CpuGemm::simad && cpu_winograd() && conv2d_winograd_suits(s) &&
-      packed->winograd.usable_for(s.O, s.C))
+  if (packed && cpu_winograd() && conv2d_winograd_suits(s) &&
+      (cpu_gemm() == CpuGemm::simad ? packed->winograd.usable_for(s.O, s.C)
+                                    : cpu_gemm() == CpuGemm::bf16 && packed->winograd.usable_for_bf16(s.O, s.C)))
     return Conv2dPath::winograd;
   const bool ring = cpu_gemm() == CpuGemm::simad  ? conv2d_direct_suits(s)
                     : cpu_gemm() == CpuGemm::bf16 ? conv2d_direct_suits_bf16(s)

@@ -121,11 +121,9 @@ struct Im2colB {
         runs[nruns++] = Run{y, x, len, n - c0};
         n += len;
       }
-      if (depth == kc) {
+      if constexpr (Kernel::packed_depth(2) == 2) {  // fp32: a row per k
         for (int64_t k = 0; k < kc; ++k) unfold_row(d + k * NR, k0 + k);
-        continue;
-      }
-      if constexpr (NR % 16 == 0) {
+      } else {  // bf16: rows k and k + 1 as one row of pair words
         alignas(64) float rows[2][NR];
         uint32_t* words = reinterpret_cast<uint32_t*>(d);
         for (int64_t p = 0; p < depth; ++p) {
@@ -136,11 +134,8 @@ struct Im2colB {
           }
           unfold_row(rows[0], k0 + k);
           if (k + 1 < kc) unfold_row(rows[1], k0 + k + 1);
-          for (int64_t c = 0; c < NR; c += 16)
-            bf16_pair_row16(words + p * NR + c, rows[0] + c, k + 1 < kc ? rows[1] + c : nullptr, 16);
+          bf16_pair_row<NR>(words + p * NR, rows[0], k + 1 < kc ? rows[1] : nullptr);
         }
-      } else {
-        SIMAD_CHECK(false, "conv2d_implicit: bf16 panels of ", NR, " columns");
       }
     }
   }

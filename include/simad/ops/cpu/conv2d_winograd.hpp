@@ -55,14 +55,37 @@ inline void winograd_weight_transform(float u[16], const float* g) {
 
 }  // namespace detail
 
-// The weights (O, C, 3, 3) transformed (U[xi] = G g G^T) and packed as the fp32 GEMM's A panels, one
-// SgemmPackedA (O x C) per xi, for the ISA level current at construction: 16/9 of the weights' memory.
-// A network builds them once per layer (nn/darknet.hpp), as oneDNN reorders its weights once.
+// The weights (O, C, 3, 3) transformed (U[xi] = G g G^T) and packed as the GEMM's A panels, one
+// SgemmPackedA (O x C) per xi: for the fp32 kernel of the ISA level current at construction (usable_for),
+// or with for_bf16 for the bf16 kernel current then (usable_for_bf16; U rounded to bf16 as it is packed):
+// 16/9 of the weights' memory. A network builds them once per layer (nn/darknet.hpp), as oneDNN reorders
+// its weights once.
 class WinogradWeights {
  public:
   WinogradWeights() = default;
-  WinogradWeights(const float* weight, int64_t O, int64_t C) : O_(O), C_(C), isa_(simad::cpu::isa()) {
+  WinogradWeights(const float* weight, int64_t O, int64_t C) : O_(O), C_(C) {
     if (!sgemm_available() || O < 1 || C < 1) return;
+    const std::vector<float> u = transform(weight, O, C);
+    for (int xi = 0; xi < 16; ++xi) packed_[size_t(xi)] = SgemmPackedA(u.data() + xi * O * C, C, O, C);
+  }
+  static WinogradWeights for_bf16(const float* weight, int64_t O, int64_t C) {
+    WinogradWeights w;
+    w.O_ = O, w.C_ = C, w.bf16_ = true;
+    if (!gemm_bf16_available() || O < 1 || C < 1) return w;
+    const std::vector<float> u = transform(weight, O, C);
+    for (int xi = 0; xi < 16; ++xi)
+      w.packed_[size_t(xi)] = SgemmPackedA::for_bf16(u.data() + xi * O * C, C, O, C);
+    return w;
+  }
+  bool usable_for(int64_t O, int64_t C) const { return O == O_ && C == C_ && packed_[0].usable_for(O, C); }
+  bool usable_for_bf16(int64_t O, int64_t C) const {
+    return O == O_ && C == C_ && packed_[0].usable_for_bf16(O, C);
+  }
+  bool bf16() const { return bf16_; }
+  const SgemmPackedA& at(int xi) const { return packed_[size_t(xi)]; }
+
+ private:
+  static std::vector<float> transform(const float* weight, int64_t O, int64_t C) {
     std::vector<float> u(static_cast<size_t>(16 * O * C));  // u[xi][o][c]
     const int64_t plane = O * C;
     parallel_for(O, 16, [&](int64_t o0, int64_t o1) {
@@ -73,16 +96,10 @@ class WinogradWeights {
           for (int xi = 0; xi < 16; ++xi) u[size_t(xi * plane + o * C + c)] = t[xi];
         }
     });
-    for (int xi = 0; xi < 16; ++xi) packed_[size_t(xi)] = SgemmPackedA(u.data() + xi * plane, C, O, C);
+    return u;
   }
-  bool usable_for(int64_t O, int64_t C) const {
-    return O == O_ && C == C_ && simad::cpu::isa() == isa_ && packed_[0].usable_for(O, C);
-  }
-  const SgemmPackedA& at(int xi) const { return packed_[size_t(xi)]; }
-
- private:
   int64_t O_ = 0, C_ = 0;
-  simad::cpu::Isa isa_ = simad::cpu::Isa::generic;
+  bool bf16_ = false;
   std::array<SgemmPackedA, 16> packed_;
 };
 
@@ -263,13 +280,32 @@ SIMAD_TARGET_AVX2 inline void winograd_output_row_avx2(float* out_plane, const f
   winograd_output_row_body(out_plane, res_plane, m, m_stride, Ho, Wo, ty, tiles_x, bias, leaky, scratch);
 }
 
+// A block of V's fp32 panels (kc rows of NR floats per panel, `panels` of them) as the bf16 kernels'
+// panels: `depth` (Kernel::packed_depth(kc)) rows of NR pair words each, zero past kc.
+template <int64_t NR>
+void winograd_panels_to_bf16(uint32_t* dst, const float* src, int64_t panels, int64_t kc, int64_t depth) {
+  for (int64_t q = 0; q < panels; ++q, dst += NR * depth, src += NR * kc)
+    for (int64_t p = 0; p < depth; ++p) {
+      const int64_t k = 2 * p;
+      if (k < kc)
+        bf16_pair_row<NR>(dst + p * NR, src + k * NR, k + 1 < kc ? src + (k + 1) * NR : nullptr);
+      else
+        std::memset(dst + p * NR, 0, NR * sizeof(uint32_t));
+    }
+}
+
+// The fp32 kernels (SgemmAvx512, SgemmAvx2) or the bf16 ones (GemmAvx512Bf16, GemmAmxBf16). In bf16 the
+// input transform still writes fp32 panels (AVX-512's: NR 32 as the bf16 tiles), then each task converts
+// its block to pair words once, before its GEMMs: U and V are rounded to bf16, M is summed in fp32.
 template <class Kernel>
 void conv2d_winograd_run(float* out, const float* inp, int64_t batch, const float* bias, bool leaky,
                          const DirectConvShape& s, const WinogradWeights& w, const float* residual) {
   constexpr int64_t MR = Kernel::MR, NR = Kernel::NR;
+  constexpr bool bf16 = Kernel::packed_depth(2) == 1;
   constexpr bool avx512 = NR == SgemmAvx512::NR;
+  static_assert(!bf16 || avx512, "the bf16 tiles take AVX-512's panels");
   const int64_t C = s.C, O = s.O, H = s.H, W = s.W;  // output H x W
-  const int64_t kc_max = sgemm_blocking(simad::cpu::isa()).kc;
+  const int64_t kc_max = bf16 ? gemm_bf16_blocking(bf16_kernel()).kc : sgemm_blocking(simad::cpu::isa()).kc;
   const int64_t threads = simad::detail::in_parallel_region ? 1 : num_threads();
   const WinogradPlan plan = winograd_plan(s, batch, threads);
   const int64_t panels = (O + MR - 1) / MR, chunk_panels = 4;  // output-channel panels per M chunk (docs/cpu-kernels.md)
@@ -282,10 +318,13 @@ void conv2d_winograd_run(float* out, const float* inp, int64_t batch, const floa
     const int64_t p0 = part * panels / plan.parts, p1 = (part + 1) * panels / plan.parts;
     if (p0 >= p1) return;
     // Per thread: the block's V panels, the M chunk, and the transforms' row scratch.
+    // In bf16 the pair words follow: per xi, packed_depth(C) rows of tiles_padded words.
     const int64_t v_size = 16 * C * tiles_padded, m_size = 16 * chunk_panels * MR * tiles_padded;
-    float* V = thread_b_buffer().get(v_size + winograd_row_scratch(W, plan.tiles_x));
+    const int64_t vb_size = bf16 ? 16 * Kernel::packed_depth(C) * tiles_padded : 0;
+    float* V = thread_b_buffer().get(v_size + vb_size + winograd_row_scratch(W, plan.tiles_x));
     float* M = thread_a_buffer().get(m_size);
-    float* scratch = V + v_size;
+    float* scratch = V + v_size + vb_size;
+    uint32_t* Vb = reinterpret_cast<uint32_t*>(V + v_size);
     const WinogradPanels vp{V, C, tiles_padded, kc_max, NR};
     const float* img = inp + b * C * H * W;
     for (int64_t c = 0; c < C; ++c) {
@@ -299,6 +338,14 @@ void conv2d_winograd_run(float* out, const float* inp, int64_t batch, const floa
       for (int xi = 0; xi < 16 && tiles < tiles_padded; ++xi)  // the last panel's padding columns: zero
         std::memset(vp.row(xi, c, tiles), 0, size_t(tiles_padded - tiles) * sizeof(float));
     }
+    if constexpr (bf16)
+      for (int xi = 0; xi < 16; ++xi)
+        for (int64_t pc = 0; pc < C; pc += kc_max) {
+          const int64_t kc = std::min(kc_max, C - pc);
+          winograd_panels_to_bf16<NR>(Vb + (xi * Kernel::packed_depth(C) + Kernel::packed_depth(pc)) * tiles_padded,
+                                      V + xi * C * tiles_padded + pc * tiles_padded, tiles_padded / NR, kc,
+                                      Kernel::packed_depth(kc));
+        }
     float* img_out = out + b * O * H * W;
     const float* img_res = residual ? residual + b * O * H * W : nullptr;
     for (int64_t q0 = p0; q0 < p1; q0 += chunk_panels) {
@@ -307,15 +354,18 @@ void conv2d_winograd_run(float* out, const float* inp, int64_t batch, const floa
       for (int xi = 0; xi < 16; ++xi) {
         const PrepackedPanels a = w.at(xi).panels();
         for (int64_t pc = 0; pc < C; pc += kc_max) {
-          const int64_t kc = std::min(kc_max, C - pc);
-          const float* b_block = V + xi * C * tiles_padded + pc * tiles_padded;
+          const int64_t kc = std::min(kc_max, C - pc), depth = Kernel::packed_depth(kc);  // fp32: depth == kc
+          const float* b_block =
+              bf16 ? reinterpret_cast<const float*>(Vb + (xi * Kernel::packed_depth(C) + Kernel::packed_depth(pc)) *
+                                                             tiles_padded)
+                   : V + xi * C * tiles_padded + pc * tiles_padded;
           for (int64_t q = 0; q * NR < tiles; ++q) {  // B panel outer: it stays in L1 while A panels pass
             const int64_t cols = std::min(NR, tiles - q * NR);
             for (int64_t p = q0; p < q1; ++p) {
               const int64_t rows = std::min(MR, O - p * MR);
               const SgemmTileFn narrow = 2 * cols <= NR ? Kernel::narrow_tile(rows) : nullptr;
               const SgemmTileFn tile = narrow ? narrow : Kernel::tile(rows);
-              tile(kc, a.data + a.panels * MR * pc + p * MR * kc, b_block + q * NR * kc,
+              tile(depth, a.data + a.panels * MR * Kernel::packed_depth(pc) + p * MR * depth, b_block + q * NR * depth,
                    M + xi * m_stride + (p - q0) * MR * tiles_padded + q * NR, tiles_padded, 1.0f,
                    pc == 0 ? 0.0f : 1.0f, cols, nullptr);
             }
@@ -340,7 +390,8 @@ void conv2d_winograd_run(float* out, const float* inp, int64_t batch, const floa
 }  // namespace detail
 
 // out (batch, O, H, W) = act(conv(inp (batch, C, H, W), weight) + bias) + residual for a 3x3 stride-1
-// pad-1 convolution whose weights `w` were transformed beforehand (w.usable_for(O, C)); act the identity
+// pad-1 convolution whose weights `w` were transformed beforehand (w.usable_for(O, C), or usable_for_bf16
+// for weights from WinogradWeights::for_bf16, which run on the bf16 kernel); act the identity
 // or leaky ReLU; bias may be null; residual (batch, O, H, W) or null (nothing added; it may not alias out).
 SIMAD_CPU_KERNEL_ENTRY void conv2d_winograd(float* out, const float* inp, int64_t batch, const float* bias, bool leaky,
                                             const DirectConvShape& s, const WinogradWeights& w,
@@ -349,6 +400,14 @@ SIMAD_CPU_KERNEL_ENTRY void conv2d_winograd(float* out, const float* inp, int64_
 {
   SIMAD_CHECK(winograd_shape(s), "conv2d_winograd: needs a 3x3 stride-1 pad-1 convolution, got K ", s.K, " stride ",
               s.stride, " pad ", s.pad);
+  if (w.bf16()) {
+    SIMAD_CHECK(w.usable_for_bf16(s.O, s.C), "conv2d_winograd: bf16 weights transformed for another shape or kernel");
+    if (bf16_kernel() == Bf16Kernel::amx)
+      detail::conv2d_winograd_run<GemmAmxBf16>(out, inp, batch, bias, leaky, s, w, residual);
+    else
+      detail::conv2d_winograd_run<GemmAvx512Bf16>(out, inp, batch, bias, leaky, s, w, residual);
+    return;
+  }
   SIMAD_CHECK(w.usable_for(s.O, s.C), "conv2d_winograd: weights transformed for another shape or ISA level");
   if (simad::cpu::isa() == simad::cpu::Isa::avx512)
     detail::conv2d_winograd_run<SgemmAvx512>(out, inp, batch, bias, leaky, s, w, residual);

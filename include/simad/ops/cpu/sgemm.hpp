@@ -242,6 +242,13 @@ SIMAD_TARGET_AVX512_BF16 inline void pack_rows_as_pairs_bf16(uint32_t* d, int64_
   }
 }
 
+// Rows k and k + 1 of an NR-column panel (NR floats each; row_k1 null past the depth) -> NR pair words.
+template <int64_t NR>
+void bf16_pair_row(uint32_t* dst, const float* row_k, const float* row_k1) {
+  static_assert(NR % 16 == 0, "bf16 panels are whole vectors wide");
+  for (int64_t c = 0; c < NR; c += 16) bf16_pair_row16(dst + c, row_k + c, row_k1 ? row_k1 + c : nullptr, 16);
+}
+
 // As pack_a_panels, in bf16 pairs: panel p holds ceil(kc / 2) x MR words. Not transposed (a layer's
 // weights, a linear layer's input) with pack_rows_as_pairs_bf16; transposed, a scalar loop.
 template <int64_t MR>
