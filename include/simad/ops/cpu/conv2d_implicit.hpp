@@ -89,9 +89,9 @@ struct Im2colB {
     InsideColumns inside[16];  // per kernel column j: the output columns whose input column is inside
     SIMAD_CHECK(K <= 16, "conv2d_implicit: kernel size ", K, " above 16");
     for (int64_t j = 0; j < K; ++j) inside[j] = inside_columns(j - s.pad, S, s.W, Wo);
-    // Row k = (c, i, j) of P over this panel's columns into dk (NR values, zero past cols).
-    auto unfold_row = [&](float* dk, int64_t k) {
-      const int64_t c = k / (K * K), i = (k / K) % K, j = k % K;
+    // Row (c, i, j) of P over this panel's columns into dk (NR values, zero past cols); the callers step
+    // (c, i, j) along k with next_row (no divisions per row).
+    auto unfold_row = [&](float* dk, int64_t c, int64_t i, int64_t j) {
       const float* plane = img + c * HW;
       const auto [a, b] = inside[j];
       for (int64_t r = 0; r < nruns; ++r) {
@@ -110,6 +110,12 @@ struct Im2colB {
       }
       std::fill(dk + cols, dk + NR, 0.0f);
     };
+    auto next_row = [K](int64_t& c, int64_t& i, int64_t& j) {
+      if (++j == K) {
+        j = 0;
+        if (++i == K) i = 0, ++c;
+      }
+    };
     const int64_t depth = Kernel::packed_depth(kc);  // fp32: kc; bf16: pairs, padded as the family pads
     for (int64_t q = q0; q < q1; ++q) {
       float* d = dst + q * NR * depth;
@@ -121,8 +127,9 @@ struct Im2colB {
         runs[nruns++] = Run{y, x, len, n - c0};
         n += len;
       }
+      int64_t c = k0 / (K * K), i = (k0 / K) % K, j = k0 % K;
       if constexpr (Kernel::packed_depth(2) == 2) {  // fp32: a row per k
-        for (int64_t k = 0; k < kc; ++k) unfold_row(d + k * NR, k0 + k);
+        for (int64_t k = 0; k < kc; ++k, next_row(c, i, j)) unfold_row(d + k * NR, c, i, j);
       } else {  // bf16: rows k and k + 1 as one row of pair words
         alignas(64) float rows[2][NR];
         uint32_t* words = reinterpret_cast<uint32_t*>(d);
@@ -132,8 +139,10 @@ struct Im2colB {
             std::memset(words + p * NR, 0, NR * sizeof(uint32_t));
             continue;
           }
-          unfold_row(rows[0], k0 + k);
-          if (k + 1 < kc) unfold_row(rows[1], k0 + k + 1);
+          unfold_row(rows[0], c, i, j);
+          next_row(c, i, j);
+          if (k + 1 < kc) unfold_row(rows[1], c, i, j);
+          next_row(c, i, j);
           bf16_pair_row<NR>(words + p * NR, rows[0], k + 1 < kc ? rows[1] : nullptr);
         }
       }
