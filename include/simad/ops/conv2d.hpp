@@ -14,8 +14,8 @@
 // over wide maps (conv2d_direct_suits) as an implicit GEMM that reads the input in place
 // (ops/cpu/conv2d_direct.hpp); the others as the GEMM with its B panels unfolded from the image as
 // they are packed (ops/cpu/conv2d_implicit.hpp). These two give the bits of im2col + GEMM. On the bf16
-// kernels (SIMAD_GEMM=bf16) the shallowest wide layers keep the fp32 ring and the others unfold as the
-// bf16 GEMM packs (the bits of im2col + gemm_bf16); there is no bf16 Winograd.
+// kernels (SIMAD_GEMM=bf16) the shallowest wide layers keep the fp32 ring, the Winograd layers run their
+// 16 GEMMs in bf16, and the others unfold as the bf16 GEMM packs (the bits of im2col + gemm_bf16).
 //
 // Backward (training, conv2d_backward) is unfused: it takes the gradient with respect to the
 // convolution's pre-activation output (the caller runs the activation's and the batch norm's
@@ -196,7 +196,7 @@ inline bool cpu_winograd() { return detail::cpu_winograd_setting().load(std::mem
 inline void set_cpu_winograd(bool on) { detail::cpu_winograd_setting().store(on); }
 
 // Whether conv2d_forward runs shape s as Winograd F(2x2, 3x3) (given prepared weights, on simad's fp32
-// kernels, with cpu_winograd()): 3x3 stride-1 pad-1 layers of at least 64 input channels. Timed in
+// or bf16 kernels, with cpu_winograd()): 3x3 stride-1 pad-1 layers of at least 64 input channels. Timed in
 // development on the 2-core Zen 4 against the paths they would take otherwise: 1.3-1.8x on YOLOv3's
 // 64- to 512-channel layers, a tie at 32 channels (104 px) and slower at 16-32 channels on 208 px maps,
 // where the GEMMs are too shallow (`simad bench darknet` has the measured rows).
