@@ -158,6 +158,49 @@ const Case kImplicitCases[] = {
     {1, 5, 4, 3, 6, 3, 1, 1, true, true},       // maps narrower than a vector
 };
 
+namespace {
+
+// What the unfolding GEMM's tests run: its own cases, then the ring's.
+std::vector<Case> implicit_test_cases() {
+  std::vector<Case> cases(std::begin(kImplicitCases), std::end(kImplicitCases));
+  cases.insert(cases.end(), std::begin(kCases), std::end(kCases));
+  return cases;
+}
+
+// conv2d_implicit (fp32, or its bf16 form on the current bf16 kernel) on case c with fresh random inputs, on 1
+// and 2 threads, weights packed beforehand or not: against the double reference (bf16: on bf16-rounded
+// inputs) and bit for bit against im2col + sgemm (gemm_bf16). `level` names the kernel in messages.
+void check_implicit(Rng& rng, const Case& c, bool bf16, const std::string& level) {
+  const ops::Conv2dShape s = shape_of(c);
+  const int64_t depth = c.C * c.K * c.K, per_image = c.O * s.out_h() * s.out_w();
+  const auto in = testing::random_vector<float>(rng, size_t(c.B * c.C * c.H * c.W));
+  const auto w = testing::random_vector<float>(rng, size_t(c.O * depth));
+  const auto bias = testing::random_vector<float>(rng, size_t(c.O), -2.0, 2.0);
+  const float* bias_ptr = c.bias ? bias.data() : nullptr;
+  const ops::cpu::SgemmPackedA packed = bf16 ? ops::cpu::SgemmPackedA::for_bf16(w.data(), depth, c.O, depth)
+                                             : ops::cpu::SgemmPackedA(w.data(), depth, c.O, depth);
+  REQUIRE((bf16 ? packed.usable_for_bf16(c.O, depth) : packed.usable_for(c.O, depth)));
+  const std::vector<float> want = im2col_conv(c, in, w, bias_ptr, bf16);
+  const int saved_threads = num_threads();
+  for (const int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (const ops::cpu::SgemmPackedA* pw : {(const ops::cpu::SgemmPackedA*)nullptr, &packed}) {
+      const std::string what =
+          level + " " + name_of(c) + " threads " + std::to_string(threads) + (pw ? " prepacked" : "");
+      std::vector<float> out(static_cast<size_t>(c.B * per_image));
+      testing::poison(std::span<float>(out));
+      for (int64_t b = 0; b < c.B; ++b)
+        ops::cpu::conv2d_implicit(out.data() + b * per_image, in.data() + b * c.C * c.H * c.W, w.data(), bias_ptr,
+                                  c.leaky, ops::cpu::DirectConvShape{c.C, c.H, c.W, c.O, c.K, c.S, c.P}, pw, bf16);
+      check_reference(c, in, w, bias, out, what, bf16);
+      CHECK_MESSAGE(same_bits(out, want), what, ": not the bits of im2col + ", bf16 ? "gemm_bf16" : "sgemm");
+    }
+  }
+  set_num_threads(saved_threads);
+}
+
+}  // namespace
+
 TEST_CASE("ops/conv2d_implicit: every ISA level matches the double reference and im2col + GEMM bit for bit") {
   Rng rng = testing::test_rng();
   const std::vector<cpu::Isa> levels = testing::fp32_kernel_levels();
@@ -166,37 +209,11 @@ TEST_CASE("ops/conv2d_implicit: every ISA level matches the double reference and
     CHECK_FALSE(ops::cpu::sgemm_available());
     return;
   }
-  std::vector<Case> cases(std::begin(kImplicitCases), std::end(kImplicitCases));
-  cases.insert(cases.end(), std::begin(kCases), std::end(kCases));
-  const int saved_threads = num_threads();
-  for (const Case& c : cases) {
-    const ops::Conv2dShape s = shape_of(c);
-    const int64_t depth = c.C * c.K * c.K, per_image = c.O * s.out_h() * s.out_w();
-    const auto in = testing::random_vector<float>(rng, size_t(c.B * c.C * c.H * c.W));
-    const auto w = testing::random_vector<float>(rng, size_t(c.O * depth));
-    const auto bias = testing::random_vector<float>(rng, size_t(c.O), -2.0, 2.0);
-    const float* bias_ptr = c.bias ? bias.data() : nullptr;
+  for (const Case& c : implicit_test_cases())
     for (cpu::Isa isa : levels) {
       cpu::IsaScope scope(isa);
-      const ops::cpu::SgemmPackedA packed(w.data(), depth, c.O, depth);
-      for (const int threads : {1, 2}) {
-        set_num_threads(threads);
-        for (const ops::cpu::SgemmPackedA* pw : {(const ops::cpu::SgemmPackedA*)nullptr, &packed}) {
-          const std::string what = std::string(cpu::isa_name(isa)) + " " + name_of(c) + " threads " +
-                                   std::to_string(threads) + (pw ? " prepacked" : "");
-          std::vector<float> out(static_cast<size_t>(c.B * per_image));
-          testing::poison(std::span<float>(out));
-          for (int64_t b = 0; b < c.B; ++b)
-            ops::cpu::conv2d_implicit(out.data() + b * per_image, in.data() + b * c.C * c.H * c.W, w.data(),
-                                      bias_ptr, c.leaky, ops::cpu::DirectConvShape{c.C, c.H, c.W, c.O, c.K, c.S, c.P},
-                                      pw);
-          check_reference(c, in, w, bias, out, what);
-          CHECK_MESSAGE(same_bits(out, im2col_conv(c, in, w, bias_ptr)), what, ": not im2col + GEMM's bits");
-        }
-      }
+      check_implicit(rng, c, false, cpu::isa_name(isa));
     }
-  }
-  set_num_threads(saved_threads);
 }
 
 TEST_CASE(
@@ -208,40 +225,12 @@ TEST_CASE(
     return;
   }
   Rng rng = testing::test_rng();
-  std::vector<Case> cases(std::begin(kImplicitCases), std::end(kImplicitCases));
-  cases.insert(cases.end(), std::begin(kCases), std::end(kCases));
+  std::vector<Case> cases = implicit_test_cases();
   cases.push_back(Case{1, 70, 9, 11, 20, 3, 1, 1, true, true});  // depth 630: a second KC block (512) of odd length
-  const int saved_threads = num_threads();
   for (ops::cpu::Bf16Kernel kernel : kernels) {
     ops::cpu::set_bf16_kernel_cap(kernel);
-    for (const Case& c : cases) {
-      const ops::Conv2dShape s = shape_of(c);
-      const int64_t depth = c.C * c.K * c.K, per_image = c.O * s.out_h() * s.out_w();
-      const auto in = testing::random_vector<float>(rng, size_t(c.B * c.C * c.H * c.W));
-      const auto w = testing::random_vector<float>(rng, size_t(c.O * depth));
-      const auto bias = testing::random_vector<float>(rng, size_t(c.O), -2.0, 2.0);
-      const float* bias_ptr = c.bias ? bias.data() : nullptr;
-      const auto packed = ops::cpu::SgemmPackedA::for_bf16(w.data(), depth, c.O, depth);
-      REQUIRE(packed.usable_for_bf16(c.O, depth));
-      const std::vector<float> want = im2col_conv(c, in, w, bias_ptr, true);
-      for (const int threads : {1, 2}) {
-        set_num_threads(threads);
-        for (const ops::cpu::SgemmPackedA* pw : {(const ops::cpu::SgemmPackedA*)nullptr, &packed}) {
-          const std::string what = std::string(ops::cpu::bf16_kernel_name(kernel)) + " " + name_of(c) + " threads " +
-                                   std::to_string(threads) + (pw ? " prepacked" : "");
-          std::vector<float> out(static_cast<size_t>(c.B * per_image));
-          testing::poison(std::span<float>(out));
-          for (int64_t b = 0; b < c.B; ++b)
-            ops::cpu::conv2d_implicit(out.data() + b * per_image, in.data() + b * c.C * c.H * c.W, w.data(),
-                                      bias_ptr, c.leaky, ops::cpu::DirectConvShape{c.C, c.H, c.W, c.O, c.K, c.S, c.P},
-                                      pw, true);
-          check_reference(c, in, w, bias, out, what, true);
-          CHECK_MESSAGE(same_bits(out, want), what, ": not im2col + gemm_bf16's bits");
-        }
-      }
-    }
+    for (const Case& c : cases) check_implicit(rng, c, true, ops::cpu::bf16_kernel_name(kernel));
   }
-  set_num_threads(saved_threads);
   ops::cpu::set_bf16_kernel_cap(ops::cpu::Bf16Kernel::amx);
 }
 

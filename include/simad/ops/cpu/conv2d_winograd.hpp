@@ -1,6 +1,7 @@
 // simad/ops/cpu/conv2d_winograd.hpp: 3x3 stride-1 pad-1 convolutions by Winograd's minimal filtering
 // F(2x2, 3x3) (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016), on simad's fp32
-// GEMM tiles or its bf16 ones (WinogradWeights::for_bf16: U and V rounded to bf16, M summed in fp32). Each 2x2 block of outputs ("tile") comes from the 4x4 input patch around it:
+// GEMM tiles or its bf16 ones (WinogradWeights::for_bf16: U and V rounded to bf16, M summed in fp32). Each
+// 2x2 block of outputs ("tile") comes from the 4x4 input patch around it:
 //   Y = A^T [ (G g G^T) (.) (B^T d B) ] A     (.): elementwise, per input channel, summed over channels
 //   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
 //   A^T = [1 1 1 0; 0 1 -1 -1]
