@@ -370,8 +370,7 @@ void conv2d_forward(T* out,           // (B, O, Ho, Wo)
 // convolution's output is not written and read back. conv2d_residual_fusable says where;
 // conv2d_residual_forward gives the bits of conv2d_forward then the shortcut's a + b.
 inline bool conv2d_residual_fusable(const Conv2dShape& s, ConvActivation act, const Conv2dPackedWeights* packed) {
-  if (act == ConvActivation::logistic) return false;
-  const Conv2dPath path = conv2d_float_path(s, act, packed);
+  const Conv2dPath path = conv2d_float_path(s, act, packed);  // logistic: gemm
   return path == Conv2dPath::winograd || path == Conv2dPath::ring;
 }
 
@@ -382,13 +381,14 @@ inline void conv2d_residual_forward(float* out,             // (B, O, Ho, Wo): a
                                     const float* residual,  // (B, O, Ho, Wo), not aliasing out
                                     const Conv2dShape& s, ConvActivation act, const Conv2dPackedWeights* packed) {
   s.check();
-  SIMAD_CHECK(conv2d_residual_fusable(s, act, packed),
+  const Conv2dPath path = conv2d_float_path(s, act, packed);
+  SIMAD_CHECK(path == Conv2dPath::winograd || path == Conv2dPath::ring,
               "conv2d_residual_forward: this convolution runs neither as Winograd nor as the ring here, so it "
               "cannot take the residual along (check conv2d_residual_fusable first)");
   SIMAD_CHECK(residual != nullptr && residual != out, "conv2d_residual_forward: the residual must be another buffer");
   const cpu::DirectConvShape ds{s.C, s.H, s.W, s.O, s.K, s.stride, s.pad};
   const bool leaky = act == ConvActivation::leaky;
-  if (conv2d_float_path(s, act, packed) == Conv2dPath::winograd)
+  if (path == Conv2dPath::winograd)
     cpu::conv2d_winograd(out, inp, s.B, bias, leaky, ds, packed->winograd, residual);
   else
     cpu::conv2d_direct(out, inp, s.B, weight, bias, leaky, ds, packed ? &packed->gemm : nullptr, nullptr, residual);
