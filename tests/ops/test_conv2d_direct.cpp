@@ -234,6 +234,44 @@ TEST_CASE(
   ops::cpu::set_bf16_kernel_cap(ops::cpu::Bf16Kernel::amx);
 }
 
+TEST_CASE("ops/conv2d: a batch's images split between the threads give the bits of one image at a time") {
+  if (!ops::cpu::sgemm_available()) {
+    MESSAGE("skipped: this CPU has no AVX2 + FMA");
+    return;
+  }
+  Rng rng = testing::test_rng();
+  // A 1x1 layer (a GEMM on the input) and a 3x3 one (the unfolding GEMM), 4 images on 2 threads.
+  const Case cases[] = {{4, 24, 13, 13, 19, 1, 1, 0, true, true}, {4, 40, 13, 11, 21, 3, 1, 1, true, false}};
+  const int saved_threads = num_threads();
+  for (const ops::CpuGemm gemm : {ops::CpuGemm::simad, ops::CpuGemm::bf16})
+    for (const Case& c : cases) {
+      if (gemm == ops::CpuGemm::bf16 && !ops::cpu::gemm_bf16_available()) continue;
+      const bool bf16 = gemm == ops::CpuGemm::bf16;
+      const std::string what = std::string(bf16 ? "bf16 " : "fp32 ") + name_of(c);
+      const ops::Conv2dShape s = shape_of(c);
+      const auto in = testing::random_vector<float>(rng, size_t(c.B * c.C * c.H * c.W));
+      const auto w = testing::random_vector<float>(rng, size_t(c.O * c.C * c.K * c.K));
+      const auto bias = testing::random_vector<float>(rng, size_t(c.O));
+      const ops::ConvActivation act = c.leaky ? ops::ConvActivation::leaky : ops::ConvActivation::linear;
+      std::vector<std::vector<float>> outs;
+      for (const int threads : {1, 2}) {
+        set_num_threads(threads);
+        ops::set_cpu_gemm(gemm);
+        const ops::Conv2dPackedWeights packed = ops::pack_conv2d_weights(w.data(), s);
+        std::vector<float> out(static_cast<size_t>(c.B * c.O * s.out_h() * s.out_w()));
+        testing::poison(std::span<float>(out));
+        ops::conv2d_forward(out.data(), in.data(), w.data(), bias.data(), s, act, static_cast<float*>(nullptr),
+                            &packed);
+        ops::set_cpu_gemm(ops::CpuGemm::simad);
+        outs.push_back(out);
+      }
+      set_num_threads(saved_threads);
+      check_reference(c, in, w, bias, outs[1], what, bf16);
+      CHECK_MESSAGE(same_bits(outs[0], outs[1]), what, ": 1 and 2 threads differ");
+      CHECK_MESSAGE(same_bits(outs[1], im2col_conv(c, in, w, bias.data(), bf16)), what, ": not im2col + GEMM's bits");
+    }
+}
+
 TEST_CASE("ops/conv2d_implicit: with SIMAD_GEMM=bf16 conv2d_forward runs the bf16 form, with weights packed for it") {
   if (!ops::cpu::gemm_bf16_available()) {
     MESSAGE("skipped: this CPU has neither AVX512-BF16 nor AMX-BF16");

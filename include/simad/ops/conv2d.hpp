@@ -292,6 +292,22 @@ void conv2d_forward(T* out,           // (B, O, Ho, Wo)
   // logistic (rare in Darknet cfgs) is a pass after it.
   const bool fused = act != ConvActivation::logistic;
   const cpu::SgemmPackedA* packed_weight = packed ? &packed->gemm : nullptr;
+  // The images of a batch that run one GEMM each without scratch (the unfolding GEMM, a 1x1 layer): split
+  // between the threads, each GEMM on one thread, where every thread gets as many. One fork per batch, not
+  // per image: at 13x13 an image's GEMM is a few tens of microseconds, of which the fork took a share
+  // (`simad bench darknet`'s batch-8 rows). A GEMM's results do not depend on its thread count. Only on
+  // simad's own kernels (float): OpenBLAS and double keep the loop.
+  auto each_image = [&](auto&& run) {
+    const int64_t threads = num_threads();
+    const bool own_kernels = std::is_same_v<T, float> && cpu_gemm() != CpuGemm::openblas && cpu::sgemm_available();
+    if (own_kernels && s.B > 1 && threads > 1 && s.B % threads == 0 && !simad::detail::in_parallel_region) {
+      ThreadPool::global().run(threads, [&](int64_t t) {
+        for (int64_t b = t * s.B / threads; b < (t + 1) * s.B / threads; ++b) run(b);
+      });
+      return;
+    }
+    for (int64_t b = 0; b < s.B; ++b) run(b);
+  };
   if constexpr (std::is_same_v<T, float>) {
     const cpu::DirectConvShape ds{s.C, s.H, s.W, s.O, s.K, s.stride, s.pad};
     switch (conv2d_float_path(s, act, packed)) {
@@ -302,9 +318,10 @@ void conv2d_forward(T* out,           // (B, O, Ho, Wo)
         cpu::conv2d_direct(out, inp, s.B, weight, bias, act == ConvActivation::leaky, ds, packed_weight);
         return;
       case Conv2dPath::implicit:
-        for (int64_t b = 0; b < s.B; ++b)
+        each_image([&](int64_t b) {
           cpu::conv2d_implicit(out + b * s.O * HWo, inp + b * s.C * s.H * s.W, weight, bias,
                                act == ConvActivation::leaky, ds, packed_weight, cpu_gemm() == CpuGemm::bf16);
+        });
         return;
       case Conv2dPath::gemm: break;
     }
@@ -348,6 +365,10 @@ void conv2d_forward(T* out,           // (B, O, Ho, Wo)
         finish_rows(out + b * s.O * HWo, joint + b * HWo, ld, o, o + 1);
       }
     });
+    return;
+  }
+  if (direct && fused) {  // a 1x1 layer: each image's GEMM on the input as it is
+    each_image([&](int64_t b) { conv_gemm(inp + b * s.C * s.H * s.W, HWo, out + b * s.O * HWo); });
     return;
   }
   for (int64_t b = 0; b < s.B; ++b) {
