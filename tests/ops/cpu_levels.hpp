@@ -1,6 +1,6 @@
 // tests/ops/cpu_levels.hpp: what the tests of simad's CPU kernels share: the ISA levels this CPU has fp32
 // tiles for (each test forces them in turn with cpu::IsaScope), its bf16 kernels, a bit-for-bit comparison,
-// and the check of a convolution that takes its [shortcut] along.
+// the check of a convolution that takes its [shortcut] along, and the exact convolution of small integers.
 #pragma once
 
 #include <cstring>
@@ -58,6 +58,40 @@ inline bool conv2d_residual_gives_conv_then_shortcut(Rng& rng, const ops::Conv2d
   ops::conv2d_residual_forward(got.data(), in.data(), w.data(), bias ? b.data() : nullptr, residual.data(), s, act,
                                weights);
   return same_bits(got, want);
+}
+
+// n integers in [-bound, bound] as floats: with inputs in [-8, 8] and weights in [-4, 4] every product and
+// partial sum of a convolution is exact in bf16 inputs and fp32 sums, so a bf16 kernel that rounds nothing
+// must give the exact convolution (exact_conv) bit for bit.
+inline std::vector<float> small_integers(Rng& rng, size_t n, int64_t bound) {
+  std::vector<float> v(n);
+  for (float& x : v) x = float(int64_t(rng.next_uniform() * double(2 * bound + 1)) - bound);
+  return v;
+}
+
+// The convolution of shape s in double (exact for the integers above), bias (or null) added, then the
+// leaky ReLU in fp32 as the kernels apply it.
+inline std::vector<float> exact_conv(const ops::Conv2dShape& s, const std::vector<float>& in,
+                                     const std::vector<float>& w, const float* bias, bool leaky) {
+  const int64_t Ho = s.out_h(), Wo = s.out_w(), K = s.K;
+  std::vector<float> out(static_cast<size_t>(s.B * s.O * Ho * Wo));
+  for (int64_t b = 0; b < s.B; ++b)
+    for (int64_t o = 0; o < s.O; ++o)
+      for (int64_t y = 0; y < Ho; ++y)
+        for (int64_t x = 0; x < Wo; ++x) {
+          double acc = bias ? double(bias[o]) : 0.0;
+          for (int64_t ch = 0; ch < s.C; ++ch)
+            for (int64_t i = 0; i < K; ++i)
+              for (int64_t j = 0; j < K; ++j) {
+                const int64_t iy = y * s.stride - s.pad + i, ix = x * s.stride - s.pad + j;
+                if (iy < 0 || iy >= s.H || ix < 0 || ix >= s.W) continue;
+                acc += double(w[size_t(((o * s.C + ch) * K + i) * K + j)]) *
+                       double(in[size_t(((b * s.C + ch) * s.H + iy) * s.W + ix)]);
+              }
+          const float v = float(acc);
+          out[size_t(((b * s.O + o) * Ho + y) * Wo + x)] = leaky && v <= 0.0f ? 0.1f * v : v;
+        }
+  return out;
 }
 
 }  // namespace simad::testing

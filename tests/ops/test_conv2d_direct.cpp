@@ -9,7 +9,10 @@
 // narrower than a panel (a panel spans several output rows) and a last panel of at most 16 columns
 // (the narrow tile). Outputs are NaN-poisoned. Also: ops::conv2d_forward takes each path where its
 // suits function says so, and its result on OpenBLAS (im2col) agrees; the ring with a 2x2 stride-2 max-pool
-// taken in the same pass (ops::conv2d_maxpool_forward) gives the bits of the convolution then the pool.
+// taken in the same pass (ops::conv2d_maxpool_forward) gives the bits of the convolution then the pool. The
+// ring's bf16 form (AVX512-BF16, pairs of channels per step): exact on small integers, within the bound on
+// bf16-rounded random inputs, 1 and 2 threads alike, conv2d_forward's choice under SIMAD_GEMM=bf16, and the
+// pool and [shortcut] fused into it as into the fp32 ring.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -377,25 +380,120 @@ TEST_CASE("ops/conv2d_direct: conv2d_forward runs it where it suits, and OpenBLA
   check_forward_paths(rng, c);
 }
 
-TEST_CASE("ops/conv2d_direct: with SIMAD_GEMM=bf16 the shallowest wide layers stay on the exact fp32 path") {
+TEST_CASE(
+    "ops/conv2d_direct: the bf16 ring is exact on small integers, within the bound on bf16-rounded inputs, the same "
+    "on 1 and 2 threads") {
+  if (!ops::cpu::conv2d_direct_available()) {
+    MESSAGE("skipped: this CPU has no AVX2 + FMA");
+    return;
+  }
+  {  // Without AVX512-BF16 it says what it needs.
+    ops::cpu::set_bf16_kernel_cap(ops::cpu::Bf16Kernel::none);
+    std::vector<float> buf(64);
+    const std::string error = testing::error_of([&] {
+      ops::cpu::conv2d_direct(buf.data(), buf.data(), 1, buf.data(), nullptr, true,
+                              ops::cpu::DirectConvShape{1, 2, 2, 1, 3, 1, 1}, nullptr, nullptr, nullptr, true);
+    });
+    ops::cpu::set_bf16_kernel_cap(ops::cpu::Bf16Kernel::amx);
+    CHECK_MESSAGE(error.find("AVX512-BF16") != std::string::npos, error);
+  }
+  if (!ops::cpu::conv2d_direct_bf16_available()) {
+    MESSAGE("skipped: this CPU has no AVX512-BF16");
+    return;
+  }
   Rng rng = testing::test_rng();
-  const Case wide{1, 3, 5, 130, 9, 3, 1, 1, true, true};  // 130 columns out, depth 27: the fp32 implicit GEMM
-  REQUIRE(ops::conv2d_direct_suits_bf16(shape_of(wide)));
-  CHECK_FALSE(ops::conv2d_direct_suits_bf16(ops::Conv2dShape{1, 3, 20, 67, 16, 3, 1, 1}));   // narrower: bf16
-  CHECK_FALSE(ops::conv2d_direct_suits_bf16(ops::Conv2dShape{1, 64, 20, 208, 8, 3, 1, 1}));  // deeper: bf16
-  const auto in = testing::random_vector<float>(rng, size_t(wide.C * wide.H * wide.W));
-  const auto w = testing::random_vector<float>(rng, size_t(wide.O * wide.C * 9));
-  const auto bias = testing::random_vector<float>(rng, size_t(wide.O));
-  const ops::Conv2dShape s = shape_of(wide);
-  std::vector<float> out(static_cast<size_t>(wide.O * s.out_h() * s.out_w()));
-  testing::poison(std::span<float>(out));
-  ops::set_cpu_gemm(ops::CpuGemm::bf16);
-  ops::conv2d_forward(out.data(), in.data(), w.data(), bias.data(), s, ops::ConvActivation::leaky);
-  ops::set_cpu_gemm(ops::CpuGemm::simad);
-  check_reference(wide, in, w, bias, out, "conv2d_forward bf16 setting, shallow wide layer");
-  if (ops::cpu::conv2d_direct_available())
-    CHECK_MESSAGE(same_bits(out, im2col_conv(wide, in, w, bias.data())), "not the fp32 implicit GEMM's bits");
+  std::vector<Case> cases(std::begin(kCases), std::end(kCases));
+  cases.push_back(Case{1, 61, 5, 40, 15, 3, 1, 1, true, true});  // 31 channel pairs, 279 steps: two KC blocks
+  cases.push_back(Case{2, 1, 6, 35, 5, 3, 2, 1, true, true});    // one channel: its pair's second is zero
+  const int saved_threads = num_threads();
+  for (const Case& c : cases) {
+    const ops::Conv2dShape s = shape_of(c);
+    const ops::cpu::DirectConvShape ds{c.C, c.H, c.W, c.O, c.K, c.S, c.P};
+    const size_t n_in = size_t(c.B * c.C * c.H * c.W), n_w = size_t(c.O * c.C * c.K * c.K);
+    const size_t n_out = size_t(c.B * c.O * s.out_h() * s.out_w());
+    const auto in = testing::small_integers(rng, n_in, 8);
+    const auto w = testing::small_integers(rng, n_w, 4);
+    std::vector<float> bias = testing::small_integers(rng, size_t(c.O), 40);
+    for (float& b : bias) b *= 0.25f;
+    const float* bias_ptr = c.bias ? bias.data() : nullptr;
+    const std::vector<float> want = testing::exact_conv(s, in, w, bias_ptr, c.leaky);
+    const auto rin = testing::random_vector<float>(rng, n_in);
+    const auto rw = testing::random_vector<float>(rng, n_w);
+    const auto rbias = testing::random_vector<float>(rng, size_t(c.O), -2.0, 2.0);
+    std::vector<float> first;
+    for (const int threads : {1, 2}) {
+      set_num_threads(threads);
+      const std::string what = "bf16 ring " + name_of(c) + " threads " + std::to_string(threads);
+      std::vector<float> out(n_out), rout(n_out);
+      testing::poison(std::span<float>(out));
+      testing::poison(std::span<float>(rout));
+      ops::cpu::conv2d_direct(out.data(), in.data(), c.B, w.data(), bias_ptr, c.leaky, ds, nullptr, nullptr, nullptr,
+                              true);
+      int64_t bad = 0;
+      for (size_t k = 0; k < n_out; ++k)
+        if (!(out[k] == want[k]) && bad++ < 3) FAIL_CHECK(what, ": out[", k, "] = ", out[k], " expected ", want[k]);
+      CHECK_MESSAGE(bad == 0, what, ": ", bad, " outputs not exact");
+      ops::cpu::conv2d_direct(rout.data(), rin.data(), c.B, rw.data(), c.bias ? rbias.data() : nullptr, c.leaky, ds,
+                              nullptr, nullptr, nullptr, true);
+      check_reference(c, rin, rw, rbias, rout, what, true);
+      if (threads == 1)
+        first = rout;
+      else
+        CHECK_MESSAGE(same_bits(first, rout), what, ": 1 and 2 threads differ");
+    }
+  }
+  set_num_threads(saved_threads);
 }
+
+TEST_CASE("ops/conv2d_direct: with SIMAD_GEMM=bf16 conv2d_forward runs the bf16 ring where the ring suits") {
+  if (!ops::cpu::conv2d_direct_bf16_available()) {
+    MESSAGE("skipped: this CPU has no AVX512-BF16");
+    return;
+  }
+  Rng rng = testing::test_rng();
+  const Case c{2, 5, 9, 130, 19, 3, 1, 1, true, true};  // 130 columns out, depth 45: the ring
+  const ops::Conv2dShape s = shape_of(c);
+  REQUIRE(ops::conv2d_direct_suits(s));
+  const auto in = testing::random_vector<float>(rng, size_t(c.B * c.C * c.H * c.W));
+  const auto w = testing::random_vector<float>(rng, size_t(c.O * c.C * 9));
+  const auto bias = testing::random_vector<float>(rng, size_t(c.O));
+  std::vector<float> want(static_cast<size_t>(c.B * c.O * s.out_h() * s.out_w())), plain(want.size()),
+      pre(want.size());
+  ops::cpu::conv2d_direct(want.data(), in.data(), c.B, w.data(), bias.data(), true,
+                          ops::cpu::DirectConvShape{c.C, c.H, c.W, c.O, c.K, c.S, c.P}, nullptr, nullptr, nullptr,
+                          true);
+  testing::poison(std::span<float>(plain));
+  testing::poison(std::span<float>(pre));
+  ops::set_cpu_gemm(ops::CpuGemm::bf16);
+  const ops::Conv2dPackedWeights packed = ops::pack_conv2d_weights(w.data(), s);
+  CHECK(ops::conv2d_float_path(s, ops::ConvActivation::leaky, &packed) == ops::Conv2dPath::ring);
+  CHECK_FALSE(packed.gemm.usable_for_bf16(c.O, c.C * 9));  // the ring packs its own pairs of channels
+  CHECK_FALSE(packed.gemm.usable_for(c.O, c.C * 9));
+  ops::conv2d_forward(plain.data(), in.data(), w.data(), bias.data(), s, ops::ConvActivation::leaky);
+  ops::conv2d_forward(pre.data(), in.data(), w.data(), bias.data(), s, ops::ConvActivation::leaky,
+                      static_cast<float*>(nullptr), &packed);
+  ops::set_cpu_gemm(ops::CpuGemm::simad);
+  check_reference(c, in, w, bias, plain, "conv2d_forward bf16 ring " + name_of(c), true);
+  CHECK_MESSAGE(same_bits(plain, want), "conv2d_forward: not the bf16 ring's bits");
+  CHECK_MESSAGE(same_bits(pre, want), "conv2d_forward with prepared weights: not the bf16 ring's bits");
+}
+
+namespace {
+
+// The ways the ring runs: each fp32 level, then bf16 at the best level where the CPU has AVX512-BF16.
+struct RingMode {
+  cpu::Isa isa;
+  ops::CpuGemm gemm;
+  std::string name() const { return gemm == ops::CpuGemm::bf16 ? "bf16" : cpu::isa_name(isa); }
+};
+std::vector<RingMode> ring_modes() {
+  std::vector<RingMode> modes;
+  for (cpu::Isa isa : testing::fp32_kernel_levels()) modes.push_back({isa, ops::CpuGemm::simad});
+  if (ops::cpu::conv2d_direct_bf16_available()) modes.push_back({cpu::best_isa(), ops::CpuGemm::bf16});
+  return modes;
+}
+
+}  // namespace
 
 TEST_CASE("ops/conv2d_maxpool: the ring with its 2x2 pool in one pass gives the bits of conv2d_forward then maxpool2d") {
   Rng rng = testing::test_rng();
@@ -412,21 +510,27 @@ TEST_CASE("ops/conv2d_maxpool: the ring with its 2x2 pool in one pass gives the 
   };
   const int threads = num_threads();
   for (const PoolCase& pc : cases)
-    for (cpu::Isa isa : testing::fp32_kernel_levels())
+    for (const RingMode& mode : ring_modes())
       for (int t : {1, 2}) {
         const Case& c = pc.conv;
         const ops::Conv2dShape s = shape_of(c);
-        const std::string what = name_of(c) + " pool padding " + std::to_string(pc.padding) + " " +
-                                 cpu::isa_name(isa) + " threads " + std::to_string(t);
+        const std::string what = name_of(c) + " pool padding " + std::to_string(pc.padding) + " " + mode.name() +
+                                 " threads " + std::to_string(t);
         CAPTURE(what);
-        cpu::IsaScope scope(isa);
+        cpu::IsaScope scope(mode.isa);
         set_num_threads(t);
+        ops::set_cpu_gemm(mode.gemm);
         const auto in = testing::random_vector<float>(rng, size_t(c.B * c.C * c.H * c.W));
         const auto w = testing::random_vector<float>(rng, size_t(c.O * c.C * c.K * c.K));
         const auto bias = testing::random_vector<float>(rng, size_t(c.O));
         const ops::Conv2dPackedWeights packed = ops::pack_conv2d_weights(w.data(), s);
         const ops::ConvActivation act = c.leaky ? ops::ConvActivation::leaky : ops::ConvActivation::linear;
-        REQUIRE(ops::conv2d_maxpool_fusable(s, act, &packed, 2, 2, pc.padding));
+        const bool fusable = ops::conv2d_maxpool_fusable(s, act, &packed, 2, 2, pc.padding);
+        CHECK(fusable);
+        if (!fusable) {
+          ops::set_cpu_gemm(ops::CpuGemm::simad);
+          continue;
+        }
         const int64_t Ho = s.out_h(), Wo = s.out_w();
         const int64_t Hp = ops::maxpool2d_out_size(Ho, 2, 2, pc.padding), Wp = ops::maxpool2d_out_size(Wo, 2, 2, pc.padding);
         std::vector<float> conv(size_t(c.B * c.O * Ho * Wo)), want(size_t(c.B * c.O * Hp * Wp)), got(want.size());
@@ -436,6 +540,7 @@ TEST_CASE("ops/conv2d_maxpool: the ring with its 2x2 pool in one pass gives the 
         ops::maxpool2d_forward(want.data(), conv.data(), c.B, c.O, Ho, Wo, 2, 2, pc.padding);
         ops::conv2d_maxpool_forward(got.data(), in.data(), w.data(), c.bias ? bias.data() : nullptr, s, act, &packed,
                                     pc.padding);
+        ops::set_cpu_gemm(ops::CpuGemm::simad);
         CHECK_MESSAGE(same_bits(got, want), what, ": not the bits of the convolution then the pool");
       }
   set_num_threads(threads);
@@ -464,20 +569,23 @@ TEST_CASE("ops/conv2d_residual: the ring adding the residual to each finished ro
   };
   const int threads = num_threads();
   for (const Case& c : cases)
-    for (cpu::Isa isa : testing::fp32_kernel_levels())
+    for (const RingMode& mode : ring_modes())
       for (int t : {1, 2}) {
         const ops::Conv2dShape s = shape_of(c);
-        const std::string what = name_of(c) + " " + cpu::isa_name(isa) + " threads " + std::to_string(t);
+        const std::string what = name_of(c) + " " + mode.name() + " threads " + std::to_string(t);
         CAPTURE(what);
-        cpu::IsaScope scope(isa);
+        cpu::IsaScope scope(mode.isa);
         set_num_threads(t);
+        ops::set_cpu_gemm(mode.gemm);
         const ops::ConvActivation act = c.leaky ? ops::ConvActivation::leaky : ops::ConvActivation::linear;
-        REQUIRE(ops::conv2d_float_path(s, act, nullptr) == ops::Conv2dPath::ring);
+        const bool ring = ops::conv2d_float_path(s, act, nullptr) == ops::Conv2dPath::ring;
         // With the weights prepared beforehand and without: the same path, the same bits.
-        CHECK_MESSAGE(testing::conv2d_residual_gives_conv_then_shortcut(rng, s, c.bias, act, true), what,
-                      ": not the bits of the convolution then a + b");
-        CHECK_MESSAGE(testing::conv2d_residual_gives_conv_then_shortcut(rng, s, c.bias, act, false), what,
-                      ": unprepared weights: not the bits of the convolution then a + b");
+        const bool prepared = ring && testing::conv2d_residual_gives_conv_then_shortcut(rng, s, c.bias, act, true);
+        const bool unprepared = ring && testing::conv2d_residual_gives_conv_then_shortcut(rng, s, c.bias, act, false);
+        ops::set_cpu_gemm(ops::CpuGemm::simad);
+        REQUIRE(ring);
+        CHECK_MESSAGE(prepared, what, ": not the bits of the convolution then a + b");
+        CHECK_MESSAGE(unprepared, what, ": unprepared weights: not the bits of the convolution then a + b");
       }
   set_num_threads(threads);
   // The ring refuses a residual beside a pool or in place of its output.

@@ -204,44 +204,11 @@ TEST_CASE("ops/conv2d_winograd: conv2d_forward runs it with prepared weights, no
   }
 }
 
-namespace {
-
-// Integers with every Winograd quantity exact in bf16 and fp32: x in [-8, 8] gives V = B^T d B integers of
-// at most 32; w in [-4, 4] gives U = G g G^T multiples of 1/4 of at most 9 (36 steps: 8 significant bits
-// hold them); the sums over channels and the output transform stay multiples of 1/4 below 2^20. The bf16
-// Winograd then has no rounding at all and must give the direct convolution exactly.
-std::vector<float> small_integers(Rng& rng, size_t n, int64_t bound) {
-  std::vector<float> v(n);
-  for (float& x : v) x = float(int64_t(rng.next_uniform() * double(2 * bound + 1)) - bound);
-  return v;
-}
-
-// The direct convolution of case c in double (exact for the integers above), then act in fp32 as the
-// kernels apply it.
-std::vector<float> exact_conv(const Case& c, const std::vector<float>& in, const std::vector<float>& w,
-                              const std::vector<float>& bias) {
-  std::vector<float> out(static_cast<size_t>(c.B * c.O * c.H * c.W));
-  for (int64_t b = 0; b < c.B; ++b)
-    for (int64_t o = 0; o < c.O; ++o)
-      for (int64_t y = 0; y < c.H; ++y)
-        for (int64_t x = 0; x < c.W; ++x) {
-          double acc = c.bias ? double(bias[size_t(o)]) : 0.0;
-          for (int64_t ch = 0; ch < c.C; ++ch)
-            for (int64_t i = 0; i < 3; ++i)
-              for (int64_t j = 0; j < 3; ++j) {
-                const int64_t iy = y - 1 + i, ix = x - 1 + j;
-                if (iy < 0 || iy >= c.H || ix < 0 || ix >= c.W) continue;
-                acc += double(w[size_t(((o * c.C + ch) * 3 + i) * 3 + j)]) *
-                       double(in[size_t(((b * c.C + ch) * c.H + iy) * c.W + ix)]);
-              }
-          const float v = float(acc);
-          out[size_t(((b * c.O + o) * c.H + y) * c.W + x)] = c.leaky && v <= 0.0f ? 0.1f * v : v;
-        }
-  return out;
-}
-
-}  // namespace
-
+// Integers with every Winograd quantity exact in bf16 and fp32 (testing::small_integers): x in [-8, 8]
+// gives V = B^T d B integers of at most 32; w in [-4, 4] gives U = G g G^T multiples of 1/4 of at most 9
+// (36 steps: 8 significant bits hold them); the sums over channels and the output transform stay multiples
+// of 1/4 below 2^20. The bf16 Winograd then has no rounding at all and must give the direct convolution
+// exactly.
 TEST_CASE(
     "ops/conv2d_winograd: the bf16 kernels give the exact convolution where nothing rounds, the same bits on 1 and 2 "
     "threads") {
@@ -258,15 +225,15 @@ TEST_CASE(
   for (ops::cpu::Bf16Kernel kernel : kernels) {
     ops::cpu::set_bf16_kernel_cap(kernel);
     for (const Case& c : cases) {
-      const auto in = small_integers(rng, size_t(c.B * c.C * c.H * c.W), 8);
-      const auto w = small_integers(rng, size_t(c.O * c.C * 9), 4);
-      std::vector<float> bias = small_integers(rng, size_t(c.O), 40);
+      const auto in = testing::small_integers(rng, size_t(c.B * c.C * c.H * c.W), 8);
+      const auto w = testing::small_integers(rng, size_t(c.O * c.C * 9), 4);
+      std::vector<float> bias = testing::small_integers(rng, size_t(c.O), 40);
       for (float& b : bias) b *= 0.25f;
       const auto weights = ops::cpu::WinogradWeights::for_bf16(w.data(), c.O, c.C);
       REQUIRE(weights.usable_for_bf16(c.O, c.C));
       CHECK_FALSE(weights.usable_for(c.O, c.C));  // not fp32 panels
       CHECK_FALSE(weights.usable_for_bf16(c.O + 1, c.C));
-      const std::vector<float> want = exact_conv(c, in, w, bias);
+      const std::vector<float> want = testing::exact_conv(shape_of(c), in, w, c.bias ? bias.data() : nullptr, c.leaky);
       // Random values: within a loose bound of the reference (bf16 keeps 8 bits of U and V; the exact
       // case above is the sharp test), and 1 and 2 threads alike.
       const auto rin = testing::random_vector<float>(rng, in.size());
@@ -310,9 +277,9 @@ TEST_CASE(
   Rng rng = testing::test_rng();
   const Case c{2, 64, 13, 13, 37, true, true};
   const ops::Conv2dShape s = shape_of(c);
-  const auto in = small_integers(rng, size_t(c.B * c.C * c.H * c.W), 8);
-  const auto w = small_integers(rng, size_t(c.O * c.C * 9), 4);
-  std::vector<float> bias = small_integers(rng, size_t(c.O), 40);
+  const auto in = testing::small_integers(rng, size_t(c.B * c.C * c.H * c.W), 8);
+  const auto w = testing::small_integers(rng, size_t(c.O * c.C * 9), 4);
+  std::vector<float> bias = testing::small_integers(rng, size_t(c.O), 40);
   for (float& b : bias) b *= 0.25f;
   auto forward = [&](const ops::Conv2dPackedWeights* packed) {
     std::vector<float> out(static_cast<size_t>(c.B * c.O * c.H * c.W));
@@ -336,7 +303,7 @@ TEST_CASE(
   ops::set_cpu_gemm(ops::CpuGemm::simad);
   CHECK_FALSE(ops::conv2d_float_path(s, ops::ConvActivation::leaky, &packed) == ops::Conv2dPath::winograd);  // fp32 now
   CHECK_MESSAGE(same_bits(with_winograd, direct), "conv2d_forward did not run the bf16 Winograd");
-  const std::vector<float> want = exact_conv(c, in, w, bias);
+  const std::vector<float> want = testing::exact_conv(shape_of(c), in, w, c.bias ? bias.data() : nullptr, c.leaky);
   CHECK_MESSAGE(same_bits(with_winograd, want), "bf16 Winograd not exact on small integers");
   CHECK_MESSAGE(same_bits(off, want), "the bf16 GEMM not exact on small integers");
 }

@@ -14,8 +14,9 @@
 // over wide maps (conv2d_direct_suits) as an implicit GEMM that reads the input in place
 // (ops/cpu/conv2d_direct.hpp); the others as the GEMM with its B panels unfolded from the image as
 // they are packed (ops/cpu/conv2d_implicit.hpp). These two give the bits of im2col + GEMM. On the bf16
-// kernels (SIMAD_GEMM=bf16) the shallowest wide layers keep the fp32 ring, the Winograd layers run their
-// 16 GEMMs in bf16, and the others unfold as the bf16 GEMM packs (the bits of im2col + gemm_bf16).
+// kernels (SIMAD_GEMM=bf16) the same layers take the same ways in bf16: the ring over pairs of channels
+// (within rounding of im2col + gemm_bf16, not its bits), the Winograd layers' 16 GEMMs, and the
+// unfolding GEMM (the bits of im2col + gemm_bf16).
 //
 // Backward (training, conv2d_backward) is unfused: it takes the gradient with respect to the
 // convolution's pre-activation output (the caller runs the activation's and the batch norm's
@@ -152,10 +153,11 @@ bool conv2d_joins_images(const Conv2dShape& s) {
 }
 
 // Whether conv2d_forward runs shape s as the ring-buffer implicit GEMM (ops/cpu/conv2d_direct.hpp)
-// rather than the packed GEMM, for float on simad's fp32 kernels: where the GEMM is shallow and the
-// maps wide: YOLOv3's 3- to 64-channel layers with 104-416 px out, where the ring beat both im2col +
-// GEMM (Intel Xeon) and the GEMM that unfolds as it packs (AMD Zen 4) when timed in development
-// (docs/cpu-kernels.md; `simad bench darknet` times the chosen paths against oneDNN).
+// rather than the packed GEMM, for float on simad's fp32 or AVX512-BF16 kernels: where the GEMM is
+// shallow and the maps wide: YOLOv3's 3- to 64-channel layers with 104-416 px out, where the ring beat
+// both im2col + GEMM (Intel Xeon) and the GEMM that unfolds as it packs (AMD Zen 4, fp32 and bf16)
+// when timed in development (docs/cpu-kernels.md; `simad bench darknet` times the chosen paths against
+// oneDNN).
 inline bool conv2d_direct_suits(const Conv2dShape& s) {
   return (s.K > 1 || s.stride > 1) && s.C * s.K * s.K <= 576 && s.out_w() >= 64;
 }
@@ -166,14 +168,6 @@ inline bool conv2d_direct_suits(const Conv2dShape& s) {
 // the im2col matrix's trip through memory (README: `simad bench darknet` before and after).
 inline bool conv2d_implicit_suits(const Conv2dShape& s) {
   return (s.K > 1 || s.stride > 1 || s.pad > 0) && !conv2d_joins_images<float>(s);
-}
-
-// With SIMAD_GEMM=bf16: the shallowest wide layers still run as the fp32 ring, which beats im2col + the
-// AMX GEMM there (`simad bench darknet`: YOLOv3's 3- to 32-channel layers at 208-416 px, 1.1-1.6x), and
-// is exact in fp32. Everything else goes through the bf16 GEMM (unfolding as it packs, where it
-// unfolds).
-inline bool conv2d_direct_suits_bf16(const Conv2dShape& s) {
-  return conv2d_direct_suits(s) && s.C * s.K * s.K <= 288 && s.out_w() >= 128;
 }
 
 // Whether float 3x3 stride-1 pad-1 convolutions may run as Winograd F(2x2, 3x3) (ops/cpu/conv2d_winograd.hpp)
@@ -206,8 +200,8 @@ inline bool conv2d_winograd_suits(const Conv2dShape& s) {
 
 // A convolution's float weights prepared once for the CPU kernel that will run them (as oneDNN reorders its
 // weights once): the Winograd transform where conv2d_winograd_suits (any map size) and it is on, else the
-// GEMM's packed panels: the bf16 kernel's under SIMAD_GEMM=bf16 (but for the layers the fp32 ring keeps),
-// the fp32 kernel's otherwise. Empty where the CPU has no simad fp32 kernel or SIMAD_GEMM=openblas.
+// GEMM's packed panels: the bf16 kernel's under SIMAD_GEMM=bf16 (none for the ring's layers there: the
+// bf16 ring orders its steps by pairs of channels and packs per call), the fp32 kernel's otherwise. Empty where the CPU has no simad fp32 kernel or SIMAD_GEMM=openblas.
 struct Conv2dPackedWeights {
   cpu::SgemmPackedA gemm;         // (O, C*K*K) as the GEMM's A panels
   cpu::WinogradWeights winograd;  // U = G g G^T per transform position
@@ -222,10 +216,10 @@ inline Conv2dPackedWeights pack_conv2d_weights(const float* weight, const Conv2d
     return p;
   }
   const int64_t depth = s.C * s.K * s.K;
-  if (bf16 && !conv2d_direct_suits_bf16(s))
-    p.gemm = cpu::SgemmPackedA::for_bf16(weight, depth, s.O, depth);
-  else
+  if (!bf16)
     p.gemm = cpu::SgemmPackedA(weight, depth, s.O, depth);
+  else if (!conv2d_direct_suits(s) || !cpu::conv2d_direct_bf16_available())
+    p.gemm = cpu::SgemmPackedA::for_bf16(weight, depth, s.O, depth);
   return p;
 }
 
@@ -263,10 +257,10 @@ inline Conv2dPath conv2d_float_path(const Conv2dShape& s, ConvActivation act, co
       (cpu_gemm() == CpuGemm::simad ? packed->winograd.usable_for(s.O, s.C)
                                     : cpu_gemm() == CpuGemm::bf16 && packed->winograd.usable_for_bf16(s.O, s.C)))
     return Conv2dPath::winograd;
-  const bool ring = cpu_gemm() == CpuGemm::simad  ? conv2d_direct_suits(s)
-                    : cpu_gemm() == CpuGemm::bf16 ? conv2d_direct_suits_bf16(s)
-                                                  : false;
-  if (ring && cpu::conv2d_direct_available()) return Conv2dPath::ring;
+  if (conv2d_direct_suits(s) && (cpu_gemm() == CpuGemm::simad   ? cpu::conv2d_direct_available()
+                                  : cpu_gemm() == CpuGemm::bf16 ? cpu::conv2d_direct_bf16_available()
+                                                                : false))
+    return Conv2dPath::ring;
   if (cpu_gemm() == CpuGemm::simad && conv2d_implicit_suits(s) && cpu::sgemm_available()) return Conv2dPath::implicit;
   if (cpu_gemm() == CpuGemm::bf16 && conv2d_implicit_suits(s) && cpu::gemm_bf16_available())
     return Conv2dPath::implicit;
@@ -315,7 +309,8 @@ void conv2d_forward(T* out,           // (B, O, Ho, Wo)
         cpu::conv2d_winograd(out, inp, s.B, bias, act == ConvActivation::leaky, ds, packed->winograd);
         return;
       case Conv2dPath::ring:
-        cpu::conv2d_direct(out, inp, s.B, weight, bias, act == ConvActivation::leaky, ds, packed_weight);
+        cpu::conv2d_direct(out, inp, s.B, weight, bias, act == ConvActivation::leaky, ds, packed_weight, nullptr,
+                           nullptr, cpu_gemm() == CpuGemm::bf16);
         return;
       case Conv2dPath::implicit:
         each_image([&](int64_t b) {
@@ -412,7 +407,8 @@ inline void conv2d_residual_forward(float* out,             // (B, O, Ho, Wo): a
   if (path == Conv2dPath::winograd)
     cpu::conv2d_winograd(out, inp, s.B, bias, leaky, ds, packed->winograd, residual);
   else
-    cpu::conv2d_direct(out, inp, s.B, weight, bias, leaky, ds, packed ? &packed->gemm : nullptr, nullptr, residual);
+    cpu::conv2d_direct(out, inp, s.B, weight, bias, leaky, ds, packed ? &packed->gemm : nullptr, nullptr, residual,
+                       cpu_gemm() == CpuGemm::bf16);
 }
 
 // A convolution followed by Darknet's [maxpool] size=2 stride=2 (padding 0 or 1) in one pass, where the
@@ -440,7 +436,7 @@ inline void conv2d_maxpool_forward(float* pooled,       // (B, O, Hp, Wp), Hp = 
   const cpu::DirectMaxPool2 pool{pooled, maxpool2d_out_size(s.out_h(), 2, 2, padding),
                                  maxpool2d_out_size(s.out_w(), 2, 2, padding)};
   cpu::conv2d_direct(nullptr, inp, s.B, weight, bias, act == ConvActivation::leaky, ds,
-                     packed ? &packed->gemm : nullptr, &pool);
+                     packed ? &packed->gemm : nullptr, &pool, nullptr, cpu_gemm() == CpuGemm::bf16);
 }
 
 // Scratch elements conv2d_backward needs for shape s: one image's columns (0 for a 1x1 stride-1

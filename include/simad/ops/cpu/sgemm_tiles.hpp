@@ -47,7 +47,8 @@ struct SgemmEpilogue {
 
 using SgemmTileFn = void (*)(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, float alpha,
                              float beta, int64_t cols, const SgemmEpilogue* epi);
-// The fp32 tiles with B read in place: row k of the kc rows at B + offs[k] (alpha 1).
+// The tiles with B read in place: row k of the kc rows at B + offs[k] (alpha 1); fp32, or AVX512-BF16
+// over pair words (B and offs in words).
 using DirectTileFn = void (*)(int64_t kc, const float* Ap, const float* B, const int32_t* offs, float* C, int64_t ldc,
                               float beta, int64_t cols, const SgemmEpilogue* epi);
 
@@ -191,13 +192,18 @@ SIMAD_TARGET_AVX2 void direct_tile_avx2(int64_t kc, const float* Ap, const float
 
 // AVX512-BF16: the same tile over bf16 pairs. Ap holds, per k pair, MR 32-bit words (row r's values
 // at k and k+1 as two bf16, k in the low half), Bp NR such words (column c's values at k and k+1);
-// vdpbf16ps adds both products of a pair to the fp32 accumulator. kc counts pairs here.
-template <int MR, int NV, int M>
-SIMAD_TARGET_AVX512_BF16 void gemm_tile_avx512_bf16(int64_t kc, const float* Ap_, const float* Bp_, float* C,
-                                                    int64_t ldc, float alpha, float beta, int64_t cols,
-                                                    const SgemmEpilogue* epi) {
+// vdpbf16ps adds both products of a pair to the fp32 accumulator. kc counts pairs here. Direct: pair
+// row k of B is Bp + offs[k] (words), read in place with masked loads (the bf16 ring of
+// ops/cpu/conv2d_direct.hpp); packed: Bp + k * BStride.
+template <int MR, int NV, int M, bool Direct, int BStride = 16 * NV>
+SIMAD_TARGET_AVX512_BF16 inline __attribute__((always_inline)) void tile_avx512_bf16_body(
+    int64_t kc, const float* Ap_, const float* Bp_, const int32_t* offs, float* C, int64_t ldc, float alpha, float beta,
+    int64_t cols, const SgemmEpilogue* epi) {
   const uint32_t* Ap = reinterpret_cast<const uint32_t*>(Ap_);  // the packing wrote uint32 words there
   const uint32_t* Bp = reinterpret_cast<const uint32_t*>(Bp_);
+  __mmask16 mask[NV];
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; ++v) mask[v] = avx512_column_mask(cols - 16 * v);
   __m512 acc[M][NV];
 #pragma GCC unroll 64
   for (int r = 0; r < M; ++r)
@@ -205,8 +211,15 @@ SIMAD_TARGET_AVX512_BF16 void gemm_tile_avx512_bf16(int64_t kc, const float* Ap_
     for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
     __m512bh b[NV];
+    if constexpr (Direct) {
+      const uint32_t* row = Bp + offs[k];
 #pragma GCC unroll 8
-    for (int v = 0; v < NV; ++v) b[v] = (__m512bh)_mm512_loadu_si512(Bp + 16 * v);
+      for (int v = 0; v < NV; ++v) b[v] = (__m512bh)_mm512_maskz_loadu_epi32(mask[v], row + 16 * v);
+    } else {
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) b[v] = (__m512bh)_mm512_loadu_si512(Bp + 16 * v);
+      Bp += BStride;
+    }
 #pragma GCC unroll 64
     for (int r = 0; r < M; ++r) {
       const __m512bh a = (__m512bh)_mm512_set1_epi32(int(Ap[r]));
@@ -214,15 +227,24 @@ SIMAD_TARGET_AVX512_BF16 void gemm_tile_avx512_bf16(int64_t kc, const float* Ap_
       for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], a, b[v]);
     }
     Ap += MR;
-    Bp += 16 * NV;
   }
-  __mmask16 mask[NV];
-#pragma GCC unroll 8
-  for (int v = 0; v < NV; ++v) mask[v] = avx512_column_mask(cols - 16 * v);
 #pragma GCC unroll 64
   for (int r = 0; r < M; ++r)
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) avx512_store_scaled(C + r * ldc + 16 * v, acc[r][v], mask[v], alpha, beta, epi, r);
+}
+
+template <int MR, int NV, int M>
+SIMAD_TARGET_AVX512_BF16 void gemm_tile_avx512_bf16(int64_t kc, const float* Ap, const float* Bp, float* C,
+                                                    int64_t ldc, float alpha, float beta, int64_t cols,
+                                                    const SgemmEpilogue* epi) {
+  tile_avx512_bf16_body<MR, NV, M, false>(kc, Ap, Bp, nullptr, C, ldc, alpha, beta, cols, epi);
+}
+template <int MR, int NV, int M>
+SIMAD_TARGET_AVX512_BF16 void direct_tile_avx512_bf16(int64_t kc, const float* Ap, const float* B, const int32_t* offs,
+                                                      float* C, int64_t ldc, float beta, int64_t cols,
+                                                      const SgemmEpilogue* epi) {
+  tile_avx512_bf16_body<MR, NV, M, true>(kc, Ap, B, offs, C, ldc, 1.0f, beta, cols, epi);
 }
 
 // AMX-BF16: a 32 x 32 block of C in four 16 x 16 fp32 tile registers (tmm0-3), from two A tiles
@@ -309,6 +331,8 @@ template <int MR_, int NV, int M>
 struct Avx512Bf16Tile {
   static constexpr SgemmTileFn fn = &gemm_tile_avx512_bf16<MR_, NV, M>;
   static constexpr SgemmTileFn narrow = nullptr;
+  static constexpr DirectTileFn direct = &direct_tile_avx512_bf16<MR_, NV, M>;
+  static constexpr DirectTileFn direct_narrow = &direct_tile_avx512_bf16<MR_, NV / 2, M>;
 };
 
 template <int MR_, int NV, int M>
@@ -332,7 +356,7 @@ struct SgemmTiles {
     }(std::make_index_sequence<MR_>{});
     return table[size_t(rows - 1)];
   }
-  static DirectTileFn direct_tile(int64_t rows) {  // the fp32 families only
+  static DirectTileFn direct_tile(int64_t rows) {  // the fp32 and AVX512-BF16 families
     static constexpr auto table = []<size_t... I>(std::index_sequence<I...>) {
       return std::array<DirectTileFn, MR_>{Tile<MR_, NV, int(I) + 1>::direct...};
     }(std::make_index_sequence<MR_>{});
