@@ -283,23 +283,30 @@ void pack_b_panels_bf16(float* dst_, bool trans, const float* B, int64_t ldb, in
   uint32_t* dst = reinterpret_cast<uint32_t*>(dst_);
   const int64_t kp = ((kc + 1) / 2 + PairMultiple - 1) / PairMultiple * PairMultiple;  // zero pairs pad it
   auto at = [&](int64_t k, int64_t j) { return trans ? B[j * ldb + k0 + k] : B[(k0 + k) * ldb + j]; };
+  if (!trans && NR % 16 == 0) {
+    // Two rows of B at a time, 16 columns at a time, each pair of rows front to back across the panels
+    // (as pack_b_panels): a panel at a time read 128 bytes of each row in turn, which the prefetchers do
+    // not follow (a 1x1 layer's input streamed from memory at batch 8).
+    for (int64_t k = 0; k < 2 * kp; k += 2) {
+      const float* row_k = k < kc ? B + (k0 + k) * ldb : nullptr;
+      const float* row_k1 = k + 1 < kc ? B + (k0 + k + 1) * ldb : nullptr;
+      for (int64_t q = q0; q < q1; ++q) {
+        uint32_t* d = dst + q * NR * kp + (k / 2) * NR;
+        const int64_t c0 = j0 + q * NR, cols = std::min<int64_t>(NR, N - c0);
+        if (!row_k) {
+          std::memset(d, 0, NR * sizeof(uint32_t));
+          continue;
+        }
+        for (int64_t c = 0; c < NR; c += 16)
+          bf16_pair_row16(d + c, row_k + c0 + c, row_k1 ? row_k1 + c0 + c : nullptr,
+                          std::clamp<int64_t>(cols - c, 0, 16));
+      }
+    }
+    return;
+  }
   for (int64_t q = q0; q < q1; ++q) {
     uint32_t* d = dst + q * NR * kp;
     const int64_t c0 = j0 + q * NR, cols = std::min<int64_t>(NR, N - c0);
-    if (!trans && NR % 16 == 0) {  // two rows of B, 16 columns at a time
-      for (int64_t k = 0; k < 2 * kp; k += 2)
-        for (int64_t c = 0; c < NR; c += 16) {
-          const int64_t n = std::clamp<int64_t>(cols - c, 0, 16);
-          const float* row_k = k < kc ? B + (k0 + k) * ldb + c0 + c : nullptr;
-          const float* row_k1 = k + 1 < kc ? B + (k0 + k + 1) * ldb + c0 + c : nullptr;
-          if (!row_k) {
-            std::memset(d + (k / 2) * NR + c, 0, 16 * sizeof(uint32_t));
-            continue;
-          }
-          bf16_pair_row16(d + (k / 2) * NR + c, row_k, row_k1, n);
-        }
-      continue;
-    }
     if (trans && NR % 16 == 0) {  // op(B)'s columns are rows of B: 16 of them at a time, as A's rows
       for (int64_t c = 0; c < NR; c += 16)
         pack_rows_as_pairs_bf16(d + c, NR, __mmask16(0xffff), B + (c0 + c) * ldb + k0, ldb,
