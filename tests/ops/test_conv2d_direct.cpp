@@ -445,7 +445,7 @@ TEST_CASE(
   set_num_threads(saved_threads);
 }
 
-TEST_CASE("ops/conv2d_direct: with SIMAD_GEMM=bf16 conv2d_forward runs the bf16 ring where the ring suits") {
+TEST_CASE("ops/conv2d_direct: with SIMAD_GEMM=bf16 on AVX512-BF16 conv2d_forward runs the bf16 ring where the ring suits") {
   if (!ops::cpu::conv2d_direct_bf16_available()) {
     MESSAGE("skipped: this CPU has no AVX512-BF16");
     return;
@@ -465,26 +465,63 @@ TEST_CASE("ops/conv2d_direct: with SIMAD_GEMM=bf16 conv2d_forward runs the bf16 
   testing::poison(std::span<float>(plain));
   testing::poison(std::span<float>(pre));
   ops::set_cpu_gemm(ops::CpuGemm::bf16);
+  ops::cpu::set_bf16_kernel_cap(ops::cpu::Bf16Kernel::avx512_bf16);  // an AMX CPU: its AVX512-BF16 kernel
   const ops::Conv2dPackedWeights packed = ops::pack_conv2d_weights(w.data(), s);
+  CHECK(ops::conv2d_ring(s) == ops::Conv2dRing::bf16);
   CHECK(ops::conv2d_float_path(s, ops::ConvActivation::leaky, &packed) == ops::Conv2dPath::ring);
   CHECK_FALSE(packed.gemm.usable_for_bf16(c.O, c.C * 9));  // the ring packs its own pairs of channels
   CHECK_FALSE(packed.gemm.usable_for(c.O, c.C * 9));
   ops::conv2d_forward(plain.data(), in.data(), w.data(), bias.data(), s, ops::ConvActivation::leaky);
   ops::conv2d_forward(pre.data(), in.data(), w.data(), bias.data(), s, ops::ConvActivation::leaky,
                       static_cast<float*>(nullptr), &packed);
+  ops::cpu::set_bf16_kernel_cap(ops::cpu::Bf16Kernel::amx);
   ops::set_cpu_gemm(ops::CpuGemm::simad);
   check_reference(c, in, w, bias, plain, "conv2d_forward bf16 ring " + name_of(c), true);
   CHECK_MESSAGE(same_bits(plain, want), "conv2d_forward: not the bf16 ring's bits");
   CHECK_MESSAGE(same_bits(pre, want), "conv2d_forward with prepared weights: not the bf16 ring's bits");
 }
 
+TEST_CASE("ops/conv2d_direct: with SIMAD_GEMM=bf16 on AMX the shallowest wide layers stay on the exact fp32 ring") {
+  const ops::Conv2dShape wide{1, 3, 5, 130, 9, 3, 1, 1};  // 130 columns out, depth 27
+  CHECK(ops::conv2d_direct_suits_amx(wide));
+  CHECK_FALSE(ops::conv2d_direct_suits_amx(ops::Conv2dShape{1, 3, 20, 67, 16, 3, 1, 1}));   // narrower: AMX
+  CHECK_FALSE(ops::conv2d_direct_suits_amx(ops::Conv2dShape{1, 64, 20, 208, 8, 3, 1, 1}));  // deeper: AMX
+  if (ops::cpu::bf16_kernel() != ops::cpu::Bf16Kernel::amx) {
+    MESSAGE("skipped: this CPU has no AMX-BF16");
+    return;
+  }
+  Rng rng = testing::test_rng();
+  const Case c{1, 3, 5, 130, 9, 3, 1, 1, true, true};
+  const auto in = testing::random_vector<float>(rng, size_t(c.C * c.H * c.W));
+  const auto w = testing::random_vector<float>(rng, size_t(c.O * c.C * 9));
+  const auto bias = testing::random_vector<float>(rng, size_t(c.O));
+  std::vector<float> out(static_cast<size_t>(c.O * wide.out_h() * wide.out_w()));
+  testing::poison(std::span<float>(out));
+  ops::set_cpu_gemm(ops::CpuGemm::bf16);
+  CHECK(ops::conv2d_ring(wide) == ops::Conv2dRing::fp32);
+  CHECK(ops::conv2d_ring(ops::Conv2dShape{1, 64, 20, 208, 8, 3, 1, 1}) == ops::Conv2dRing::none);
+  ops::conv2d_forward(out.data(), in.data(), w.data(), bias.data(), wide, ops::ConvActivation::leaky);
+  ops::set_cpu_gemm(ops::CpuGemm::simad);
+  check_reference(c, in, w, bias, out, "conv2d_forward bf16 setting on AMX, shallow wide layer");
+  CHECK_MESSAGE(same_bits(out, im2col_conv(c, in, w, bias.data())), "not the fp32 ring's bits");
+}
+
 namespace {
 
-// The ways the ring runs: each fp32 level, then bf16 at the best level where the CPU has AVX512-BF16.
+// The ways the ring runs: each fp32 level, then bf16 at the best level where the CPU has AVX512-BF16 (on
+// its AVX512-BF16 kernel, which set() caps the bf16 kernels at; reset() undoes it).
 struct RingMode {
   cpu::Isa isa;
   ops::CpuGemm gemm;
   std::string name() const { return gemm == ops::CpuGemm::bf16 ? "bf16" : cpu::isa_name(isa); }
+  void set() const {
+    ops::set_cpu_gemm(gemm);
+    if (gemm == ops::CpuGemm::bf16) ops::cpu::set_bf16_kernel_cap(ops::cpu::Bf16Kernel::avx512_bf16);
+  }
+  static void reset() {
+    ops::set_cpu_gemm(ops::CpuGemm::simad);
+    ops::cpu::set_bf16_kernel_cap(ops::cpu::Bf16Kernel::amx);
+  }
 };
 std::vector<RingMode> ring_modes() {
   std::vector<RingMode> modes;
@@ -519,7 +556,7 @@ TEST_CASE("ops/conv2d_maxpool: the ring with its 2x2 pool in one pass gives the 
         CAPTURE(what);
         cpu::IsaScope scope(mode.isa);
         set_num_threads(t);
-        ops::set_cpu_gemm(mode.gemm);
+        mode.set();
         const auto in = testing::random_vector<float>(rng, size_t(c.B * c.C * c.H * c.W));
         const auto w = testing::random_vector<float>(rng, size_t(c.O * c.C * c.K * c.K));
         const auto bias = testing::random_vector<float>(rng, size_t(c.O));
@@ -528,7 +565,7 @@ TEST_CASE("ops/conv2d_maxpool: the ring with its 2x2 pool in one pass gives the 
         const bool fusable = ops::conv2d_maxpool_fusable(s, act, &packed, 2, 2, pc.padding);
         CHECK(fusable);
         if (!fusable) {
-          ops::set_cpu_gemm(ops::CpuGemm::simad);
+          RingMode::reset();
           continue;
         }
         const int64_t Ho = s.out_h(), Wo = s.out_w();
@@ -540,7 +577,7 @@ TEST_CASE("ops/conv2d_maxpool: the ring with its 2x2 pool in one pass gives the 
         ops::maxpool2d_forward(want.data(), conv.data(), c.B, c.O, Ho, Wo, 2, 2, pc.padding);
         ops::conv2d_maxpool_forward(got.data(), in.data(), w.data(), c.bias ? bias.data() : nullptr, s, act, &packed,
                                     pc.padding);
-        ops::set_cpu_gemm(ops::CpuGemm::simad);
+        RingMode::reset();
         CHECK_MESSAGE(same_bits(got, want), what, ": not the bits of the convolution then the pool");
       }
   set_num_threads(threads);
@@ -576,13 +613,13 @@ TEST_CASE("ops/conv2d_residual: the ring adding the residual to each finished ro
         CAPTURE(what);
         cpu::IsaScope scope(mode.isa);
         set_num_threads(t);
-        ops::set_cpu_gemm(mode.gemm);
+        mode.set();
         const ops::ConvActivation act = c.leaky ? ops::ConvActivation::leaky : ops::ConvActivation::linear;
         const bool ring = ops::conv2d_float_path(s, act, nullptr) == ops::Conv2dPath::ring;
         // With the weights prepared beforehand and without: the same path, the same bits.
         const bool prepared = ring && testing::conv2d_residual_gives_conv_then_shortcut(rng, s, c.bias, act, true);
         const bool unprepared = ring && testing::conv2d_residual_gives_conv_then_shortcut(rng, s, c.bias, act, false);
-        ops::set_cpu_gemm(ops::CpuGemm::simad);
+        RingMode::reset();
         REQUIRE(ring);
         CHECK_MESSAGE(prepared, what, ": not the bits of the convolution then a + b");
         CHECK_MESSAGE(unprepared, what, ": unprepared weights: not the bits of the convolution then a + b");

@@ -15,8 +15,9 @@
 // (ops/cpu/conv2d_direct.hpp); the others as the GEMM with its B panels unfolded from the image as
 // they are packed (ops/cpu/conv2d_implicit.hpp). These two give the bits of im2col + GEMM. On the bf16
 // kernels (SIMAD_GEMM=bf16) the same layers take the same ways in bf16: the ring over pairs of channels
-// (within rounding of im2col + gemm_bf16, not its bits), the Winograd layers' 16 GEMMs, and the
-// unfolding GEMM (the bits of im2col + gemm_bf16).
+// (AVX512-BF16; within rounding of im2col + gemm_bf16, not its bits; on AMX the shallowest keep the fp32
+// ring: conv2d_ring), the Winograd layers' 16 GEMMs, and the unfolding GEMM (the bits of im2col +
+// gemm_bf16).
 //
 // Backward (training, conv2d_backward) is unfused: it takes the gradient with respect to the
 // convolution's pre-activation output (the caller runs the activation's and the batch norm's
@@ -162,6 +163,31 @@ inline bool conv2d_direct_suits(const Conv2dShape& s) {
   return (s.K > 1 || s.stride > 1) && s.C * s.K * s.K <= 576 && s.out_w() >= 64;
 }
 
+// With SIMAD_GEMM=bf16 on the AMX kernel: the shallowest wide layers, which run as the fp32 ring there. It
+// beat im2col + the AMX GEMM on them (Intel Xeon: YOLOv3's 3- to 32-channel layers at 208-416 px,
+// 1.1-1.6x); the other ring shapes take the AMX GEMM.
+inline bool conv2d_direct_suits_amx(const Conv2dShape& s) {
+  return conv2d_direct_suits(s) && s.C * s.K * s.K <= 288 && s.out_w() >= 128;
+}
+
+// Which ring conv2d_forward runs shape s as, under the current settings: none; fp32 (SIMAD_GEMM=simad, and
+// the conv2d_direct_suits_amx shapes on the AMX kernel); or bf16, over pairs of channels, on the
+// AVX512-BF16 kernel (AMD Zen 4): every conv2d_direct_suits shape, 1.4-1.6x oneDNN fp32 on YOLOv3's 16- to
+// 64-channel layers where the fp32 ring read 0.8-0.9x (`simad bench darknet`). The bf16 ring has not been
+// timed on a CPU with AMX, where vdpbf16ps did not beat the fp32 FMA in gemm_bf16, so AMX keeps its ways.
+enum class Conv2dRing { none, fp32, bf16 };
+inline Conv2dRing conv2d_ring(const Conv2dShape& s) {
+  if (!conv2d_direct_suits(s) || !cpu::conv2d_direct_available()) return Conv2dRing::none;
+  if (cpu_gemm() == CpuGemm::simad) return Conv2dRing::fp32;
+  if (cpu_gemm() != CpuGemm::bf16) return Conv2dRing::none;
+  switch (cpu::bf16_kernel()) {
+    case cpu::Bf16Kernel::avx512_bf16: return Conv2dRing::bf16;
+    case cpu::Bf16Kernel::amx: return conv2d_direct_suits_amx(s) ? Conv2dRing::fp32 : Conv2dRing::none;
+    case cpu::Bf16Kernel::none: break;
+  }
+  return Conv2dRing::fp32;  // no bf16 kernel: the fp32 paths
+}
+
 // Whether conv2d_forward runs shape s as the GEMM that unfolds the image as it packs B
 // (ops/cpu/conv2d_implicit.hpp), for float on simad's fp32 or bf16 kernels: every convolution that needs
 // an unfolding (not 1x1 stride 1 unpadded) and is not joined with the batch's other images: it saves
@@ -200,8 +226,9 @@ inline bool conv2d_winograd_suits(const Conv2dShape& s) {
 
 // A convolution's float weights prepared once for the CPU kernel that will run them (as oneDNN reorders its
 // weights once): the Winograd transform where conv2d_winograd_suits (any map size) and it is on, else the
-// GEMM's packed panels: the bf16 kernel's under SIMAD_GEMM=bf16 (none for the ring's layers there: the
-// bf16 ring orders its steps by pairs of channels and packs per call), the fp32 kernel's otherwise. Empty where the CPU has no simad fp32 kernel or SIMAD_GEMM=openblas.
+// GEMM's packed panels: the bf16 kernel's under SIMAD_GEMM=bf16 (but for the fp32 ring's layers there, and
+// none for the bf16 ring's: it orders its steps by pairs of channels and packs per call), the fp32
+// kernel's otherwise. Empty where the CPU has no simad fp32 kernel or SIMAD_GEMM=openblas.
 struct Conv2dPackedWeights {
   cpu::SgemmPackedA gemm;         // (O, C*K*K) as the GEMM's A panels
   cpu::WinogradWeights winograd;  // U = G g G^T per transform position
@@ -216,9 +243,10 @@ inline Conv2dPackedWeights pack_conv2d_weights(const float* weight, const Conv2d
     return p;
   }
   const int64_t depth = s.C * s.K * s.K;
-  if (!bf16)
+  const Conv2dRing ring = conv2d_ring(s);
+  if (!bf16 || ring == Conv2dRing::fp32)
     p.gemm = cpu::SgemmPackedA(weight, depth, s.O, depth);
-  else if (!conv2d_direct_suits(s) || !cpu::conv2d_direct_bf16_available())
+  else if (ring == Conv2dRing::none)
     p.gemm = cpu::SgemmPackedA::for_bf16(weight, depth, s.O, depth);
   return p;
 }
@@ -257,10 +285,7 @@ inline Conv2dPath conv2d_float_path(const Conv2dShape& s, ConvActivation act, co
       (cpu_gemm() == CpuGemm::simad ? packed->winograd.usable_for(s.O, s.C)
                                     : cpu_gemm() == CpuGemm::bf16 && packed->winograd.usable_for_bf16(s.O, s.C)))
     return Conv2dPath::winograd;
-  if (conv2d_direct_suits(s) && (cpu_gemm() == CpuGemm::simad   ? cpu::conv2d_direct_available()
-                                  : cpu_gemm() == CpuGemm::bf16 ? cpu::conv2d_direct_bf16_available()
-                                                                : false))
-    return Conv2dPath::ring;
+  if (conv2d_ring(s) != Conv2dRing::none) return Conv2dPath::ring;
   if (cpu_gemm() == CpuGemm::simad && conv2d_implicit_suits(s) && cpu::sgemm_available()) return Conv2dPath::implicit;
   if (cpu_gemm() == CpuGemm::bf16 && conv2d_implicit_suits(s) && cpu::gemm_bf16_available())
     return Conv2dPath::implicit;
@@ -310,7 +335,7 @@ void conv2d_forward(T* out,           // (B, O, Ho, Wo)
         return;
       case Conv2dPath::ring:
         cpu::conv2d_direct(out, inp, s.B, weight, bias, act == ConvActivation::leaky, ds, packed_weight, nullptr,
-                           nullptr, cpu_gemm() == CpuGemm::bf16);
+                           nullptr, conv2d_ring(s) == Conv2dRing::bf16);
         return;
       case Conv2dPath::implicit:
         each_image([&](int64_t b) {
@@ -408,7 +433,7 @@ inline void conv2d_residual_forward(float* out,             // (B, O, Ho, Wo): a
     cpu::conv2d_winograd(out, inp, s.B, bias, leaky, ds, packed->winograd, residual);
   else
     cpu::conv2d_direct(out, inp, s.B, weight, bias, leaky, ds, packed ? &packed->gemm : nullptr, nullptr, residual,
-                       cpu_gemm() == CpuGemm::bf16);
+                       conv2d_ring(s) == Conv2dRing::bf16);
 }
 
 // A convolution followed by Darknet's [maxpool] size=2 stride=2 (padding 0 or 1) in one pass, where the
@@ -436,7 +461,7 @@ inline void conv2d_maxpool_forward(float* pooled,       // (B, O, Hp, Wp), Hp = 
   const cpu::DirectMaxPool2 pool{pooled, maxpool2d_out_size(s.out_h(), 2, 2, padding),
                                  maxpool2d_out_size(s.out_w(), 2, 2, padding)};
   cpu::conv2d_direct(nullptr, inp, s.B, weight, bias, act == ConvActivation::leaky, ds,
-                     packed ? &packed->gemm : nullptr, &pool, nullptr, cpu_gemm() == CpuGemm::bf16);
+                     packed ? &packed->gemm : nullptr, &pool, nullptr, conv2d_ring(s) == Conv2dRing::bf16);
 }
 
 // Scratch elements conv2d_backward needs for shape s: one image's columns (0 for a 1x1 stride-1
