@@ -2,9 +2,11 @@
 // deterministic reductions, bf16/f16 conversions, error messages.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <thread>
 
 #include "simad/simad.hpp"
 #include "testing.hpp"
@@ -122,6 +124,46 @@ TEST_CASE("core/parallel: parallel_for covers every index once, reductions are d
     for (int64_t i = b; i < e; ++i) parallel_for(10, 1, [&](int64_t bb, int64_t ee) { inner += int(ee - bb); });
   });
   CHECK(inner.load() == 40);
+}
+
+// A worker just started (set_num_threads) must join the next parallel region, not a past one: new workers
+// once started from generation 0, so one could pass through an empty region at once and count itself
+// done in the next, whose run() could then return while that worker still ran one of its tasks (the
+// caller's frame gone: a crash or an unwritten result; seen once in ctest under load). A stress test:
+// the race needs the worker's first wake to straddle the caller's publishing of the next region, a
+// window of a few instructions, so it seldom caught the old code (not in ten runs here); a third busy
+// thread on a 2-core machine preempts the others at random points, and each restart is followed by
+// regions back to back.
+TEST_CASE("core/parallel: regions right after set_num_threads return only when every task has finished") {
+  const int saved = num_threads();
+  int early = 0;
+  std::atomic<bool> stop{false};
+  std::thread busy([&] {
+    while (!stop.load(std::memory_order_relaxed)) {
+    }
+  });
+  for (int round = 0; round < 200 && early == 0; ++round) {
+    set_num_threads(1);
+    set_num_threads(2);
+    for (int region = 0; region < 10; ++region) {
+      std::atomic<int> finished{0};
+      ThreadPool::global().run(4, [&](int64_t) {
+        const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(20);
+        while (std::chrono::steady_clock::now() < until) {
+        }
+        finished.fetch_add(1);
+      });
+      if (finished.load() != 4) {
+        ++early;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));  // let a late task land before the frame goes
+        break;
+      }
+    }
+  }
+  stop.store(true);
+  busy.join();
+  set_num_threads(saved);
+  CHECK_MESSAGE(early == 0, "a region returned before its tasks finished");
 }
 
 TEST_CASE("core/dtype: bf16 and f16 round to nearest even and keep specials") {

@@ -99,9 +99,14 @@ class ThreadPool {
   }
 
  private:
+  // A new worker has seen the regions before it: it joins the next one, not a past one. (Starting it from
+  // generation 0 made it pass through an empty region at once and count itself done in the next run,
+  // which could then return while the worker still ran one of its tasks.) No region runs meanwhile:
+  // set_num_threads holds in_use_.
   void start(int threads) {
     stopping_ = false;
-    for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+    const uint64_t now = generation_.load();
+    for (int i = 1; i < threads; ++i) workers_.emplace_back([this, now] { worker_loop(now); });
   }
   void stop() {
     {
@@ -126,8 +131,7 @@ class ThreadPool {
     }
     detail::in_parallel_region = was_inside;
   }
-  void worker_loop() {
-    uint64_t seen = 0;
+  void worker_loop(uint64_t seen) {
     for (;;) {
       // Spin a little before sleeping: parallel regions come in quick succession (a layer's ops, the
       // GEMMs of a step), and waking a sleeping thread costs 10-60 us, more than a small region's
