@@ -117,9 +117,7 @@ __global__ void ce_backward_kernel(float* __restrict__ dlogits, const float* __r
   }
 }
 
-void cuda_check(cudaError_t e, const char* what) {
-  SIMAD_CHECK(e == cudaSuccess, "cuda cross_entropy: ", what, ": ", cudaGetErrorName(e), ": ", cudaGetErrorString(e));
-}
+void cuda_check(cudaError_t e, const char* what) { check_op_call(e, "cross_entropy", what); }
 
 void check_sizes(const char* what, int64_t N, int64_t C) {
   SIMAD_CHECK(N >= 0 && C >= 0, what, ": negative size N=", N, " C=", C);

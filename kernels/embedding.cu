@@ -61,9 +61,7 @@ __global__ void embedding_backward_kernel(float* __restrict__ dtable, const floa
   for (int j = lane; j < C; j += 32) atomicAdd(d + j, g[j]);
 }
 
-void cuda_check(cudaError_t e, const char* what) {
-  SIMAD_CHECK(e == cudaSuccess, "cuda embedding: ", what, ": ", cudaGetErrorName(e), ": ", cudaGetErrorString(e));
-}
+void cuda_check(cudaError_t e, const char* what) { check_op_call(e, "embedding", what); }
 
 // The host-side argument checks of every form.
 void check_arguments(const char* what, const int32_t* ids, int64_t N, int64_t C, int64_t V, int32_t padding_id) {

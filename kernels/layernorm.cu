@@ -131,9 +131,7 @@ __global__ void layernorm_param_grad_final_kernel(float* __restrict__ dweight, f
   if (dbias) dbias[j] += ab;
 }
 
-void cuda_check(cudaError_t e, const char* what) {
-  SIMAD_CHECK(e == cudaSuccess, "cuda layernorm: ", what, ": ", cudaGetErrorName(e), ": ", cudaGetErrorString(e));
-}
+void cuda_check(cudaError_t e, const char* what) { check_op_call(e, "layernorm", what); }
 
 void check_sizes(const char* what, int64_t N, int64_t C) {
   SIMAD_CHECK(N >= 0 && C >= 0, what, ": negative size N=", N, " C=", C);

@@ -112,9 +112,7 @@ __global__ void reduce_broadcast_kernel(float* __restrict__ dinp, const float* _
   }
 }
 
-void cuda_check(cudaError_t e, const char* what) {
-  SIMAD_CHECK(e == cudaSuccess, "cuda reduce: ", what, ": ", cudaGetErrorName(e), ": ", cudaGetErrorString(e));
-}
+void cuda_check(cudaError_t e, const char* what) { check_op_call(e, "reduce", what); }
 
 struct Workspace {
   void* ptr = nullptr;

@@ -104,6 +104,12 @@ void invoke_bound(const void* p) {
 
 }  // namespace detail
 
+// Throws simad::Error "cuda <op>: <what>: <cudaErrorName>: <description>" where a call in an op's host
+// code (an allocation, copy or synchronisation around its launches, in kernels/<op>.cu) failed.
+inline void check_op_call(cudaError_t e, const char* op, const char* what) {
+  SIMAD_CHECK(e == cudaSuccess, "cuda ", op, ": ", what, ": ", cudaGetErrorName(e), ": ", cudaGetErrorString(e));
+}
+
 // launch() with the kernel's name for messages (SIMAD_LAUNCH passes its spelling); name may be null.
 template <typename... P, typename... A>
 void launch_named(const char* name, void (*kernel)(P...), dim3 grid, dim3 block, std::size_t smem_bytes,

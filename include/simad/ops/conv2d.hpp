@@ -286,8 +286,9 @@ inline Conv2dPath conv2d_float_path(const Conv2dShape& s, ConvActivation act, co
                                     : cpu_gemm() == CpuGemm::bf16 && packed->winograd.usable_for_bf16(s.O, s.C)))
     return Conv2dPath::winograd;
   if (conv2d_ring(s) != Conv2dRing::none) return Conv2dPath::ring;
-  if (cpu_gemm() == CpuGemm::simad && conv2d_implicit_suits(s) && cpu::sgemm_available()) return Conv2dPath::implicit;
-  if (cpu_gemm() == CpuGemm::bf16 && conv2d_implicit_suits(s) && cpu::gemm_bf16_available())
+  if (conv2d_implicit_suits(s) && (cpu_gemm() == CpuGemm::simad  ? cpu::sgemm_available()
+                                    : cpu_gemm() == CpuGemm::bf16 ? cpu::gemm_bf16_available()
+                                                                  : false))
     return Conv2dPath::implicit;
   return Conv2dPath::gemm;
 }

@@ -326,6 +326,11 @@ void conv2d_winograd_run(float* out, const float* inp, int64_t batch, const floa
     float* M = thread_a_buffer().get(m_size);
     float* scratch = V + v_size + vb_size;
     uint32_t* Vb = reinterpret_cast<uint32_t*>(V + v_size);
+    // Block pc of transform position xi: its fp32 V rows, and (bf16) their pair words.
+    auto v_block = [&](int xi, int64_t pc) { return V + xi * C * tiles_padded + pc * tiles_padded; };
+    auto vb_block = [&](int xi, int64_t pc) {
+      return Vb + (xi * Kernel::packed_depth(C) + Kernel::packed_depth(pc)) * tiles_padded;
+    };
     const WinogradPanels vp{V, C, tiles_padded, kc_max, NR};
     const float* img = inp + b * C * H * W;
     for (int64_t c = 0; c < C; ++c) {
@@ -343,8 +348,7 @@ void conv2d_winograd_run(float* out, const float* inp, int64_t batch, const floa
       for (int xi = 0; xi < 16; ++xi)
         for (int64_t pc = 0; pc < C; pc += kc_max) {
           const int64_t kc = std::min(kc_max, C - pc);
-          winograd_panels_to_bf16<NR>(Vb + (xi * Kernel::packed_depth(C) + Kernel::packed_depth(pc)) * tiles_padded,
-                                      V + xi * C * tiles_padded + pc * tiles_padded, tiles_padded / NR, kc,
+          winograd_panels_to_bf16<NR>(vb_block(xi, pc), v_block(xi, pc), tiles_padded / NR, kc,
                                       Kernel::packed_depth(kc));
         }
     float* img_out = out + b * O * H * W;
@@ -356,10 +360,7 @@ void conv2d_winograd_run(float* out, const float* inp, int64_t batch, const floa
         const PrepackedPanels a = w.at(xi).panels();
         for (int64_t pc = 0; pc < C; pc += kc_max) {
           const int64_t kc = std::min(kc_max, C - pc), depth = Kernel::packed_depth(kc);  // fp32: depth == kc
-          const float* b_block =
-              bf16 ? reinterpret_cast<const float*>(Vb + (xi * Kernel::packed_depth(C) + Kernel::packed_depth(pc)) *
-                                                             tiles_padded)
-                   : V + xi * C * tiles_padded + pc * tiles_padded;
+          const float* b_block = bf16 ? reinterpret_cast<const float*>(vb_block(xi, pc)) : v_block(xi, pc);
           for (int64_t q = 0; q * NR < tiles; ++q) {  // B panel outer: it stays in L1 while A panels pass
             const int64_t cols = std::min(NR, tiles - q * NR);
             for (int64_t p = q0; p < q1; ++p) {
