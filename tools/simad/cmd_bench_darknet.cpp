@@ -226,9 +226,12 @@ void run_bench_darknet(const BenchDarknetOptions& o) {
   const double min_time = o.min_time > 0 ? o.min_time : (o.quick ? 0.2 : 0.6);
   const Machine machine = read_machine();
   const char* omp_wait = std::getenv("OMP_WAIT_POLICY");
-  std::printf("simad bench darknet: %s, %d cores, load %.2f, %d threads, GEMM %s (SIMAD_GEMM=bf16: bf16), oneDNN %s, "
+  const char* gemm_env = std::getenv("SIMAD_GEMM");
+  // The GEMM simad's side runs, and the variable that chose it (SIMAD_GEMM=bf16 selects the bf16 kernels).
+  std::printf("simad bench darknet: %s, %d cores, load %.2f, %d threads, GEMM %s (SIMAD_GEMM %s), oneDNN %s, "
               "OMP_WAIT_POLICY %s\n",
               machine.cpu.c_str(), machine.cores, load_average(), simad::num_threads(), ops::cpu_gemm_name().c_str(),
+              gemm_env && *gemm_env ? gemm_env : "unset",
 #if defined(SIMAD_HAVE_DNNL)
               dnnl_winograd_available()
                   ? "2.x (fp32, convolution_auto, format_tag::any, execution only; has an fp32 Winograd here)"
