@@ -11,6 +11,7 @@
 #include "simad/core/cpu_features.hpp"
 #include "simad/core/rng.hpp"
 #include "simad/ops/conv2d.hpp"
+#include "simad/ops/reference/conv2d.hpp"
 #include "testing.hpp"
 
 namespace simad::testing {
@@ -69,28 +70,20 @@ inline std::vector<float> small_integers(Rng& rng, size_t n, int64_t bound) {
   return v;
 }
 
-// The convolution of shape s in double (exact for the integers above), bias (or null) added, then the
-// leaky ReLU in fp32 as the kernels apply it.
+// The convolution of shape s in double (ops::reference::conv2d_forward: exact for the integers above), bias
+// (or null) added, then the leaky ReLU in fp32 as the kernels apply it.
 inline std::vector<float> exact_conv(const ops::Conv2dShape& s, const std::vector<float>& in,
                                      const std::vector<float>& w, const float* bias, bool leaky) {
-  const int64_t Ho = s.out_h(), Wo = s.out_w(), K = s.K;
-  std::vector<float> out(static_cast<size_t>(s.B * s.O * Ho * Wo));
-  for (int64_t b = 0; b < s.B; ++b)
-    for (int64_t o = 0; o < s.O; ++o)
-      for (int64_t y = 0; y < Ho; ++y)
-        for (int64_t x = 0; x < Wo; ++x) {
-          double acc = bias ? double(bias[o]) : 0.0;
-          for (int64_t ch = 0; ch < s.C; ++ch)
-            for (int64_t i = 0; i < K; ++i)
-              for (int64_t j = 0; j < K; ++j) {
-                const int64_t iy = y * s.stride - s.pad + i, ix = x * s.stride - s.pad + j;
-                if (iy < 0 || iy >= s.H || ix < 0 || ix >= s.W) continue;
-                acc += double(w[size_t(((o * s.C + ch) * K + i) * K + j)]) *
-                       double(in[size_t(((b * s.C + ch) * s.H + iy) * s.W + ix)]);
-              }
-          const float v = float(acc);
-          out[size_t(((b * s.O + o) * Ho + y) * Wo + x)] = leaky && v <= 0.0f ? 0.1f * v : v;
-        }
+  const std::vector<double> in_d(in.begin(), in.end()), w_d(w.begin(), w.end());
+  const std::vector<double> bias_d = bias ? std::vector<double>(bias, bias + s.O) : std::vector<double>();
+  std::vector<double> sum(static_cast<size_t>(s.B * s.O * s.out_h() * s.out_w()));
+  ops::reference::conv2d_forward(sum.data(), in_d.data(), w_d.data(), bias ? bias_d.data() : nullptr, s,
+                                 ops::ConvActivation::linear);
+  std::vector<float> out(sum.size());
+  for (size_t k = 0; k < sum.size(); ++k) {
+    const float v = float(sum[k]);
+    out[k] = leaky && v <= 0.0f ? 0.1f * v : v;
+  }
   return out;
 }
 
