@@ -1,5 +1,5 @@
-// simad/ops/cpu/conv2d_direct.hpp: a convolution as an implicit GEMM on simad's fp32 tiles
-// (ops/cpu/sgemm_tiles.hpp), with no im2col matrix:
+// simad/ops/cpu/conv2d_direct.hpp: a convolution as an implicit GEMM on simad's fp32 tiles, or its
+// AVX512-BF16 tiles (ops/cpu/sgemm_tiles.hpp), with no im2col matrix:
 //   out[o, y, x] = act(bias[o] + sum_k weight[o, k] * P[k, y, x]),   k = (c, i, j),
 //   P[k, y, x]   = inp[c, y*S - pad + i, x*S - pad + j]   (0 outside the input)
 // The K input rows an output row reads are copied, zero-padded, into a small ring (in cache), split by
@@ -10,6 +10,9 @@
 // Weights are packed as sgemm packs A. The sums run in the same order as sgemm's over the im2col
 // matrix (k in KC blocks, each in order; a block's partial sums added to C), so the results are
 // bit-identical to im2col + ops::gemm_bias_activation on simad's kernels: the tests compare them so.
+// The bf16 form holds two channels per ring row as bf16 pair words, so that one vdpbf16ps per step adds
+// the products of channels 2m and 2m + 1 at one (i, j); it is within rounding of im2col + gemm_bf16
+// (whose pairs are consecutive k), not its bits.
 //
 // It pays where the im2col matrix is large and the GEMM has few rows (YOLOv3's early layers: 16-64
 // filters over 208x208 to 416x416 maps): im2col and B packing moved that matrix through memory twice.
@@ -162,7 +165,8 @@ void conv2d_direct_run(float* out, const float* inp, int64_t batch, const float*
   const int64_t Ho = s.out_h(), Wo = s.out_w(), HWo = Ho * Wo, K = s.K, S = s.stride;
   const int64_t depth = ring_c * K * K;  // the tiles' steps: k values, or pairs
   const int64_t Wph = s.phase_w(), phase = ring_c * K * Wph;
-  const int64_t kc_max = bf16 ? gemm_bf16_blocking(Bf16Kernel::avx512_bf16).kc / 2 : sgemm_blocking(simad::cpu::isa()).kc;
+  const int64_t kc_max =  // in steps; bf16: the bf16 GEMM's 512 values, 256 pairs
+      bf16 ? gemm_bf16_blocking(Bf16Kernel::avx512_bf16).kc / 2 : sgemm_blocking(simad::cpu::isa()).kc;
   const int64_t panels = (s.O + MR - 1) / MR;
   const bool avx512 = simad::cpu::isa() == simad::cpu::Isa::avx512;
   SIMAD_CHECK(S * phase < (int64_t(1) << 31), "conv2d_direct: rows too large for 32-bit offsets");
