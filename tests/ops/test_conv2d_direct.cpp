@@ -445,6 +445,47 @@ TEST_CASE(
   set_num_threads(saved_threads);
 }
 
+// An image's output of 2^20 floats or more goes to memory with non-temporal stores where its vectors are
+// 64-byte aligned (the 3-channel first layer's case): the same bits as im2col + GEMM (fp32, each ISA level) and
+// the exact convolution on small integers (bf16), on 1 and 2 threads.
+TEST_CASE("ops/conv2d_direct: a large output written with non-temporal stores has the same values") {
+  if (!ops::cpu::conv2d_direct_available()) {
+    MESSAGE("skipped: this CPU has no AVX2 + FMA");
+    return;
+  }
+  Rng rng = testing::test_rng();
+  const Case c{1, 3, 256, 256, 16, 3, 1, 1, true, true};  // 16 x 256 x 256 = 2^20 outputs
+  const ops::Conv2dShape s = shape_of(c);
+  const ops::cpu::DirectConvShape ds{c.C, c.H, c.W, c.O, c.K, c.S, c.P};
+  const size_t n = size_t(c.O * s.out_h() * s.out_w());
+  std::vector<float> buffer(n + 16);
+  float* out = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(buffer.data()) + 63) & ~uintptr_t(63));
+  const std::span<float> out_span(out, n);
+  const auto in = testing::small_integers(rng, size_t(c.C * c.H * c.W), 8);
+  const auto w = testing::small_integers(rng, size_t(c.O * c.C * 9), 4);
+  std::vector<float> bias = testing::small_integers(rng, size_t(c.O), 40);
+  for (float& b : bias) b *= 0.25f;
+  const std::vector<float> exact = testing::exact_conv(s, in, w, bias.data(), true);
+  const std::vector<float> want_fp32 = im2col_conv(c, in, w, bias.data());
+  const int saved_threads = num_threads();
+  for (const int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (cpu::Isa isa : testing::fp32_kernel_levels()) {
+      cpu::IsaScope scope(isa);
+      testing::poison(out_span);
+      ops::cpu::conv2d_direct(out, in.data(), 1, w.data(), bias.data(), true, ds);
+      CHECK_MESSAGE(std::memcmp(out, want_fp32.data(), n * sizeof(float)) == 0, cpu::isa_name(isa), " threads ",
+                    threads, ": not im2col + GEMM's bits");
+    }
+    if (!ops::cpu::conv2d_direct_bf16_available()) continue;
+    testing::poison(out_span);
+    ops::cpu::conv2d_direct(out, in.data(), 1, w.data(), bias.data(), true, ds, nullptr, nullptr, nullptr, true);
+    CHECK_MESSAGE(std::memcmp(out, exact.data(), n * sizeof(float)) == 0, "bf16 threads ", threads,
+                  ": not the exact convolution");
+  }
+  set_num_threads(saved_threads);
+}
+
 TEST_CASE("ops/conv2d_direct: with SIMAD_GEMM=bf16 on AVX512-BF16 conv2d_forward runs the bf16 ring where the ring suits") {
   if (!ops::cpu::conv2d_direct_bf16_available()) {
     MESSAGE("skipped: this CPU has no AVX512-BF16");

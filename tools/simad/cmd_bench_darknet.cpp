@@ -262,7 +262,10 @@ void run_bench_darknet(const BenchDarknetOptions& o) {
       if (!std::regex_search(label + " b" + std::to_string(B), filter)) continue;
       if (o.quick && B > 1 && s.flops() / B > 2e9) continue;
       std::vector<float> in(size_t(s.B * s.C * s.H * s.W)), w(size_t(s.O * s.C * s.K * s.K)), bias(size_t(s.O)),
-          out(size_t(s.B * s.O * s.out_h() * s.out_w())), ws(size_t(ops::conv2d_workspace_size(s)));
+          ws(size_t(ops::conv2d_workspace_size(s)));
+      // The output 64-byte aligned, as a network's layer outputs are (Tensor storage) and oneDNN's.
+      Tensor<float> out_tensor = Tensor<float>::empty({s.B * s.O * s.out_h() * s.out_w()});
+      const std::span<float> out(out_tensor.data(), size_t(out_tensor.numel()));
       rng.fill_uniform(std::span<float>(in), 0.0, 1.0);
       rng.fill_uniform(std::span<float>(w), -0.1, 0.1);
       rng.fill_uniform(std::span<float>(bias), -0.1, 0.1);

@@ -42,7 +42,11 @@ namespace simad::ops::cpu {
 struct SgemmEpilogue {
   const float* row_bias = nullptr;  // added to every column of a row, or null
   bool leaky = false;               // x > 0 ? x : 0.1f * x
-  bool active() const { return row_bias != nullptr || leaky; }
+  // AVX-512 tiles: whole 64-byte-aligned vectors go to memory with non-temporal stores (the same values),
+  // for an output too large to stay in cache: it saves reading each line before writing it. The caller
+  // issues _mm_sfence before others read the results.
+  bool stream = false;
+  bool active() const { return row_bias != nullptr || leaky || stream; }
 };
 
 using SgemmTileFn = void (*)(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, float alpha,
@@ -68,7 +72,10 @@ SIMAD_TARGET_AVX512 inline void avx512_store_scaled(float* p, __m512 x, __mmask1
     if (epi->row_bias) x = _mm512_add_ps(x, _mm512_set1_ps(epi->row_bias[r]));
     if (epi->leaky) x = _mm512_maskz_max_ps(__mmask16(0xffff), _mm512_mul_ps(_mm512_set1_ps(0.1f), x), x);
   }
-  _mm512_mask_storeu_ps(p, m, x);
+  if (epi && epi->stream && m == __mmask16(0xffff) && (reinterpret_cast<uintptr_t>(p) & 63) == 0)
+    _mm512_stream_ps(p, x);
+  else
+    _mm512_mask_storeu_ps(p, m, x);
 }
 
 // AVX-512: MR rows of the panel, M of them computed, NV vectors of 16 columns. Packed (Direct false):
