@@ -5,7 +5,7 @@
 // (depth + 3) 2^-23 sum |w x| (each product and sum rounds once), and bit for bit against im2col +
 // simad's GEMM with the same epilogue (the sums must run in the same order). Shapes: stride 1 and 2,
 // odd widths (a tile's masked columns), kernels 1, 3 and 5, padding 0 to 2, depth past one KC block
-// (256), filter counts off the tile's rows, batch 2, no bias; for the unfolding GEMM also maps
+// (AVX-512 512, AVX2 256), filter counts off the tile's rows, batch 2, no bias; for the unfolding GEMM also maps
 // narrower than a panel (a panel spans several output rows) and a last panel of at most 16 columns
 // (the narrow tile). Outputs are NaN-poisoned. Also: ops::conv2d_forward takes each path where its
 // suits function says so, and its result on OpenBLAS (im2col) agrees; the ring with a 2x2 stride-2 max-pool
@@ -104,7 +104,7 @@ std::vector<float> im2col_conv(const Case& c, const std::vector<float>& in, cons
 const Case kCases[] = {
     {1, 3, 9, 70, 17, 3, 1, 1, true, true},    // 3 channels (an image), rows off the 14-row tile
     {2, 5, 11, 131, 30, 3, 2, 1, true, true},  // stride 2, odd width: masked columns, batch 2
-    {1, 40, 6, 40, 15, 3, 1, 1, true, false},  // depth 360: two KC blocks, linear
+    {1, 60, 6, 40, 15, 3, 1, 1, true, false},  // depth 540: two KC blocks (AVX2: three), linear
     {1, 4, 8, 33, 9, 5, 1, 2, false, true},    // 5x5, padding 2, no bias
     {1, 6, 7, 37, 7, 3, 1, 0, true, true},     // unpadded 3x3
     {1, 8, 5, 50, 20, 1, 2, 0, true, true},    // 1x1 stride 2
@@ -583,7 +583,7 @@ TEST_CASE("ops/conv2d_maxpool: the ring with its 2x2 pool in one pass gives the 
       {{2, 3, 13, 70, 17, 3, 1, 1, true, true}, 1},    // odd rows out: the last pooled row has one conv row
       {{1, 5, 12, 67, 30, 3, 1, 1, true, false}, 0},   // odd columns out, padding 0: the last column dropped
       {{1, 4, 15, 133, 16, 3, 2, 1, false, true}, 1},  // stride 2 (67 columns out), no bias
-      {{2, 40, 6, 66, 9, 3, 1, 1, true, true}, 1},     // depth 360: two KC blocks before the pool
+      {{2, 60, 6, 66, 9, 3, 1, 1, true, true}, 1},     // depth 540: two KC blocks before the pool
       {{1, 2, 3, 64, 5, 3, 1, 1, true, true}, 0},      // three rows out, padding 0: one pooled row
   };
   const int threads = num_threads();
@@ -643,7 +643,7 @@ TEST_CASE("ops/conv2d_residual: the ring adding the residual to each finished ro
       {2, 3, 7, 70, 17, 3, 1, 1, true, true},   // 70 columns out: a narrow tile at the right edge, batch 2
       {1, 32, 5, 64, 64, 3, 1, 1, true, true},  // yolov3's 32-to-64 block before its first shortcut
       {1, 4, 9, 133, 20, 3, 2, 1, false, false},  // stride 2 (67 columns out), no bias, linear
-      {1, 40, 4, 66, 9, 3, 1, 1, true, true},   // depth 360: two KC blocks before the row is finished
+      {1, 60, 4, 66, 9, 3, 1, 1, true, true},   // depth 540: two KC blocks before the row is finished
   };
   const int threads = num_threads();
   for (const Case& c : cases)

@@ -87,7 +87,7 @@ void check_reference(const Case& c, const std::vector<float>& in, const std::vec
 const Case kCases[] = {
     {1, 64, 13, 13, 33, true, true},    // YOLOv3's 13x13 maps: a half tile at the right and bottom
     {2, 70, 10, 17, 20, true, false},   // batch 2, even rows, odd columns, linear
-    {1, 300, 12, 11, 15, false, true},  // depth past one KC block (256), two panels of tiles, no bias
+    {1, 600, 12, 11, 15, false, true},  // depth past one KC block (512), two panels of tiles, no bias
     {1, 8, 52, 40, 9, true, true},      // tile rows in several blocks (20 tiles a row)
     {3, 5, 3, 3, 4, true, true},        // batch 3, one 2x2 tile and its edges
     {1, 16, 1, 1, 3, true, false},      // a one-pixel map
@@ -317,7 +317,7 @@ TEST_CASE("ops/conv2d_residual: the residual added as Winograd stores gives the 
   const Case cases[] = {
       {2, 64, 13, 13, 37, true, true},   // odd map: the right and bottom half tiles, batch 2
       {1, 96, 8, 26, 64, false, false},  // even map, no bias, linear
-      {1, 300, 5, 7, 20, true, true},    // depth past one KC block
+      {1, 600, 5, 7, 20, true, true},    // depth past one KC block (512)
   };
   const int saved_threads = num_threads();
   for (const Case& c : cases)

@@ -135,11 +135,12 @@ TEST_CASE("ops/sgemm: every ISA level matches the double reference on tile, bloc
   struct Dims {
     int64_t M, N, K;
   };
-  // MR is 6 or 14, NR 16 or 32, KC 256: sizes one below, at and above them, a K over two KC blocks,
-  // M over several MC blocks, and degenerate 1s.
-  const Dims dims[] = {{1, 1, 1},   {1, 33, 7},    {5, 1, 9},    {6, 16, 3},    {7, 17, 255},
+  // MR is 6 or 14, NR 16 or 32, KC 256 (AVX2) or 512 (AVX-512): sizes one below, at and above them, a K
+  // over two and three KC blocks, M over several MC blocks, and degenerate 1s.
+  const Dims dims[] = {{1, 1, 1},     {1, 33, 7},    {5, 1, 9},     {6, 16, 3},    {7, 17, 255},
                        {13, 31, 256}, {14, 32, 257}, {15, 33, 300}, {29, 65, 64},  {3, 100, 513},
-                       {230, 47, 70}, {100, 9, 40},  {2, 2, 600},  {43, 130, 17}};
+                       {12, 35, 511}, {16, 31, 512}, {230, 47, 70}, {100, 9, 40},  {2, 2, 1100},
+                       {43, 130, 17}};
   for (cpu::Isa isa : levels) {
     cpu::IsaScope scope(isa);
     REQUIRE(cpu::isa() == isa);
@@ -303,8 +304,9 @@ TEST_CASE("ops/sgemm: the bias and leaky epilogue matches the reference, and the
   struct Dims {
     int64_t M, N, K;
   };
-  // Tile edges (14 x 32, 6 x 16, AMX 32 x 32), a second KC block (fp32 256, bf16 512 values: the
-  // epilogue must act on the finished sums only), a split by rows and one by columns on 2 threads.
+  // Tile edges (14 x 32, 6 x 16, AMX 32 x 32), a second KC block (fp32 512 on AVX-512, 256 on AVX2; bf16
+  // 512 values: the epilogue must act on the finished sums only), a split by rows and one by columns on 2
+  // threads.
   const Dims dims[] = {{1, 1, 1}, {15, 33, 27}, {29, 70, 300}, {64, 3000, 9}, {200, 40, 600}};
   for (int config = 0; config < 2; ++config)
     for (const Dims& d : dims) {

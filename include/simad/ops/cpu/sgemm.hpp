@@ -498,14 +498,19 @@ using SgemmAvx2 = detail::Fp32Kernel<SgemmAvx2Tiles, false>;
 using GemmAvx512Bf16 = detail::Avx512Bf16Kernel<GemmAvx512Bf16Tiles>;
 using GemmAmxBf16 = detail::AmxKernel<GemmAmxBf16Tiles>;
 
-// The blocking of each kernel family (measured on Intel Xeon with AVX-512 and AMD Zen 5, 2 cores).
-// With A packed beforehand (a layer's weights, SgemmPackedA) blocks of 512 columns: a block's packed B
-// panels (512 KB at KC 256) then stay in L2 until the tiles read them, and there is no A packing to
-// repeat per block. KC, which sets the order of the sums, is the same either way.
+// The blocking of each kernel family (measured on Intel Xeon with AVX-512 and AMD Zen 4 and 5, 2 cores).
+// AVX-512: KC 512. Each KC block past the first reads C back and each tile call ends in C's loads and
+// stores, a cost per call that KC 256 paid twice as often: in a scratch loop of 1024^3 products on Zen 4,
+// interleaved, KC 256 / 384 / 512 read 87% / 88% / 90% of the FMA peak on 2 threads (86% / 89% / 92% on
+// one), and simad bench darknet's fp32 rows were 1-4% ahead (docs/cpu-kernels.md). A's block (224 x 512
+// floats, 458 KB) still fits a 1 MB L2. AVX2 keeps KC 256 (older cores' L2 is 256-512 KB). With A packed
+// beforehand (a layer's weights, SgemmPackedA) blocks of 2^17 / KC columns: a block's packed B panels
+// (512 KB) then stay in L2 until the tiles read them, and there is no A packing to repeat per block. KC,
+// which sets the order of the sums, is the same either way.
 inline SgemmBlocking sgemm_blocking(simad::cpu::Isa isa, bool a_prepacked = false) {
-  SgemmBlocking b = isa == simad::cpu::Isa::avx512 ? SgemmBlocking{SgemmAvx512::MR * 16, 256, 4096}
+  SgemmBlocking b = isa == simad::cpu::Isa::avx512 ? SgemmBlocking{SgemmAvx512::MR * 16, 512, 4096}
                                                    : SgemmBlocking{SgemmAvx2::MR * 24, 256, 4096};
-  if (a_prepacked) b.nc = 512;
+  if (a_prepacked) b.nc = (int64_t(1) << 17) / b.kc;
   return b;
 }
 
