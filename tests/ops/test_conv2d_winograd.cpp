@@ -4,7 +4,7 @@
 // magnitudes it combines: |err| <= 2^-18 (|bias| + sum_c sum_ij |w[o, c, i, j]| max|x_c over the tile's 4x4
 // input patch|) (seen: below 2^-23 of it). A wrong index, transform entry or channel gives errors of the
 // order of one term (1/(9 C) of that sum or more). Shapes: odd and even maps (half tiles at the right and
-// bottom edges), maps of one pixel, several tile-row blocks, depth past one KC block (256), filter counts
+// bottom edges), maps of one pixel, several tile-row blocks, depth past one KC block (512), filter counts
 // off the tile's rows, batch 3, with and without bias and leaky ReLU. Outputs are NaN-poisoned. Also: the
 // same bits on 1 and 2 threads; ops::conv2d_forward routes to it with prepared weights, and SIMAD_WINOGRAD's
 // switch (set_cpu_winograd) and weights prepared for another ISA level send it back to the GEMM paths; a
