@@ -42,9 +42,11 @@ namespace simad::ops::cpu {
 struct SgemmEpilogue {
   const float* row_bias = nullptr;  // added to every column of a row, or null
   bool leaky = false;               // x > 0 ? x : 0.1f * x
-  // AVX-512 tiles: whole 64-byte-aligned vectors go to memory with non-temporal stores (the same values),
-  // for an output too large to stay in cache: it saves reading each line before writing it. The caller
-  // issues _mm_sfence before others read the results.
+  // AVX-512, AVX512-BF16 and AMX tiles (avx512_store_scaled): whole 64-byte-aligned vectors go to memory
+  // with non-temporal stores (the same values), for an output too large to stay in cache: it saves
+  // reading each line before writing it. The caller issues _mm_sfence before others read the results.
+  // Only conv2d_direct sets it; the GEMM driver (sgemm, gemm_bf16) does not pass it to its tiles
+  // (streaming 1x1 layers' outputs was tried: docs/cpu-kernels.md).
   bool stream = false;
   bool active() const { return row_bias != nullptr || leaky || stream; }
 };
