@@ -22,6 +22,8 @@ namespace simad::cli {
 
 using Clock = std::chrono::steady_clock;
 
+inline double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
 struct Trial {
   double seconds = 0.0;  // elapsed
   int64_t calls = 0;
@@ -35,7 +37,7 @@ inline Trial run_trial(const std::function<void()>& fn, double seconds) {
   do {
     fn();
     ++t.calls;
-    t.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    t.seconds = seconds_since(t0);
   } while (t.seconds < seconds);
   return t;
 }

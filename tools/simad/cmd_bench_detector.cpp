@@ -30,6 +30,7 @@
 
 #include <unistd.h>
 
+#include "bench_timing.hpp"
 #include "commands.hpp"
 #include "machine.hpp"
 #include "simad/core/error.hpp"
@@ -76,10 +77,6 @@ struct Part {
   double forward = 0, backward = 0, other = 0;  // other: neither pass (loader, update)
   double seconds() const { return forward + backward + other; }
 };
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 void run_bench_detector(const BenchDetectorOptions& opt) {
   BenchDetectorOptions o = opt;

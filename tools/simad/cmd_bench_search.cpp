@@ -63,8 +63,6 @@ struct SearchBenchOptions {
   std::string faiss_python;  // interpreter of the PyPI FAISS peer; "" = SIMAD_FAISS_PYTHON, else the default venv
 };
 
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
 // Median seconds of `repeats` calls of fn (after one warm-up call when warm_up).
 double time_median(const std::function<void()>& fn, int repeats, bool warm_up) {
   if (warm_up) fn();

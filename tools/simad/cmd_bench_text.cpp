@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bench_timing.hpp"
 #include "commands.hpp"
 #include "simad/core/error.hpp"
 #include "simad/text/segmenter.hpp"
@@ -24,16 +25,12 @@
 namespace simad::cli {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 struct BenchTextOptions {
   std::string corpus;
   std::string json_path;
   std::string jieba_dir;
   double min_time = 2.0;  // seconds per mode (whole passes over the corpus, at least one)
 };
-
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 void run_bench_text(const BenchTextOptions& opt) {
   const std::string data = text::read_text_file(opt.corpus, "corpus", "generate one with tests/tools/make_text_corpus.py");
