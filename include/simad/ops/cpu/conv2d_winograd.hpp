@@ -361,7 +361,7 @@ void conv2d_winograd_run(float* out, const float* inp, int64_t batch, const floa
         for (int64_t pc = 0; pc < C; pc += kc_max) {
           const int64_t kc = std::min(kc_max, C - pc), depth = Kernel::packed_depth(kc);  // fp32: depth == kc
           const float* b_block = bf16 ? reinterpret_cast<const float*>(vb_block(xi, pc)) : v_block(xi, pc);
-          for (int64_t q = 0; q * NR < tiles; ++q) {  // B panel outer: it stays in L1 while A panels pass
+          for (int64_t q = 0; q * NR < tiles; ++q) {  // B panel outer: it stays near (L1 or L2) while A panels pass
             const int64_t cols = std::min(NR, tiles - q * NR);
             for (int64_t p = q0; p < q1; ++p) {
               const int64_t rows = std::min(MR, O - p * MR);

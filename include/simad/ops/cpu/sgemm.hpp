@@ -434,7 +434,7 @@ void packed_sgemm_serial(const SgemmBlocking& blk, bool trans_a, int64_t M, int6
           a_panels_now = pre.data + pre.panels * MR * Kernel::packed_depth(pc) + (pre.panel0 + p0) * MR * depth;
         else
           Kernel::pack_a(a_pack, trans_a, A, lda, M, p0, p1, pc, kc);
-        for (int64_t q = 0; q < b_panels; ++q) {  // B panel outer: it stays in L1 while the A panels pass
+        for (int64_t q = 0; q < b_panels; ++q) {  // B panel outer: it stays near (L1 or L2) while the A panels pass
           const int64_t j = jc + q * NR, cols = std::min<int64_t>(NR, N - j);
           const float* bp = b_pack + q * NR * depth;
           for (int64_t p = p0; p < p1; ++p) {
