@@ -336,11 +336,7 @@ void run_bench(const BenchOptions& opt) {
 
   std::printf("simad bench %s (%s)\n", SIMAD_VERSION, opt.quick ? "quick" : "full");
   const double load = load_average();
-  std::printf("machine   %s, %d cores%s\n", machine.cpu.c_str(), machine.cores,
-              load < 0 ? ""
-              : load > 0.5 * machine.cores
-                  ? format(", load %.2f: busy, expect noisy rows", load).c_str()
-                  : format(", load %.2f", load).c_str());
+  std::printf("machine   %s\n", machine_summary(machine).c_str());
   std::printf("threads   simad %d, OpenBLAS %d (core %s; OPENBLAS_CORETYPE %s)\n", threads, blas_threads,
               core.c_str(), coretype_env ? ("= " + std::string(coretype_env)).c_str() : "not set");
   std::printf("          OpenBLAS threads spin %s after a call (OPENBLAS_THREAD_TIMEOUT %s; simad's pool: 100 us)\n",
@@ -357,10 +353,8 @@ void run_bench(const BenchOptions& opt) {
                         .c_str()
                   : "none (no AVX512-BF16 or AMX-BF16)");
   // The peak at the level simad's GEMM runs (OpenBLAS's own level may differ: its core name says).
-  const double peak = measured_fma_peak(threads, isa);
-  if (peak > 0)
-    std::printf("peak      fp32 FMA %.0f GFLOP/s measured on %d thread%s (%s: 16 independent FMA chains per thread)\n",
-                peak, threads, threads == 1 ? "" : "s", simad::cpu::isa_name(isa));
+  FmaPeak fma_peak = FmaPeak::measure_before(threads, isa);
+  if (fma_peak.measured()) std::printf("peak      %s\n", fma_peak.text().c_str());
   std::printf("timing    simad and peer alternate in short trials, each >= %.2g s and >= %d trials per row, more\n"
               "          (up to %.2g s) until simad/peer is known to +-%.0f%%\n\n",
               min_time, min_trials, max_time, target * 100);
@@ -396,6 +390,9 @@ void run_bench(const BenchOptions& opt) {
     any_flagged |= flagged;
     rows.push_back(std::move(row));
   }
+
+  if (fma_peak.measured()) fma_peak.measure_after();
+  const double peak = fma_peak.best();  // the higher reading: a slow start does not inflate the shares
 
   // The table
   const char* head = "%-19s %-16s %14s %14s  %-22s %10s %-7s %6s\n";
@@ -445,7 +442,9 @@ void run_bench(const BenchOptions& opt) {
               "softmax, layernorm NxC (rows x columns). float32.\n");
   std::printf("GB/s: the bytes each op must move once (inputs read, outputs written) over the time of one call.\n");
   if (peak > 0)
-    std::printf("peak: simad's median rate over the measured fp32 FMA peak of the same threads (the 'peak' line).\n");
+    std::printf("peak: simad's median rate over the measured fp32 FMA peak of the same threads, the higher of its\n"
+                "  readings before the rows (the 'peak' line) and after them: %s.\n",
+                fma_peak.after_text().c_str());
   std::printf("rates: the median trial of each side (best trials in --json). simad/peer: the median over pairs\n"
               "  of adjacent trials of peer time / simad time (load hits both alike), +- its ~95%% confidence\n"
               "  half-width.\n");
@@ -471,6 +470,8 @@ void run_bench(const BenchOptions& opt) {
                          {"cpu_isa", simad::cpu::isa_name(isa)},
                          {"cpu_best_isa", simad::cpu::isa_name(simad::cpu::best_isa())},
                          {"fma_peak_gflops", peak},
+                         {"fma_peak_gflops_before_rows", fma_peak.before},
+                         {"fma_peak_gflops_after_rows", fma_peak.after},
                          {"OPENBLAS_CORETYPE", coretype_env ? nlohmann::json(coretype_env) : nlohmann::json()},
                          {"OPENBLAS_THREAD_TIMEOUT", timeout_env ? nlohmann::json(timeout_env) : nlohmann::json()},
                          {"min_time_s", min_time},

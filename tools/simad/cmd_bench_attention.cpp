@@ -6,9 +6,10 @@
 // every fusion row also has "blas", the same algebra as simad (U = V W_f^T) from OpenBLAS cblas_sgemm
 // and plain loops. Each row prints both times per call, peer / fused (the speed-up: median of
 // interleaved trial pairs, bench_timing.hpp, so machine noise hits both sides alike), the fused
-// path's GFLOP/s and that rate as a fraction of the sgemm peak measured at the start of the run
-// (ops::gemm, 1024^3, the same threads). Before timing, one call of each side is compared with the
-// other (max |difference|), so a broken fast path cannot hide.
+// path's GFLOP/s and that rate as a share of the fp32 FMA peak measured at the start of the run (the
+// same threads; machine.hpp), with simad's own GEMM rate at 1024^3 (512^3 with --quick) beside it for
+// scale. Before timing, one call of each side is compared with the other (max |difference|), so a
+// broken fast path cannot hide.
 //   simad bench attention [--quick] [--threads N] [--min-time S]
 #include <CLI/CLI.hpp>
 
@@ -26,6 +27,7 @@
 
 #include "bench_timing.hpp"
 #include "commands.hpp"
+#include "machine.hpp"
 #include "simad/core/parallel.hpp"
 #include "simad/core/rng.hpp"
 #include "simad/ops/attention.hpp"
@@ -66,7 +68,7 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
   return m;
 }
 
-double sgemm_peak_gflops(int64_t n, double seconds) {
+double sgemm_gflops(int64_t n, double seconds) {
   const auto A = random_floats(size_t(n * n), 1), B = random_floats(size_t(n * n), 2);
   std::vector<float> C(size_t(n * n));
   auto fn = [&] { ops::gemm<float>(false, false, n, n, n, 1.0f, A.data(), n, B.data(), n, 0.0f, C.data(), n); };
@@ -203,11 +205,18 @@ void run(const AttentionBenchOptions& o) {
   if (o.threads > 0) set_num_threads(o.threads);
   const double min_time = o.min_time > 0 ? o.min_time : (o.quick ? 0.2 : 1.0);
   const char* core = std::getenv("OPENBLAS_CORETYPE");
-  const double peak = sgemm_peak_gflops(o.quick ? 512 : 1024, o.quick ? 0.2 : 1.0);
-  std::printf("simad bench attention: %d simad threads, OpenBLAS core type %s (OPENBLAS_CORETYPE=%s)\n",
-              num_threads(), blas::core_name().c_str(), core ? core : "unset");
-  std::printf("sgemm peak (ops::gemm %dx%dx%d): %.1f GFLOP/s\n", o.quick ? 512 : 1024, o.quick ? 512 : 1024,
-              o.quick ? 512 : 1024, peak);
+  std::printf("simad bench attention: %s, %d simad threads, OpenBLAS core type %s (OPENBLAS_CORETYPE=%s)\n",
+              machine_summary(read_machine()).c_str(), num_threads(), blas::core_name().c_str(), core ? core : "unset");
+  FmaPeak fma_peak = FmaPeak::measure_before(num_threads(), cpu::isa());
+  // Without AVX2 there is no FMA peak to measure: the shares are then of simad's GEMM rate.
+  const int64_t n = o.quick ? 512 : 1024;
+  const double sgemm = sgemm_gflops(n, o.quick ? 0.2 : 1.0);
+  const double peak = fma_peak.measured() ? fma_peak.before : sgemm;
+  if (fma_peak.measured()) std::printf("peak: %s\n", fma_peak.text().c_str());
+  std::printf("sgemm (ops::gemm %lldx%lldx%lld, %s): %.1f GFLOP/s%s\n", (long long)n, (long long)n, (long long)n,
+              ops::cpu_gemm_name().c_str(), sgemm,
+              fma_peak.measured() ? (", " + std::to_string(int(std::lround(100.0 * sgemm / peak))) + "% of the peak").c_str()
+                                  : " (no FMA peak at this ISA level: 'of peak' below is of this rate)");
   std::printf("peers: ops = unfused composition of simad's own ops (%s GEMM, simad softmax); fusion with W_f\n"
               "       as (H W_f) V^T: 2 B N D^2 flops for W_f, a different algebra from simad's H (V W_f^T);\n"
               "       blas = fusion in simad's algebra (U = V W_f^T, 2 B K D^2) from OpenBLAS %s cblas_sgemm and\n"
@@ -224,7 +233,11 @@ void run(const AttentionBenchOptions& o) {
   std::printf("speedup = peer time / fused time (median of interleaved trial pairs); GFLOP/s counts the fused\n"
               "path's useful products (attention: 4 B N^2 C forward, 12 B N^2 C forward+backward; fusion: 6 B N K D\n"
               "forward, 18 B N K D forward+backward, plus 2 and 8 B K D^2 with W_f, which goes through\n"
-              "U = V W_f^T).\n");
+              "U = V W_f^T); of peak: that rate over the measured fp32 FMA peak.\n");
+  if (fma_peak.measured()) {
+    fma_peak.measure_after();
+    std::printf("peak: %s\n", fma_peak.after_text().c_str());
+  }
 }
 
 void register_bench_attention(CLI::App& bench) {

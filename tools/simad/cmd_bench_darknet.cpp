@@ -8,8 +8,9 @@
 // layouts done once, outside the timing: only execution is timed, which favours oneDNN. oneDNN picks its
 // algorithm (convolution_auto); simad's 3x3 stride-1 layers of 64+ channels run Winograd F(2x2, 3x3). Before
 // timing, both outputs are compared (max relative error printed). Sides alternate in short trials
-// (bench_timing.hpp: noisy shared machines); each side's rate is its median trial. The table ends with the geometric
-// mean of simad/oneDNN. Then whole networks (batch 1 and 8): simad's forward interleaved with oneDNN running
+// (bench_timing.hpp: noisy shared machines); each side's rate is its median trial, and simad's rate is also printed
+// as a share of the fp32 FMA peak measured before the rows (machine.hpp: measured again after them, and a
+// warning printed if the two readings differ). The table ends with the geometric mean of simad/oneDNN. Then whole networks (batch 1 and 8): simad's forward interleaved with oneDNN running
 // the same network's convolutions in order (DnnlNetworkConvs), beside the sum of the conv rows' times of
 // each side (the conv share of a forward, each row timed alone).
 #include <CLI/CLI.hpp>
@@ -228,9 +229,8 @@ void run_bench_darknet(const BenchDarknetOptions& o) {
   const char* omp_wait = std::getenv("OMP_WAIT_POLICY");
   const char* gemm_env = std::getenv("SIMAD_GEMM");
   // The GEMM simad's side runs, and the variable that chose it (SIMAD_GEMM=bf16 selects the bf16 kernels).
-  std::printf("simad bench darknet: %s, %d cores, load %.2f, %d threads, GEMM %s (SIMAD_GEMM %s), oneDNN %s, "
-              "OMP_WAIT_POLICY %s\n",
-              machine.cpu.c_str(), machine.cores, load_average(), simad::num_threads(), ops::cpu_gemm_name().c_str(),
+  std::printf("simad bench darknet: %s, %d threads, GEMM %s (SIMAD_GEMM %s), oneDNN %s, OMP_WAIT_POLICY %s\n",
+              machine_summary(machine).c_str(), simad::num_threads(), ops::cpu_gemm_name().c_str(),
               gemm_env && *gemm_env ? gemm_env : "unset",
 #if defined(SIMAD_HAVE_DNNL)
               dnnl_winograd_available()
@@ -240,13 +240,18 @@ void run_bench_darknet(const BenchDarknetOptions& o) {
               "not built (libdnnl-dev missing)",
 #endif
               omp_wait ? omp_wait : "unset");
+  FmaPeak fma_peak = FmaPeak::measure_before(simad::num_threads(), simad::cpu::isa());
+  if (fma_peak.measured()) std::printf("peak: %s\n", fma_peak.text().c_str());
+  const bool peak_column = !o.networks_only && fma_peak.measured();
   if (!o.networks_only) {
     std::printf("GFLOP/s: the direct convolution's 2 C K^2 O Ho Wo per image over the time, on both sides (simad's\n"
                 "winograd rows multiply 2.25x less); path: how simad computed the row (ops::Conv2dPath)\n");
-    std::printf("%-28s %5s %4s %9s %9s %9s %8s %9s  %s\n", "conv (CxHxW kK/S oO)", "batch", "uses", "GFLOP", "simad",
-                "oneDNN", "ratio", "max err", "simad");
-    std::printf("%-28s %5s %4s %9s %9s %9s %8s %9s  %s\n", "", "", "v3/t", "", "GFLOP/s", "GFLOP/s", "s/1DNN", "",
-                "path");
+    if (peak_column)
+      std::printf("of peak: simad's GFLOP/s over the fp32 FMA peak above (winograd rows and bf16 can pass 100%%)\n");
+    std::printf("%-28s %5s %4s %9s %9s %7s %9s %8s %9s  %s\n", "conv (CxHxW kK/S oO)", "batch", "uses", "GFLOP",
+                "simad", "of", "oneDNN", "ratio", "max err", "simad");
+    std::printf("%-28s %5s %4s %9s %9s %7s %9s %8s %9s  %s\n", "", "", "v3/t", "", "GFLOP/s", "peak", "GFLOP/s",
+                "s/1DNN", "", "path");
   }
   nlohmann::json rows_json = nlohmann::json::array();
   double log_sum = 0;
@@ -296,10 +301,14 @@ void run_bench_darknet(const BenchDarknetOptions& o) {
       if (ratio > 0) log_sum += std::log(ratio), ++ratios;
       conv_time_v3[B].first += row.uses_v3 * t_simad, conv_time_v3[B].second += row.uses_v3 * t_dnnl;
       conv_time_tiny[B].first += row.uses_tiny * t_simad, conv_time_tiny[B].second += row.uses_tiny * t_dnnl;
-      std::printf("%-28s %5d %2d/%-2d %8.3f %9.1f %9.1f %8.2f %9.1e  %s\n", label.c_str(), B, row.uses_v3, row.uses_tiny,
-                  gf, gf / t_simad, t_dnnl > 0 ? gf / t_dnnl : 0.0, ratio, err, path);
+      const std::string share =
+          peak_column ? std::to_string(int(std::lround(100.0 * fma_peak.share(gf / t_simad)))) + "%" : "-";
+      std::printf("%-28s %5d %2d/%-2d %8.3f %9.1f %7s %9.1f %8.2f %9.1e  %s\n", label.c_str(), B, row.uses_v3,
+                  row.uses_tiny, gf, gf / t_simad, share.c_str(), t_dnnl > 0 ? gf / t_dnnl : 0.0, ratio, err, path);
       std::fflush(stdout);
       rows_json.push_back({{"conv", label}, {"batch", B}, {"gflop", gf}, {"simad_gflops", gf / t_simad},
+                           {"simad_share_of_fma_peak", peak_column ? nlohmann::json(fma_peak.share(gf / t_simad))
+                                                                   : nlohmann::json()},
                            {"onednn_gflops", t_dnnl > 0 ? gf / t_dnnl : 0.0}, {"ratio", ratio}, {"max_rel_err", err},
                            {"uses_yolov3", row.uses_v3}, {"uses_tiny", row.uses_tiny}, {"simad_path", path}});
     }
@@ -370,10 +379,19 @@ void run_bench_darknet(const BenchDarknetOptions& o) {
     }
     if (!chains.empty()) std::printf("oneDNN's side: %s\n", chains.c_str());
   }
+  if (fma_peak.measured()) {
+    fma_peak.measure_after();
+    std::printf("peak: %s\n", fma_peak.after_text().c_str());
+  }
   if (!o.json_path.empty()) {
     std::ofstream f(o.json_path);
     SIMAD_CHECK(f, "cannot create '", o.json_path, "'");
-    f << nlohmann::json{{"threads", simad::num_threads()}, {"openblas_core", blas::core_name()}, {"rows", rows_json},
+    f << nlohmann::json{{"threads", simad::num_threads()},
+                        {"cpu", machine.cpu},
+                        {"openblas_core", blas::core_name()},
+                        {"fma_peak_gflops", fma_peak.before},
+                        {"fma_peak_gflops_after_rows", fma_peak.after},
+                        {"rows", rows_json},
                         {"geomean_ratio", geo}, {"networks", nets}}
              .dump(2)
       << "\n";

@@ -19,6 +19,7 @@
 
 #include "bench_timing.hpp"
 #include "commands.hpp"
+#include "machine.hpp"
 #include "simad/core/error.hpp"
 #include "simad/text/segmenter.hpp"
 
@@ -45,8 +46,8 @@ void run_bench_text(const BenchTextOptions& opt) {
   const auto t_load = Clock::now();
   const text::Segmenter seg = text::Segmenter::load(dir);
   const double load_s = seconds_since(t_load);
-  std::fprintf(stdout, "simad bench text: %s, %.2f MB, %zu lines, 1 thread\n", opt.corpus.c_str(), double(data.size()) / 1e6,
-               lines.size());
+  std::fprintf(stdout, "simad bench text: %s, %.2f MB, %zu lines, 1 thread; %s\n", opt.corpus.c_str(),
+               double(data.size()) / 1e6, lines.size(), machine_summary(read_machine()).c_str());
   std::fprintf(stdout, "load dict.txt + finalseg: %.3f s (%zu words, %zu trie nodes)\n", load_s, seg.dict().word_count(),
                seg.dict().node_count());
   std::fprintf(stdout, "%-10s %12s %12s %10s %8s\n", "mode", "MB/s", "best MB/s", "tokens", "passes");

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -80,13 +81,15 @@ SIMAD_TARGET_AVX2 inline float fma_chains<8>(int64_t iters) {
 }
 
 // The fp32 FMA peak in GFLOP/s of `threads` threads at ISA level `isa` (avx512 or avx2; 0 for
-// generic): the best of 3 runs of ~0.1 s, all threads at once, as a GEMM uses them.
+// generic): the best of 6 runs of 0.05-0.1 s, all threads at once, as a GEMM uses them. Six short runs
+// rather than three long ones: on the project's 2-core VM the first 0.1-0.3 s after an idle spell
+// sometimes ran at half the rate (one vCPU not yet running alongside the other).
 inline double measured_fma_peak(int threads, simad::cpu::Isa isa) {
   if (isa == simad::cpu::Isa::generic) return 0.0;
   const int lanes = isa == simad::cpu::Isa::avx512 ? 16 : 8;
-  const int64_t iters = 40'000'000;  // 16 FMAs each: ~0.1 s at 2 FMAs a cycle
+  const int64_t iters = 20'000'000;  // 16 FMAs each: 0.05 s at 2 FMAs a cycle at 3 GHz
   double best = 0.0;
-  for (int run = 0; run < 3; ++run) {
+  for (int run = 0; run < 6; ++run) {
     std::vector<std::thread> pool;
     std::vector<float> sink(size_t(std::max(threads, 1)));  // each thread's result: the work is not dead
     const auto t0 = std::chrono::steady_clock::now();
@@ -98,5 +101,55 @@ inline double measured_fma_peak(int threads, simad::cpu::Isa isa) {
   }
   return best;
 }
+
+// "CPU model, N cores, load L": the machine line of every benchmark.
+inline std::string machine_summary(const Machine& m) {
+  const double load = load_average();
+  std::string s = m.cpu + ", " + std::to_string(m.cores) + " cores";
+  if (load >= 0) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, ", load %.2f%s", load, load > 0.5 * m.cores ? ": busy, expect noisy rows" : "");
+    s += buf;
+  }
+  return s;
+}
+
+// The FMA peak of a suite that reports GFLOP/s: measured before its rows and again after them. A VM's
+// neighbours move it between runs and within one (`simad bench` read 185 to 234 GFLOP/s on one 2-core VM
+// in one afternoon), so a suite prints both readings, and says so when they differ by more than 10%. Rows
+// printed as they finish (darknet, attention) give their share of the first reading; the kernel table,
+// printed at the end, of the higher one (best()), so a slow start cannot inflate its shares.
+struct FmaPeak {
+  int threads = 0;
+  simad::cpu::Isa isa = simad::cpu::Isa::generic;
+  double before = 0.0, after = 0.0;  // GFLOP/s; 0: not measured (generic ISA, or not yet)
+
+  static FmaPeak measure_before(int threads, simad::cpu::Isa isa) {
+    FmaPeak p;
+    p.threads = threads, p.isa = isa;
+    p.before = measured_fma_peak(threads, isa);
+    return p;
+  }
+  void measure_after() { after = measured_fma_peak(threads, isa); }
+  bool measured() const { return before > 0; }
+  double share(double gflops) const { return before > 0 ? gflops / before : 0.0; }
+  double best() const { return std::max(before, after); }
+  // "fp32 FMA 229 GFLOP/s measured on 2 threads (avx512: ...)"
+  std::string text() const {
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "fp32 FMA %.0f GFLOP/s measured on %d thread%s (%s: 16 independent FMA chains per thread)",
+                  before, threads, threads == 1 ? "" : "s", simad::cpu::isa_name(isa));
+    return buf;
+  }
+  // After the rows: the second reading, and a warning when the two disagree.
+  std::string after_text() const {
+    char buf[256];
+    const bool drifted = after > 1.1 * before || before > 1.1 * after;
+    std::snprintf(buf, sizeof buf, "fp32 FMA peak after the rows %.0f GFLOP/s (before: %.0f)%s", after, before,
+                  drifted ? ": the machine's speed changed during the run, the shares of the peak are less certain"
+                          : "");
+    return buf;
+  }
+};
 
 }  // namespace simad::cli

@@ -11,3 +11,10 @@ set_tests_properties("cli/bench darknet: --networks-only times both networks and
 add_test(NAME "cli/bench darknet: --networks-only with --filter is an error"
   COMMAND simad_cli bench darknet --networks-only --filter k3)
 set_tests_properties("cli/bench darknet: --networks-only with --filter is an error" PROPERTIES WILL_FAIL TRUE TIMEOUT 60)
+
+add_test(NAME "cli/bench darknet: a conv row's share of the FMA peak, in the table and the JSON"
+  COMMAND ${CMAKE_COMMAND} -DSIMAD=$<TARGET_FILE:simad_cli>
+    -DOUT=${CMAKE_CURRENT_BINARY_DIR}/cli-bench-darknet-rows.json
+    -P ${CMAKE_CURRENT_SOURCE_DIR}/tests/bench_darknet_rows_json.cmake)
+set_tests_properties("cli/bench darknet: a conv row's share of the FMA peak, in the table and the JSON"
+  PROPERTIES TIMEOUT 300)

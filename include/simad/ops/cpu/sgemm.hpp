@@ -4,11 +4,13 @@
 // chosen at run time by simad::cpu::isa() (AVX-512 or AVX2 + FMA). ops::gemm calls it for float; it does not
 // depend on a BLAS library recognising the CPU.
 //
-// Loops (BLIS's five around the tile), for each block of NC columns and of KC depth:
-//   pack op(B)[pc:pc+KC, jc:jc+NC] into NR-column panels (shared by all threads, packed in parallel),
-//   then tasks over (groups of MR-row panels of op(A)) x (groups of B panels): each task packs its
-//   A rows (at most MC of them, so they stay in L2) and runs the tiles, B panel outer, A panel inner.
-// Threads split C into disjoint tasks, never the K sum: every element's sum has the same order (k in
+// Threads: C is split once per call into one part per thread, by whole MR-row panels (or NR-column
+// panels when there are too few rows); each thread runs the blocked GEMM below on its part alone
+// (packed_sgemm). Loops (BLIS's five around the tile), for each block of NC columns and of KC depth:
+//   pack op(B)[pc:pc+KC, jc:jc+NC] into NR-column panels (the thread's own copy),
+//   then for each group of MR-row panels of op(A) (at most MC rows, so they stay in L2): pack them
+//   (unless packed beforehand: a layer's weights) and run the tiles, B panel outer, A panel inner.
+// Threads split C, never the K sum: every element's sum has the same order (k in
 // KC blocks, each block in k order, partial results rounded to C between blocks) whatever the thread
 // count, M, or the element's position. Results are bit-identical on 1 thread or many, and row i of C
 // does not depend on the other rows of A.
