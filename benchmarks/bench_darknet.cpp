@@ -28,6 +28,8 @@
 
 #if defined(SIMAD_HAVE_DNNL)
 #include <oneapi/dnnl/dnnl.hpp>
+
+#include "dnnl_facts.hpp"
 #endif
 
 namespace {
@@ -139,6 +141,9 @@ const bool kRegistered = [] {
   }
   benchmark::AddCustomContext("simad_threads", std::to_string(simad::num_threads()));
   benchmark::AddCustomContext("openblas_core", simad::blas::core_name());
+#if defined(SIMAD_HAVE_DNNL)
+  benchmark::AddCustomContext("onednn", simad::bench::dnnl_build_facts());
+#endif
   return true;
 }();
 

@@ -44,6 +44,8 @@
 
 #if defined(SIMAD_HAVE_DNNL)
 #include <oneapi/dnnl/dnnl.hpp>
+
+#include "dnnl_facts.hpp"
 #endif
 
 namespace simad::cli {
@@ -229,15 +231,17 @@ void run_bench_darknet(const BenchDarknetOptions& o) {
   const char* omp_wait = std::getenv("OMP_WAIT_POLICY");
   const char* gemm_env = std::getenv("SIMAD_GEMM");
   // The GEMM simad's side runs, and the variable that chose it (SIMAD_GEMM=bf16 selects the bf16 kernels).
-  std::printf("simad bench darknet: %s, %d threads, GEMM %s (SIMAD_GEMM %s), oneDNN %s, OMP_WAIT_POLICY %s\n",
+  std::printf("simad bench darknet: %s, %d threads, GEMM %s (SIMAD_GEMM %s), peer %s, OMP_WAIT_POLICY %s\n",
               machine_summary(machine).c_str(), simad::num_threads(), ops::cpu_gemm_name().c_str(),
               gemm_env && *gemm_env ? gemm_env : "unset",
 #if defined(SIMAD_HAVE_DNNL)
-              dnnl_winograd_available()
-                  ? "2.x (fp32, convolution_auto, format_tag::any, execution only; has an fp32 Winograd here)"
-                  : "2.x (fp32, convolution_auto, format_tag::any, execution only; no fp32 Winograd on this CPU)",
+              (bench::dnnl_build_facts() +
+               (dnnl_winograd_available()
+                    ? " (fp32, convolution_auto, format_tag::any, execution only; has an fp32 Winograd here)"
+                    : " (fp32, convolution_auto, format_tag::any, execution only; no fp32 Winograd on this CPU)"))
+                  .c_str(),
 #else
-              "not built (libdnnl-dev missing)",
+              "oneDNN not built (libdnnl-dev missing)",
 #endif
               omp_wait ? omp_wait : "unset");
   FmaPeak fma_peak = FmaPeak::measure_before(simad::num_threads(), simad::cpu::isa());
@@ -389,6 +393,11 @@ void run_bench_darknet(const BenchDarknetOptions& o) {
     f << nlohmann::json{{"threads", simad::num_threads()},
                         {"cpu", machine.cpu},
                         {"openblas_core", blas::core_name()},
+#if defined(SIMAD_HAVE_DNNL)
+                        {"onednn", bench::dnnl_build_facts()},
+#else
+                        {"onednn", nullptr},
+#endif
                         {"fma_peak_gflops", fma_peak.before},
                         {"fma_peak_gflops_after_rows", fma_peak.after},
                         {"rows", rows_json},
