@@ -603,9 +603,11 @@ void register_bench(CLI::App& app) {
   auto opt = std::make_shared<BenchOptions>();
   CLI::App* cmd = app.add_subcommand("bench", "Time simad's kernels beside their peers and print the table");
   cmd->footer(
-      "Prints op | shape | simad | peer | peer name | simad/peer. Peers: OpenBLAS cblas_sgemm for GEMM (same buffers,\n"
-      "same thread count); a plain single-threaded loop ('naive') for ops with no CPU library peer yet. simad and the\n"
-      "peer alternate in short trials; simad/peer is the median of paired ratios. Progress goes to stderr.\n"
+      "Prints op | shape | simad | peer | peer name | simad/peer | +-95% | peak. Peers: OpenBLAS cblas_sgemm for GEMM\n"
+      "(same buffers, same thread count); a plain single-threaded loop ('naive') for ops with no CPU library peer yet.\n"
+      "simad and the peer alternate in short trials; simad/peer is the median of paired ratios. peak: a GEMM row's\n"
+      "share of the fp32 FMA peak of the same threads, measured before and after the rows (the higher reading).\n"
+      "Progress goes to stderr.\n"
       "Examples:\n"
       "  simad bench --quick\n"
       "  simad bench --filter gemm --threads 1 --json gemm.json");
