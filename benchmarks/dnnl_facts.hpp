@@ -28,7 +28,8 @@ inline const char* dnnl_isa_name(dnnl::cpu_isa isa) {
   return "unknown";
 }
 
-// "oneDNN 2.6.3, ISA avx512_core_bf16" (with "(commit abcdef0)" after the version where the build knows it) (+ "; ONEDNN_MAX_CPU_ISA=..." when set).
+// "oneDNN 2.6.3, ISA avx512_core_bf16": "(commit abcdef0)" after the version where the build knows it,
+// "; ONEDNN_MAX_CPU_ISA=..." at the end when that is set.
 inline std::string dnnl_build_facts() {
   const dnnl_version_t* v = dnnl_version();
   std::string s = "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +

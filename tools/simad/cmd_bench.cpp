@@ -336,7 +336,7 @@ void run_bench(const BenchOptions& opt) {
 
   std::printf("simad bench %s (%s)\n", SIMAD_VERSION, opt.quick ? "quick" : "full");
   const double load = load_average();
-  std::printf("machine   %s\n", machine_summary(machine).c_str());
+  std::printf("machine   %s\n", machine_summary(machine, load).c_str());
   std::printf("threads   simad %d, OpenBLAS %d (core %s; OPENBLAS_CORETYPE %s)\n", threads, blas_threads,
               core.c_str(), coretype_env ? ("= " + std::string(coretype_env)).c_str() : "not set");
   std::printf("          OpenBLAS threads spin %s after a call (OPENBLAS_THREAD_TIMEOUT %s; simad's pool: 100 us)\n",

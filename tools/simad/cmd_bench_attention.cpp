@@ -213,10 +213,10 @@ void run(const AttentionBenchOptions& o) {
   const double sgemm = sgemm_gflops(n, o.quick ? 0.2 : 1.0);
   const double peak = fma_peak.measured() ? fma_peak.before : sgemm;
   if (fma_peak.measured()) std::printf("peak: %s\n", fma_peak.text().c_str());
-  std::printf("sgemm (ops::gemm %lldx%lldx%lld, %s): %.1f GFLOP/s%s\n", (long long)n, (long long)n, (long long)n,
-              ops::cpu_gemm_name().c_str(), sgemm,
-              fma_peak.measured() ? (", " + std::to_string(int(std::lround(100.0 * sgemm / peak))) + "% of the peak").c_str()
-                                  : " (no FMA peak at this ISA level: 'of peak' below is of this rate)");
+  std::printf("sgemm (ops::gemm %lldx%lldx%lld, %s): %.1f GFLOP/s", (long long)n, (long long)n, (long long)n,
+              ops::cpu_gemm_name().c_str(), sgemm);
+  if (fma_peak.measured()) std::printf(", %.0f%% of the peak\n", 100.0 * sgemm / peak);
+  else std::printf(" (no FMA peak at this ISA level: 'of peak' below is of this rate)\n");
   std::printf("peers: ops = unfused composition of simad's own ops (%s GEMM, simad softmax); fusion with W_f\n"
               "       as (H W_f) V^T: 2 B N D^2 flops for W_f, a different algebra from simad's H (V W_f^T);\n"
               "       blas = fusion in simad's algebra (U = V W_f^T, 2 B K D^2) from OpenBLAS %s cblas_sgemm and\n"

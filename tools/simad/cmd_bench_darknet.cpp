@@ -8,11 +8,12 @@
 // layouts done once, outside the timing: only execution is timed, which favours oneDNN. oneDNN picks its
 // algorithm (convolution_auto); simad's 3x3 stride-1 layers of 64+ channels run Winograd F(2x2, 3x3). Before
 // timing, both outputs are compared (max relative error printed). Sides alternate in short trials
-// (bench_timing.hpp: noisy shared machines); each side's rate is its median trial, and simad's rate is also printed
-// as a share of the fp32 FMA peak measured before the rows (machine.hpp: measured again after them, and a
-// warning printed if the two readings differ). The table ends with the geometric mean of simad/oneDNN. Then whole networks (batch 1 and 8): simad's forward interleaved with oneDNN running
-// the same network's convolutions in order (DnnlNetworkConvs), beside the sum of the conv rows' times of
-// each side (the conv share of a forward, each row timed alone).
+// (bench_timing.hpp: noisy shared machines); each side's rate is its median trial, and simad's rate is also
+// printed as a share of the fp32 FMA peak measured before the rows (machine.hpp: measured again after them,
+// with a warning if the two readings differ). The table ends with the geometric mean of simad/oneDNN. Then
+// whole networks (batch 1 and 8): simad's forward interleaved with oneDNN running the same network's
+// convolutions in order (DnnlNetworkConvs), beside the sum of the conv rows' times of each side (the conv
+// share of a forward, each row timed alone).
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 

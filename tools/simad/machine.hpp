@@ -102,9 +102,9 @@ inline double measured_fma_peak(int threads, simad::cpu::Isa isa) {
   return best;
 }
 
-// "CPU model, N cores, load L": the machine line of every benchmark.
-inline std::string machine_summary(const Machine& m) {
-  const double load = load_average();
+// "CPU model, N cores, load L": the machine line of every benchmark (load: the caller's reading, if it
+// keeps one for its JSON).
+inline std::string machine_summary(const Machine& m, double load = load_average()) {
   std::string s = m.cpu + ", " + std::to_string(m.cores) + " cores";
   if (load >= 0) {
     char buf[64];
@@ -137,8 +137,9 @@ struct FmaPeak {
   // "fp32 FMA 229 GFLOP/s measured on 2 threads (avx512: ...)"
   std::string text() const {
     char buf[256];
-    std::snprintf(buf, sizeof buf, "fp32 FMA %.0f GFLOP/s measured on %d thread%s (%s: 16 independent FMA chains per thread)",
-                  before, threads, threads == 1 ? "" : "s", simad::cpu::isa_name(isa));
+    std::snprintf(buf, sizeof buf,
+                  "fp32 FMA %.0f GFLOP/s measured on %d thread%s (%s: 16 independent FMA chains per thread)", before,
+                  threads, threads == 1 ? "" : "s", simad::cpu::isa_name(isa));
     return buf;
   }
   // After the rows: the second reading, and a warning when the two disagree.
